@@ -1,0 +1,148 @@
+"""Training tensors, batches and the negative sampler (all vectorised, built once per run).
+
+Every train interaction that is a training target has a fixed integer id (its index in
+``Split.train_items``), so per-interaction state (the FMR memory, SRNS histories) lives in
+bounded tensors indexed by that id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import Split
+
+
+def left_pad(items: np.ndarray, offsets: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+             width: int) -> np.ndarray:
+    """Rows of ``items[starts[u]:ends[u]]`` truncated to the last ``width`` and left-padded with 0.
+    Returns the padded matrix of *indices into items* (-1 = padding)."""
+    n = len(starts)
+    lens = np.minimum(ends - starts, width)
+    idx = np.full((n, width), -1, dtype=np.int64)
+    col = np.arange(width)
+    first = width - lens                       # first real column
+    real = col[None, :] >= first[:, None]
+    src = (ends - lens)[:, None] + (col[None, :] - first[:, None])
+    idx[real] = src[real]
+    return idx
+
+
+@dataclass
+class Group:
+    users: torch.Tensor      # [b] user indices
+    inputs: torch.Tensor     # [b, W] item ids (0 = padding), W <= maxlen
+    real: torch.Tensor       # [b, W] bool, positions scored in the loss
+
+
+@dataclass
+class TrainBatch:
+    """One batch of users, encoded in groups of similar length (identical results to encoding
+    the whole batch in one padded window, with far less padding). Scored positions are listed
+    group by group, row-major within a group."""
+    groups: list[Group]
+    targets: torch.Tensor    # [P] positive item per scored position
+    inter: torch.Tensor      # [P] train-interaction id of that target (memory key)
+    pos_users: torch.Tensor  # [P] user of each scored position
+
+
+def length_groups(lengths: np.ndarray, overhead: float = 300.0) -> list[np.ndarray]:
+    """Split rows into groups of similar length, minimising padded tokens + ``overhead`` per
+    group (a dynamic programme over the sorted distinct lengths). Returns row indices."""
+    order = np.argsort(lengths, kind="stable")
+    ls = lengths[order]
+    ends = np.flatnonzero(np.diff(ls)) + 1              # candidate cut points
+    cuts = np.concatenate([[0], ends, [len(ls)]])
+    k = len(cuts)
+    best = np.full(k, np.inf)
+    best[0] = 0.0
+    prev = np.zeros(k, dtype=np.int64)
+    for j in range(1, k):
+        for i in range(j):
+            c = best[i] + (cuts[j] - cuts[i]) * ls[cuts[j] - 1] + overhead
+            if c < best[j]:
+                best[j], prev[j] = c, i
+    out, j = [], k - 1
+    while j > 0:
+        i = prev[j]
+        out.append(order[cuts[i]:cuts[j]])
+        j = i
+    return out[::-1]
+
+
+class NextItemData:
+    """SASRec-style training examples: input = train[:-1], target at each position = next item,
+    right-aligned in a window of ``maxlen``."""
+
+    def __init__(self, split: Split, maxlen: int):
+        off = split.train_offsets
+        starts, ends = off[:-1], off[1:]
+        # inputs are train[:-1] -> indices start .. end-1 ; targets train[1:] -> start+1 .. end
+        ok = (ends - starts) >= 2
+        self.train_users = np.flatnonzero(ok)
+        tgt_idx = left_pad(split.train_items, off, starts + 1, ends, maxlen)
+        inp_idx = np.where(tgt_idx >= 0, tgt_idx - 1, -1)
+        items = split.train_items
+        self.inputs = torch.from_numpy(np.where(inp_idx >= 0, items[np.maximum(inp_idx, 0)], 0))
+        self.targets = torch.from_numpy(np.where(tgt_idx >= 0, items[np.maximum(tgt_idx, 0)], 0))
+        self.inter = torch.from_numpy(tgt_idx)            # -1 = padding
+        self.lengths = torch.from_numpy((tgt_idx >= 0).sum(1))
+        self.n_inter = len(items)
+        self.maxlen = maxlen
+
+    def batch(self, users: torch.Tensor, trim: bool = True) -> TrainBatch:
+        """``trim=False``: one group in the full ``maxlen`` window (the reference's layout)."""
+        lens = self.lengths[users].numpy()
+        parts = length_groups(lens) if trim else [np.arange(len(users))]
+        groups, tg, it, pu = [], [], [], []
+        for rows in parts:
+            u = users[torch.from_numpy(rows)]
+            w = max(int(lens[rows].max()), 1) if trim else self.maxlen
+            tgt = self.targets[u, -w:]
+            real = tgt > 0
+            groups.append(Group(u, self.inputs[u, -w:], real))
+            tg.append(tgt[real])
+            it.append(self.inter[u, -w:][real])
+            pu.append(u[:, None].expand_as(tgt)[real])
+        return TrainBatch(groups, torch.cat(tg), torch.cat(it), torch.cat(pu))
+
+
+def membership_keys(split: Split, which: str = "train") -> torch.Tensor:
+    """Sorted keys ``user * (n_items + 1) + item`` of (user, item) pairs to exclude."""
+    n1 = split.n_items + 1
+    if which == "train":
+        u = np.repeat(np.arange(split.n_users), np.diff(split.train_offsets))
+        keys = u * n1 + split.train_items
+    elif which == "all":
+        s = split.seqs
+        u = np.repeat(np.arange(s.n_users), s.lengths)
+        keys = u * n1 + s.items
+    else:
+        raise ValueError(which)
+    return torch.from_numpy(np.unique(keys))
+
+
+def is_member(keys: torch.Tensor, users: torch.Tensor, items: torch.Tensor, n_items: int) -> torch.Tensor:
+    q = users * (n_items + 1) + items
+    pos = torch.searchsorted(keys, q).clamp_(max=len(keys) - 1)
+    return keys[pos] == q
+
+
+class NegativeSampler:
+    """Uniform negatives over items 1..n_items, rejection-sampled so that none is an excluded
+    (user, item) pair (by default: none is in the user's training items)."""
+
+    def __init__(self, keys: torch.Tensor, n_items: int, generator: torch.Generator):
+        self.keys, self.n_items, self.g = keys, n_items, generator
+
+    def sample(self, users: torch.Tensor, n: int) -> torch.Tensor:
+        """``[len(users), n]`` negatives; ``users`` is one user per row."""
+        out = torch.randint(1, self.n_items + 1, (len(users), n), generator=self.g)
+        u = users[:, None].expand_as(out)
+        bad = is_member(self.keys, u, out, self.n_items)
+        while bool(bad.any()):
+            redo = bad.clone()
+            out[redo] = torch.randint(1, self.n_items + 1, (int(redo.sum()),), generator=self.g)
+            bad[redo] = is_member(self.keys, u[redo], out[redo], self.n_items)
+        return out

@@ -1,0 +1,125 @@
+"""One frozen config for every run. Unknown keys fail; ranges are checked; paper symbols noted.
+
+A config's hash (``config_key``) names its cached result: change a field, get a new run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+# Bump when a change to the code changes what a config computes, so old cache entries are not
+# mistaken for new ones. Stored in every record.
+CACHE_VERSION = 1
+
+BACKBONES = ("sasrec", "bert4rec", "ssept")
+STRATEGIES = ("uniform",)   # extended by ufnlib.strategies at import time
+METRICS = ("hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", "mrr")
+
+
+class ConfigError(ValueError):
+    """An unknown config key or a value out of range. The message says which and the fix."""
+
+
+@dataclass(frozen=True)
+class Config:
+    # what
+    dataset: str = "beauty"        # registry name or "synthetic[:k=v,...]"
+    backbone: str = "sasrec"       # sasrec | bert4rec | ssept
+    strategy: str = "uniform"      # negative strategy (uniform = the backbone as published)
+    seed: int = 1
+    # model (paper: "follow the original model settings"; SASRec: d=50, 2 blocks, 1 head)
+    maxlen: int = 50               # maximum sequence length (paper: 50)
+    hidden: int = 50               # embedding size d
+    blocks: int = 2
+    heads: int = 1
+    dropout: float = 0.5
+    attend_padding: bool = False   # True = reference behaviour: attention also sees padded keys
+    # optimisation (paper: Adam, lr 0.001, batch 128)
+    lr: float = 1e-3               # learning rate (paper: gamma)
+    beta2: float = 0.98
+    batch_size: int = 128
+    n_neg: int = 100               # training negatives per positive (paper: n = |N|)
+    l2_emb: float = 0.0
+    epoch_mode: str = "permutation"  # permutation | replacement (reference: users drawn with replacement)
+    # schedule and selection (validation only)
+    max_epochs: int = 200
+    eval_every: int = 1            # validate every k epochs
+    patience: int = 20             # stop after this many validations without improvement
+    select_metric: str = "ndcg@10"  # on sampled validation
+    # evaluation
+    eval_neg: int = 100            # sampled evaluation: negatives per user (paper: 100)
+    eval_seed: int = 0             # evaluation negatives are drawn once from this seed
+    # UFN (paper Section 3; used by the fmr/fcr/ufn/... strategies)
+    m: int = 5                     # re-fed times before reversal (paper: m; reference --reverse 5)
+    alpha: float = 0.3             # consistency loss weight (paper: alpha; reference --lbd 0.3)
+    decay: float = 0.999           # EMA smoothing rate (paper: d)
+    warmup: str = "plateau"        # warm-up end rule: plateau | fixed
+    warmup_epochs: int = 20        # used when warmup == "fixed"
+    count_mode: str = "cumulative"  # cumulative (reference) | consecutive
+    # BERT4Rec / SSE-PT
+    mask_prob: float = 0.2         # BERT4Rec cloze mask share
+    sse_user: float = 0.08         # SSE-PT: probability of replacing the user id
+    sse_item: float = 0.01         # SSE-PT: probability of replacing an item id
+    user_hidden: int = 50          # SSE-PT user embedding size
+
+    def __post_init__(self):
+        def need(ok, msg):
+            if not ok:
+                raise ConfigError(f"config: {msg}")
+        need(self.backbone in BACKBONES, f"backbone '{self.backbone}' unknown; choose from {BACKBONES}")
+        need(self.strategy in STRATEGIES, f"strategy '{self.strategy}' unknown; choose from {STRATEGIES}")
+        for f in ("maxlen", "hidden", "blocks", "heads", "batch_size", "n_neg", "max_epochs",
+                  "eval_every", "patience", "eval_neg", "user_hidden"):
+            need(isinstance(getattr(self, f), int) and getattr(self, f) >= 1,
+                 f"{f} must be an integer >= 1, got {getattr(self, f)!r}")
+        need(self.hidden % self.heads == 0, f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        need(isinstance(self.m, int) and self.m >= 0, f"m must be an integer >= 0, got {self.m!r}")
+        need(isinstance(self.warmup_epochs, int) and self.warmup_epochs >= 0, "warmup_epochs must be >= 0")
+        for f in ("dropout", "mask_prob", "sse_user", "sse_item"):
+            need(0.0 <= getattr(self, f) < 1.0, f"{f} must be in [0, 1), got {getattr(self, f)!r}")
+        need(0.0 <= self.decay < 1.0, f"decay (d) must be in [0, 1), got {self.decay!r}")
+        need(self.alpha >= 0.0, f"alpha must be >= 0, got {self.alpha!r}")
+        need(self.lr > 0 and 0 < self.beta2 < 1, "lr must be > 0 and beta2 in (0, 1)")
+        need(self.l2_emb >= 0, "l2_emb must be >= 0")
+        need(self.epoch_mode in ("permutation", "replacement"), "epoch_mode: permutation | replacement")
+        need(self.warmup in ("plateau", "fixed"), "warmup: plateau | fixed")
+        need(self.count_mode in ("cumulative", "consecutive"), "count_mode: cumulative | consecutive")
+        need(self.select_metric in METRICS, f"select_metric must be one of {METRICS}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            import difflib
+            hints = {k: difflib.get_close_matches(k, known, 1) for k in unknown}
+            hint = "; ".join(f"'{k}'" + (f" (did you mean '{h[0]}'?)" if h else "") for k, h in hints.items())
+            raise ConfigError(f"config: unknown key {hint}. Known keys: {sorted(known)}")
+        return cls(**d)
+
+    def replace(self, **kw) -> "Config":
+        return Config.from_dict({**asdict(self), **kw})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def non_default(cfg: Config) -> dict:
+    """The fields that differ from their defaults."""
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if getattr(cfg, f.name) != f.default}
+
+
+def config_key(cfg: Config) -> str:
+    """Stable short hash of the config's non-default fields (and the cache version): the run's
+    name in the cache. Hashing only non-default fields keeps existing keys valid when a new field
+    (whose default reproduces the old behaviour) is added; a record stores the full config, and a
+    cached record whose stored config disagrees with the asked one is recomputed."""
+    blob = json.dumps({"v": CACHE_VERSION, **non_default(cfg)}, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def register_strategy(name: str) -> None:
+    global STRATEGIES
+    if name not in STRATEGIES:
+        STRATEGIES = STRATEGIES + (name,)

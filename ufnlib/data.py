@@ -1,0 +1,345 @@
+"""Datasets: registry, download + verification, parsing, leave-one-out split, statistics.
+
+Data flows one way: a registry entry -> a verified local file -> ``Sequences`` (one chronological
+item list per user) -> ``Split`` (leave-one-out, as the paper and the reference code do).
+
+Resolution order for a dataset file (``resolve``):
+  1. an explicit ``data_dir`` argument, else the ``UFN_DATA_DIR`` environment variable;
+  2. the project cache ``<project>/data_cache`` (git-ignored);
+  3. a download from the public source (or ``UFN_DATA_MIRROR``, a base URL that replaces the
+     public one, e.g. a local mirror), saved atomically into the cache.
+Every file is verified (git blob SHA-1, the hash GitHub itself uses) before it is parsed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CACHE = PROJECT_ROOT / "data_cache"
+
+
+class DataError(ValueError):
+    """Bad or missing input data. The message names the file, the line (if any) and the fix."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    file: str            # file name at the source
+    subdir: str          # folder under UFN_DATA_DIR / the cache
+    fmt: str             # "s3rec" (user item item ...) or "pairs" (user item per line)
+    url: str             # public raw-file address
+    git_sha1: str        # git blob SHA-1 of the file
+    n_bytes: int | None
+    users: int
+    items: int
+    actions: int | None  # None where the source only states it roughly
+    note: str = ""
+
+
+_S3REC = "https://raw.githubusercontent.com/aHuiWang/CIKM2020-S3Rec/master/data/"
+REGISTRY: dict[str, DatasetInfo] = {
+    "beauty": DatasetInfo(
+        "beauty", "Beauty.txt", "s3rec", "s3rec", _S3REC + "Beauty.txt",
+        "a29773026846d857ec8176cb25f37b23ecf20155", 1_090_094, 22_363, 12_101, 198_502,
+        note="S3-Rec version of Amazon Beauty (NOT the paper's 52,024-user SASRec version)"),
+    "sports": DatasetInfo(
+        "sports", "Sports_and_Outdoors.txt", "s3rec", "s3rec", _S3REC + "Sports_and_Outdoors.txt",
+        "50a7023ca502b42eb0e840c603abda6e851b2018", 1_707_483, 35_598, 18_357, 296_337,
+        note="S3-Rec version; the paper's Table 1 prints 25,598 users (a typo for 35,598)"),
+    "yelp": DatasetInfo(
+        "yelp", "Yelp.txt", "s3rec", "s3rec", _S3REC + "Yelp.txt",
+        "d0f642c11487b3bcb515249d676aa1e37a1bb99e", 1_814_224, 30_431, 20_033, 316_354,
+        note="S3-Rec version (interactions after 2019-01-01)"),
+    "beauty_sasrec": DatasetInfo(
+        "beauty_sasrec", "Beauty.txt", "sasrec", "pairs",
+        "https://raw.githubusercontent.com/UFNRec-code/UFNRec/main/data/Beauty.txt",
+        "cee2ab468d220772a9dfefed9aa9c492dc9b3418", None, 52_024, 57_289, None,
+        note="the paper's Beauty (SASRec version, Kang & McAuley 2018)"),
+}
+ATTRIBUTE_FILES = {"beauty": "Beauty", "sports": "Sports_and_Outdoors", "yelp": "Yelp"}
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """SHA-1 of ``blob <len>\\0<data>``: what ``git hash-object FILE`` prints."""
+    h = hashlib.sha1(b"blob %d\0" % len(data))
+    h.update(data)
+    return h.hexdigest()
+
+
+def _verify(path: Path, info: DatasetInfo) -> bytes:
+    data = path.read_bytes()
+    got = git_blob_sha1(data)
+    if got != info.git_sha1:
+        raise DataError(
+            f"{path}: checksum mismatch for dataset '{info.name}' (git blob SHA-1 {got}, expected "
+            f"{info.git_sha1}). The file is corrupt, truncated or another version. Fix: delete it "
+            f"and let ufnlib download it again, or put the original from {info.url} there.")
+    return data
+
+
+def _candidates(info: DatasetInfo, data_dir: Path) -> list[Path]:
+    return [data_dir / info.subdir / info.file, data_dir / info.file]
+
+
+def _download(info: DatasetInfo, dest: Path, mirror: str | None, timeout: float = 30.0) -> None:
+    url = info.url if not mirror else mirror.rstrip("/") + "/" + info.subdir + "/" + info.file
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            data = resp.read()
+    except (urllib.error.URLError, OSError) as e:
+        raise DataError(
+            f"could not download dataset '{info.name}' from {url} ({e}). No network? Fix: copy "
+            f"{info.file} into a folder and set UFN_DATA_DIR to it (it is looked up as "
+            f"$UFN_DATA_DIR/{info.subdir}/{info.file}), or set UFN_DATA_MIRROR to a reachable copy."
+        ) from None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    try:
+        _verify(Path(tmp), info)
+    except DataError as e:
+        os.unlink(tmp)
+        raise DataError(f"downloaded from {url}: {e}") from None
+    os.replace(tmp, dest)
+
+
+def resolve(name: str, data_dir: str | os.PathLike | None = None,
+            cache_dir: str | os.PathLike | None = None, download: bool = True,
+            mirror: str | None = None) -> Path:
+    """Return the path of a verified local copy of dataset ``name`` (see module docstring)."""
+    info = dataset_info(name)
+    data_dir = data_dir if data_dir is not None else os.environ.get("UFN_DATA_DIR")
+    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
+    mirror = mirror if mirror is not None else os.environ.get("UFN_DATA_MIRROR")
+    if data_dir:
+        for p in _candidates(info, Path(data_dir)):
+            if p.is_file():
+                _verify(p, info)
+                return p
+    p = cache / info.subdir / info.file
+    if p.is_file():
+        _verify(p, info)
+        return p
+    if not download:
+        raise DataError(
+            f"dataset '{name}' not found in {data_dir or '(UFN_DATA_DIR unset)'} nor in {cache}, "
+            f"and download=False. Fix: set UFN_DATA_DIR to a folder holding "
+            f"{info.subdir}/{info.file}.")
+    _download(info, p, mirror)
+    return p
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    if name not in REGISTRY:
+        raise DataError(f"unknown dataset '{name}'. Known: {sorted(REGISTRY)} and 'synthetic' "
+                        f"(optionally 'synthetic:users=500,items=300,...').")
+    return REGISTRY[name]
+
+
+# ----------------------------------------------------------------------------------- parsing
+@dataclass
+class Sequences:
+    """Chronological interactions: ``items[offsets[u]:offsets[u+1]]`` is user u's sequence.
+
+    Users are re-indexed 0..n_users-1 in file order (``user_ids`` holds the original ids); item
+    ids are kept as in the file (1-based, 0 is padding), so ``n_items`` is the largest item id.
+    """
+    name: str
+    items: np.ndarray          # int64 [n_actions]
+    offsets: np.ndarray        # int64 [n_users + 1]
+    user_ids: np.ndarray       # int64 [n_users], original ids
+    n_items: int
+    source: str = ""
+    extra: dict = field(default_factory=dict)   # e.g. synthetic ground truth
+
+    @property
+    def n_users(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def seq(self, u: int) -> np.ndarray:
+        return self.items[self.offsets[u]:self.offsets[u + 1]]
+
+
+def _int_tokens(tokens: list[bytes], path, lineno: int) -> list[int]:
+    out = []
+    for t in tokens:
+        try:
+            v = int(t)
+        except ValueError:
+            raise DataError(f"{path}, line {lineno}: '{t.decode(errors='replace')}' is not an "
+                            f"integer id. Fix: every field must be a positive integer.") from None
+        if v <= 0:
+            raise DataError(f"{path}, line {lineno}: id {v} is not positive (ids are 1-based, 0 "
+                            f"is padding). Fix: re-index the file from 1.")
+        out.append(v)
+    return out
+
+
+def parse(data: bytes, fmt: str, path="<bytes>", name: str = "") -> Sequences:
+    """Parse a dataset file's bytes. ``fmt``: "s3rec" (``user item item ...`` per line, one line
+    per user) or "pairs" (``user item`` per line, chronological per user)."""
+    lines = data.splitlines()
+    if not any(l.strip() for l in lines):
+        raise DataError(f"{path}: the file is empty. Fix: download it again or point "
+                        f"UFN_DATA_DIR to a complete copy.")
+    seqs: dict[int, list[int]] = {}
+    first_line: dict[int, int] = {}
+    for i, raw in enumerate(lines, start=1):
+        tokens = raw.split()
+        if not tokens:
+            continue
+        vals = _int_tokens(tokens, path, i)
+        if fmt == "s3rec":
+            if len(vals) < 2:
+                raise DataError(f"{path}, line {i}: expected 'user item [item ...]', got a user "
+                                f"with no items. Fix: drop the line or add the user's items.")
+            u = vals[0]
+            if u in seqs:
+                raise DataError(f"{path}, line {i}: user {u} appears again (first on line "
+                                f"{first_line[u]}); this format holds one line per user. Fix: "
+                                f"merge the two lines in chronological order.")
+            seqs[u] = vals[1:]
+            first_line[u] = i
+        elif fmt == "pairs":
+            if len(vals) != 2:
+                raise DataError(f"{path}, line {i}: expected 'user item', got {len(vals)} "
+                                f"fields. Fix: one interaction per line.")
+            seqs.setdefault(vals[0], []).append(vals[1])
+        else:
+            raise DataError(f"unknown file format '{fmt}' (known: s3rec, pairs)")
+    users = np.fromiter(seqs.keys(), dtype=np.int64, count=len(seqs))
+    lens = np.fromiter((len(s) for s in seqs.values()), dtype=np.int64, count=len(seqs))
+    offsets = np.zeros(len(users) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    items = np.fromiter((v for s in seqs.values() for v in s), dtype=np.int64, count=int(offsets[-1]))
+    return Sequences(name or str(path), items, offsets, users, int(items.max()), source=str(path))
+
+
+def load(name: str, data_dir=None, **kw) -> Sequences:
+    """Load a registered dataset (verified) or a synthetic one (``synthetic[:key=value,...]``)."""
+    if name.split(":")[0] == "synthetic":
+        from .synthetic import from_spec
+        return from_spec(name)
+    info = dataset_info(name)
+    path = resolve(name, data_dir=data_dir, **kw)
+    seqs = parse(path.read_bytes(), info.fmt, path=path, name=name)
+    return seqs
+
+
+def load_attributes(name: str, data_dir=None) -> dict[int, list[int]]:
+    """Item -> attribute ids (S3-Rec ``*_item2attributes.json``), from UFN_DATA_DIR if present."""
+    import json
+    stem = ATTRIBUTE_FILES.get(name.replace("_sasrec", ""))
+    data_dir = data_dir or os.environ.get("UFN_DATA_DIR")
+    if stem is None or not data_dir:
+        return {}
+    for p in (Path(data_dir) / "s3rec" / f"{stem}_item2attributes.json",
+              Path(data_dir) / f"{stem}_item2attributes.json"):
+        if p.is_file():
+            return {int(k): v for k, v in json.loads(p.read_text()).items()}
+    return {}
+
+
+def load_attribute_names(name: str, data_dir=None) -> dict[int, str]:
+    """Attribute id -> readable name, where ``names/<Dataset>_attrid2name.json`` is available."""
+    import json
+    stem = ATTRIBUTE_FILES.get(name.replace("_sasrec", ""))
+    data_dir = data_dir or os.environ.get("UFN_DATA_DIR")
+    if stem is None or not data_dir:
+        return {}
+    for p in (Path(data_dir) / "names" / f"{stem}_attrid2name.json",
+              Path(data_dir) / f"{stem}_attrid2name.json"):
+        if p.is_file():
+            return {int(k): v for k, v in json.loads(p.read_text()).items()}
+    return {}
+
+
+# ------------------------------------------------------------------------------------- split
+@dataclass
+class Split:
+    """Leave-one-out: last item -> test, second last -> valid, the rest -> train.
+
+    Users with fewer than 3 interactions are train-only (``valid``/``test`` = 0, ``has_eval``
+    False), as in the reference code.
+    """
+    seqs: Sequences
+    train_items: np.ndarray     # int64, concatenated train sequences
+    train_offsets: np.ndarray   # int64 [n_users + 1]
+    valid: np.ndarray           # int64 [n_users], 0 where none
+    test: np.ndarray            # int64 [n_users], 0 where none
+
+    @property
+    def n_users(self) -> int:
+        return self.seqs.n_users
+
+    @property
+    def n_items(self) -> int:
+        return self.seqs.n_items
+
+    @property
+    def has_eval(self) -> np.ndarray:
+        return self.test > 0
+
+    def train_seq(self, u: int) -> np.ndarray:
+        return self.train_items[self.train_offsets[u]:self.train_offsets[u + 1]]
+
+
+def leave_one_out(seqs: Sequences) -> Split:
+    lens = seqs.lengths
+    ends = seqs.offsets[1:]
+    has = lens >= 3
+    valid = np.where(has, seqs.items[np.maximum(ends - 2, 0)], 0)
+    test = np.where(has, seqs.items[np.maximum(ends - 1, 0)], 0)
+    train_lens = np.where(has, lens - 2, lens)
+    keep = np.ones(len(seqs.items), dtype=bool)
+    keep[(ends - 1)[has]] = False
+    keep[(ends - 2)[has]] = False
+    train_offsets = np.zeros_like(seqs.offsets)
+    np.cumsum(train_lens, out=train_offsets[1:])
+    return Split(seqs, seqs.items[keep], train_offsets, valid.astype(np.int64), test.astype(np.int64))
+
+
+# -------------------------------------------------------------------------------- statistics
+PAPER_TABLE1 = {  # as printed in the paper (Table 1)
+    "beauty": dict(users=52_024, items=57_289, actions="0.4M", avg=7.6, density="0.01%"),
+    "sports": dict(users=25_598, items=18_357, actions="0.3M", avg=8.3, density="0.05%"),
+    "yelp": dict(users=30_431, items=20_033, actions="0.3M", avg=10.4, density="0.05%"),
+}
+
+
+def statistics(seqs: Sequences) -> dict:
+    """The paper's Table 1 columns (plus length quantiles) for one dataset."""
+    lens = seqs.lengths
+    n_items = int(len(np.unique(seqs.items)))
+    return dict(dataset=seqs.name, users=seqs.n_users, items=n_items, max_item_id=seqs.n_items,
+                actions=int(lens.sum()), avg=float(lens.mean()),
+                density=float(lens.sum() / (seqs.n_users * n_items)),
+                median_len=float(np.median(lens)), max_len=int(lens.max()))
+
+
+def table1(names=("beauty", "sports", "yelp"), data_dir=None):
+    """Table 1 as a pandas DataFrame (ours), one row per dataset."""
+    import pandas as pd
+    return pd.DataFrame([statistics(load(n, data_dir=data_dir)) for n in names]).set_index("dataset")
+
+
+def print_table1(names=("beauty", "sports", "yelp"), data_dir=None) -> None:
+    df = table1(names, data_dir)
+    show = df[["users", "items", "actions", "avg", "density"]].copy()
+    show["avg"] = show["avg"].map("{:.2f}".format)
+    show["density"] = show["density"].map("{:.3%}".format)
+    print(show.to_string())

@@ -1,0 +1,204 @@
+"""Experiments: ``run(config)`` -> a result record, cached under ``results/runs/``.
+
+A record (JSON, plus a compressed ``.npz`` of per-user ranks) holds the config, valid and test
+metrics in both evaluation modes at the epoch selected on validation, the per-epoch history,
+seed, git commit, package versions, hardware and wall time. Records are written atomically; a
+cached config returns at once; an interrupted run resumes from its last checkpoint
+(``results/checkpoints/``, git-ignored).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import CACHE_VERSION, Config, config_key
+from .data import PROJECT_ROOT, REGISTRY, leave_one_out, load
+from .evaluate import Evaluator, metrics_from_ranks
+
+DEFAULT_RESULTS = PROJECT_ROOT / "results"
+
+
+def results_dir(path=None) -> Path:
+    return Path(path or os.environ.get("UFN_RESULTS_DIR") or DEFAULT_RESULTS)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def git_commit() -> dict:
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"commit": git("rev-parse", "HEAD") or "unknown",
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "ufnlib"))}
+
+
+def environment() -> dict:
+    import pandas
+    return {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
+            "pandas": pandas.__version__, "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "device": "cpu"}
+
+
+@functools.lru_cache(maxsize=8)
+def load_split(dataset: str):
+    return leave_one_out(load(dataset))
+
+
+@functools.lru_cache(maxsize=8)
+def _evaluator(dataset: str, maxlen: int, eval_neg: int, eval_seed: int) -> Evaluator:
+    return Evaluator(load_split(dataset), maxlen, eval_neg, eval_seed)
+
+
+def record_path(cfg: Config, root=None) -> Path:
+    return results_dir(root) / "runs" / f"{config_key(cfg)}.json"
+
+
+def matches(rec: dict, cfg: Config) -> bool:
+    """Does a stored record's config agree with ``cfg`` on every field it stores?"""
+    want = cfg.to_dict()
+    return all(want.get(k, v) == v for k, v in rec["config"].items())
+
+
+def is_cached(cfg: Config, root=None) -> bool:
+    p = record_path(cfg, root)
+    return p.is_file() and matches(json.loads(p.read_text()), cfg)
+
+
+def load_record(cfg_or_key, root=None) -> dict:
+    key = cfg_or_key if isinstance(cfg_or_key, str) else config_key(cfg_or_key)
+    return json.loads((results_dir(root) / "runs" / f"{key}.json").read_text())
+
+
+def load_ranks(cfg_or_key, root=None) -> dict[str, np.ndarray]:
+    """Per-user ranks of a cached run: keys like ``test/sampled``, plus ``users``."""
+    key = cfg_or_key if isinstance(cfg_or_key, str) else config_key(cfg_or_key)
+    with np.load(results_dir(root) / "runs" / f"{key}.npz") as z:
+        return {k.replace("__", "/"): z[k] for k in z.files}
+
+
+def final_evaluation(evaluator: Evaluator, model, prefix: str = "") -> tuple[dict, dict]:
+    metrics, ranks = {}, {}
+    for which in ("valid", "test"):
+        r = evaluator.ranks(model, which, ("sampled", "full"))
+        metrics[which] = {m: metrics_from_ranks(v) for m, v in r.items()}
+        for m, v in r.items():
+            ranks[f"{prefix}{which}__{m}"] = v
+    return metrics, ranks
+
+
+def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = True,
+        threads: int | None = None, stop_after_epochs: int | None = None) -> dict | None:
+    """Train and evaluate ``cfg`` (or return its cached record). ``stop_after_epochs`` simulates an
+    interruption (returns None with the checkpoint left in place)."""
+    from .train import Trainer
+    cfg = Config.from_dict(cfg) if isinstance(cfg, dict) else cfg
+    if threads:
+        torch.set_num_threads(threads)
+    key = config_key(cfg)
+    root = results_dir(root)
+    rpath = root / "runs" / f"{key}.json"
+    ckpt = root / "checkpoints" / f"{key}.pt"
+    if rpath.is_file() and not force:
+        rec = json.loads(rpath.read_text())
+        if matches(rec, cfg):
+            return rec
+    if force and ckpt.is_file():
+        ckpt.unlink()
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    split = load_split(cfg.dataset)
+    ev = _evaluator(cfg.dataset, cfg.maxlen, cfg.eval_neg, cfg.eval_seed)
+    tr = Trainer(cfg, split, ev, ckpt_path=ckpt, progress=progress, stop_after_epochs=stop_after_epochs)
+    resumed_from = tr.epoch if tr.try_resume() else 0
+    tr.fit(resume=False)
+    if not tr.done:
+        return None
+    model = tr.model
+    model.load_state_dict(tr.best["state"])
+    metrics, ranks = final_evaluation(ev, model)
+    extra = {}
+    if hasattr(tr, "final_extra"):
+        extra = tr.final_extra(ev, ranks)
+    ranks["users"] = ev.users
+    info = REGISTRY.get(cfg.dataset)
+    rec = {
+        "key": key, "cache_version": CACHE_VERSION, "config": cfg.to_dict(),
+        "dataset": {"name": cfg.dataset, "git_sha1": info.git_sha1 if info else None,
+                    "note": info.note if info else "generated", "users": split.n_users,
+                    "items": split.n_items},
+        "selection": {"metric": f"valid/sampled/{cfg.select_metric}", "best_epoch": tr.best["epoch"],
+                      "best_score": tr.best["score"], "epochs_run": tr.epoch,
+                      "stopped": "patience" if tr.epoch < cfg.max_epochs else "max_epochs"},
+        "metrics": metrics, **extra,
+        "history": tr.history,
+        "seed": cfg.seed, "git": git_commit(), "env": environment(),
+        "train_seconds": tr.elapsed, "wall_seconds": time.perf_counter() - t0,
+        "resumed_from_epoch": resumed_from, "started": started,
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    import io
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v, dtype=np.int32) for k, v in ranks.items()})
+    atomic_write_bytes(root / "runs" / f"{key}.npz", buf.getvalue())
+    atomic_write_bytes(rpath, json.dumps(rec, indent=1).encode())
+    model_dir = root / "models"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(tr.best["state"], model_dir / f"{key}.pt")
+    if ckpt.is_file():
+        ckpt.unlink()
+    return rec
+
+
+def list_runs(root=None):
+    """All cached records as a DataFrame: one row per run, config columns and test metrics."""
+    import pandas as pd
+    rows = []
+    for p in sorted((results_dir(root) / "runs").glob("*.json")):
+        r = json.loads(p.read_text())
+        row = {"key": r["key"], **{k: r["config"][k] for k in ("dataset", "backbone", "strategy", "seed")},
+               "best_epoch": r["selection"]["best_epoch"], "epochs": r["selection"]["epochs_run"],
+               "train_s": round(r["train_seconds"], 1)}
+        for mode in ("sampled", "full"):
+            for m in ("hr@10", "ndcg@10"):
+                row[f"test_{mode}_{m}"] = r["metrics"]["test"][mode][m]
+        row["commit"] = r["git"]["commit"][:8]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_model(cfg: Config, root=None):
+    """The selected (best-on-validation) weights of a cached run, if its model file is present."""
+    from .models import make_model
+    split = load_split(cfg.dataset)
+    model = make_model(cfg, split.n_items, split.n_users)
+    model.load_state_dict(torch.load(results_dir(root) / "models" / f"{config_key(cfg)}.pt"))
+    model.eval()
+    return model

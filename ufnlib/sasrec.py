@@ -1,0 +1,71 @@
+"""SASRec (Kang & McAuley, 2018) in the layer layout of the reference code, batch-first.
+
+Per block: ``Q = LN(x); x = Q + MHA(Q, x, x)`` (causal), ``x = LN(x)``, ``x = x + FFN(x)``
+(two position-wise linear maps = the reference's 1x1 convolutions, ReLU, dropout), padded
+positions zeroed; a final LayerNorm. Item embeddings are scaled by sqrt(d); a learned absolute
+position embedding is added; embedding dropout. Scores are dot products of a position's output
+with the candidate item embeddings. Xavier-normal init on every matrix; LayerNorm eps 1e-8.
+
+Position embeddings count from the right end of the ``maxlen`` window (the reference's left-padded
+window puts the last item at position ``maxlen - 1``), so a batch may be trimmed to its longest
+real sequence. Padded keys are masked out of attention (the sound choice; the reference lets real
+queries attend to padded keys, whose vectors are zero before the projection biases).
+``attend_padding=True`` restores the reference behaviour, and then batches are not trimmed.
+
+A backbone knows nothing of negatives or teachers: ``encode`` maps item ids to position vectors,
+``score`` maps position vectors and candidate ids to logits.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .layers import Block, Dropout, attention_mask, gather_dot, xavier_init
+
+
+class SASRec(nn.Module):
+    causal = True
+
+    def __init__(self, n_items: int, cfg, n_users: int = 0):
+        super().__init__()
+        d = cfg.hidden
+        self.maxlen, self.d = cfg.maxlen, d
+        self.attend_padding = cfg.attend_padding
+        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
+        self.pos_emb = nn.Embedding(cfg.maxlen, d)
+        self.emb_drop = Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.blocks))
+        self.last_ln = nn.LayerNorm(d, eps=1e-8)
+        xavier_init(self)
+
+    def embed(self, seq: torch.Tensor, users=None) -> torch.Tensor:
+        W = seq.shape[1]
+        pos = torch.arange(self.maxlen - W, self.maxlen)
+        return self.item_emb(seq) * math.sqrt(self.d) + self.pos_emb(pos)[None]
+
+    def encode(self, seq: torch.Tensor, users=None) -> torch.Tensor:
+        """Item ids [B, W] (0 = padding, left-padded) -> position vectors [B, W, d]."""
+        real = seq > 0
+        keep = real[..., None].to(torch.float32)
+        x = self.emb_drop(self.embed(seq, users)) * keep
+        mask = None if self.attend_padding else attention_mask(real, self.causal)
+        for blk in self.blocks:
+            x = blk(x, mask, keep)
+        return self.last_ln(x)
+
+    def score(self, h: torch.Tensor, items: torch.Tensor, users=None) -> torch.Tensor:
+        """Position vectors [P, d] and candidates [P, C] -> logits [P, C]."""
+        return gather_dot(self.item_emb.weight, h, items)
+
+    def score_all(self, h: torch.Tensor, users=None) -> torch.Tensor:
+        """Position vectors [P, d] -> logits over items 1..n_items, [P, n_items]."""
+        return h @ self.item_emb.weight[1:].T
+
+    def final(self, seq: torch.Tensor, users=None) -> torch.Tensor:
+        """Vector of the last position (the next-item query) for each sequence, [B, d]."""
+        return self.encode(seq, users)[:, -1]
+
+    def l2_reg(self) -> torch.Tensor:
+        return torch.norm(self.item_emb.weight)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ufnlib {train,list,table1,fetch,bench}``.
+"""Command line: ``python -m ufnlib {train,list,table1,fetch}``.
 
   python -m ufnlib train --dataset sports --backbone sasrec --strategy uniform --seed 1
   python -m ufnlib train --dataset beauty --strategy ufn --set m=3 --set alpha=0.1
@@ -30,6 +30,15 @@ def _parse_value(field, text: str):
 
 
 def main(argv=None) -> int:
+    """Entry point; bad or missing data ends with its one-paragraph message, not a traceback."""
+    from .data import DataError
+    try:
+        return _main(argv)
+    except DataError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+def _main(argv=None) -> int:
     from .config import Config, ConfigError
     ap = argparse.ArgumentParser(prog="python -m ufnlib", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import Split
+from .data import DataError, Split
 
 
 def left_pad(items: np.ndarray, offsets: np.ndarray, starts: np.ndarray, ends: np.ndarray,
@@ -89,6 +89,8 @@ class NextItemData:
         self.inter = torch.from_numpy(tgt_idx)            # -1 = padding
         self.lengths = torch.from_numpy((tgt_idx >= 0).sum(1))
         self.n_inter = len(items)
+        self.n_items = split.n_items
+        self.inter_user = torch.from_numpy(np.repeat(np.arange(split.n_users), np.diff(off)))
         self.maxlen = maxlen
 
     def batch(self, users: torch.Tensor, trim: bool = True) -> TrainBatch:
@@ -141,8 +143,23 @@ class NegativeSampler:
         out = torch.randint(1, self.n_items + 1, (len(users), n), generator=self.g)
         u = users[:, None].expand_as(out)
         bad = is_member(self.keys, u, out, self.n_items)
+        if bool(bad.any()):
+            self._check_has_negatives(users[bad.any(1)])
         while bool(bad.any()):
             redo = bad.clone()
             out[redo] = torch.randint(1, self.n_items + 1, (int(redo.sum()),), generator=self.g)
             bad[redo] = is_member(self.keys, u[redo], out[redo], self.n_items)
         return out
+
+    def _check_has_negatives(self, users: torch.Tensor) -> None:
+        """Rejection sampling would loop forever for a user whose every item is excluded."""
+        n1 = self.n_items + 1
+        u = torch.unique(users)
+        n_excluded = (torch.searchsorted(self.keys, u * n1 + self.n_items, right=True)
+                      - torch.searchsorted(self.keys, u * n1 + 1))
+        full = u[n_excluded >= self.n_items]
+        if len(full):
+            raise DataError(
+                f"user(s) {full[:5].tolist()} (0-based indices) interacted with every item of the "
+                f"catalogue (n_items={self.n_items}), so no negative can be drawn for them. Fix: "
+                f"use a larger catalogue or drop those users.")

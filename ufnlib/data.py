@@ -178,6 +178,8 @@ def _int_tokens(tokens: list[bytes], path, lineno: int) -> list[int]:
     out = []
     for t in tokens:
         try:
+            if not t.removeprefix(b"-").isdigit():   # int() would also take b"1_0", b"+5"
+                raise ValueError
             v = int(t)
         except ValueError:
             raise DataError(f"{path}, line {lineno}: '{t.decode(errors='replace')}' is not an "

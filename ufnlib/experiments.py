@@ -59,6 +59,10 @@ def git_commit() -> dict:
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "ufnlib"))}
 
 
+# the code a run executes is the code imported at start-up: record its commit then, not at the end
+GIT_AT_IMPORT = git_commit()
+
+
 def environment() -> dict:
     import pandas
     return {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
@@ -144,9 +148,16 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     model = tr.model
     model.load_state_dict(tr.best["state"])
     metrics, ranks = final_evaluation(ev, model)
-    extra = {}
-    if hasattr(tr, "final_extra"):
-        extra = tr.final_extra(ev, ranks)
+    extra = {"reported_model": "student"}
+    if tr.best.get("student_state") is not None:
+        # the selected epoch's weights were the EMA teacher's: record the student's too
+        from .models import make_model
+        student = make_model(cfg, split.n_items, split.n_users)
+        student.load_state_dict(tr.best["student_state"])
+        m_s, r_s = final_evaluation(ev, student, prefix="student_")
+        extra = {"reported_model": "teacher (EMA)", "metrics_student": m_s}
+        ranks.update(r_s)
+    extra["warmup_end_epoch"] = tr.warmup_epoch
     ranks["users"] = ev.users
     info = REGISTRY.get(cfg.dataset)
     rec = {
@@ -159,7 +170,7 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
                       "stopped": "patience" if tr.epoch < cfg.max_epochs else "max_epochs"},
         "metrics": metrics, **extra,
         "history": tr.history,
-        "seed": cfg.seed, "git": git_commit(), "env": environment(),
+        "seed": cfg.seed, "git": GIT_AT_IMPORT, "env": environment(),
         "train_seconds": tr.elapsed, "wall_seconds": time.perf_counter() - t0,
         "resumed_from_epoch": resumed_from, "started": started,
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

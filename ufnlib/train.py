@@ -25,6 +25,43 @@ from .models import make_model
 from .strategies import make_strategy
 
 
+def warmup_ended(losses: list[float], cfg) -> bool:
+    """Warm-up end, "while L_basic descending rapidly" of Algorithm 1, decided on the list of
+    summed per-epoch losses ``L`` of the epochs completed so far.
+
+    ``plateau`` (reference code): more than 7 epochs done and the last per-epoch decrease
+    ``L[-2] - L[-1]`` is below 1/200 of the decrease over the first five epochs ``L[0] - L[5]``.
+    ``fixed``: ``cfg.warmup_epochs`` epochs done.
+    """
+    if cfg.warmup == "fixed":
+        return len(losses) >= cfg.warmup_epochs
+    return len(losses) > 7 and losses[-2] - losses[-1] < (losses[0] - losses[5]) / 200
+
+
+def ema_decay(d: float, k: int) -> float:
+    """EMA smoothing rate at the k-th update (k >= 1): ``min(d, (1 + k) / (10 + k))``, the
+    schedule of the ``torch-ema`` package that the reference uses (paper Eq. 6 with a warm start)."""
+    return min(d, (1.0 + k) / (10.0 + k))
+
+
+def make_teacher(model, d: float):
+    """An EMA copy of ``model`` (``torch.optim.swa_utils.AveragedModel``), started as an exact
+    copy; every ``update_parameters(model)`` then applies paper Eq. 6 with ``ema_decay``."""
+    from torch.optim.swa_utils import AveragedModel
+
+    def ema(avg, cur, n_averaged):
+        torch._foreach_lerp_(avg, cur, 1.0 - ema_decay(d, int(n_averaged)))
+    teacher = AveragedModel(model, multi_avg_fn=ema)
+    teacher.update_parameters(model)          # n_averaged 0 -> 1: a plain copy
+    return teacher
+
+
+def consistency_loss(logits, teacher_logits, mask) -> torch.Tensor:
+    """Paper Eqs. 7-8: BCE of the student's logits against the teacher's probabilities, averaged
+    over the entries in ``mask`` (the mined false negatives)."""
+    return F.binary_cross_entropy_with_logits(logits[mask], torch.sigmoid(teacher_logits[mask]))
+
+
 def basic_loss(logits, targets) -> torch.Tensor:
     """2 x mean BCE over the entries in ``targets.loss_mask`` (all entries if None)."""
     if targets.loss_mask is None:
@@ -58,7 +95,9 @@ class Trainer:
         self.sampler = NegativeSampler(membership_keys(split, "train"), split.n_items, self.g_sample)
         self.model = make_model(cfg, split.n_items, split.n_users)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2))
-        self.strategy = make_strategy(cfg, self.data, self.sampler)
+        self.strategy = make_strategy(cfg, self.data, self.sampler, split)
+        self.teacher = None
+        self.warmup_epoch = None
         self.evaluator = evaluator or Evaluator(split, cfg.maxlen, cfg.eval_neg, cfg.eval_seed)
         self.ckpt_path = Path(ckpt_path) if ckpt_path else None
         self.progress = progress
@@ -73,6 +112,8 @@ class Trainer:
     # ------------------------------------------------------------------ checkpointing
     def state(self) -> dict:
         return dict(epoch=self.epoch, model=self.model.state_dict(), opt=self.opt.state_dict(),
+                    teacher=self.teacher.state_dict() if self.teacher is not None else None,
+                    warmup_epoch=self.warmup_epoch,
                     strategy=self.strategy.state_dict(), history=self.history, best=self.best,
                     bad_evals=self.bad_evals, elapsed=self.elapsed, done=self.done,
                     rng=torch.get_rng_state(), g_sample=self.g_sample.get_state(),
@@ -84,6 +125,10 @@ class Trainer:
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])
         self.strategy.load_state_dict(st["strategy"])
+        self.warmup_epoch = st.get("warmup_epoch")
+        if st.get("teacher") is not None:
+            self.teacher = make_teacher(self.model, self.cfg.decay)
+            self.teacher.load_state_dict(st["teacher"])
         torch.set_rng_state(st["rng"])
         self.g_sample.set_state(st["g_sample"])
         self.g_order.set_state(st["g_order"])
@@ -115,12 +160,38 @@ class Trainer:
         logits = model.score(h, cands, b.pos_users)
         tg = self.strategy.labels(b, cands, logits.detach())
         loss = basic_loss(logits, tg)
+        if self.teacher is not None and tg.con_mask is not None and bool(tg.con_mask.any()):
+            t = self.teacher.module
+            with torch.no_grad():   # teacher in training mode (dropout on), as the reference
+                t.train()
+                th = torch.cat([t.encode(g.inputs, g.users)[g.real] for g in b.groups])
+                t_logits = t.score(th, cands, b.pos_users)
+            loss = loss + cfg.alpha * consistency_loss(logits, t_logits, tg.con_mask)
         if cfg.l2_emb > 0:
             loss = loss + cfg.l2_emb * model.l2_reg()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        if self.teacher is not None:
+            self.teacher.update_parameters(model)
+        self.strategy.after_step(b, cands, logits.detach(), tg)
         return loss.item()
+
+    def maybe_end_warmup(self) -> None:
+        """At an epoch start: switch mining / the teacher on once ``warmup_ended``."""
+        st = self.strategy
+        if not st.needs_warmup or self.warmup_epoch is not None:
+            return
+        if warmup_ended([h["loss"] for h in self.history], self.cfg):
+            self.warmup_epoch = self.epoch      # epochs completed before mining starts
+            st.activate()
+            if st.uses_teacher:
+                self.teacher = make_teacher(self.model, self.cfg.decay)
+
+    def reported_model(self):
+        """The model whose validation selects the epoch: the teacher once it exists (the
+        reference evaluates with the EMA weights after warm-up), the student otherwise."""
+        return self.teacher.module if self.teacher is not None else self.model
 
     def run_epoch(self) -> dict:
         t0 = time.perf_counter()
@@ -146,17 +217,23 @@ class Trainer:
         stopped_early = 0
         while not self.done and self.epoch < cfg.max_epochs:
             t0 = time.perf_counter()
+            self.maybe_end_warmup()
             rec = self.run_epoch()
             self.epoch += 1
             if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.max_epochs:
                 t1 = time.perf_counter()
-                m, _ = self.evaluator.evaluate(self.model, "valid", modes=("sampled",))
+                rep = self.reported_model()
+                m, _ = self.evaluator.evaluate(rep, "valid", modes=("sampled",))
                 rec["valid"] = m["sampled"]
+                if rep is not self.model:
+                    rec["valid_student"] = self.evaluator.evaluate(self.model, "valid", modes=("sampled",))[0]["sampled"]
                 rec["eval_seconds"] = time.perf_counter() - t1
                 score = m["sampled"][cfg.select_metric]
                 if score > self.best["score"]:
                     self.best = {"score": score, "epoch": self.epoch,
-                                 "state": copy.deepcopy(self.model.state_dict())}
+                                 "state": copy.deepcopy(rep.state_dict()),
+                                 "student_state": (copy.deepcopy(self.model.state_dict())
+                                                   if rep is not self.model else None)}
                     self.bad_evals = 0
                 else:
                     self.bad_evals += 1

@@ -1,0 +1,85 @@
+"""Per-epoch diagnostics of a mining strategy: how much is recorded, re-fed and mined, and
+whether the mined false negatives are real ones.
+
+* ``later`` shares: a mined item that is the user's valid or test item is a false negative the
+  user did interact with later (the only ground truth real data has); the same share among the
+  random negatives is the baseline.
+* On synthetic data (``ufnlib.synthetic``), precision of mined entries and of random negatives
+  against the generator's ground truth, and precision / recall of the current N_false set
+  (distinct (user, item) pairs) against all of the ground truth.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class MiningDiagnostics:
+    def __init__(self, data, split=None):
+        self.data = data
+        self.later = None
+        self.truth = None
+        if split is not None:
+            self.valid = torch.from_numpy(split.valid)
+            self.test = torch.from_numpy(split.test)
+            self.later = True
+            extra = split.seqs.extra
+            if "false_negatives" in extra:
+                from .synthetic import false_negative_mask
+                self.seqs = split.seqs
+                self.truth = lambda u, i: torch.from_numpy(false_negative_mask(self.seqs, u.numpy(), i.numpy()))
+                self.n_truth = len(extra["false_negatives"])
+        self.reset()
+
+    def reset(self):
+        self.acc = dict(positions=0, recorded=0, refed=0, mined=0, mined_later=0, random=0,
+                        random_later=0, mined_true=0, random_true=0)
+
+    def observe(self, batch, cands, inj, mined, recorded):
+        a = self.acc
+        a["positions"] += len(batch.inter)
+        a["recorded"] += int(recorded.sum())
+        negs = cands[:, 1:]
+        refed = inj[0] if inj is not None else torch.zeros_like(negs, dtype=torch.bool)
+        mn = mined[:, 1:] if mined is not None else torch.zeros_like(negs, dtype=torch.bool)
+        a["refed"] += int(refed.sum())
+        a["mined"] += int(mn.sum())
+        rnd = ~refed
+        a["random"] += int(rnd.sum())
+        if self.later:
+            u = batch.pos_users
+            hit = (negs == self.valid[u][:, None]) | (negs == self.test[u][:, None])
+            a["mined_later"] += int((hit & mn).sum())
+            a["random_later"] += int((hit & rnd).sum())
+        if self.truth is not None:
+            uu = batch.pos_users[:, None].expand_as(negs)
+            if bool(mn.any()):
+                a["mined_true"] += int(self.truth(uu[mn], negs[mn]).sum())
+            a["random_true"] += int(self.truth(uu[rnd], negs[rnd]).sum())
+
+    def finish(self, memory=None) -> dict:
+        a = self.acc
+        out = dict(a)
+        out["nrec_mean"] = a["recorded"] / max(a["positions"], 1)
+        out["mined_later_share"] = a["mined_later"] / a["mined"] if a["mined"] else None
+        out["random_later_share"] = a["random_later"] / a["random"] if a["random"] else None
+        if self.truth is not None:
+            out["mined_precision"] = a["mined_true"] / a["mined"] if a["mined"] else None
+            out["random_precision"] = a["random_true"] / a["random"] if a["random"] else None
+        else:
+            out.pop("mined_true"), out.pop("random_true")
+        if memory is not None:
+            i, items = memory.false_negatives()
+            users = self.data.inter_user[i]
+            out["nfalse_entries"] = int(len(i))
+            out["evictions"] = memory.evictions
+            out["memory_mb"] = memory.nbytes() / 2**20
+            if self.truth is not None and len(i):
+                pairs = np.unique(users.numpy() * (self.data.n_items + 1) + items.numpy())
+                pu, pi = pairs // (self.data.n_items + 1), pairs % (self.data.n_items + 1)
+                tp = int(self.truth(torch.from_numpy(pu), torch.from_numpy(pi)).sum())
+                out["nfalse_pairs"] = int(len(pairs))
+                out["nfalse_precision"] = tp / len(pairs)
+                out["nfalse_recall"] = tp / max(self.n_truth, 1)
+        self.reset()
+        return out

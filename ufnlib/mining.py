@@ -1,0 +1,191 @@
+"""False-negative mining and reversing (FMR, paper Section 3.2) as pure tensor functions.
+
+The memory is keyed by train interaction (the target of a training position; see
+``batches.NextItemData``) and held in tensors allocated once, so it never grows:
+
+* ``rec_items[i, :rec_len[i]]`` -- N_rec of interaction i: the negatives recorded at its last
+  visit, in candidate order. At the next visit they fill the first negative slots, random
+  negatives the rest (paper Eq. 5).
+* ``hist_items[i, k]`` / ``hist_count[i, k]`` -- how many times item ``hist_items[i, k]`` has been
+  re-fed from the memory for interaction i (``K = slots`` entries per interaction).
+
+Rules (reference code ``UFN_utils.py``, paper Algorithm 1 lines 11-13):
+
+1. *Re-feed* (``inject``): every re-fed entry increments its counter; an entry whose counter is
+   now greater than ``m`` is a mined false negative (N_false). The caller reverses it (label 1,
+   ``ufn``/``fmr``), removes it (``removal``) or only regularises it (``fcr``).
+2. *Record* (``record``): after the forward pass, N_rec of each visited interaction is replaced
+   by its negatives whose logit is strictly greater than the positive's and whose label in this
+   step was not 1 (a reversed item is therefore not re-recorded), and that the caller did not
+   exclude (removed entries).
+3. Counters: ``cumulative`` (reference, default) keeps an item's counter after it leaves N_rec;
+   ``consecutive`` forgets it as soon as it is not re-recorded, so the counter is the number of
+   consecutive visits the item was re-fed.
+
+Processing order matches a sequential loop over batch positions, then over slots: an interaction
+visited twice in one batch (users drawn with replacement) re-feeds the same N_rec twice and its
+counters advance once per re-feed; an item recorded twice in one N_rec is counted twice; when
+two positions of a batch record the same interaction, the later one wins.
+
+Bound: cumulative counters are exact while an interaction has at most ``slots`` distinct re-fed
+items. Past that, the entry re-fed longest ago is forgotten (entries whose counter already exceeds
+``m`` are kept over those that do not); the number of such evictions is reported per epoch.
+The reference keeps them all in a dictionary that grows by millions of keys per epoch.
+"""
+from __future__ import annotations
+
+import torch
+
+INT = torch.int64
+
+
+class FMRMemory:
+    def __init__(self, n_inter: int, n_neg: int, n_items: int, m: int, slots: int | None = None,
+                 count_mode: str = "cumulative"):
+        slots = slots or 2 * n_neg
+        if slots < n_neg:
+            raise ValueError(f"memory slots ({slots}) must be >= n_neg ({n_neg})")
+        if count_mode not in ("cumulative", "consecutive"):
+            raise ValueError(f"count_mode must be cumulative or consecutive, got {count_mode}")
+        self.n_inter, self.n, self.n_items, self.m, self.K = n_inter, n_neg, n_items, m, slots
+        self.count_mode = count_mode
+        self.rec_items = torch.zeros(n_inter, n_neg, dtype=torch.int32)
+        self.rec_len = torch.zeros(n_inter, dtype=torch.int16)
+        self.hist_items = torch.zeros(n_inter, slots, dtype=torch.int32)
+        self.hist_count = torch.zeros(n_inter, slots, dtype=torch.int16)
+        self.hist_last = torch.zeros(n_inter, slots, dtype=torch.int32)   # step of last re-feed
+        self.step = 0
+        self.evictions = 0
+
+    # ------------------------------------------------------------------------------ state
+    def tensors(self) -> dict:
+        return {k: getattr(self, k) for k in ("rec_items", "rec_len", "hist_items", "hist_count", "hist_last")}
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors().values())
+
+    def state_dict(self) -> dict:
+        return {**self.tensors(), "step": self.step, "evictions": self.evictions}
+
+    def load_state_dict(self, st: dict) -> None:
+        for k, t in self.tensors().items():
+            t.copy_(st[k])
+        self.step, self.evictions = st["step"], st["evictions"]
+
+    # ------------------------------------------------------------------------------ re-feed
+    def inject(self, inter: torch.Tensor, negs: torch.Tensor):
+        """Fill the first slots of each position's negatives with its N_rec and count re-feeds.
+
+        inter: [P] interaction ids; negs: [P, n] random negatives (modified copy returned).
+        Returns ``(negs, refed, counts)``: refed [P, n] bool marks re-fed slots; counts [P, n]
+        the counter of that entry after this re-feed (0 where not re-fed).
+        """
+        self.step += 1
+        P, n = negs.shape
+        counts = torch.zeros(P, n, dtype=INT)
+        refed = torch.zeros(P, n, dtype=torch.bool)
+        if P == 0:
+            return negs, refed, counts
+        L = self.rec_len[inter].to(INT)
+        w = int(L.max())
+        if w == 0:
+            return negs, refed, counts
+        R = self.rec_items[inter, :w].to(INT)                           # [P, w]
+        ref = torch.arange(w)[None, :] < L[:, None]
+        negs = negs.clone()
+        negs[:, :w] = torch.where(ref, R, negs[:, :w])
+        refed[:, :w] = ref
+        # events = re-fed entries in processing order (position-major, then slot)
+        ev_p, ev_s = ref.nonzero(as_tuple=True)
+        ev_i = inter[ev_p].to(INT)
+        ev_item = R[ev_p, ev_s]
+        key = ev_i * (self.n_items + 1) + ev_item
+        skey, order = torch.sort(key, stable=True)
+        ukey, inv_sorted, gsize = torch.unique_consecutive(skey, return_inverse=True, return_counts=True)
+        gstart = torch.cumsum(gsize, 0) - gsize
+        rank = torch.arange(len(skey)) - gstart[inv_sorted]           # occurrence rank within key
+        u_i = ukey // (self.n_items + 1)
+        u_item = ukey % (self.n_items + 1)
+        slot = self._slots_for(u_i, u_item)                            # [Q] slot of each key
+        base = self.hist_count[u_i, slot].to(INT)
+        new_total = base + gsize
+        self.hist_count[u_i, slot] = new_total.clamp(max=32767).to(torch.int16)
+        self.hist_last[u_i, slot] = self.step
+        ev_count = torch.empty_like(key)
+        ev_count[order] = base[inv_sorted] + rank + 1
+        counts[ev_p, ev_s] = ev_count
+        return negs, refed, counts
+
+    def _slots_for(self, u_i: torch.Tensor, u_item: torch.Tensor) -> torch.Tensor:
+        """Slot of each (interaction, item) key in the history table, allocating new ones.
+        Keys arrive sorted by (interaction, item) and distinct."""
+        H = self.hist_items[u_i].to(INT)                                # [Q, K]
+        eq = H == u_item[:, None]
+        found = eq.any(1)
+        slot = eq.to(torch.int8).argmax(1)
+        new = ~found
+        if bool(new.any()):
+            # per interaction: free slots first, then the least recently re-fed entries whose
+            # counter does not exceed m, then the rest; slots matched in this step are taken
+            ints, inv = torch.unique_consecutive(u_i, return_inverse=True)
+            Hi = self.hist_items[ints].to(INT)
+            prio = torch.where(Hi == 0, torch.full_like(Hi, -1),
+                               self.hist_last[ints].to(INT)
+                               + (self.hist_count[ints].to(INT) > self.m).to(INT) * (1 << 40))
+            taken = torch.zeros_like(Hi, dtype=torch.bool)
+            taken[inv[found], slot[found]] = True
+            prio = prio.masked_fill(taken, 1 << 50)
+            order = torch.argsort(prio, dim=1, stable=True)
+            new_i = inv[new]
+            # rank of each new key among the new keys of its interaction
+            cnt_new = torch.bincount(new_i, minlength=len(ints))
+            start = torch.cumsum(cnt_new, 0) - cnt_new
+            r = torch.arange(len(new_i)) - start[new_i]
+            s_new = order[new_i, r]
+            old = self.hist_items[ints[new_i], s_new]
+            self.evictions += int((old != 0).sum())
+            self.hist_items[ints[new_i], s_new] = u_item[new].to(torch.int32)
+            self.hist_count[ints[new_i], s_new] = 0
+            slot = slot.clone()
+            slot[new] = s_new
+        return slot
+
+    # ------------------------------------------------------------------------------ record
+    def record(self, inter: torch.Tensor, cands: torch.Tensor, logits: torch.Tensor,
+               labels: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+        """Replace N_rec of each visited interaction (see rule 2). Column 0 of ``cands``,
+        ``logits``, ``labels`` is the positive. Returns the recorded mask [P, n]."""
+        neg_logits = logits[:, 1:]
+        mask = (neg_logits > logits[:, :1]) & (labels[:, 1:] != 1)
+        if exclude is not None:
+            mask &= ~exclude
+        P = len(inter)
+        if P == 0:
+            return mask
+        # the last position of each interaction wins
+        pos = torch.arange(P)
+        last = torch.full((self.n_inter,), -1, dtype=INT).scatter_reduce(
+            0, inter.to(INT), pos, reduce="amax")
+        rows = pos[last[inter.to(INT)] == pos]
+        mk = mask[rows]
+        items = cands[rows, 1:]
+        idx = torch.argsort((~mk).to(torch.int8), dim=1, stable=True)
+        keep = mk.gather(1, idx)
+        comp = torch.where(keep, items.gather(1, idx), torch.zeros_like(items))
+        ii = inter[rows].to(INT)
+        self.rec_items[ii] = comp.to(torch.int32)
+        lens = keep.sum(1)
+        self.rec_len[ii] = lens.to(torch.int16)
+        if self.count_mode == "consecutive":
+            w = max(int(lens.max()), 1)
+            H = self.hist_items[ii].to(INT)
+            stay = (H[:, :, None] == comp[:, None, :w].to(INT)).any(-1) & (H != 0)
+            self.hist_items[ii] = torch.where(stay, H, 0).to(torch.int32)
+            self.hist_count[ii] = torch.where(stay, self.hist_count[ii], torch.zeros_like(self.hist_count[ii]))
+        return mask
+
+    # ------------------------------------------------------------------------------ views
+    def false_negatives(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(interaction, item) pairs whose counter exceeds m: the current N_false."""
+        i, k = (self.hist_count.to(INT) > self.m).nonzero(as_tuple=True)
+        return i, self.hist_items[i, k].to(INT)

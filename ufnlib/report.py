@@ -311,7 +311,8 @@ def describe_failure(path) -> str:
         if errs:
             src = "\n".join("    " + l for l in cell.source.splitlines()[:6])
             e = errs[0]
-            return (f"failing cell: code cell {k} (execution count {cell.get('execution_count')})\n"
+            return (f"failing cell: code cell {k} of the notebook (In [{cell.get('execution_count')}] "
+                    f"in the executed copy)\n"
                     f"{src}\nerror: {e.get('ename')}: {e.get('evalue')}")
     return "no cell with an error output found (the kernel may have died or timed out)"
 

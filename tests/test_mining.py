@@ -1,0 +1,185 @@
+"""FMR memory (vectorised) against the plain oracle, the warm-up rule, the EMA teacher."""
+import random
+
+import pytest
+import torch
+
+from ufnlib.mining import FMRMemory
+from ufnlib.oracle import PlainFMR
+
+
+def _random_batch(rng, n_inter, P, n, n_items, dup_rate):
+    """Positions (interaction ids) with deliberate repeats, random negatives with repeats."""
+    inter = [rng.randrange(n_inter) for _ in range(P)]
+    for p in range(1, P):
+        if rng.random() < dup_rate:
+            inter[p] = inter[rng.randrange(p)]          # an interaction seen twice in a batch
+    negs = [[rng.randrange(1, n_items + 1) for _ in range(n)] for _ in range(P)]
+    pos = [rng.randrange(1, n_items + 1) for _ in range(P)]
+    return inter, negs, pos
+
+
+def _labels(mode, refed, counts, m):
+    """The caller's rule: reversal (label 1) for re-fed entries with count > m."""
+    P, n = len(refed), len(refed[0])
+    labels = [[1] + [0] * n for _ in range(P)]
+    excl = [[False] * n for _ in range(P)]
+    for p in range(P):
+        for s in range(n):
+            if refed[p][s] and counts[p][s] > m:
+                if mode == "reverse":
+                    labels[p][s + 1] = 1
+                else:
+                    excl[p][s] = True
+    return labels, excl
+
+
+@pytest.mark.parametrize("count_mode", ["cumulative", "consecutive"])
+@pytest.mark.parametrize("mode", ["reverse", "remove"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vectorised_memory_equals_oracle(count_mode, mode, seed):
+    rng = random.Random(seed)
+    n_inter, n, n_items, m = 12, 6, 9, 1        # tiny catalogue: many repeats and re-recordings
+    epochs, steps, P = 6, 4, 10
+    vec = FMRMemory(n_inter, n, n_items, m, slots=n_items, count_mode=count_mode)
+    ora = PlainFMR(m, count_mode)
+    n_reversed = 0
+    for _ in range(epochs):
+        for _ in range(steps):
+            inter, negs, pos = _random_batch(rng, n_inter, P, n, n_items, dup_rate=0.2)
+            it = torch.tensor(inter)
+            v_negs, v_ref, v_cnt = vec.inject(it, torch.tensor(negs))
+            o_negs, o_ref, o_cnt = ora.inject(inter, negs)
+            assert v_negs.tolist() == o_negs
+            assert v_ref.tolist() == o_ref
+            assert v_cnt.tolist() == o_cnt
+            labels, excl = _labels(mode, o_ref, o_cnt, m)
+            n_reversed += sum(map(sum, excl)) + sum(sum(r[1:]) for r in labels)
+            cands = [[pos[p]] + o_negs[p] for p in range(P)]
+            logits = [[rng.choice([-1.0, 0.0, 0.5, 1.0]) for _ in range(n + 1)] for _ in range(P)]
+            ex = excl if mode == "remove" else None
+            vec.record(it, torch.tensor(cands), torch.tensor(logits), torch.tensor(labels, dtype=torch.float32),
+                       exclude=torch.tensor(ex) if ex else None)
+            ora.record(inter, cands, logits, labels, exclude=ex)
+            # N_rec identical for every interaction
+            for i in range(n_inter):
+                L = int(vec.rec_len[i])
+                assert vec.rec_items[i, :L].tolist() == ora.n_rec.get(i, [])
+            # counters identical (as a multiset of (interaction, item) -> count > 0)
+            vc = {(i, int(vec.hist_items[i, k])): int(vec.hist_count[i, k])
+                  for i in range(n_inter) for k in range(vec.K)
+                  if int(vec.hist_items[i, k]) != 0 and int(vec.hist_count[i, k]) > 0}
+            oc = {k: c for k, c in ora.count.items() if c > 0}
+            assert vc == oc
+    assert vec.evictions == 0
+    assert n_reversed > 0, "the toy never reached the reversal rule: the test would be vacuous"
+
+
+def test_reversed_item_is_not_rerecorded():
+    """A reversed entry has label 1, so it is not recorded again even if it outscores the positive."""
+    mem = FMRMemory(n_inter=1, n_neg=3, n_items=10, m=0)
+    it = torch.tensor([0])
+    cands = torch.tensor([[1, 5, 6, 7]])
+    logits = torch.tensor([[0.0, 1.0, 1.0, -1.0]])
+    mem.record(it, cands, logits, torch.tensor([[1.0, 0, 0, 0]]))
+    assert mem.rec_items[0, :mem.rec_len[0]].tolist() == [5, 6]
+    negs, refed, counts = mem.inject(it, torch.tensor([[9, 9, 9]]))
+    assert negs.tolist() == [[5, 6, 9]] and counts.tolist() == [[1, 1, 0]]
+    labels = torch.tensor([[1.0, 1.0, 1.0, 0.0]])       # m = 0: both re-fed entries reversed
+    mem.record(it, torch.cat([torch.tensor([[1]]), negs], 1), torch.tensor([[0.0, 2.0, 2.0, 2.0]]), labels)
+    assert mem.rec_items[0, :mem.rec_len[0]].tolist() == [9]
+
+
+def test_memory_is_bounded_and_evicts_oldest_unreversed():
+    mem = FMRMemory(n_inter=1, n_neg=2, n_items=100, m=5, slots=2)
+    it = torch.tensor([0])
+    before = mem.nbytes()
+    for k in range(10):                         # each step records two new items
+        a, b = 2 * k + 1, 2 * k + 2
+        mem.record(it, torch.tensor([[99, a, b]]), torch.tensor([[0.0, 1.0, 1.0]]), torch.tensor([[1.0, 0, 0]]))
+        mem.inject(it, torch.zeros(1, 2, dtype=torch.long))
+    assert mem.nbytes() == before
+    assert sorted(mem.hist_items[0].tolist()) == [19, 20]   # the two most recent
+    assert mem.evictions == 18
+
+
+def test_memory_does_not_grow_across_epochs():
+    """Bytes held by the memory tensors are fixed at construction (no per-element containers)."""
+    from ufnlib import Config, load_split
+    from ufnlib.train import Trainer
+    cfg = Config(dataset="synthetic:users=80,items=60", strategy="ufn", warmup="fixed", warmup_epochs=1,
+                 m=1, hidden=16, n_neg=10, max_epochs=4, patience=10)
+    tr = Trainer(cfg, load_split(cfg.dataset), progress=False)
+    sizes = []
+    for _ in range(4):
+        tr.maybe_end_warmup()
+        tr.history.append(tr.run_epoch())
+        tr.epoch += 1
+        sizes.append((tr.strategy.memory.nbytes(), {k: t.data_ptr() for k, t in tr.strategy.memory.tensors().items()}))
+    assert all(s == sizes[0] for s in sizes)
+    assert tr.history[-1]["recorded"] > 0 and tr.history[-1]["refed"] > 0
+
+
+def test_warmup_rule():
+    from ufnlib import Config
+    from ufnlib.train import warmup_ended
+    cfg = Config()
+    L = [100, 60, 40, 30, 25, 20, 19, 18.9]
+    # drop over first five epochs = 100 - 20 = 80 -> threshold 0.4; last drop 0.1 < 0.4
+    assert warmup_ended(L, cfg)
+    assert not warmup_ended(L[:7], cfg)                       # needs more than 7 epochs
+    assert not warmup_ended(L[:-1] + [18.0], cfg)             # last drop 1.0 >= 0.4
+    fixed = Config(warmup="fixed", warmup_epochs=3)
+    assert not warmup_ended([1, 1], fixed) and warmup_ended([1, 1, 1], fixed)
+
+
+def test_teacher_matches_torch_ema_schedule():
+    """The AveragedModel teacher follows torch-ema's decay min(d, (1+k)/(10+k)) exactly."""
+    from torch_ema import ExponentialMovingAverage
+    from ufnlib.train import make_teacher
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    ref = ExponentialMovingAverage(model.parameters(), decay=0.9)
+    teacher = make_teacher(model, 0.9)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(30):
+        opt.zero_grad()
+        model(torch.randn(8, 4)).pow(2).sum().backward()
+        opt.step()
+        ref.update()
+        teacher.update_parameters(model)
+    for a, b in zip(ref.shadow_params, teacher.module.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(teacher.module.weight, model.weight)
+
+
+def test_consistency_only_on_mined_entries():
+    from ufnlib.train import consistency_loss
+    s = torch.tensor([[0.0, 1.0, -1.0]], requires_grad=True)
+    t = torch.tensor([[5.0, 2.0, 3.0]])
+    mask = torch.tensor([[False, True, False]])
+    consistency_loss(s, t, mask).backward()
+    assert s.grad[0, 0] == 0 and s.grad[0, 2] == 0 and s.grad[0, 1] != 0
+    # BCE(1.0, sigmoid(2.0)) by hand
+    p, q = torch.sigmoid(torch.tensor(1.0)), torch.sigmoid(torch.tensor(2.0))
+    want = -(q * torch.log(p) + (1 - q) * torch.log(1 - p))
+    assert torch.isclose(consistency_loss(s.detach(), t, mask), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", ["fmr", "fcr", "ufn", "removal", "ema_eval"])
+def test_strategies_train_and_record_teacher(strategy, tmp_path):
+    import ufnlib
+    cfg = ufnlib.Config(dataset="synthetic:users=80,items=60", strategy=strategy, warmup="fixed",
+                        warmup_epochs=1, m=1, hidden=16, n_neg=10, max_epochs=4, patience=10)
+    rec = ufnlib.run(cfg, root=tmp_path, progress=False)
+    assert rec["warmup_end_epoch"] == 1
+    uses_teacher = strategy in ("fcr", "ufn", "ema_eval")
+    # the teacher exists from the warm-up end on; an epoch selected before it is the student's
+    teacher_selected = uses_teacher and rec["selection"]["best_epoch"] > rec["warmup_end_epoch"]
+    assert (rec["reported_model"] != "student") == teacher_selected
+    assert ("metrics_student" in rec) == teacher_selected
+    if strategy != "ema_eval":
+        assert rec["history"][-1]["mined"] > 0
+        assert rec["history"][-1]["mined_precision"] is not None
+    if uses_teacher:
+        assert "valid_student" in rec["history"][-1]

@@ -1,0 +1,50 @@
+"""The two top-level commands and their environment: pins agree, bootstrap is idempotent, CI runs
+the README's command."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pins(lines) -> dict:
+    out = {}
+    for line in lines:
+        m = re.match(r"^\s*(?:-\s+)?([A-Za-z0-9_.\-]+)==([^\s#]+)", line)
+        if m:
+            out[m.group(1).lower()] = m.group(2)
+    return out
+
+
+def test_environment_yml_pins_match_requirements():
+    req = _pins((ROOT / "requirements.txt").read_text().splitlines())
+    yml = (ROOT / "environment.yml").read_text()
+    assert "python=3.11" in yml
+    pip_section = yml.split("- pip:", 1)[1].splitlines()
+    assert _pins(pip_section) == req
+    assert req["torch"] == "2.13.0"
+
+
+def test_bootstrap_is_idempotent():
+    """A second sourcing installs nothing and leaves `python` pointing at an env with torch."""
+    cmd = "source scripts/bootstrap.sh && python -c 'import sys; print(sys.prefix)'"
+    env = {k: v for k, v in os.environ.items()}
+    subprocess.run(["bash", "-c", cmd], cwd=ROOT, env=env, check=True, capture_output=True,
+                   stdin=subprocess.DEVNULL, timeout=900)
+    r = subprocess.run(["bash", "-c", cmd], cwd=ROOT, env=env, capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "installing" not in r.stderr
+    assert r.stdout.strip()
+
+
+def test_ci_runs_the_readme_command():
+    ci = ROOT / ".ci" / "run"
+    assert os.access(ci, os.X_OK)
+    command = "UFN_DATA_DIR=../shared/data bash test.sh"
+    assert command in ci.read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "bash test.sh" in readme and "bash run_all.sh" in readme

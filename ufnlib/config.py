@@ -70,10 +70,16 @@ class Config:
                 raise ConfigError(f"config: {msg}")
         need(self.backbone in BACKBONES, f"backbone '{self.backbone}' unknown; choose from {BACKBONES}")
         need(self.strategy in STRATEGIES, f"strategy '{self.strategy}' unknown; choose from {STRATEGIES}")
+        for f in fields(self):   # types first: a '1' or a True where an int belongs is an error
+            v, want = getattr(self, f.name), type(f.default)
+            ok = type(v) is want or (want is float and type(v) is int)
+            need(ok, f"{f.name} must be of type {want.__name__}, got {v!r}")
+            if want is float:   # 1 and 1.0 are the same config (and the same cache key)
+                object.__setattr__(self, f.name, float(v))
         for f in ("maxlen", "hidden", "blocks", "heads", "batch_size", "n_neg", "max_epochs",
                   "eval_every", "patience", "eval_neg", "user_hidden"):
-            need(isinstance(getattr(self, f), int) and getattr(self, f) >= 1,
-                 f"{f} must be an integer >= 1, got {getattr(self, f)!r}")
+            need(getattr(self, f) >= 1, f"{f} must be an integer >= 1, got {getattr(self, f)!r}")
+        need(self.seed >= 0 and self.eval_seed >= 0, "seed and eval_seed must be >= 0")
         need(self.hidden % self.heads == 0, f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         need(isinstance(self.m, int) and self.m >= 0, f"m must be an integer >= 0, got {self.m!r}")
         need(isinstance(self.memory_slots, int) and (self.memory_slots == 0 or self.memory_slots >= self.n_neg),

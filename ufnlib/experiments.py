@@ -176,13 +176,13 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     import io
+    from .train import atomic_torch_save
+    # order matters: the record is written last, so a cached record always has its companions
+    atomic_torch_save(tr.best["state"], root / "models" / f"{key}.pt")
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: np.asarray(v, dtype=np.int32) for k, v in ranks.items()})
     atomic_write_bytes(root / "runs" / f"{key}.npz", buf.getvalue())
     atomic_write_bytes(rpath, json.dumps(rec, indent=1).encode())
-    model_dir = root / "models"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(tr.best["state"], model_dir / f"{key}.pt")
     if ckpt.is_file():
         ckpt.unlink()
     return rec

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .batches import NegativeSampler, NextItemData, membership_keys
+from .batches import NegativeSampler, membership_keys
 from .evaluate import Evaluator
-from .models import make_model
+from .models import make_data, make_model
 from .strategies import make_strategy
 
 
@@ -91,7 +91,7 @@ class Trainer:
         np.random.seed(cfg.seed)
         self.g_sample = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 1)
         self.g_order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 2)
-        self.data = NextItemData(split, cfg.maxlen)
+        self.data = make_data(cfg, split, self.g_sample)
         self.sampler = NegativeSampler(membership_keys(split, "train"), split.n_items, self.g_sample)
         self.model = make_model(cfg, split.n_items, split.n_users)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2))

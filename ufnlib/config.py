@@ -57,7 +57,7 @@ class Config:
     warmup: str = "plateau"        # warm-up end rule: plateau | fixed
     warmup_epochs: int = 20        # used when warmup == "fixed"
     count_mode: str = "cumulative"  # cumulative (reference) | consecutive
-    memory_slots: int = 0          # FMR counter entries per interaction (0 = 2 n); see mining.py
+    memory_slots: int = 0          # FMR counter entries per interaction (0 = n); see mining.py
     # BERT4Rec / SSE-PT
     mask_prob: float = 0.2         # BERT4Rec cloze mask share
     sse_user: float = 0.08         # SSE-PT: probability of replacing the user id
@@ -83,7 +83,7 @@ class Config:
         need(self.hidden % self.heads == 0, f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         need(isinstance(self.m, int) and self.m >= 0, f"m must be an integer >= 0, got {self.m!r}")
         need(isinstance(self.memory_slots, int) and (self.memory_slots == 0 or self.memory_slots >= self.n_neg),
-             f"memory_slots must be 0 (= 2 n_neg) or >= n_neg, got {self.memory_slots!r}")
+             f"memory_slots must be 0 (= n_neg) or >= n_neg, got {self.memory_slots!r}")
         need(isinstance(self.warmup_epochs, int) and self.warmup_epochs >= 0, "warmup_epochs must be >= 0")
         for f in ("dropout", "mask_prob", "sse_user", "sse_item"):
             need(0.0 <= getattr(self, f) < 1.0, f"{f} must be in [0, 1), got {getattr(self, f)!r}")

@@ -42,7 +42,7 @@ INT = torch.int64
 class FMRMemory:
     def __init__(self, n_inter: int, n_neg: int, n_items: int, m: int, slots: int | None = None,
                  count_mode: str = "cumulative"):
-        slots = slots or 2 * n_neg
+        slots = slots or n_neg
         if slots < n_neg:
             raise ValueError(f"memory slots ({slots}) must be >= n_neg ({n_neg})")
         if count_mode not in ("cumulative", "consecutive"):

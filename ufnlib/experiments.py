@@ -180,7 +180,8 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     # order matters: the record is written last, so a cached record always has its companions
     atomic_torch_save(tr.best["state"], root / "models" / f"{key}.pt")
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v, dtype=np.int32) for k, v in ranks.items()})
+    small = lambda v: np.asarray(v, dtype=np.uint16 if np.max(v) < 65535 and np.min(v) >= 0 else np.int32)
+    np.savez_compressed(buf, **{k: small(v) for k, v in ranks.items()})
     atomic_write_bytes(root / "runs" / f"{key}.npz", buf.getvalue())
     atomic_write_bytes(rpath, json.dumps(rec, indent=1).encode())
     if ckpt.is_file():

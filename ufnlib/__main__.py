@@ -1,10 +1,14 @@
-"""Command line: ``python -m ufnlib {train,list,table1,fetch}``.
+"""Command line: ``python -m ufnlib {train,list,table1,fetch,grid}``.
 
   python -m ufnlib train --dataset sports --backbone sasrec --strategy uniform --seed 1
   python -m ufnlib train --dataset beauty --strategy ufn --set m=3 --set alpha=0.1
   python -m ufnlib list
   python -m ufnlib table1 --datasets beauty sports yelp
   python -m ufnlib fetch beauty sports yelp
+  python -m ufnlib grid --profile quick --dry-run            # what the quick profile needs
+  python -m ufnlib grid --profile quick --notebook 01 --workers 2
+  python -m ufnlib grid --profile paper --workers 8 --archive grid.tar.gz   # e.g. on a big machine
+  python -m ufnlib grid --import grid.tar.gz                 # back home: into results/runs/
 """
 from __future__ import annotations
 
@@ -59,6 +63,25 @@ def _main(argv=None) -> int:
     t1.add_argument("--datasets", nargs="+", default=["beauty", "sports", "yelp"])
     fe = sub.add_parser("fetch", help="download + verify datasets into the cache")
     fe.add_argument("datasets", nargs="+")
+    gr = sub.add_parser("grid", help="compute the missing runs of a profile's notebooks; archive / import a cache")
+    gr.add_argument("--profile", choices=("smoke", "quick", "paper"), help="which grid (ufnlib.profiles)")
+    gr.add_argument("--notebook", action="append", default=[], metavar="NN",
+                    help="only this notebook's runs, e.g. 01 (repeatable; default: all notebooks)")
+    gr.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    gr.add_argument("--threads", type=int, default=None,
+                    help="torch threads per worker (default: cores // workers; with --dask: 1)")
+    gr.add_argument("--dask", default=None, metavar="ADDRESS",
+                    help="compute on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' "
+                         "(a LocalCluster of --workers processes)")
+    gr.add_argument("--dry-run", action="store_true", help="list the runs and what is missing; compute nothing")
+    gr.add_argument("--archive", default=None, metavar="OUT.tar.gz",
+                    help="afterwards, write the grid's records + per-user ranks to this archive")
+    gr.add_argument("--with-models", action="store_true",
+                    help="with --archive: include the selected weights (results/models, needed by 06)")
+    gr.add_argument("--import", dest="import_", default=None, metavar="IN.tar.gz",
+                    help="import an archive written by --archive into the cache (then stop)")
+    gr.add_argument("--overwrite", action="store_true", help="with --import: replace runs already cached")
+    gr.add_argument("--results", default=None, help="results folder (default results/ or $UFN_RESULTS_DIR)")
     args = ap.parse_args(argv)
 
     if args.cmd == "train":
@@ -92,11 +115,61 @@ def _main(argv=None) -> int:
     elif args.cmd == "table1":
         from .data import print_table1
         print_table1(args.datasets)
+    elif args.cmd == "grid":
+        return _grid(args)
     elif args.cmd == "fetch":
         from .data import resolve
         for name in args.datasets:
             print(name, resolve(name))
     return 0
+
+
+def _grid(args) -> int:
+    from . import grid, profiles
+    if args.import_:
+        out = grid.import_archive(args.import_, root=args.results, overwrite=args.overwrite)
+        print(json.dumps({k: v for k, v in out.items() if k != "keys"}, indent=1))
+        return 0
+    if not args.profile:
+        raise SystemExit("error: grid needs --profile (or --import ARCHIVE)")
+    try:
+        configs = profiles.profile_runs(args.profile, [n[:2] for n in args.notebook] or None)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    todo = grid.missing(configs, args.results)
+    print(f"profile {args.profile}, notebooks {', '.join(args.notebook) or 'all'}: {len(configs)} runs, "
+          f"{len(todo)} not cached")
+    if args.dry_run:
+        res = grid.run_grid(configs, root=args.results, compute=False)
+        print(res.summary())
+        return 0
+    executor, cluster, client = None, None, None
+    threads = args.threads
+    if args.dask:
+        from dask.distributed import Client, LocalCluster
+        if args.dask == "local":
+            cluster = LocalCluster(n_workers=args.workers or grid.default_workers(len(todo)),
+                                   threads_per_worker=1, processes=True)
+            client = Client(cluster)
+        else:
+            client = Client(args.dask)
+        executor = client.get_executor()
+        threads = threads or 1
+        print(f"dask: {client.dashboard_link}")
+    try:
+        res = grid.run_grid(configs, executor=executor, root=args.results, workers=args.workers,
+                            threads=threads)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    print(res.summary())
+    if args.archive:
+        out = grid.archive(args.archive, configs, root=args.results, models=args.with_models)
+        print(f"archive {out['archive']}: {out['runs']} runs, {out['files']} files"
+              + (f"; {len(out['not_cached'])} not cached, left out" if out["not_cached"] else ""))
+    return 1 if res.failed else 0
 
 
 if __name__ == "__main__":

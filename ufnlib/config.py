@@ -57,12 +57,17 @@ class Config:
     warmup: str = "plateau"        # warm-up end rule: plateau | fixed
     warmup_epochs: int = 20        # used when warmup == "fixed"
     count_mode: str = "cumulative"  # cumulative (reference) | consecutive
-    memory_slots: int = 0          # FMR counter entries per interaction (0 = n); see mining.py
-    # BERT4Rec / SSE-PT
-    mask_prob: float = 0.2         # BERT4Rec cloze mask share
-    sse_user: float = 0.08         # SSE-PT: probability of replacing the user id
-    sse_item: float = 0.01         # SSE-PT: probability of replacing an item id
-    user_hidden: int = 50          # SSE-PT user embedding size
+    memory_slots: int = 0          # FMR counter entries per interaction (0 = 2 n); see mining.py
+    # SRNS's variance rule as a false-negative detector (Table 4; Ding et al. 2020; see srns.py)
+    srns_s1: int = 8               # candidates tracked per interaction (SRNS: S1)
+    srns_t: int = 5                # score history length in visits of the interaction (SRNS: 5 epochs)
+    srns_alpha: float = 5.0        # flag when mean(p) - alpha * std(p) > 1/2 (SRNS: alpha)
+    srns_tau: float = 1.0          # memory refresh temperature on logits (SRNS: tau = 10 on MF scores)
+    # BERT4Rec / SSE-PT (read only by that backbone; see BACKBONE_FIELDS)
+    mask_prob: float = 0.6         # BERT4Rec: rho, share of a sequence's items masked (authors' Beauty script: 0.6)
+    sse_user: float = 0.92         # SSE-PT: p_u, probability of replacing the user id (= 1 - threshold_user; README 0.08)
+    sse_item: float = 0.1          # SSE-PT: p_i, probability of replacing an input item id (= 1 - threshold_item; README 0.9)
+    user_hidden: int = 50          # SSE-PT: user embedding size d_u (model width = hidden + user_hidden)
 
     def __post_init__(self):
         def need(ok, msg):
@@ -80,10 +85,19 @@ class Config:
                   "eval_every", "patience", "eval_neg", "user_hidden"):
             need(getattr(self, f) >= 1, f"{f} must be an integer >= 1, got {getattr(self, f)!r}")
         need(self.seed >= 0 and self.eval_seed >= 0, "seed and eval_seed must be >= 0")
-        need(self.hidden % self.heads == 0, f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
-        need(isinstance(self.m, int) and self.m >= 0, f"m must be an integer >= 0, got {self.m!r}")
+        if self.backbone == "ssept":   # the blocks run at width hidden + user_hidden
+            width = self.hidden + self.user_hidden
+            need(width % self.heads == 0,
+                 f"SSE-PT width hidden + user_hidden ({width}) must be divisible by heads ({self.heads})")
+        else:
+            need(self.hidden % self.heads == 0, f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        need(0 <= self.m <= 254, f"m must be an integer in [0, 254], got {self.m!r}")
         need(isinstance(self.memory_slots, int) and (self.memory_slots == 0 or self.memory_slots >= self.n_neg),
-             f"memory_slots must be 0 (= n_neg) or >= n_neg, got {self.memory_slots!r}")
+             f"memory_slots must be 0 (= 2 n_neg) or >= n_neg, got {self.memory_slots!r}")
+        need(self.srns_s1 >= 1, f"srns_s1 (S1) must be an integer >= 1, got {self.srns_s1!r}")
+        need(2 <= self.srns_t <= 1000, f"srns_t (history length) must be in 2..1000, got {self.srns_t!r}")
+        need(self.srns_alpha >= 0.0, f"srns_alpha must be >= 0, got {self.srns_alpha!r}")
+        need(self.srns_tau > 0.0, f"srns_tau must be > 0, got {self.srns_tau!r}")
         need(isinstance(self.warmup_epochs, int) and self.warmup_epochs >= 0, "warmup_epochs must be >= 0")
         for f in ("dropout", "mask_prob", "sse_user", "sse_item"):
             need(0.0 <= getattr(self, f) < 1.0, f"{f} must be in [0, 1), got {getattr(self, f)!r}")
@@ -114,6 +128,19 @@ class Config:
         return asdict(self)
 
 
+# Fields that only one backbone reads. For another backbone they cannot change what a run
+# computes, so they are left out of its cache key and of the cached-record check: a SASRec run
+# keeps its key and its cached record whatever mask_prob says (and their defaults may change).
+BACKBONE_FIELDS = {"mask_prob": "bert4rec", "sse_user": "ssept", "sse_item": "ssept",
+                   "user_hidden": "ssept"}
+
+
+def unused_fields(cfg) -> set[str]:
+    """Fields that ``cfg``'s backbone never reads (see ``BACKBONE_FIELDS``)."""
+    backbone = cfg["backbone"] if isinstance(cfg, dict) else cfg.backbone
+    return {f for f, b in BACKBONE_FIELDS.items() if b != backbone}
+
+
 def non_default(cfg: Config) -> dict:
     """The fields that differ from their defaults."""
     return {f.name: getattr(cfg, f.name) for f in fields(cfg) if getattr(cfg, f.name) != f.default}
@@ -123,8 +150,11 @@ def config_key(cfg: Config) -> str:
     """Stable short hash of the config's non-default fields (and the cache version): the run's
     name in the cache. Hashing only non-default fields keeps existing keys valid when a new field
     (whose default reproduces the old behaviour) is added; a record stores the full config, and a
-    cached record whose stored config disagrees with the asked one is recomputed."""
-    blob = json.dumps({"v": CACHE_VERSION, **non_default(cfg)}, sort_keys=True)
+    cached record whose stored config disagrees with the asked one is recomputed. Fields the
+    backbone never reads (``unused_fields``) are left out."""
+    skip = unused_fields(cfg)
+    blob = json.dumps({"v": CACHE_VERSION, **{k: v for k, v in non_default(cfg).items() if k not in skip}},
+                      sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

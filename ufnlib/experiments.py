@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import CACHE_VERSION, Config, config_key
+from .config import CACHE_VERSION, Config, config_key, unused_fields
 from .data import PROJECT_ROOT, REGISTRY, leave_one_out, load
 from .evaluate import Evaluator, metrics_from_ranks
 
@@ -86,9 +86,10 @@ def record_path(cfg: Config, root=None) -> Path:
 
 
 def matches(rec: dict, cfg: Config) -> bool:
-    """Does a stored record's config agree with ``cfg`` on every field it stores?"""
-    want = cfg.to_dict()
-    return all(want.get(k, v) == v for k, v in rec["config"].items())
+    """Does a stored record's config agree with ``cfg`` on every field it stores that the
+    backbone reads (``config.unused_fields`` are ignored)?"""
+    want, skip = cfg.to_dict(), unused_fields(cfg)
+    return all(want.get(k, v) == v for k, v in rec["config"].items() if k not in skip)
 
 
 def is_cached(cfg: Config, root=None) -> bool:

@@ -27,6 +27,7 @@ visited twice in one batch (users drawn with replacement) re-feeds the same N_re
 counters advance once per re-feed; an item recorded twice in one N_rec is counted twice; when
 two positions of a batch record the same interaction, the later one wins.
 
+Counters saturate at 255 (only ``count > m`` matters, and m <= 254 is checked).
 Bound: cumulative counters are exact while an interaction has at most ``slots`` distinct re-fed
 items. Past that, the entry re-fed longest ago is forgotten (entries whose counter already exceeds
 ``m`` are kept over those that do not); the number of such evictions is reported per epoch.
@@ -42,17 +43,19 @@ INT = torch.int64
 class FMRMemory:
     def __init__(self, n_inter: int, n_neg: int, n_items: int, m: int, slots: int | None = None,
                  count_mode: str = "cumulative"):
-        slots = slots or n_neg
+        slots = slots or 2 * n_neg
         if slots < n_neg:
             raise ValueError(f"memory slots ({slots}) must be >= n_neg ({n_neg})")
         if count_mode not in ("cumulative", "consecutive"):
             raise ValueError(f"count_mode must be cumulative or consecutive, got {count_mode}")
         self.n_inter, self.n, self.n_items, self.m, self.K = n_inter, n_neg, n_items, m, slots
         self.count_mode = count_mode
-        self.rec_items = torch.zeros(n_inter, n_neg, dtype=torch.int32)
+        # compact storage: item ids in int16 where the catalogue fits, counters saturate at 255
+        self.item_dtype = torch.int16 if n_items < 2**15 else torch.int32
+        self.rec_items = torch.zeros(n_inter, n_neg, dtype=self.item_dtype)
         self.rec_len = torch.zeros(n_inter, dtype=torch.int16)
-        self.hist_items = torch.zeros(n_inter, slots, dtype=torch.int32)
-        self.hist_count = torch.zeros(n_inter, slots, dtype=torch.int16)
+        self.hist_items = torch.zeros(n_inter, slots, dtype=self.item_dtype)
+        self.hist_count = torch.zeros(n_inter, slots, dtype=torch.uint8)
         self.hist_last = torch.zeros(n_inter, slots, dtype=torch.int32)   # step of last re-feed
         self.step = 0
         self.evictions = 0
@@ -109,7 +112,7 @@ class FMRMemory:
         slot = self._slots_for(u_i, u_item)                            # [Q] slot of each key
         base = self.hist_count[u_i, slot].to(INT)
         new_total = base + gsize
-        self.hist_count[u_i, slot] = new_total.clamp(max=32767).to(torch.int16)
+        self.hist_count[u_i, slot] = new_total.clamp(max=255).to(torch.uint8)
         self.hist_last[u_i, slot] = self.step
         ev_count = torch.empty_like(key)
         ev_count[order] = base[inv_sorted] + rank + 1
@@ -144,7 +147,7 @@ class FMRMemory:
             s_new = order[new_i, r]
             old = self.hist_items[ints[new_i], s_new]
             self.evictions += int((old != 0).sum())
-            self.hist_items[ints[new_i], s_new] = u_item[new].to(torch.int32)
+            self.hist_items[ints[new_i], s_new] = u_item[new].to(self.item_dtype)
             self.hist_count[ints[new_i], s_new] = 0
             slot = slot.clone()
             slot[new] = s_new
@@ -173,14 +176,14 @@ class FMRMemory:
         keep = mk.gather(1, idx)
         comp = torch.where(keep, items.gather(1, idx), torch.zeros_like(items))
         ii = inter[rows].to(INT)
-        self.rec_items[ii] = comp.to(torch.int32)
+        self.rec_items[ii] = comp.to(self.item_dtype)
         lens = keep.sum(1)
         self.rec_len[ii] = lens.to(torch.int16)
         if self.count_mode == "consecutive":
             w = max(int(lens.max()), 1)
             H = self.hist_items[ii].to(INT)
             stay = (H[:, :, None] == comp[:, None, :w].to(INT)).any(-1) & (H != 0)
-            self.hist_items[ii] = torch.where(stay, H, 0).to(torch.int32)
+            self.hist_items[ii] = torch.where(stay, H, 0).to(self.item_dtype)
             self.hist_count[ii] = torch.where(stay, self.hist_count[ii], torch.zeros_like(self.hist_count[ii]))
         return mask
 

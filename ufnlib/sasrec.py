@@ -26,19 +26,27 @@ from .layers import Block, Dropout, attention_mask, gather_dot, xavier_init
 
 
 class SASRec(nn.Module):
-    causal = True
+    causal = True        # BERT4Rec: False (bidirectional)
+    extra_tokens = 0     # ids after n_items in the item table (BERT4Rec: 1, the [MASK] token)
 
     def __init__(self, n_items: int, cfg, n_users: int = 0):
         super().__init__()
         d = cfg.hidden
-        self.maxlen, self.d = cfg.maxlen, d
+        width = self.model_width(cfg)
+        self.n_items, self.n_users = n_items, n_users
+        self.maxlen, self.d, self.width = cfg.maxlen, d, width
         self.attend_padding = cfg.attend_padding
-        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
-        self.pos_emb = nn.Embedding(cfg.maxlen, d)
+        self.item_emb = nn.Embedding(n_items + 1 + self.extra_tokens, d, padding_idx=0)
+        self.pos_emb = nn.Embedding(cfg.maxlen, width)
         self.emb_drop = Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.blocks))
-        self.last_ln = nn.LayerNorm(d, eps=1e-8)
+        self.blocks = nn.ModuleList(Block(width, cfg.heads, cfg.dropout) for _ in range(cfg.blocks))
+        self.last_ln = nn.LayerNorm(width, eps=1e-8)
         xavier_init(self)
+
+    @staticmethod
+    def model_width(cfg) -> int:
+        """Width of the transformer blocks (SSE-PT: item + user embedding)."""
+        return cfg.hidden
 
     def embed(self, seq: torch.Tensor, users=None) -> torch.Tensor:
         W = seq.shape[1]
@@ -47,10 +55,17 @@ class SASRec(nn.Module):
 
     def encode(self, seq: torch.Tensor, users=None) -> torch.Tensor:
         """Item ids [B, W] (0 = padding, left-padded) -> position vectors [B, W, d]."""
-        real = seq > 0
+        return self.transform(self.embed(seq, users), seq > 0)
+
+    def transform(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Embedded inputs [B, W, width] -> block outputs; ``real`` [B, W] marks non-padding."""
         keep = real[..., None].to(torch.float32)
-        x = self.emb_drop(self.embed(seq, users)) * keep
-        mask = None if self.attend_padding else attention_mask(real, self.causal)
+        x = self.emb_drop(x) * keep
+        if self.attend_padding:     # reference behaviour: no key masking (causal only, if causal)
+            W = real.shape[1]
+            mask = None if self.causal else torch.ones(1, 1, W, W, dtype=torch.bool)
+        else:
+            mask = attention_mask(real, self.causal)
         for blk in self.blocks:
             x = blk(x, mask, keep)
         return self.last_ln(x)
@@ -61,7 +76,7 @@ class SASRec(nn.Module):
 
     def score_all(self, h: torch.Tensor, users=None) -> torch.Tensor:
         """Position vectors [P, d] -> logits over items 1..n_items, [P, n_items]."""
-        return h @ self.item_emb.weight[1:].T
+        return h @ self.item_emb.weight[1:self.n_items + 1].T
 
     def final(self, seq: torch.Tensor, users=None) -> torch.Tensor:
         """Vector of the last position (the next-item query) for each sequence, [B, d]."""

@@ -1,0 +1,103 @@
+"""Regenerate the results sections of README.md from the cached run records.
+
+    python scripts/update_readme.py          # rewrite the marked sections in place
+    python scripts/update_readme.py --check  # exit 1 if README.md is out of date
+
+Every number between the ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` markers is
+computed here from ``results/runs/*.json`` (run key and commit listed beside it); nothing in those
+sections is typed by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ufnlib.paper import TABLE2, TABLE3  # noqa: E402
+
+METRICS = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10")
+
+
+def records(root: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((root / "runs").glob("*.json"))]
+
+
+def is_default(rec: dict, **want) -> bool:
+    """A run of the paper's defaults except the given fields."""
+    from ufnlib import Config, config_key
+    c = rec["config"]
+    base = Config(dataset=c["dataset"], backbone=c["backbone"], strategy=c["strategy"], seed=c["seed"])
+    return rec["key"] == config_key(base) and all(c[k] == v for k, v in want.items())
+
+
+def sasrec_vs_paper(recs) -> str:
+    rows = ["| dataset | seed | best epoch (valid) | HR@10 ours | HR@10 paper | diff | NDCG@10 ours | NDCG@10 paper | diff | full-ranking HR@10 / NDCG@10 | run | commit |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for ds in ("sports", "yelp"):
+        for r in recs:
+            if r["config"]["dataset"] != ds or not is_default(r, backbone="sasrec", strategy="uniform"):
+                continue
+            t, f = r["metrics"]["test"]["sampled"], r["metrics"]["test"]["full"]
+            ph, pn = TABLE2[ds]["sasrec"]["hr@10"][0], TABLE2[ds]["sasrec"]["ndcg@10"][0]
+            rows.append(f"| {ds} | {r['seed']} | {r['selection']['best_epoch']} | {t['hr@10']:.4f} | {ph:.4f} | "
+                        f"{(t['hr@10'] / ph - 1):+.1%} | {t['ndcg@10']:.4f} | {pn:.4f} | {(t['ndcg@10'] / pn - 1):+.1%} | "
+                        f"{f['hr@10']:.4f} / {f['ndcg@10']:.4f} | `{r['key']}` | `{r['git']['commit'][:8]}` |")
+    return "\n".join(rows)
+
+
+def ablation(recs) -> str:
+    import numpy as np
+    order = ["uniform", "ema_eval", "fmr", "fcr", "ufn", "removal"]
+    names = {"uniform": "SASRec", "ema_eval": "SASRec + EMA eval (control)", "fmr": "+FMR", "fcr": "+FCR",
+             "ufn": "+UFN", "removal": "SASRec^R (removal)"}
+    by = {s: [r for r in recs if r["config"]["dataset"] == "beauty" and is_default(r, strategy=s, backbone="sasrec")]
+          for s in order}
+    head = "| variant | seeds | " + " | ".join(f"{m.upper()} ours" for m in METRICS) + " | NDCG@10 full | HR@10 paper | NDCG@10 paper |"
+    rows = [head, "|" + "---|" * (len(METRICS) + 5)]
+    for s in order:
+        rs = by[s]
+        if not rs:
+            rows.append(f"| {names[s]} | 0 | " + " | ".join("not run yet" for _ in METRICS) + " | | | |")
+            continue
+        cell = []
+        for m in METRICS:
+            v = np.array([r["metrics"]["test"]["sampled"][m] for r in rs])
+            cell.append(f"{v.mean():.4f}" + (f" ± {v.std(ddof=1):.4f}" if len(v) > 1 else ""))
+        full = np.mean([r["metrics"]["test"]["full"]["ndcg@10"] for r in rs])
+        ph, pn = TABLE3["hr@10"].get(s, "—"), TABLE3["ndcg@10"].get(s, "—")
+        rows.append(f"| {names[s]} | {','.join(str(r['seed']) for r in rs)} | " + " | ".join(cell)
+                    + f" | {full:.4f} | {ph} | {pn} |")
+    keys = ", ".join(f"`{r['key']}`" for s in order for r in by[s])
+    return "\n".join(rows) + f"\n\nRuns: {keys or 'none yet'}."
+
+
+SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation}
+
+
+def render(text: str, recs) -> str:
+    for name, fn in SECTIONS.items():
+        pat = re.compile(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)", re.S)
+        text = pat.sub(lambda m: m.group(1) + fn(recs) + "\n" + m.group(2), text)
+    return text
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--results", default=str(ROOT / "results"))
+    a = ap.parse_args()
+    readme = ROOT / "README.md"
+    old = readme.read_text()
+    new = render(old, records(Path(a.results)))
+    if a.check:
+        sys.exit(0 if new == old else 1)
+    readme.write_text(new)
+
+
+if __name__ == "__main__":
+    main()

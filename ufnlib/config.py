@@ -62,7 +62,7 @@ class Config:
     srns_s1: int = 8               # candidates tracked per interaction (SRNS: S1)
     srns_t: int = 5                # score history length in visits of the interaction (SRNS: 5 epochs)
     srns_alpha: float = 5.0        # flag when mean(p) - alpha * std(p) > 1/2 (SRNS: alpha)
-    srns_tau: float = 1.0          # memory refresh temperature on logits (SRNS: tau = 10 on MF scores)
+    srns_tau: float = 0.25         # memory refresh temperature on logits (SRNS: tau = 10 on MF scores)
     # BERT4Rec / SSE-PT (read only by that backbone; see BACKBONE_FIELDS)
     mask_prob: float = 0.6         # BERT4Rec: rho, share of a sequence's items masked (authors' Beauty script: 0.6)
     sse_user: float = 0.92         # SSE-PT: p_u, probability of replacing the user id (= 1 - threshold_user; README 0.08)

@@ -56,7 +56,7 @@ def one(args) -> dict:
             out.setdefault("nrec_mean", []).append(rec["nrec_mean"])
             out.setdefault("mined", []).append(rec["mined"])
     mem = getattr(tr.strategy, "memory", None)
-    out["fmr_memory_mb"] = mem.nbytes() / 2**20 if mem is not None else 0.0
+    out["memory_mb"] = mem.nbytes() / 2**20 if mem is not None else 0.0
     return out
 
 
@@ -121,12 +121,12 @@ def main():
              f"Evaluation of all {len(ev.users):,} users, sampled-100 + full ranking: valid "
              f"{evals['valid']:.2f} s, test {evals['test']:.2f} s (sampled only: {evals['test_sampled_only']:.2f} s).",
              f"Uniform warm-up epochs: {', '.join(f'{x:.2f}' for x in warm)} s.", "",
-             "| strategy | s/epoch (each) | s/epoch (last) | x uniform | peak RSS MB (each epoch) | FMR tensors MB |",
+             "| strategy | s/epoch (each) | s/epoch (last) | x uniform | peak RSS MB (each epoch) | mining memory tensors MB |",
              "|---|---|---|---|---|---|"]
     for r in runs:
         ratio = r["epochs"][-1] / base["epochs"][-1] if base else float("nan")
         lines.append(f"| {r['strategy']} | {', '.join(f'{x:.2f}' for x in r['epochs'])} | {r['epochs'][-1]:.2f} | "
-                     f"{ratio:.2f} | {', '.join(f'{x:.0f}' for x in r['rss_mb'])} | {r['fmr_memory_mb']:.0f} |")
+                     f"{ratio:.2f} | {', '.join(f'{x:.0f}' for x in r['rss_mb'])} | {r['memory_mb']:.0f} |")
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)

@@ -149,13 +149,13 @@ def _grid(args) -> int:
         from dask.distributed import Client, LocalCluster
         if args.dask == "local":
             cluster = LocalCluster(n_workers=args.workers or grid.default_workers(len(todo)),
-                                   threads_per_worker=1, processes=True)
+                                   threads_per_worker=1, processes=True, dashboard_address=None)
             client = Client(cluster)
         else:
             client = Client(args.dask)
         executor = client.get_executor()
         threads = threads or 1
-        print(f"dask: {client.dashboard_link}")
+        print(f"dask: {client}")
     try:
         res = grid.run_grid(configs, executor=executor, root=args.results, workers=args.workers,
                             threads=threads)

@@ -1,0 +1,223 @@
+"""ufnlib.profiles and ufnlib.grid: what each profile asks for, cached vs missing, computing on an
+executor (threads, processes, Dask), failures reported, and moving a cache as one archive."""
+from __future__ import annotations
+
+import json
+import tarfile
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from ufnlib import Config, config_key, grid, load_ranks, load_record, profiles
+from ufnlib.__main__ import main as cli_main
+from ufnlib.config import ConfigError
+
+from conftest import TINY
+
+
+def tiny(**kw) -> Config:
+    return Config(dataset=TINY, max_epochs=2, hidden=8, n_neg=4, maxlen=8, patience=50, **kw)
+
+
+# --------------------------------------------------------------------------------- profiles
+def test_profiles_build_valid_configs():
+    for p in profiles.PROFILES:
+        for c in profiles.profile_runs(p):
+            assert isinstance(c, (Config, profiles.Unavailable))
+    smoke = [c for c in profiles.profile_runs("smoke") if isinstance(c, Config)]
+    assert {c.dataset for c in smoke} == {profiles.SMOKE_DATASET}
+    assert all(c.max_epochs == 10 and c.warmup == "fixed" for c in smoke)
+
+
+def test_quick_profile_is_three_capped_beauty_runs():
+    runs = profiles.profile_runs("quick")
+    assert sorted(c.strategy for c in runs) == ["ema_eval", "ufn", "uniform"]
+    assert {(c.dataset, c.backbone, c.seed, c.max_epochs) for c in runs} == {("beauty", "sasrec", 1, 100)}
+    # apart from the cap, the paper's settings
+    assert all(c.replace(max_epochs=200) == Config(dataset="beauty", strategy=c.strategy) for c in runs)
+
+
+def test_paper_profile_grid():
+    t2 = profiles.main_results("paper")
+    assert len(t2) == 3 * 3 * 2 * 3 and len(set(t2)) == len(t2)
+    assert all(c == Config(**{**c.to_dict()}) for c in t2 if isinstance(c, Config))
+    hp = profiles.hyperparameters("paper")
+    ufn = [c for c in hp if c.strategy == "ufn"]
+    assert sorted({c.alpha for c in ufn}) == [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
+    assert sorted({c.m for c in ufn}) == [1, 2, 3, 4, 5, 6, 8, 10]          # 5 = the default
+    assert sorted({c.decay for c in ufn}) == [0.9, 0.99, 0.995, 0.999]
+    assert sorted({c.batch_size for c in hp if c.strategy == "uniform"}) == [32, 64, 128, 256, 512]
+    # one field changed at a time
+    d = Config(strategy="ufn")
+    assert all(sum(getattr(c, f) != getattr(d, f) for f in ("alpha", "m", "decay", "batch_size")) <= 1 for c in ufn)
+    assert len(set(hp)) == len(hp) == (7 + 7 + 3 + 4) * 3 + 5 * 3
+    t4 = profiles.srns_comparison("paper")
+    assert [c.strategy for c in t4[::3]] == list(profiles.TABLE4)
+    d = profiles.describe("paper")
+    assert d.loc["total (distinct)", "runs"] == len(profiles.profile_runs("paper"))
+
+
+def test_unregistered_strategy_or_backbone_is_unavailable(monkeypatch):
+    import ufnlib.config as C
+    monkeypatch.setattr(C, "STRATEGIES", tuple(s for s in C.STRATEGIES if s != "srns_removal"))
+    got = profiles.make(dataset="beauty", strategy="srns_removal", seed=2)
+    assert isinstance(got, profiles.Unavailable) and "srns_removal" in got.reason
+    assert got.label == "beauty/sasrec/srns_removal/s2"
+    plan = profiles.srns_comparison("paper")
+    assert sum(isinstance(c, profiles.Unavailable) for c in plan) == 3
+    res = grid.run_grid(plan, compute=False)
+    assert len(res.unavailable) == 3 and "not computable here yet: 3" in res.summary()
+
+    import ufnlib.models as M
+    real = M.make_model
+
+    def fake(cfg, n_items, n_users):
+        if cfg.backbone == "ssept":
+            raise NotImplementedError("backbone 'ssept' is not implemented yet")
+        return real(cfg, n_items, n_users)
+    monkeypatch.setattr(M, "make_model", fake)
+    profiles.backbone_problem.cache_clear()
+    try:
+        got = profiles.make(dataset="yelp", backbone="ssept", strategy="ufn")
+        assert isinstance(got, profiles.Unavailable) and "not implemented" in got.reason
+        assert isinstance(profiles.make(dataset="yelp", backbone="sasrec"), Config)
+    finally:
+        profiles.backbone_problem.cache_clear()
+    with pytest.raises(ConfigError):          # a wrong value is a bug, not "unavailable"
+        profiles.make(dataset="yelp", dropout=2.0)
+
+
+def test_profile_errors_are_loud():
+    with pytest.raises(ValueError, match="profile 'fast' unknown"):
+        profiles.main_results("fast")
+    with pytest.raises(ValueError, match="notebook '09' unknown"):
+        profiles.plan("09", "smoke")
+
+
+# ------------------------------------------------------------------------------------- grid
+def test_missing_cached_and_inline_compute(tmp_path):
+    cfgs = [tiny(seed=1), tiny(seed=2), tiny(seed=1)]           # a duplicate is computed once
+    assert grid.missing(cfgs, tmp_path) == cfgs[:2]
+    res = grid.run_grid(cfgs, root=tmp_path, compute=False)
+    assert res.records == [] and res.missing == cfgs[:2] and not res.complete
+    res = grid.run_grid(cfgs, root=tmp_path, workers=1, threads=1, verbose=False)
+    assert sorted(res.computed) == sorted(config_key(c) for c in cfgs[:2])
+    assert [r["key"] for r in res.records] == [config_key(c) for c in cfgs[:2]] and res.complete
+    assert grid.missing(cfgs, tmp_path) == []
+    again = grid.run_grid(cfgs, root=tmp_path, workers=1, verbose=False)
+    assert again.computed == [] and len(again.records) == 2
+    assert res.select(seed=2)[0]["config"]["seed"] == 2 and res.select(seed=3) == []
+
+
+def test_thread_executor_matches_inline(tmp_path):
+    """Any concurrent.futures executor works; the numbers do not depend on where a run ran. (One
+    thread: runs in concurrent threads of one process share torch's global RNG, see run_grid.)"""
+    cfgs = [tiny(strategy="uniform"), tiny(strategy="ufn", warmup="fixed", warmup_epochs=1)]
+    with ThreadPoolExecutor(1) as ex:
+        res = grid.run_grid(cfgs, executor=ex, root=tmp_path / "a", threads=1, verbose=False)
+    assert len(res.computed) == 2 and res.complete
+    inline = grid.run_grid(cfgs, root=tmp_path / "b", workers=1, threads=1, verbose=False)
+    for a, b in zip(res.records, inline.records):
+        assert a["metrics"] == b["metrics"]
+        assert np.array_equal(load_ranks(a["key"], tmp_path / "a")["test/full"],
+                              load_ranks(b["key"], tmp_path / "b")["test/full"])
+
+
+def test_process_pool_default(tmp_path):
+    """The default executor: a local pool of spawned processes, one torch thread each here."""
+    cfgs = [tiny(seed=1), tiny(seed=2)]
+    res = grid.run_grid(cfgs, root=tmp_path, workers=2, threads=1, verbose=False)
+    assert res.complete and len(res.computed) == 2 and not res.failed
+    assert load_record(cfgs[1], tmp_path)["config"]["seed"] == 2
+
+
+def test_dask_executor(tmp_path):
+    """Dask's executor (client.get_executor()) is a concurrent.futures executor (in-process
+    LocalCluster here, to stay light)."""
+    distributed = pytest.importorskip("dask.distributed")
+    cfgs = [tiny(seed=3), tiny(seed=4)]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        res = grid.run_grid(cfgs, executor=client.get_executor(), root=tmp_path / "a", threads=1, verbose=False)
+    assert res.complete and len(res.computed) == 2
+    inline = grid.run_grid(cfgs, root=tmp_path / "b", workers=1, threads=1, verbose=False)
+    assert [r["metrics"] for r in res.records] == [r["metrics"] for r in inline.records]
+
+
+def test_concurrent_threads_warn():
+    with ThreadPoolExecutor(2) as ex, pytest.warns(UserWarning, match="global RNG"):
+        grid.run_grid([], executor=ex)
+
+
+def test_failed_run_is_reported_and_others_go_on(tmp_path):
+    bad = Config(dataset="synthetic:users=60,items=50,nonsense=1", max_epochs=1, hidden=8, n_neg=4, maxlen=8)
+    good = tiny(seed=5)
+    res = grid.run_grid([bad, good], root=tmp_path, workers=1, threads=1, verbose=False)
+    assert [r["key"] for r in res.records] == [config_key(good)]
+    assert res.missing == [bad] and len(res.failed) == 1
+    (label, err), = res.failed.items()
+    assert "nonsense" in err and label.startswith("synthetic:users=60,items=50,nonsense=1/")
+    assert "FAILED" in res.summary()
+
+
+# --------------------------------------------------------------------------------- archives
+def test_archive_round_trip(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    cfgs = [tiny(seed=1), tiny(seed=2)]
+    grid.run_grid(cfgs, root=a, workers=1, threads=1, verbose=False)
+    out = grid.archive(tmp_path / "runs.tar.gz", cfgs + [tiny(seed=9)], root=a)
+    assert out["runs"] == 2 and out["files"] == 4 and out["not_cached"] == [config_key(tiny(seed=9))]
+    with tarfile.open(tmp_path / "runs.tar.gz") as tar:
+        names = tar.getnames()
+    assert sorted(names) == sorted(f"runs/{config_key(c)}.{e}" for c in cfgs for e in ("json", "npz"))
+    got = grid.import_archive(tmp_path / "runs.tar.gz", root=b)
+    assert got["imported"] == 2 and got["refused"] == [] and got["incomplete"] == []
+    assert grid.missing(cfgs, b) == []
+    for c in cfgs:
+        assert load_record(c, b) == load_record(c, a)
+        assert all(np.array_equal(v, load_ranks(c, a)[k]) for k, v in load_ranks(c, b).items())
+        assert not (b / "models" / f"{config_key(c)}.pt").exists()      # records + ranks only
+    assert grid.import_archive(tmp_path / "runs.tar.gz", root=b)["already_cached"] == 2
+    # with the weights
+    grid.archive(tmp_path / "m.tar.gz", cfgs, root=a, models=True)
+    grid.import_archive(tmp_path / "m.tar.gz", root=tmp_path / "c")
+    assert (tmp_path / "c" / "models" / f"{config_key(cfgs[0])}.pt").is_file()
+
+
+def test_import_refuses_foreign_members(tmp_path):
+    a = tmp_path / "a"
+    c = tiny(seed=1)
+    grid.run_grid([c], root=a, workers=1, threads=1, verbose=False)
+    k = config_key(c)
+    rec = json.loads((a / "runs" / f"{k}.json").read_text())
+    bad = tmp_path / "bad.tar.gz"
+    fake_key = "0123456789abcdef"
+    (tmp_path / "evil").write_text("x")
+    (tmp_path / "wrong.json").write_text(json.dumps({**rec, "key": fake_key}))
+    with tarfile.open(bad, "w:gz") as tar:
+        tar.add(tmp_path / "evil", arcname="../evil")
+        tar.add(tmp_path / "evil", arcname="runs/notes.txt")
+        tar.add(tmp_path / "wrong.json", arcname=f"runs/{fake_key}.json")   # key disagrees with its config
+        tar.add(a / "runs" / f"{k}.json", arcname=f"runs/{k}.json")          # record without its ranks
+    got = grid.import_archive(bad, root=tmp_path / "b")
+    assert got["imported"] == 0 and got["incomplete"] == [k]
+    assert "../evil" in got["refused"] and "runs/notes.txt" in got["refused"]
+    assert any(fake_key in r for r in got["refused"])
+    assert not (tmp_path / "b" / "runs").exists() and not (tmp_path / "b" / ".." / "evil").exists()
+
+
+def test_cli_grid_dry_run_archive_and_import(tmp_path, capsys):
+    a, b, arc = tmp_path / "a", tmp_path / "b", tmp_path / "out.tar.gz"
+    assert cli_main(["grid", "--profile", "smoke", "--notebook", "06", "--dry-run", "--results", str(a)]) == 0
+    out = capsys.readouterr().out
+    assert "profile smoke, notebooks 06: 2 runs, 2 not cached" in out and "0 of 2 runs available" in out
+    assert cli_main(["grid", "--profile", "smoke", "--notebook", "06", "--workers", "1", "--threads", "1",
+                     "--results", str(a), "--archive", str(arc), "--with-models"]) == 0
+    assert "archive" in capsys.readouterr().out
+    assert cli_main(["grid", "--import", str(arc), "--results", str(b)]) == 0
+    assert json.loads(capsys.readouterr().out)["imported"] == 2
+    plan = profiles.case_study("smoke")
+    assert grid.missing(plan, b) == [] and (b / "models").is_dir()
+    with pytest.raises(SystemExit, match="--profile"):
+        cli_main(["grid", "--results", str(b)])

@@ -1,0 +1,161 @@
+"""The synthetic generator's story and exact false-negative rate, the teaching helpers
+(notebook 07) and the two-user walkthrough toy (notebook 08)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import ufnlib
+from ufnlib import synthetic, teaching, walkthrough
+from ufnlib.batches import NegativeSampler, membership_keys
+
+SPEC = "synthetic:users=300,items=120,clusters=6"
+
+
+@pytest.fixture(scope="module")
+def split():
+    return ufnlib.leave_one_out(ufnlib.load(SPEC))
+
+
+# --------------------------------------------------------------------------- generator
+def test_storyline_order_within_clusters(split):
+    """Inside a cluster a user's items follow the cluster's cycle from one starting point: their
+    cycle positions, in sequence order, wrap around at most once."""
+    s = split.seqs
+    cluster, cpos = s.extra["item_cluster"], s.extra["cycle_pos"]
+    for u in range(s.n_users):
+        seq = s.seq(u)
+        for c in np.unique(cluster[seq]):
+            p = cpos[seq[cluster[seq] == c]]
+            assert (np.diff(p) < 0).sum() <= 1, (u, c, p)
+
+
+def test_defaults_give_sticky_sequences_and_false_negatives():
+    s = ufnlib.load("synthetic")
+    spec = synthetic.SyntheticSpec()
+    assert s.n_users == spec.users and s.n_items == spec.items and s.lengths.min() >= spec.min_len
+    cl = s.extra["item_cluster"]
+    same = np.concatenate([cl[s.seq(u)][1:] == cl[s.seq(u)][:-1] for u in range(s.n_users)])
+    assert same.mean() > 0.8                      # stickiness 0.9, minus forced switches
+    r = synthetic.uniform_false_negative_rate(ufnlib.leave_one_out(s))
+    assert 0.02 < r["per_draw"] < 0.2             # a meaningful share of uniform negatives
+    assert r["at_least_one_of_100"] > 0.9
+
+
+def test_spec_string_round_trip():
+    assert synthetic.spec_string() == "synthetic"
+    name = synthetic.spec_string(exposure=0.3, items=90)
+    assert name == "synthetic:items=90,exposure=0.3"
+    s = ufnlib.load(name)
+    assert s.n_items == 90 and s.extra["spec"]["exposure"] == 0.3
+
+
+def test_exact_rate_matches_the_sampler(split):
+    """uniform_false_negative_rate equals the false-negative share of the training sampler's
+    draws (Monte Carlo, 200 draws per training position)."""
+    r = synthetic.uniform_false_negative_rate(split)
+    sampler = NegativeSampler(membership_keys(split, "train"), split.n_items, torch.Generator().manual_seed(0))
+    pos_users = np.repeat(np.arange(split.n_users), np.maximum(np.diff(split.train_offsets) - 1, 0))
+    users = torch.from_numpy(pos_users)
+    negs = sampler.sample(users, 200)
+    hit = synthetic.false_negative_mask(split.seqs, users[:, None].expand_as(negs).numpy(), negs.numpy())
+    assert hit.mean() == pytest.approx(r["per_draw"], rel=0.03)
+
+
+def test_share_grid_falls_with_exposure_and_catalogue():
+    g = teaching.false_negative_share_grid([0.3, 0.8], [100, 400], users=150, clusters=5)
+    share = g.set_index(["exposure", "items"])["share_per_draw"]
+    assert share[(0.3, 100)] > share[(0.8, 100)] and share[(0.3, 100)] > share[(0.3, 400)]
+    assert share[(0.3, 400)] > share[(0.8, 400)]
+    assert (g["expected_in_100"] == 100 * g["share_per_draw"]).all()
+
+
+def test_mining_history_and_summary(tmp_path):
+    cfg = ufnlib.Config(dataset="synthetic:users=80,items=60", strategy="fmr", warmup="fixed",
+                        warmup_epochs=1, m=1, hidden=16, n_neg=10, max_epochs=4, patience=10)
+    rec = ufnlib.run(cfg, root=tmp_path, progress=False)
+    h = teaching.mining_history(rec)
+    assert list(h["phase"]) == ["warm-up", "mining", "mining", "mining"]
+    assert h["mined_precision"].iloc[0] is None or np.isnan(h["mined_precision"].iloc[0])
+    assert h.loc[4, "random_precision"] is not None
+    row = teaching.summary_row(rec)
+    assert row["strategy"] == "fmr" and 0 <= row["random_precision"] <= 1
+    assert teaching.strategy_available("fmr") and not teaching.strategy_available("no_such_strategy")
+
+
+# --------------------------------------------------------------------------- walkthrough toy
+NEGS = [[[3, 6, 7], [2, 4, 8]], [[6, 8, 2], [7, 3, 6]], [[8, 4, 6], [1, 4, 7]], [[3, 2, 7], [8, 6, 2]]]
+
+
+def _toy(**kw):
+    L = walkthrough.logit_rows(2, 8, {0: {1: 1.0, 3: 2.0, 6: 0.2}, 1: {5: 1.5, 2: 1.7, 4: -0.5}})
+    return walkthrough.ToyUFN(L, [1, 5], m=1, n_neg=3, alpha=0.3, d=0.9, lr=1.0, truth={0: {3}}, **kw)
+
+
+def test_toy_story():
+    """Item 3 of user A: recorded (step 1), re-fed once (step 2), re-fed a second time and
+    reversed with a teacher soft label (step 3), not re-recorded in that step; item 2 of user B:
+    recorded once, re-fed once, then below the positive, its counter kept."""
+    toy = _toy()
+    steps = [toy.step(n) for n in NEGS]
+    assert all(s["memory"]["agree"].all() for s in steps)
+    a = [s["candidates"].loc[("A", "neg 1")] for s in steps]
+    assert [x["item"] for x in a] == [3, 3, 3, 3]
+    assert [x["source"] for x in a] == ["N_ran", "N_rec (re-fed)", "N_rec (re-fed)", "N_ran"]
+    assert [x["count"] for x in a[1:3]] == [1, 2]
+    assert [x["in_N_false"] for x in a] == [False, False, True, False]
+    assert a[2]["label"] == 1.0 and 0.5 < a[2]["soft_label"] < 1 and not a[2]["recorded"]
+    assert steps[2]["memory"].loc["A", "N_false"] == [3]
+    assert steps[1]["memory"].loc["B", "N_rec"] == [] and steps[3]["memory"].loc["B", "counters"] == {2: 1}
+    L = toy.losses_table()
+    assert L.loc[3, "L_con"] > 0 and L.loc[3, "L_basic"] < L.loc[3, "L_basic_without_reversal"]
+    assert (L.drop(index=3)["L_con"] == 0).all()
+    assert L.loc[3, "L_final"] == pytest.approx(L.loc[3, "L_basic"] + 0.3 * L.loc[3, "L_con"])
+
+
+class _HandSampler:
+    def __init__(self):
+        self.next = None
+
+    def sample(self, users, n):
+        return self.next.clone()
+
+
+@pytest.mark.parametrize("name", ["ufn", "fmr"])
+def test_toy_labels_equal_the_strategy(name):
+    """The toy's labelling equals strategies.UFN / FMR fed the same negatives and logits."""
+    from ufnlib.strategies import STRATEGY_CLASSES
+    toy = _toy(consistency=(name == "ufn"))
+    cfg = ufnlib.Config(strategy=name, n_neg=3, m=1)
+    data = SimpleNamespace(n_inter=2, n_items=8, inter_user=torch.arange(2))
+    sampler = _HandSampler()
+    st = STRATEGY_CLASSES[name](cfg, data, sampler)
+    st.activate()
+    batch = SimpleNamespace(inter=torch.arange(2), pos_users=torch.arange(2))
+    for n in NEGS:
+        toy.step(n)
+        last = toy.last
+        sampler.next = last["random"]
+        negs = st.negatives(batch)
+        assert torch.equal(negs, last["cands"][:, 1:])
+        tg = st.labels(batch, last["cands"], last["logits"])
+        assert torch.equal(tg.labels, last["labels"])
+        assert (tg.con_mask is not None) == (name == "ufn")
+        if tg.con_mask is not None:
+            assert torch.equal(tg.con_mask, last["mined"])
+        st.after_step(batch, last["cands"], last["logits"], tg)
+        assert torch.equal(st.memory.rec_items, toy.memory.rec_items)
+        assert torch.equal(st.memory.hist_count, toy.memory.hist_count)
+
+
+def test_source_and_tables():
+    from ufnlib.train import basic_loss
+    txt = walkthrough.source(basic_loss)
+    assert txt.startswith("# ufnlib/train.py, lines ") and "def basic_loss" in txt
+    e = walkthrough.ema_schedule(0.999, 3)
+    assert e["decay"].tolist() == pytest.approx([2 / 11, 3 / 12, 4 / 13])
+    w = walkthrough.warmup_table([100, 60, 40, 30, 25, 20, 19, 18.9], ufnlib.Config())
+    assert w["warmup_ended"].tolist() == [False] * 7 + [True]

@@ -1,0 +1,428 @@
+"""Figure 5: what UFN mines for a user, and what SASRec and UFN then recommend.
+
+The training loop keeps no per-user list of mined items (only per-epoch counts, in a record's
+history), and the FMR memory is gone when a run ends. ``replay_mining`` therefore re-runs the
+mining rule (``mining.FMRMemory``, paper Eq. 5 and Algorithm 1 lines 11-13) over the training
+positions with the run's **selected weights held fixed** (for UFN the EMA teacher's, in eval
+mode), for ``m + 2`` passes: record the negatives that outscore the positive, re-feed them, count.
+With fixed weights an entry that beats the positive once keeps beating it, so the replayed N_false
+is the set of sampled negatives the final model ranks above the positive: a proxy of the last
+training epoch's N_false, not the set itself (which came from a changing student with dropout on).
+
+Item "categories" are the S3-Rec attributes with their names (``ufnlib.data.load_attributes`` and
+``load_attribute_names``, read from ``UFN_DATA_DIR``), or the generator's clusters for synthetic data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .experiments import load_model, load_split, results_dir
+
+
+@dataclass
+class Mined:
+    users: np.ndarray          # user of each distinct mined (user, item) pair
+    items: np.ndarray
+    times: np.ndarray          # how many of the user's training positions mined the item
+    rnd_users: np.ndarray      # baseline: one random negative per training position (last pass)
+    rnd_items: np.ndarray
+    passes: int
+    positions: int
+
+
+# ------------------------------------------------------------------------------- categories
+def item_categories(dataset: str) -> tuple[dict[int, list[str]], str]:
+    """Item id -> category names, and where they come from (empty dict if unavailable)."""
+    from .data import load, load_attribute_names, load_attributes
+    if dataset.startswith("synthetic"):
+        cl = load(dataset).extra["item_cluster"]
+        return {i: [f"cluster {int(cl[i])}"] for i in range(1, len(cl))}, "synthetic generator clusters"
+    attrs = load_attributes(dataset)
+    if not attrs:
+        return {}, ("no attribute file (UFN_DATA_DIR/s3rec/<Dataset>_item2attributes.json) found: "
+                    "set UFN_DATA_DIR to a folder holding it")
+    names = load_attribute_names(dataset)
+    lab = {i: [names.get(a) or f"attr {a}" for a in al] for i, al in attrs.items()}
+    src = "S3-Rec item attributes" + (" with names (names/<Dataset>_attrid2name.json)" if names else
+                                      " (ids only: no names/<Dataset>_attrid2name.json)")
+    return lab, src
+
+
+def short_label(cats: list[str] | None, n: int = 2) -> str:
+    """The last ``n`` category names (most specific), for a box in the figure."""
+    if not cats:
+        return "?"
+    return " / ".join(cats[-n:])
+
+
+# ----------------------------------------------------------------------------------- replay
+@torch.no_grad()
+def replay_mining(cfg, root=None, passes: int | None = None, batch_size: int = 512) -> Mined:
+    """N_false of the run ``cfg`` replayed with its selected weights fixed (see module doc)."""
+    from .batches import NegativeSampler, membership_keys
+    from .mining import FMRMemory
+    from .models import make_data
+    split = load_split(cfg.dataset)
+    model = load_model(cfg, root)
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7)
+    data = make_data(cfg, split, g)
+    sampler = NegativeSampler(membership_keys(split, "train"), split.n_items, g)
+    mem = FMRMemory(data.n_inter, cfg.n_neg, data.n_items, cfg.m, cfg.memory_slots or None, cfg.count_mode)
+    users = torch.from_numpy(data.train_users)
+    passes = passes or cfg.m + 2
+    rnd_u, rnd_i, positions = [], [], 0
+    for p in range(passes):
+        for s in range(0, len(users), batch_size):
+            b = data.batch(users[s:s + batch_size], trim=not cfg.attend_padding)
+            h = torch.cat([model.encode(gr.inputs, gr.users)[gr.real] for gr in b.groups])
+            negs = sampler.sample(b.pos_users, cfg.n_neg)
+            negs, refed, counts = mem.inject(b.inter, negs)
+            cands = torch.cat([b.targets[:, None], negs], 1)
+            logits = model.score(h, cands, b.pos_users)
+            labels = torch.zeros(cands.shape)
+            labels[:, 0] = 1.0
+            labels[:, 1:][refed & (counts > cfg.m)] = 1.0      # reversed: not re-recorded (as ufn)
+            mem.record(b.inter, cands, logits, labels)
+            if p == passes - 1:
+                last = negs[:, -1]                             # the last slot: random unless N_rec is full
+                ok = ~refed[:, -1]
+                rnd_u.append(b.pos_users[ok].numpy())
+                rnd_i.append(last[ok].numpy())
+                positions += len(b.inter)
+    i, items = mem.false_negatives()
+    u = data.inter_user[i].numpy()
+    n1 = split.n_items + 1
+    keys, times = np.unique(u.astype(np.int64) * n1 + items.numpy(), return_counts=True)
+    return Mined(keys // n1, keys % n1, times, np.concatenate(rnd_u), np.concatenate(rnd_i),
+                 passes, positions)
+
+
+def missing_models(cfgs, root=None) -> list:
+    """The configs whose selected weights (results/models/<key>.pt) are not on this machine."""
+    from .config import config_key
+    return [c for c in cfgs if not (results_dir(root) / "models" / f"{config_key(c)}.pt").is_file()]
+
+
+# ------------------------------------------------------------------------------ aggregates
+def _history_cats(split, cats, u) -> set:
+    out = set()
+    for it in split.train_seq(u):
+        out.update(cats.get(int(it), ()))
+    return out
+
+
+def dominant_category(split, cats, u) -> str | None:
+    """The category most frequent over the user's training items (ties: first seen)."""
+    from collections import Counter
+    c = Counter(x for it in split.train_seq(u) for x in cats.get(int(it), ()))
+    return c.most_common(1)[0][0] if c else None
+
+
+def overlap_shares(split, cats, users, items, truth=None) -> dict:
+    """For (user, item) pairs: share whose item shares a category with the user's training
+    history; share that is the user's valid or test item (interacted with later); on synthetic
+    data, share that is a generator false negative."""
+    n = len(users)
+    if n == 0:
+        return dict(pairs=0, same_category=np.nan, later=np.nan, true_fn=np.nan)
+    hist = {}
+    same = np.zeros(n, bool)
+    for j, (u, it) in enumerate(zip(users.tolist(), items.tolist())):
+        if u not in hist:
+            hist[u] = _history_cats(split, cats, u)
+        same[j] = bool(hist[u].intersection(cats.get(it, ())))
+    later = (items == split.valid[users]) | (items == split.test[users])
+    out = dict(pairs=n, same_category=float(same.mean()) if cats else np.nan, later=float(later.mean()))
+    if truth is not None:
+        out["true_fn"] = float(truth(users, items).mean())
+    return out
+
+
+def aggregate(mined: Mined, dataset: str, cats: dict) -> "object":
+    """Mined false negatives vs random negatives: shares of same-category, interacted-later and
+    (synthetic) true false negatives. A DataFrame with one row per set."""
+    import pandas as pd
+    split = load_split(dataset)
+    truth = None
+    if "false_negatives" in split.seqs.extra:
+        from .synthetic import false_negative_mask
+        truth = lambda u, i: false_negative_mask(split.seqs, u, i)
+    rows = [dict(set="mined false negatives (replayed N_false)", **overlap_shares(split, cats, mined.users, mined.items, truth)),
+            dict(set="random negatives (one per training position)", **overlap_shares(split, cats, mined.rnd_users, mined.rnd_items, truth))]
+    df = pd.DataFrame(rows).set_index("set")
+    return df.dropna(axis=1, how="all")
+
+
+def training_diagnostics(rec: dict) -> dict:
+    """The last mining epoch's counters of a run's history (kept by the trainer), if any."""
+    for h in reversed(rec.get("history", [])):
+        if h.get("mined") is not None:
+            keys = ("epoch", "mined", "refed", "mined_later_share", "random_later_share",
+                    "mined_precision", "random_precision", "nfalse_entries")
+            return {k: h[k] for k in keys if k in h}
+    return {}
+
+
+# ------------------------------------------------------------------------------- one user
+def top_k(model, split, u: int, k: int = 5) -> list[int]:
+    """The model's top-k items after the user's training history (history items excluded): the
+    recommendation at the moment the next items (valid, test) were still to come."""
+    hist = split.train_seq(u)
+    seq = torch.as_tensor(hist[-model.maxlen:], dtype=torch.long)[None]
+    with torch.no_grad():
+        h = model.final(seq, torch.tensor([u]))
+        s = model.score_all(h, torch.tensor([u]))[0]
+    s[torch.as_tensor(np.unique(hist) - 1)] = -float("inf")
+    return (torch.topk(s, k).indices + 1).tolist()
+
+
+def topk_category_share(model, split, cats, users, k: int = 5, batch_size: int = 512) -> dict:
+    """Over ``users``: mean share of the top-k (after the training history, history excluded)
+    that carries the user's dominant history category, and HR@k of the next two items."""
+    shares, hits = [], []
+    maxlen = model.maxlen
+    for s in range(0, len(users), batch_size):
+        us = users[s:s + batch_size]
+        seqs = np.zeros((len(us), maxlen), dtype=np.int64)
+        for j, u in enumerate(us):
+            h = split.train_seq(u)[-maxlen:]
+            seqs[j, maxlen - len(h):] = h
+        ut = torch.as_tensor(us)
+        with torch.no_grad():
+            sc = model.score_all(model.final(torch.from_numpy(seqs), ut), ut)
+        for j, u in enumerate(us):
+            sc[j, np.unique(split.train_seq(u)) - 1] = -float("inf")
+        top = (torch.topk(sc, k, dim=1).indices + 1).numpy()
+        for j, u in enumerate(us):
+            dom = dominant_category(split, cats, u)
+            shares.append(np.mean([dom in cats.get(int(i), ()) for i in top[j]]) if dom else np.nan)
+            hits.append(bool({split.valid[u], split.test[u]} & set(top[j].tolist())))
+    return dict(users=len(users), dominant_share=float(np.nanmean(shares)) if shares else np.nan,
+                next_hit=float(np.mean(hits)) if hits else np.nan)
+
+
+def pick_user(split, mined: Mined, seed: int = 0, lengths=(8, 20)) -> int:
+    """A user drawn (seeded) among those with a mined false negative and a training history of
+    ``lengths`` items (the paper shows one of 17); the range widens if nobody fits."""
+    has = np.unique(mined.users)
+    lens = np.diff(split.train_offsets)[has]
+    lo, hi = lengths
+    pool = has[(lens >= lo) & (lens <= hi)]
+    if not len(pool):
+        pool = has if len(has) else np.flatnonzero(split.has_eval)
+    return int(np.random.default_rng(seed).choice(pool))
+
+
+def case(dataset: str, user: int, mined: Mined, cats: dict, models: dict, k: int = 5,
+         max_mined: int = 10) -> dict:
+    """Everything Figure 5 shows for one user: history, mined false negatives (most often mined
+    first), next items, each model's top-k; every item with its categories."""
+    split = load_split(dataset)
+    sel = mined.users == user
+    order = np.argsort(-mined.times[sel], kind="stable")
+    fn = mined.items[sel][order][:max_mined].tolist()
+    hist = split.train_seq(user).tolist()
+    out = dict(user=int(user), original_user_id=int(split.seqs.user_ids[user]),
+               dominant=dominant_category(split, cats, user), history=hist, mined=fn,
+               mined_total=int(sel.sum()), next=[int(split.valid[user]), int(split.test[user])],
+               top={name: top_k(m, split, user, k) for name, m in models.items()})
+    out["categories"] = {int(i): cats.get(int(i), []) for i in
+                         set(hist) | set(fn) | set(out["next"]) | {i for t in out["top"].values() for i in t}}
+    return out
+
+
+def plot_case(c: dict, title: str = ""):
+    """Rows of boxes: (a) history, (a') mined false negatives (green), (b) next items, then each
+    model's top-k; a thick border marks items of the history's dominant category."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+    rows = [("(a) history (training items)", c["history"], None),
+            ("(a') false negatives mined for this user", c["mined"], "#c9f2c7"),
+            ("(b) next items (valid, test)", c["next"], None)]
+    rows += [(f"({chr(ord('c') + j)}) top-{len(t)} of {name}", t, None) for j, (name, t) in enumerate(c["top"].items())]
+    per_line = 9
+    heights = [max(1, -(-len(items) // per_line)) for _, items, _ in rows]
+    fig, ax = plt.subplots(figsize=(14, 0.95 * sum(heights) + 0.55 * len(rows) + 0.6))
+    ax.set_xlim(0, per_line)
+    total = sum(heights) + 0.6 * len(rows)
+    ax.set_ylim(0, total)
+    ax.axis("off")
+    y = total
+    for label, items, color in rows:
+        ax.text(0, y - 0.25, label, fontsize=9, fontweight="bold", va="center")
+        y -= 0.55
+        if not items:
+            ax.text(0.1, y - 0.4, "(none)", fontsize=8, va="center", color="0.4")
+        for j, it in enumerate(items):
+            r, col = divmod(j, per_line)
+            x0, y0 = col + 0.04, y - (r + 1) * 0.95 + 0.1
+            cats = c["categories"].get(int(it), [])
+            dom = c["dominant"] is not None and c["dominant"] in cats
+            ax.add_patch(FancyBboxPatch((x0, y0), 0.92, 0.78, boxstyle="round,pad=0.01",
+                                        fc=color or "white", ec="black", lw=2.4 if dom else 0.7))
+            txt = short_label(cats)
+            if len(txt) > 34:
+                txt = txt[:33] + "…"
+            ax.text(x0 + 0.46, y0 + 0.39, f"#{it}\n" + "\n".join(_wrap(txt, 17)), ha="center", va="center", fontsize=6.5)
+        y -= heights[rows.index((label, items, color))] * 0.95 + 0.05
+    ax.set_title(title or f"user {c['user']}: thick border = the history's dominant category "
+                 f"'{c['dominant']}'", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+    return textwrap.wrap(text, width)[:3] or [""]
+
+
+# ------------------------------------------------------------------------ the notebook's view
+class CaseStudy:
+    """Figure 5 for one dataset from a grid's SASRec and UFN runs. Every method returns None (or
+    an empty result) when its inputs are missing, and ``status`` says what is missing."""
+
+    def __init__(self, runs, dataset: str, root=None):
+        from .config import Config
+        self.runs, self.dataset, self.root = runs, dataset, root
+        recs = {r["config"]["strategy"]: r for r in runs.records if r["config"]["dataset"] == dataset}
+        self.records = {s: recs.get(s) for s in ("uniform", "ufn")}
+        self.cfgs = {s: Config.from_dict(r["config"]) for s, r in self.records.items() if r is not None}
+        lacking = [s for s, r in self.records.items() if r is None]
+        no_w = missing_models(self.cfgs.values(), root)
+        self.ready = not lacking and not no_w
+        if lacking:
+            self.status = f"not computed: runs missing for {lacking} (see the list above)"
+        elif no_w:
+            self.status = ("not computed: the selected weights (results/models/<key>.pt) of "
+                           f"{[c.strategy for c in no_w]} are not on this machine; recompute them, or "
+                           "import an archive written with `python -m ufnlib grid ... --with-models`")
+        else:
+            self.status = "ready: " + ", ".join(f"{s} run {r['key']}" for s, r in self.records.items())
+        self.categories, self.category_source = item_categories(dataset)
+        self._mined = self._topk = self._agg = None
+
+    @property
+    def split(self):
+        return load_split(self.dataset)
+
+    def models(self) -> dict:
+        return {"SASRec": load_model(self.cfgs["uniform"], self.root), "UFNRec": load_model(self.cfgs["ufn"], self.root)}
+
+    def mine(self) -> Mined | None:
+        if self.ready and self._mined is None:
+            self._mined = replay_mining(self.cfgs["ufn"], self.root)
+        return self._mined
+
+    def mined_summary(self) -> str:
+        m = self._mined
+        if m is None:
+            return self.status
+        return (f"{len(m.users):,} distinct (user, item) false negatives for {len(np.unique(m.users)):,} users "
+                f"after {m.passes} passes over {m.positions:,} training positions")
+
+    def case(self, user=None, user_seed: int = 0) -> dict | None:
+        m = self.mine()
+        if m is None:
+            print(self.status)
+            return None
+        u = user if user is not None else pick_user(self.split, m, user_seed)
+        return case(self.dataset, u, m, self.categories, self.models())
+
+    @staticmethod
+    def case_table(c: dict):
+        import pandas as pd
+        groups = [("history", c["history"]), ("mined false negative", c["mined"]), ("next (valid, test)", c["next"])]
+        groups += [(f"top-{len(v)} {k}", v) for k, v in c["top"].items()]
+        return pd.DataFrame([dict(row=row, item=int(i), categories=" | ".join(c["categories"].get(int(i), [])),
+                                  dominant=c["dominant"] in c["categories"].get(int(i), []))
+                             for row, items in groups for i in items])
+
+    def case_caption(self, c: dict, profile=None) -> str:
+        from .tables import protocol
+        return (f"Figure 5 data: user {c['user']} (original id {c['original_user_id']}) of {self.dataset}; "
+                f"categories: {self.category_source}; 'dominant' = the item carries the category most frequent "
+                f"in the user's training history ('{c['dominant']}'). Mined false negatives replayed with the "
+                f"UFN run's selected weights held fixed (a proxy, not the training-time set); top-5 after the "
+                f"training history, history items excluded, over all items. "
+                + protocol([r for r in self.records.values() if r], "full", profile))
+
+    def aggregate(self):
+        m = self.mine()
+        if m is None:
+            return None
+        if self._agg is None:
+            self._agg = aggregate(m, self.dataset, self.categories)
+        return self._agg
+
+    def aggregate_caption(self, profile=None) -> str:
+        from .tables import protocol
+        return (f"Figure 5 aggregate on {self.dataset}: replayed N_false of the UFN run (distinct (user, item) "
+                f"pairs) vs one random negative per training position; categories: {self.category_source}. "
+                + protocol([r for r in self.records.values() if r], "full", profile))
+
+    def topk(self):
+        import pandas as pd
+        if not self.ready:
+            return None
+        if self._topk is None:
+            users = np.flatnonzero(self.split.has_eval)
+            self._topk = pd.DataFrame({k: topk_category_share(mdl, self.split, self.categories, users)
+                                       for k, mdl in self.models().items()}).T
+            self._topk.index.name = "model"
+        return self._topk
+
+    def training_diagnostics(self) -> dict:
+        r = self.records.get("ufn")
+        return training_diagnostics(r) if r else {}
+
+    def claims(self) -> list:
+        from .stats import Claim, verdict
+        agg, tk, diag = self.aggregate(), self.topk(), self.training_diagnostics()
+        out = []
+
+        def share(col, row):
+            if agg is None or col not in agg:
+                return None
+            return float(agg[col].iloc[row])
+        sm, sr = share("same_category", 0), share("same_category", 1)
+        out.append(Claim("Figure 5", "The false negatives UFNRec discovers are mainly of the user's main interest "
+                         "(the history's category).",
+                         "mined false negatives share a category with the user's history more often than random "
+                         "negatives, and in more than half of the cases",
+                         verdict(None if sm is None or np.isnan(sm) else bool(sm > sr and sm > 0.5)),
+                         "" if sm is None else f"mined {sm:.1%}, random {sr:.1%}"))
+        lm, lr = share("later", 0), share("later", 1)
+        dm, dr = diag.get("mined_later_share"), diag.get("random_later_share")
+        out.append(Claim("Figure 5 (premise)", "Mined false negatives are items the user would interact with.",
+                         "replayed mined false negatives are the user's later (valid/test) item more often than "
+                         "random negatives", verdict(None if lm is None else bool(lm > lr)),
+                         "" if lm is None else f"replay: mined {lm:.2%}, random {lr:.3%}"
+                         + (f"; training, last mining epoch: mined {dm:.2%}, random {dr:.3%}"
+                            if dm is not None and dr is not None else "")))
+        tm, tr_ = share("true_fn", 0), share("true_fn", 1)
+        if tm is not None:
+            out.append(Claim("Figure 5 (synthetic ground truth)", "Mined false negatives are real false negatives.",
+                             "mined pairs are generator false negatives more often than random negatives",
+                             verdict(bool(tm > tr_)), f"mined {tm:.1%}, random {tr_:.1%}"))
+        ok = None if tk is None else bool(tk.loc["UFNRec", "dominant_share"] > tk.loc["SASRec", "dominant_share"])
+        out.append(Claim("Figure 5", "UFNRec recommends more items of the user's main interest than SASRec.",
+                         "share of the top-5 in the user's dominant history category, over all evaluated users: "
+                         "UFNRec above SASRec", verdict(ok), "" if tk is None else
+                         f"UFNRec {tk.loc['UFNRec', 'dominant_share']:.1%}, SASRec {tk.loc['SASRec', 'dominant_share']:.1%}"))
+        ok = None if tk is None else bool(tk.loc["UFNRec", "next_hit"] > tk.loc["SASRec", "next_hit"])
+        out.append(Claim("Figure 5", "UFNRec's recommendations are more likely to be clicked next than SASRec's.",
+                         "hit rate of the valid or test item in the top-5 after the training history: UFNRec above SASRec",
+                         verdict(ok), "" if tk is None else
+                         f"UFNRec {tk.loc['UFNRec', 'next_hit']:.2%}, SASRec {tk.loc['SASRec', 'next_hit']:.2%}"))
+        return out
+
+    def numbers(self) -> dict:
+        agg, tk = self._agg, self._topk
+        return {"status": self.status, "categories": self.category_source,
+                "aggregate": None if agg is None else agg.to_dict(orient="index"),
+                "topk": None if tk is None else tk.to_dict(orient="index"),
+                "training_diagnostics": self.training_diagnostics(),
+                "mined_pairs": None if self._mined is None else int(len(self._mined.users))}

@@ -1,0 +1,257 @@
+"""Compute a grid of runs (the missing ones only) on any executor; move a cache as one archive.
+
+    res = run_grid(configs)                      # local pool: one process per core, cached runs skipped
+    res = run_grid(configs, compute=False)       # only what the cache holds; res.missing lists the rest
+    res = run_grid(configs, executor=ex)         # any concurrent.futures.Executor, e.g. Dask's:
+                                                 #   Client(...).get_executor()
+    archive("grid.tar.gz", configs)              # records + per-user ranks of those runs
+    import_archive("grid.tar.gz")                # into this machine's cache
+
+``configs`` is a list as ``ufnlib.profiles`` returns it: ``Config`` entries, and ``Unavailable``
+entries (a strategy or backbone not registered yet) that are reported, never computed. A run that
+fails is reported with its error; the others go on. Every run is ``experiments.run``: the same
+config gives the same cache key and the same numbers wherever it is computed, provided that the
+torch thread count is the same and no two runs share a process at the same time (the trainer
+seeds torch's global RNG): use processes, or Dask workers with ``threads_per_worker=1``, not a
+multi-threaded pool.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import re
+import tarfile
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config, config_key
+from .experiments import atomic_write_bytes, is_cached, load_record, results_dir
+
+
+@dataclass
+class GridResult:
+    """What a grid holds now. ``records`` follow the order of the asked configs (each once)."""
+    records: list[dict] = field(default_factory=list)
+    missing: list[Config] = field(default_factory=list)       # not in the cache (not computed or failed)
+    unavailable: list = field(default_factory=list)            # profiles.Unavailable entries
+    failed: dict[str, str] = field(default_factory=dict)       # run label -> error
+    computed: list[str] = field(default_factory=list)          # keys computed by this call
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.unavailable
+
+    def select(self, **fields_) -> list[dict]:
+        """Records whose config has all the given field values, e.g. ``select(strategy="ufn")``."""
+        return [r for r in self.records if all(r["config"].get(k) == v for k, v in fields_.items())]
+
+    def summary(self) -> str:
+        """A few lines: how many runs are here, which are missing and why."""
+        from .profiles import run_label
+        n = len(self.records) + len(self.missing) + len(self.unavailable)
+        lines = [f"{len(self.records)} of {n} runs available"
+                 + (f" ({len(self.computed)} computed now)" if self.computed else "")]
+        if self.missing:
+            lines.append(f"missing (not in the cache; compute them with compute=True or "
+                         f"`python -m ufnlib grid`): {len(self.missing)}")
+            lines += [f"  - {run_label(c)}" + (f": FAILED {self.failed[run_label(c)]}" if run_label(c) in self.failed else "")
+                      for c in self.missing]
+        if self.unavailable:
+            lines.append(f"not computable here yet: {len(self.unavailable)}")
+            lines += [f"  - {u.label}: {u.reason}" for u in self.unavailable]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        from .profiles import run_label
+        return {"available": len(self.records), "computed": len(self.computed),
+                "missing": [run_label(c) for c in self.missing],
+                "unavailable": {u.label: u.reason for u in self.unavailable},
+                "failed": dict(self.failed)}
+
+
+def _split(configs):
+    from .profiles import Unavailable
+    cfgs, unav, seen = [], [], set()
+    for c in configs:
+        if isinstance(c, Unavailable):
+            unav.append(c)
+        elif isinstance(c, Config):
+            k = config_key(c)
+            if k not in seen:
+                seen.add(k)
+                cfgs.append(c)
+        else:
+            raise TypeError(f"expected Config or profiles.Unavailable, got {type(c).__name__}")
+    return cfgs, unav
+
+
+def missing(configs, root=None) -> list:
+    """The entries of ``configs`` that the cache does not hold (``Unavailable`` ones included)."""
+    cfgs, unav = _split(configs)
+    return [c for c in cfgs if not is_cached(c, root)] + unav
+
+
+def compute_one(params: dict, root: str, threads: int | None = None) -> str:
+    """Worker entry point (picklable by reference): train + evaluate one config into ``root``'s
+    cache. Returns its key. Imports the optional modules first so that their strategies are
+    registered in a fresh worker process."""
+    from .experiments import run
+    from .profiles import _optional_module_errors
+    _optional_module_errors()
+    cfg = Config.from_dict(params)
+    run(cfg, root=root, progress=False, threads=threads)
+    return config_key(cfg)
+
+
+def default_workers(n_runs: int) -> int:
+    return max(1, min(n_runs, os.cpu_count() or 1))
+
+
+def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: bool = True,
+             workers: int | None = None, threads: int | None = None, verbose: bool = True) -> GridResult:
+    """Records of ``configs``, computing the missing ones first when ``compute``.
+
+    executor: any ``concurrent.futures.Executor`` (its workers must import this ufnlib and see
+      ``root``); None = a local pool of ``workers`` processes (default: one per core, at most one
+      per run) with ``threads`` torch threads each (default: cores // workers). ``workers=1``
+      computes in this process, one run after the other.
+    Returns a ``GridResult``; failed runs are listed in ``failed`` (and stay in ``missing``).
+    """
+    from .profiles import run_label
+    if isinstance(executor, cf.ThreadPoolExecutor) and getattr(executor, "_max_workers", 1) > 1:
+        warnings.warn("runs in concurrent threads of one process share torch's global RNG (seeded per "
+                      "run), so their numbers are not reproducible; use processes (the default pool, or "
+                      "Dask workers with threads_per_worker=1)", UserWarning, stacklevel=2)
+    cfgs, unav = _split(configs)
+    root_s = str(results_dir(root).resolve())
+    todo = [c for c in cfgs if not is_cached(c, root_s)]
+    res = GridResult(unavailable=unav)
+    if compute and todo:
+        say = print if verbose else (lambda *a, **k: None)
+        own = None
+        if executor is None:
+            workers = workers or default_workers(len(todo))
+            threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        say(f"grid: computing {len(todo)} run(s) into {root_s}; "
+            + (f"{workers} local worker(s) x {threads} torch thread(s)" if executor is None
+               else f"executor {type(executor).__name__}"))
+        t0 = time.perf_counter()
+        if executor is None and workers == 1:
+            for i, c in enumerate(todo, 1):
+                try:
+                    res.computed.append(compute_one(c.to_dict(), root_s, threads))
+                    say(f"  [{i}/{len(todo)}] {run_label(c)} done ({time.perf_counter() - t0:.0f} s)")
+                except Exception as e:   # noqa: BLE001  -- reported, the grid goes on
+                    res.failed[run_label(c)] = _error_text(e)
+                    say(f"  [{i}/{len(todo)}] {run_label(c)} FAILED: {res.failed[run_label(c)]}")
+        else:
+            if executor is None:
+                import multiprocessing as mp
+                # spawn, not fork: a forked child inherits torch's thread pools in a bad state
+                executor = own = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+            try:
+                futs = {executor.submit(compute_one, c.to_dict(), root_s, threads): c for c in todo}
+                for i, f in enumerate(cf.as_completed(futs), 1):
+                    c = futs[f]
+                    try:
+                        res.computed.append(f.result())
+                        say(f"  [{i}/{len(todo)}] {run_label(c)} done ({time.perf_counter() - t0:.0f} s)")
+                    except Exception as e:   # noqa: BLE001
+                        res.failed[run_label(c)] = _error_text(e)
+                        say(f"  [{i}/{len(todo)}] {run_label(c)} FAILED: {res.failed[run_label(c)]}")
+            finally:
+                if own is not None:
+                    own.shutdown(wait=True, cancel_futures=True)
+    for c in cfgs:
+        if is_cached(c, root_s):
+            res.records.append(load_record(c, root_s))
+        else:
+            res.missing.append(c)
+    return res
+
+
+def _error_text(e: BaseException) -> str:
+    tb = traceback.format_exception(type(e), e, e.__traceback__)
+    where = [l.strip() for l in tb if l.strip().startswith("File ")][-1:] if tb else []
+    return f"{type(e).__name__}: {e}" + (f" [{where[0]}]" if where else "")
+
+
+# ------------------------------------------------------------------------------------ archives
+_MEMBER = re.compile(r"^(runs/[0-9a-f]{16}\.(json|npz)|models/[0-9a-f]{16}\.pt)$")
+
+
+def archive(path, configs=None, root=None, models: bool = False) -> dict:
+    """Write ``path`` (.tar.gz) with the cached records (``runs/<key>.json``) and per-user ranks
+    (``runs/<key>.npz``) of ``configs`` (all cached runs if None), plus the selected weights
+    (``models/<key>.pt``) if ``models``. Runs not cached are skipped and listed."""
+    root = results_dir(root)
+    if configs is None:
+        keys = sorted(p.stem for p in (root / "runs").glob("*.json"))
+        skipped = []
+    else:
+        cfgs, _ = _split(configs)
+        keys = [config_key(c) for c in cfgs if is_cached(c, root)]
+        skipped = [config_key(c) for c in cfgs if not is_cached(c, root)]
+    files = 0
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        for k in keys:
+            names = [f"runs/{k}.npz", f"runs/{k}.json"] + ([f"models/{k}.pt"] if models else [])
+            for name in names:        # record last, as the cache writes it
+                p = root / name
+                if p.is_file():
+                    info = tar.gettarinfo(str(p), arcname=name)
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    with open(p, "rb") as fh:
+                        tar.addfile(info, fh)
+                    files += 1
+    os.replace(tmp, path)
+    return {"archive": str(path), "runs": len(keys), "files": files, "not_cached": skipped}
+
+
+def import_archive(path, root=None, overwrite: bool = False) -> dict:
+    """Copy the runs of an archive written by ``archive`` into the cache under ``root``. Only
+    ``runs/<key>.json|npz`` and ``models/<key>.pt`` members are read (anything else is refused);
+    a record is imported only with its ranks, and written last. Runs already cached are kept
+    unless ``overwrite``. Returns counts and the refused member names."""
+    root = results_dir(root)
+    imported, kept, refused, incomplete = [], [], [], []
+    with tarfile.open(path, "r:gz") as tar:
+        members = {}
+        for m in tar.getmembers():
+            if m.isfile() and _MEMBER.match(m.name):
+                members[m.name] = m
+            else:
+                refused.append(m.name)
+        keys = sorted({Path(n).stem for n in members if n.endswith(".json")})
+        for k in keys:
+            rec_bytes = tar.extractfile(members[f"runs/{k}.json"]).read()
+            try:
+                rec = json.loads(rec_bytes)
+                ok = rec.get("key") == k and config_key(Config.from_dict(rec["config"])) == k
+            except (ValueError, KeyError, TypeError):
+                ok = False
+            if not ok:
+                refused.append(f"runs/{k}.json (key does not match its config)")
+                continue
+            if f"runs/{k}.npz" not in members:
+                incomplete.append(k)
+                continue
+            if (root / "runs" / f"{k}.json").is_file() and not overwrite:
+                kept.append(k)
+                continue
+            for name in (f"runs/{k}.npz", f"models/{k}.pt"):
+                if name in members:
+                    atomic_write_bytes(root / name, tar.extractfile(members[name]).read())
+            atomic_write_bytes(root / "runs" / f"{k}.json", rec_bytes)
+            imported.append(k)
+    return {"imported": len(imported), "already_cached": len(kept), "incomplete": incomplete,
+            "refused": refused, "keys": imported}
+

@@ -1,0 +1,253 @@
+"""Figures 3 and 4 from cached records: the data behind each figure as a DataFrame (saved as a
+table too), the figure, and the paper's sentences about it tested on our numbers."""
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+
+from . import paper
+from .profiles import base_value
+from .stats import Claim, verdict
+
+PANELS = {"alpha": "loss weight α", "m": "re-fed times m", "decay": "EMA decay d", "batch_size": "batch size"}
+LABEL = {"uniform": "SASRec", "ufn": "UFNRec"}
+
+
+# ----------------------------------------------------------------------------------- Figure 3
+def hyper_frame(records, profile: str, metrics=("hr@10", "ndcg@10"), which="test", mode="sampled"):
+    """One row per (panel, run): the swept field's value, strategy, seed and metrics. A run that
+    differs from the profile's base in one swept field belongs to that field's panel; a run at
+    the base belongs to every panel (SASRec's base run is the reference line of the alpha, m and d
+    panels, which do not change SASRec)."""
+    import pandas as pd
+    rows = []
+    for r in records:
+        c = r["config"]
+        if c["strategy"] not in LABEL:
+            continue
+        diff = [f for f in PANELS if c[f] != base_value(profile, f)]
+        if len(diff) > 1:
+            continue
+        for panel in (diff or list(PANELS)):
+            rows.append(dict(panel=panel, value=c[panel], strategy=c["strategy"], seed=c["seed"],
+                             base=not diff, **{m: r["metrics"][which][mode][m] for m in metrics}))
+    cols = ["panel", "value", "strategy", "seed", "base", *metrics]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def hyper_summary(frame, metrics=("hr@10", "ndcg@10")):
+    """Mean, sample std and seed count per (panel, strategy, value)."""
+    if frame.empty:
+        return frame
+    g = frame.groupby(["panel", "strategy", "value"])
+    out = g[list(metrics)].agg(["mean", "std", "count"])
+    out.columns = [f"{m}_{s}" for m, s in out.columns]
+    return out.reset_index()
+
+
+def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
+    """2 x 4 panels (metric x hyper-parameter): UFNRec at each value (mean ± std over seeds);
+    SASRec as a band (alpha, m, d do not touch it) or a line (batch size). Dotted: the base value."""
+    import matplotlib.pyplot as plt
+    summ = hyper_summary(frame, metrics)
+    fig, axes = plt.subplots(len(metrics), len(PANELS), figsize=(3.4 * len(PANELS), 2.7 * len(metrics)),
+                             squeeze=False)
+    for j, (panel, title) in enumerate(PANELS.items()):
+        sp = summ[summ["panel"] == panel] if len(summ) else summ
+        values = sorted(set(sp["value"])) if len(sp) else [base_value(profile, panel)]
+        pos = {v: k for k, v in enumerate(values)}
+        for i, m in enumerate(metrics):
+            ax = axes[i][j]
+            for s, color in (("uniform", "C0"), ("ufn", "C3")):
+                d = sp[sp["strategy"] == s].sort_values("value") if len(sp) else sp
+                if not len(d):
+                    continue
+                mu, sd = d[f"{m}_mean"].to_numpy(), d[f"{m}_std"].fillna(0).to_numpy()
+                if s == "uniform" and panel != "batch_size":
+                    ax.axhline(mu[0], color=color, lw=1.2, label=f"{LABEL[s]} (not affected)")
+                    if sd[0] > 0:
+                        ax.axhspan(mu[0] - sd[0], mu[0] + sd[0], color=color, alpha=0.12)
+                    continue
+                x = [pos[v] for v in d["value"]]
+                ax.errorbar(x, mu, yerr=sd, color=color, marker="o", ms=4, capsize=3, lw=1.3, label=LABEL[s])
+            ax.axvline(pos.get(base_value(profile, panel), -1), color="0.6", ls=":", lw=1)
+            ax.set_xticks(range(len(values)))
+            ax.set_xticklabels([f"{v:g}" for v in values], fontsize=8)
+            ax.set_xlim(-0.5, len(values) - 0.5)
+            if i == len(metrics) - 1:
+                ax.set_xlabel(title)
+            if j == 0:
+                ax.set_ylabel(m.upper().replace("NDCG", "NDCG"))
+            ax.grid(alpha=0.3)
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _get(summ, panel, strategy, value, metric):
+    if summ is None or not len(summ):
+        return None
+    d = summ[(summ["panel"] == panel) & (summ["strategy"] == strategy) & (summ["value"] == value)]
+    return float(d[f"{metric}_mean"].iloc[0]) if len(d) else None
+
+
+def hyper_claims(frame, profile: str) -> list[Claim]:
+    """Section 4.8's sentences about Figure 3, each with the test we apply (on means over seeds)."""
+    summ = hyper_summary(frame)
+    ms = ("hr@10", "ndcg@10")
+    b = {f: base_value(profile, f) for f in PANELS}
+    ref = {m: _get(summ, "alpha", "uniform", b["alpha"], m) for m in ms}
+    out = []
+
+    def both(fn):
+        vals = [fn(m) for m in ms]
+        return None if any(v is None for v in vals) else all(vals)
+
+    def cmp(a, bb, op):
+        return None if a is None or bb is None else op(a, bb)
+
+    a_min = min(paper.SWEEPS["alpha"]) if profile == "paper" else min(frame.loc[frame["panel"] == "alpha", "value"], default=None)
+    ok = both(lambda m: cmp(_get(summ, "alpha", "ufn", a_min, m), ref[m], operator.gt))
+    out.append(Claim("Figure 3, alpha", "The consistency loss gives significant improvements even with a small alpha.",
+                     f"UFNRec at the smallest alpha ({a_min}) above SASRec on HR@10 and NDCG@10", verdict(ok)))
+    ok = cmp(_get(summ, "alpha", "ufn", 0.2, "hr@10"), _get(summ, "alpha", "ufn", 0.5, "hr@10"), operator.gt)
+    out.append(Claim("Figure 3, alpha", "With a larger alpha HR@10 decreases (alpha = 0.2 vs 0.5).",
+                     "UFNRec HR@10 at alpha 0.2 above alpha 0.5", verdict(ok)))
+    def m_low(m):
+        ref3 = _get(summ, "m", "ufn", 3, m)
+        lows = [x for x in (_get(summ, "m", "ufn", v, m) for v in (1, 2)) if x is not None]
+        return None if ref3 is None or not lows else all(x < ref3 for x in lows)
+    ok = both(m_low)
+    out.append(Claim("Figure 3, m", "m < 3 gives inferior performance.",
+                     "UFNRec at m = 1 and 2 below m = 3 on both metrics", verdict(ok)))
+    md = summ[(summ["panel"] == "m") & (summ["strategy"] == "ufn")] if len(summ) else summ
+    best = None if not len(md) or len(md) < 3 else md.loc[md["ndcg@10_mean"].idxmax(), "value"]
+    out.append(Claim("Figure 3, m", "Performance improves with m up to m = 6, and drops when m is too large.",
+                     "the best m (NDCG@10) lies in 3..6", verdict(None if best is None else 3 <= best <= 6),
+                     "" if best is None else f"best m = {best:g}"))
+    dd = summ[(summ["panel"] == "decay") & (summ["strategy"] == "ufn")] if len(summ) else summ
+    if len(dd) >= 2:
+        v = dd.sort_values("value")["ndcg@10_mean"].to_numpy()
+        spread = (v.max() - v.min()) / v.mean()
+        out.append(Claim("Figure 3, d", "Performance is approximately stable for d from 0.9 to 0.999.",
+                         "NDCG@10 range over d within 2% of its mean", verdict(bool(spread <= 0.02)),
+                         f"range {spread:.2%} of the mean"))
+        hr = dd.sort_values("value")["hr@10_mean"].to_numpy()
+        out.append(Claim("Figure 3, d", "HR@10 and NDCG@10 increase slightly with d.",
+                         "both metrics at the largest d at or above the smallest d",
+                         verdict(bool(v[-1] >= v[0] and hr[-1] >= hr[0]))))
+    else:
+        out.append(Claim("Figure 3, d", "Performance is approximately stable for d from 0.9 to 0.999.",
+                         "NDCG@10 range over d within 2% of its mean", verdict(None)))
+    big = [v for v in paper.SWEEPS["batch_size"] if v > 64]
+    have = [v for v in big if _get(summ, "batch_size", "ufn", v, "ndcg@10") is not None
+            and _get(summ, "batch_size", "uniform", v, "ndcg@10") is not None]
+    ok = None if not have else all(_get(summ, "batch_size", "ufn", v, m) > _get(summ, "batch_size", "uniform", v, m)
+                                   for v in have for m in ms)
+    out.append(Claim("Figure 3, batch size", "UFNRec outperforms SASRec with batch size > 64.",
+                     "UFNRec above SASRec on both metrics at every batch size > 64 computed", verdict(ok),
+                     f"batch sizes compared: {have}" if have else ""))
+    bu = summ[(summ["panel"] == "batch_size") & (summ["strategy"] == "uniform")] if len(summ) else summ
+    ok = None if len(bu) < 3 else bool(bu.loc[bu["ndcg@10_mean"].idxmax(), "value"] == 128)
+    out.append(Claim("Figure 3, batch size", "SASRec is best at batch size 128.",
+                     "SASRec's NDCG@10 highest at 128 (3+ batch sizes needed)", verdict(ok)))
+    ok = both(lambda m: cmp(_get(summ, "batch_size", "ufn", 32, m), _get(summ, "batch_size", "uniform", 32, m), operator.lt))
+    out.append(Claim("Figure 3, batch size", "UFNRec is poorer than SASRec at batch size 32.",
+                     "UFNRec below SASRec on both metrics at 32", verdict(ok)))
+    return out
+
+
+# ----------------------------------------------------------------------------------- Figure 4
+def curves_frame(records, metrics=("hr@10", "ndcg@10")):
+    """Per-epoch validation metrics (sampled, the validation split) of each run: the reported
+    model's (the EMA teacher after warm-up for UFN) and, where kept, the student's."""
+    import pandas as pd
+    rows = []
+    for r in records:
+        c = r["config"]
+        for h in r["history"]:
+            if "valid" not in h:
+                continue
+            for kind, key in (("reported", "valid"), ("student", "valid_student")):
+                if key in h:
+                    rows.append(dict(strategy=c["strategy"], seed=c["seed"], epoch=h["epoch"], model=kind,
+                                     warmup_end=r.get("warmup_end_epoch"), best_epoch=r["selection"]["best_epoch"],
+                                     **{m: h[key][m] for m in metrics}))
+    return pd.DataFrame(rows, columns=["strategy", "seed", "epoch", "model", "warmup_end", "best_epoch", *metrics])
+
+
+def plot_curves(frame, metrics=("hr@10", "ndcg@10")):
+    """Validation HR@10 / NDCG@10 per epoch: each seed thin, the mean over the seeds still running
+    thick; UFNRec's student dashed; the warm-up end (mining and the teacher start) dotted."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.4), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for s, color in (("uniform", "C0"), ("ufn", "C3")):
+            for kind, ls in (("reported", "-"), ("student", "--")):
+                d = frame[(frame["strategy"] == s) & (frame["model"] == kind)]
+                if d.empty:
+                    continue
+                for _, g in d.groupby("seed"):
+                    ax.plot(g["epoch"], g[m], color=color, lw=0.6, alpha=0.35, ls=ls)
+                mean = d.groupby("epoch")[m].mean()
+                lab = LABEL[s] + (" (EMA teacher after warm-up)" if s == "ufn" and kind == "reported" else "")
+                lab = lab if kind == "reported" else f"{LABEL[s]} student"
+                ax.plot(mean.index, mean.values, color=color, lw=1.8, ls=ls, label=lab)
+        w = frame.loc[frame["strategy"] == "ufn", "warmup_end"].dropna().unique()
+        for k, e in enumerate(sorted(w)):
+            ax.axvline(e + 0.5, color="0.3", ls=":", lw=1, label="warm-up end" if k == 0 else None)
+        ax.set(xlabel="epoch", ylabel=f"validation {m.upper()} (sampled-100)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, frameon=False)
+    fig.suptitle("Validation curves (validation split, not test)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def curve_claims(frame, early: int = 30) -> list[Claim]:
+    """Section 4.9's sentences about Figure 4, tested on the validation curves (seed means)."""
+    out = []
+    rep = frame[frame["model"] == "reported"]
+    u, f = rep[rep["strategy"] == "uniform"], rep[rep["strategy"] == "ufn"]
+    if u.empty or f.empty:
+        for text in ("Until warm-up ends, UFNRec's curve is SASRec's.", "In early epochs SASRec is slightly better than UFNRec.",
+                     "After warm-up UFNRec surpasses the well-trained SASRec.",
+                     "SASRec declines with more epochs while UFNRec stays high."):
+            out.append(Claim("Figure 4", text, "", verdict(None)))
+        return out
+    same = []
+    for seed, g in f.groupby("seed"):
+        w = g["warmup_end"].iloc[0]
+        gu = u[u["seed"] == seed].set_index("epoch")
+        if w is None or (isinstance(w, float) and math.isnan(w)) or gu.empty:
+            continue
+        gf = g[g["epoch"] <= w].set_index("epoch")
+        common = gf.index.intersection(gu.index)
+        same.append(bool(len(common)) and np.allclose(gf.loc[common, "ndcg@10"], gu.loc[common, "ndcg@10"]))
+    out.append(Claim("Figure 4 (ours, a check)", "Until warm-up ends, UFNRec's validation curve is SASRec's "
+                     "(same seed: same batches and negatives).", "equal validation NDCG@10 up to the warm-up epoch, per seed",
+                     verdict(all(same) if same else None), f"{sum(same)} of {len(same)} seed(s)"))
+    mu, mf = u.groupby("epoch")[["hr@10", "ndcg@10"]].mean(), f.groupby("epoch")[["hr@10", "ndcg@10"]].mean()
+    e = min(early, mu.index.max(), mf.index.max())
+    ok = bool((mu.loc[:e, "ndcg@10"].mean() >= mf.loc[:e, "ndcg@10"].mean()))
+    out.append(Claim("Figure 4", "In the early epochs (about 30) SASRec is slightly better than UFNRec.",
+                     f"mean validation NDCG@10 over epochs 1-{e}: SASRec at or above UFNRec", verdict(ok),
+                     f"SASRec {mu.loc[:e, 'ndcg@10'].mean():.4f}, UFNRec {mf.loc[:e, 'ndcg@10'].mean():.4f}"))
+    bu, bf = u.groupby("seed")[["hr@10", "ndcg@10"]].max().mean(), f.groupby("seed")[["hr@10", "ndcg@10"]].max().mean()
+    ok = bool((bf > bu).all())
+    out.append(Claim("Figure 4", "After warm-up UFNRec surpasses the well-trained SASRec.",
+                     "best validation HR@10 and NDCG@10 (seed means of each run's best) above SASRec's", verdict(ok),
+                     f"SASRec {bu['hr@10']:.4f} / {bu['ndcg@10']:.4f}, UFNRec {bf['hr@10']:.4f} / {bf['ndcg@10']:.4f}"))
+
+    def drop(d):
+        x = d.sort_values("epoch").groupby("seed")["ndcg@10"]
+        return float((x.max() - x.last()).mean())
+    du, df_ = drop(u), drop(f)
+    out.append(Claim("Figure 4", "SASRec declines with more epochs while UFNRec stays high.",
+                     "drop from the best to the last validated epoch (NDCG@10): SASRec's larger than UFNRec's "
+                     "(runs end 'patience' validations after their best, not at 200 epochs)",
+                     verdict(du > df_), f"drop SASRec {du:.4f}, UFNRec {df_:.4f}"))
+    return out

@@ -1,0 +1,259 @@
+"""Which runs each notebook needs, per profile: plain lists of ``Config``.
+
+Three profiles (``bash run_all.sh --profile P`` passes ``profile = P`` to every notebook):
+
+* ``smoke``: the seeded synthetic dataset (``SMOKE_DATASET``), tiny models (d=16, window 20,
+  10 negatives), 10 epochs with a fixed 4-epoch warm-up and m=2, seeds 1 and 2 (the sweeps: seed
+  1, one extra value per panel). 33 runs of about a CPU-second each; the numbers mean nothing
+  beyond "the pipeline works".
+* ``quick``: real data, SASRec on Beauty (the S3-Rec version, not the paper's), seed 1, the
+  paper's settings except ``max_epochs`` capped at ``QUICK_MAX_EPOCHS`` = 100 (patience 20 still
+  applies). Three runs: uniform, ufn and the ema_eval control. What it cuts, against ``paper``:
+  the BERT4Rec and SSE-PT backbones, Sports and Yelp, seeds 2 and 3, the +FMR and +FCR columns of
+  Table 3, five of Table 4's seven columns, every hyper-parameter sweep of Figure 3 (each panel
+  shows the default only), and any epoch past 100 (a run that stops later had its best epoch
+  after 80; on this machine Beauty's paper-profile SASRec stopped at epoch 77).
+* ``paper``: the full protocol: 3 backbones x {beauty, sports, yelp} x {uniform, ufn} x seeds
+  1-3 (Table 2); the ablation (fmr, fcr, ema_eval) and the six Table 4 strategies with 3 seeds on
+  Beauty; the Figure 3 sweeps alpha, m, d, batch size (``paper.SWEEPS``) with 3 seeds, SASRec
+  included on the batch-size sweep. Settings are the Config defaults (the paper's / reference's).
+
+A run that cannot be configured yet (a strategy or backbone that is not registered, e.g. while
+``ufnlib/srns.py`` is being written) comes back as an ``Unavailable`` entry that says why, so a
+notebook can list it instead of failing. ``ufnlib.grid.run_grid`` takes these lists as they are.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass, field
+
+from . import config as _config
+from . import paper
+from .config import Config
+
+PROFILES = ("smoke", "quick", "paper")
+SMOKE_DATASET = "synthetic:users=300,items=200"
+QUICK_MAX_EPOCHS = 100
+NOTEBOOKS = {"01": "main_results", "02": "ablation", "03": "srns_comparison",
+             "04": "hyperparameters", "05": "training_curves", "06": "case_study"}
+
+# per-backbone settings applied on top of the profile's base (the backbone modules' authors put
+# their published settings here, e.g. BERT4Rec's mask probability); empty = Config defaults
+BACKBONE_SETTINGS: dict[str, dict] = {"sasrec": {}, "bert4rec": {}, "ssept": {}}
+ABLATION = ("uniform", "fmr", "fcr", "ufn", "ema_eval")
+QUICK_STRATEGIES = ("uniform", "ufn", "ema_eval")
+TABLE4 = tuple(paper.TABLE4_COLUMNS)          # uniform, removal, srns_rec_removal, ..., ufn
+OPTIONAL_MODULES = ("ufnlib.srns", "ufnlib.bert4rec", "ufnlib.ssept")
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A run the grid asks for that cannot be configured here yet, and why."""
+    params: dict = field(hash=False, compare=True)
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        return run_label(self.params)
+
+
+def run_label(params) -> str:
+    """``dataset/backbone/strategy/s<seed>`` plus the non-default sweep fields, for listings."""
+    p = params.to_dict() if isinstance(params, Config) else dict(params)
+    d = Config.__dataclass_fields__
+    extra = [f"{k}={p[k]}" for k in paper.SWEEPS if k in p and p[k] != d[k].default]
+    return "/".join([str(p.get("dataset", d["dataset"].default)), str(p.get("backbone", "sasrec")),
+                     str(p.get("strategy", "uniform")), f"s{p.get('seed', 1)}"] + extra)
+
+
+# ------------------------------------------------------------------------- what is registered
+@functools.lru_cache(maxsize=None)
+def _optional_module_errors() -> dict:
+    """Import the modules colleagues add (they register strategies / backbones on import). A
+    module that does not exist yet is skipped; one that fails to import is reported."""
+    errors = {}
+    for name in OPTIONAL_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                errors[name] = f"{type(e).__name__}: {e}"
+        except Exception as e:  # a half-written module must not break every notebook
+            errors[name] = f"{type(e).__name__}: {e}"
+    return errors
+
+
+@functools.lru_cache(maxsize=None)
+def backbone_problem(name: str) -> str | None:
+    """None if ``make_model`` builds backbone ``name``, else why not."""
+    from .models import make_model
+    _optional_module_errors()
+    try:
+        cfg = Config(backbone=name, hidden=8, heads=1, maxlen=4, user_hidden=8)
+        make_model(cfg, 5, 3)
+    except (NotImplementedError, ImportError, _config.ConfigError) as e:
+        return f"backbone '{name}' is not available yet ({e})"
+    except Exception as e:
+        return f"backbone '{name}' failed to build ({type(e).__name__}: {e})"
+    return None
+
+
+def strategy_problem(name: str) -> str | None:
+    errs = _optional_module_errors()
+    if name in _config.STRATEGIES:
+        return None
+    why = "; ".join(f"{m}: {e}" for m, e in errs.items())
+    return f"strategy '{name}' is not registered yet" + (f" ({why})" if why else "")
+
+
+def make(**params) -> Config | Unavailable:
+    """``Config(**params)``, or ``Unavailable`` if its strategy or backbone is not there yet."""
+    why = strategy_problem(params.get("strategy", "uniform")) or backbone_problem(params.get("backbone", "sasrec"))
+    return Unavailable(params, why) if why else Config.from_dict(params)
+
+
+# ----------------------------------------------------------------------------- the profiles
+def check(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"profile '{profile}' unknown; choose from {PROFILES}")
+    return profile
+
+
+def base(profile: str) -> dict:
+    """Config fields every run of ``profile`` shares (dataset and seed excluded)."""
+    check(profile)
+    if profile == "smoke":
+        return dict(hidden=16, maxlen=20, n_neg=10, lr=0.01, dropout=0.2, batch_size=64,
+                    max_epochs=10, warmup="fixed", warmup_epochs=4, m=2, user_hidden=16)
+    if profile == "quick":
+        return dict(max_epochs=QUICK_MAX_EPOCHS)
+    return {}
+
+
+def default_datasets(profile: str) -> list[str]:
+    return {"smoke": [SMOKE_DATASET], "quick": ["beauty"], "paper": ["beauty", "sports", "yelp"]}[check(profile)]
+
+
+def default_seeds(profile: str) -> list[int]:
+    return {"smoke": [1, 2], "quick": [1], "paper": [1, 2, 3]}[check(profile)]
+
+
+def grid_options(profile: str, workers: int | None = None) -> dict:
+    """``run_grid`` keyword arguments for a notebook: smoke computes in this process with one
+    torch thread (a worker's start-up, or a second thread, costs more than a tiny run); otherwise
+    ``workers`` local processes (None: one per core) with cores // workers threads each."""
+    if check(profile) == "smoke":
+        return dict(workers=workers or 1, threads=1)
+    return dict(workers=workers)
+
+
+def default_backbones(profile: str) -> list[str]:
+    return ["sasrec"] if check(profile) == "quick" else ["sasrec", "bert4rec", "ssept"]
+
+
+def _one_dataset(profile, dataset):
+    return dataset or default_datasets(profile)[0]
+
+
+def _runs(profile, strategies, seeds, dataset, backbone="sasrec", **extra) -> list:
+    b = {**base(profile), **BACKBONE_SETTINGS.get(backbone, {})}
+    return [make(**{**b, "dataset": dataset, "backbone": backbone, "strategy": s, "seed": seed, **extra})
+            for s in strategies for seed in seeds]
+
+
+def main_results(profile: str, datasets=None, seeds=None, backbones=None) -> list:
+    """Table 2: every backbone x dataset, as published (uniform) and with UFN."""
+    out = []
+    for d in datasets or default_datasets(profile):
+        for bb in backbones or default_backbones(profile):
+            out += _runs(profile, ("uniform", "ufn"), seeds or default_seeds(profile), d, bb)
+    return out
+
+
+def ablation(profile: str, seeds=None, dataset=None) -> list:
+    """Table 3 (+ the EMA-evaluation control): SASRec, +FMR, +FCR, +UFN, ema_eval (quick: no FMR, FCR)."""
+    strategies = QUICK_STRATEGIES if profile == "quick" else ABLATION
+    return _runs(profile, strategies, seeds or default_seeds(profile), _one_dataset(profile, dataset))
+
+
+def srns_comparison(profile: str, seeds=None, dataset=None, strategies=None) -> list:
+    """Table 4's seven columns (quick: SASRec and +UFN only)."""
+    strategies = strategies or (("uniform", "ufn") if profile == "quick" else TABLE4)
+    return _runs(profile, strategies, seeds or default_seeds(profile), _one_dataset(profile, dataset))
+
+
+def sweeps(profile: str) -> dict[str, tuple]:
+    """Figure 3's swept values per field (the base value is added to each panel)."""
+    check(profile)
+    if profile == "smoke":
+        return {"alpha": (0.1,), "m": (1,), "decay": (0.9,), "batch_size": (32,)}
+    if profile == "quick":
+        return {k: () for k in paper.SWEEPS}
+    return dict(paper.SWEEPS)
+
+
+def base_value(profile: str, name: str):
+    return base(profile).get(name, Config.__dataclass_fields__[name].default)
+
+
+def hyperparameters(profile: str, seeds=None, dataset=None) -> list:
+    """Figure 3: UFN at each swept value (one field changed at a time, the rest at the base);
+    SASRec at the base and at each batch size (the other three fields do not touch it)."""
+    seeds = seeds or ([1] if profile == "smoke" else default_seeds(profile))
+    d = _one_dataset(profile, dataset)
+    out = _runs(profile, ("uniform", "ufn"), seeds, d)
+    for name, values in sweeps(profile).items():
+        for v in values:
+            if v == base_value(profile, name):
+                continue
+            out += _runs(profile, ("ufn", "uniform") if name == "batch_size" else ("ufn",), seeds, d, **{name: v})
+    return out
+
+
+def training_curves(profile: str, seeds=None, dataset=None) -> list:
+    """Figure 4: SASRec and UFN (their per-epoch validation history)."""
+    return _runs(profile, ("uniform", "ufn"), seeds or default_seeds(profile), _one_dataset(profile, dataset))
+
+
+def case_study(profile: str, seed: int | None = None, dataset=None) -> list:
+    """Figure 5: one SASRec and one UFN run (their saved weights)."""
+    return _runs(profile, ("uniform", "ufn"), [seed or default_seeds(profile)[0]], _one_dataset(profile, dataset))
+
+
+def plan(notebook: str, profile: str, **kw) -> list:
+    """The runs of notebook ``notebook`` ("01".."06" or its name) under ``profile``."""
+    name = NOTEBOOKS.get(str(notebook)[:2], notebook)
+    if name not in NOTEBOOKS.values():
+        raise ValueError(f"notebook '{notebook}' unknown; choose from {NOTEBOOKS}")
+    return globals()[name](profile, **kw)
+
+
+def profile_runs(profile: str, notebooks=None) -> list:
+    """Every run of the profile's notebooks, each once (order kept)."""
+    out, seen = [], set()
+    for nb in notebooks or NOTEBOOKS:
+        for c in plan(nb, profile):
+            k = c.label if isinstance(c, Unavailable) else c
+            if k not in seen:
+                seen.add(k)
+                out.append(c)
+    return out
+
+
+def describe(profile: str):
+    """Runs per notebook: how many, how many new (not asked by an earlier notebook), how many
+    unavailable here. A DataFrame, one row per notebook plus a total."""
+    import pandas as pd
+    rows, seen = [], set()
+    for nb, name in NOTEBOOKS.items():
+        runs = plan(nb, profile)
+        keys = [c.label if isinstance(c, Unavailable) else c for c in runs]
+        new = [k for k in dict.fromkeys(keys) if k not in seen]
+        seen.update(keys)
+        rows.append(dict(notebook=f"{nb}_{name}", runs=len(set(keys)), new=len(new),
+                         unavailable=sum(isinstance(c, Unavailable) for c in runs)))
+    df = pd.DataFrame(rows)
+    total = dict(notebook="total (distinct)", runs=len(seen), new=len(seen),
+                 unavailable=sum(isinstance(c, Unavailable) for c in profile_runs(profile)))
+    return pd.concat([df, pd.DataFrame([total])], ignore_index=True).set_index("notebook")

@@ -1,0 +1,131 @@
+"""Helpers for the teaching notebook on false negatives (notebook 07): exact false-negative
+shares of uniform sampling on the synthetic generator, per-epoch mining diagnostics of cached
+runs as tables, and their plots. Nothing here trains: runs come from ``experiments.run``.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from . import config as _config
+from .data import leave_one_out
+from .synthetic import SyntheticSpec, generate, spec_string, uniform_false_negative_rate
+
+SUMMARY_FORMATS = {"best_epoch": "{:.0f}", "epochs": "{:.0f}", "train_seconds": "{:.0f}", "mined": "{:,.0f}",
+                   **{k: "{:.3f}" for k in ("test_hr10", "test_ndcg10", "test_full_hr10", "mined_precision",
+                                            "random_precision", "nfalse_precision", "nfalse_recall")}}
+MINING_COLUMNS = ("mined", "mined_precision", "random_precision", "nfalse_pairs", "nfalse_precision",
+                  "nfalse_recall", "nrec_mean")
+
+
+def strategy_available(name: str) -> bool:
+    """Is a negative strategy called ``name`` registered (``Config(strategy=name)`` accepted)?"""
+    return name in _config.STRATEGIES
+
+
+# ------------------------------------------------------------------ how often uniform misses
+def false_negative_share_grid(exposures, catalogue_sizes, **spec) -> pd.DataFrame:
+    """For each exposure rate and catalogue size: the synthetic data of ``SyntheticSpec(exposure,
+    items, **spec)`` and, exactly from its ground truth, how often the training sampler draws a
+    false negative (``synthetic.uniform_false_negative_rate``). One row per (exposure, items)."""
+    rows = []
+    for e in exposures:
+        for n in catalogue_sizes:
+            kw = {**spec, "exposure": float(e), "items": int(n)}
+            seqs = generate(SyntheticSpec(**kw), name=spec_string(**kw))
+            r = uniform_false_negative_rate(leave_one_out(seqs))
+            rows.append(dict(exposure=float(e), items=int(n), mean_length=float(seqs.lengths.mean()),
+                             false_negatives_per_user=r["fn_per_user"], share_per_draw=r["per_draw"],
+                             expected_in_100=100 * r["per_draw"],
+                             at_least_one_in_100=r["at_least_one_of_100"]))
+    return pd.DataFrame(rows)
+
+
+def plot_false_negative_share(grid: pd.DataFrame):
+    """Two panels: share of uniform draws that are false negatives, and the chance that 100
+    negatives hold at least one, against catalogue size, one line per exposure rate."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for i, (e, g) in enumerate(grid.groupby("exposure")):
+        g = g.sort_values("items")
+        axes[0].plot(g["items"], 100 * g["share_per_draw"], "o-", color=f"C{i}", label=f"exposure {e:g}")
+        axes[1].plot(g["items"], 100 * g["at_least_one_in_100"], "o-", color=f"C{i}")
+    axes[0].set(xscale="log", xlabel="catalogue size (items)", ylabel="% of uniform negatives",
+                title="False negatives per draw")
+    axes[1].set(xscale="log", xlabel="catalogue size (items)", ylabel="% of positions", ylim=(0, 102),
+                title="At least one among 100 negatives")
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ mining diagnostics of runs
+def mining_history(rec: dict) -> pd.DataFrame:
+    """Per epoch of a run record: loss, validation HR@10 / NDCG@10 and the mining diagnostics
+    (``diagnostics.MiningDiagnostics``; empty before the warm-up ends and for non-mining
+    strategies). ``phase`` says warm-up or mining."""
+    w = rec.get("warmup_end_epoch")
+    rows = []
+    for h in rec["history"]:
+        row = dict(epoch=h["epoch"], phase="mining" if (w is not None and h["epoch"] > w) else "warm-up",
+                   loss=h["loss_mean"], valid_hr10=h.get("valid", {}).get("hr@10"),
+                   valid_ndcg10=h.get("valid", {}).get("ndcg@10"))
+        row.update({k: h.get(k) for k in MINING_COLUMNS})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("epoch")
+
+
+def check_warmup(rec: dict, warmup_epochs: int, min_hr10: float = 0.5) -> bool:
+    """Warn (and return False) if a run's validation HR@10 at epoch ``warmup_epochs`` is below
+    ``min_hr10``: mining would start before the backbone has learnt the sequences."""
+    h = mining_history(rec)
+    hr = h["valid_hr10"].get(warmup_epochs)
+    if hr is None or hr < min_hr10:
+        import warnings
+        warnings.warn(f"validation HR@10 at the end of the warm-up (epoch {warmup_epochs}) is {hr}: "
+                      f"the backbone has not learnt the sequences yet; raise warmup_epochs")
+        return False
+    return True
+
+
+def plot_mining(histories: dict, title: str = ""):
+    """Three panels over epochs, one line per run (``histories``: label -> ``mining_history``):
+    precision of the mined (reversed/removed) entries with the random negatives' precision as a
+    dashed baseline; precision of the N_false set; its recall of all ground-truth false
+    negatives."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for i, (label, h) in enumerate(histories.items()):
+        c = f"C{i}"
+        axes[0].plot(h.index, h["mined_precision"], "o-", ms=3, color=c, label=label)
+        axes[0].plot(h.index, h["random_precision"], "--", color=c, alpha=0.6)
+        axes[1].plot(h.index, h["nfalse_precision"], "o-", ms=3, color=c, label=label)
+        axes[2].plot(h.index, h["nfalse_recall"], "o-", ms=3, color=c, label=label)
+    axes[0].set(xlabel="epoch", ylabel="precision", title="Mined entries (dashed: random negatives)")
+    axes[1].set(xlabel="epoch", ylabel="precision", title="N_false set: precision")
+    axes[2].set(xlabel="epoch", ylabel="recall", title="N_false set: recall of all false negatives")
+    from matplotlib.ticker import MaxNLocator
+    for ax in axes:
+        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].legend(frameon=False, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def summary_row(rec: dict, last: int = 3) -> dict:
+    """Test metrics at the validation-selected epoch and mining diagnostics averaged over the
+    last ``last`` epochs of a run."""
+    h = mining_history(rec)
+    tail = h[h["phase"] == "mining"].tail(last)
+    t = rec["metrics"]["test"]
+    row = dict(strategy=rec["config"]["strategy"], m=rec["config"]["m"],
+               best_epoch=rec["selection"]["best_epoch"], epochs=rec["selection"]["epochs_run"],
+               reported=rec.get("reported_model", "student"),
+               test_hr10=t["sampled"]["hr@10"], test_ndcg10=t["sampled"]["ndcg@10"],
+               test_full_hr10=t["full"]["hr@10"], train_seconds=rec["train_seconds"])
+    for k in ("mined", "mined_precision", "random_precision", "nfalse_precision", "nfalse_recall"):
+        vals = tail[k].dropna() if len(tail) else tail.get(k, pd.Series(dtype=float))
+        row[k] = float(vals.mean()) if len(vals) else None
+    return row

@@ -262,3 +262,19 @@ def test_cli_train_prints_and_caches(tmp_path, tiny_cfg, capsys):
     assert out["key"] == rec["key"] == config_key(tiny_cfg)
     assert out["test_sampled"] == rec["metrics"]["test"]["sampled"]
     assert out["best_epoch"] == rec["selection"]["best_epoch"]
+
+
+def test_record_of_other_generated_data_is_not_reused(tmp_path):
+    """A cached synthetic run is recomputed when the generator now gives other data."""
+    import json
+    import ufnlib
+    from ufnlib.experiments import record_path
+    cfg = ufnlib.Config(dataset="synthetic:users=60,items=50", hidden=16, n_neg=5, max_epochs=1)
+    rec = ufnlib.run(cfg, root=tmp_path, progress=False)
+    assert ufnlib.is_cached(cfg, tmp_path)
+    p = record_path(cfg, tmp_path)
+    stale = {**rec, "dataset": {**rec["dataset"], "fingerprint": "0" * 16}}
+    p.write_text(json.dumps(stale))
+    assert not ufnlib.is_cached(cfg, tmp_path)
+    again = ufnlib.run(cfg, root=tmp_path, progress=False)
+    assert again["dataset"]["fingerprint"] == rec["dataset"]["fingerprint"]

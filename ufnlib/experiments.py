@@ -92,9 +92,27 @@ def matches(rec: dict, cfg: Config) -> bool:
     return all(want.get(k, v) == v for k, v in rec["config"].items() if k not in skip)
 
 
+def data_fingerprint(split) -> str:
+    """Hash of a dataset's sequences: generated data changes when its generator does, and a
+    record made on other data must not be returned for it (real files are checksum-verified)."""
+    import hashlib
+    s = split.seqs
+    return hashlib.sha1(np.ascontiguousarray(s.items).tobytes() + np.ascontiguousarray(s.offsets).tobytes()).hexdigest()[:16]
+
+
+def fresh_data(rec: dict, cfg: Config) -> bool:
+    """For generated datasets: was the record made on the data the generator gives now?"""
+    if cfg.dataset in REGISTRY:
+        return True
+    return rec["dataset"].get("fingerprint") == data_fingerprint(load_split(cfg.dataset))
+
+
 def is_cached(cfg: Config, root=None) -> bool:
     p = record_path(cfg, root)
-    return p.is_file() and matches(json.loads(p.read_text()), cfg)
+    if not p.is_file():
+        return False
+    rec = json.loads(p.read_text())
+    return matches(rec, cfg) and fresh_data(rec, cfg)
 
 
 def load_record(cfg_or_key, root=None) -> dict:
@@ -133,7 +151,7 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     ckpt = root / "checkpoints" / f"{key}.pt"
     if rpath.is_file() and not force:
         rec = json.loads(rpath.read_text())
-        if matches(rec, cfg):
+        if matches(rec, cfg) and fresh_data(rec, cfg):
             return rec
     if force and ckpt.is_file():
         ckpt.unlink()
@@ -165,6 +183,7 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
         "key": key, "cache_version": CACHE_VERSION, "config": cfg.to_dict(),
         "dataset": {"name": cfg.dataset, "git_sha1": info.git_sha1 if info else None,
                     "note": info.note if info else "generated", "users": split.n_users,
+                    "fingerprint": data_fingerprint(split),
                     "items": split.n_items},
         "selection": {"metric": f"valid/sampled/{cfg.select_metric}", "best_epoch": tr.best["epoch"],
                       "best_score": tr.best["score"], "epochs_run": tr.epoch,

@@ -183,3 +183,23 @@ def test_strategies_train_and_record_teacher(strategy, tmp_path):
         assert rec["history"][-1]["mined_precision"] is not None
     if uses_teacher:
         assert "valid_student" in rec["history"][-1]
+
+
+def test_teacher_logits_on_a_subset_equal_the_full_computation():
+    """Encoding only the sequences that hold mined entries gives the same teacher logits."""
+    from ufnlib import Config, load_split
+    from ufnlib.train import Trainer, make_teacher
+    cfg = Config(dataset="synthetic:users=80,items=60", strategy="ufn", hidden=16, n_neg=10, dropout=0.0)
+    tr = Trainer(cfg, load_split(cfg.dataset), progress=False)
+    tr.teacher = make_teacher(tr.model, cfg.decay)
+    b = tr.data.batch(torch.arange(40))
+    P = len(b.targets)
+    cands = torch.cat([b.targets[:, None], tr.sampler.sample(b.pos_users, cfg.n_neg)], 1)
+    need = torch.zeros(P, dtype=torch.bool)
+    need[torch.randperm(P, generator=torch.Generator().manual_seed(0))[: P // 3]] = True
+    idx, sub = tr.teacher_logits(b, cands, need)
+    t = tr.teacher.module
+    with torch.no_grad():
+        full = t.score(torch.cat([t.encode(g.inputs, g.users)[g.real] for g in b.groups]), cands, b.pos_users)
+    assert set(need.nonzero()[:, 0].tolist()) <= set(idx.tolist())
+    assert torch.allclose(sub, full[idx], atol=1e-5)

@@ -122,33 +122,42 @@ class FMRMemory:
     def _slots_for(self, u_i: torch.Tensor, u_item: torch.Tensor) -> torch.Tensor:
         """Slot of each (interaction, item) key in the history table, allocating new ones.
         Keys arrive sorted by (interaction, item) and distinct."""
-        H = self.hist_items[u_i].to(INT)                                # [Q, K]
-        eq = H == u_item[:, None]
-        found = eq.any(1)
-        slot = eq.to(torch.int8).argmax(1)
+        n1 = self.n_items + 1
+        ints, inv = torch.unique_consecutive(u_i, return_inverse=True)
+        Hi = self.hist_items[ints].to(INT)                              # [U, K]
+        K = Hi.shape[1]
+        # look every key up among the filled slots of its interaction: one sort + searchsorted
+        slot_keys = torch.where(Hi > 0, torch.arange(len(ints))[:, None] * n1 + Hi, -1).reshape(-1)
+        sk, sidx = torch.sort(slot_keys)
+        q = inv * n1 + u_item
+        pos = torch.searchsorted(sk, q).clamp_(max=len(sk) - 1)
+        found = sk[pos] == q
+        slot = sidx[pos] % K
         new = ~found
         if bool(new.any()):
             # per interaction: free slots first, then the least recently re-fed entries whose
             # counter does not exceed m, then the rest; slots matched in this step are taken
-            ints, inv = torch.unique_consecutive(u_i, return_inverse=True)
-            Hi = self.hist_items[ints].to(INT)
-            prio = torch.where(Hi == 0, torch.full_like(Hi, -1),
-                               self.hist_last[ints].to(INT)
-                               + (self.hist_count[ints].to(INT) > self.m).to(INT) * (1 << 40))
-            taken = torch.zeros_like(Hi, dtype=torch.bool)
-            taken[inv[found], slot[found]] = True
-            prio = prio.masked_fill(taken, 1 << 50)
+            rows, r_inv = torch.unique(inv[new], return_inverse=True)   # interactions with new keys
+            Hr = Hi[rows]
+            prio = torch.where(Hr == 0, torch.full_like(Hr, -1),
+                               self.hist_last[ints[rows]].to(INT)
+                               + (self.hist_count[ints[rows]].to(INT) > self.m).to(INT) * (1 << 40))
+            row_of = torch.full((len(ints),), -1, dtype=INT)
+            row_of[rows] = torch.arange(len(rows))
+            fr = row_of[inv[found]]
+            keep = fr >= 0
+            prio[fr[keep], slot[found][keep]] = 1 << 50                # taken this step
             order = torch.argsort(prio, dim=1, stable=True)
-            new_i = inv[new]
-            # rank of each new key among the new keys of its interaction
-            cnt_new = torch.bincount(new_i, minlength=len(ints))
+            # rank of each new key among the new keys of its interaction (keys arrive grouped)
+            cnt_new = torch.bincount(r_inv, minlength=len(rows))
             start = torch.cumsum(cnt_new, 0) - cnt_new
-            r = torch.arange(len(new_i)) - start[new_i]
-            s_new = order[new_i, r]
-            old = self.hist_items[ints[new_i], s_new]
+            r = torch.arange(len(r_inv)) - start[r_inv]
+            s_new = order[r_inv, r]
+            tgt_i = ints[rows][r_inv]
+            old = self.hist_items[tgt_i, s_new]
             self.evictions += int((old != 0).sum())
-            self.hist_items[ints[new_i], s_new] = u_item[new].to(self.item_dtype)
-            self.hist_count[ints[new_i], s_new] = 0
+            self.hist_items[tgt_i, s_new] = u_item[new].to(self.item_dtype)
+            self.hist_count[tgt_i, s_new] = 0
             slot = slot.clone()
             slot[new] = s_new
         return slot

@@ -161,12 +161,8 @@ class Trainer:
         tg = self.strategy.labels(b, cands, logits.detach())
         loss = basic_loss(logits, tg)
         if self.teacher is not None and tg.con_mask is not None and bool(tg.con_mask.any()):
-            t = self.teacher.module
-            with torch.no_grad():   # teacher in training mode (dropout on), as the reference
-                t.train()
-                th = torch.cat([t.encode(g.inputs, g.users)[g.real] for g in b.groups])
-                t_logits = t.score(th, cands, b.pos_users)
-            loss = loss + cfg.alpha * consistency_loss(logits, t_logits, tg.con_mask)
+            idx, t_logits = self.teacher_logits(b, cands, tg.con_mask.any(1))
+            loss = loss + cfg.alpha * consistency_loss(logits[idx], t_logits, tg.con_mask[idx])
         if cfg.l2_emb > 0:
             loss = loss + cfg.l2_emb * model.l2_reg()
         self.opt.zero_grad(set_to_none=True)
@@ -176,6 +172,28 @@ class Trainer:
             self.teacher.update_parameters(model)
         self.strategy.after_step(b, cands, logits.detach(), tg)
         return loss.item()
+
+    @torch.no_grad()
+    def teacher_logits(self, b, cands, need: torch.Tensor):
+        """Teacher logits for the positions ``need`` [P] marks, encoding only the sequences
+        that hold them (a sequence's outputs do not depend on the other rows of its batch).
+        Returns (position indices, logits [len(indices), C]). The teacher runs in training
+        mode (dropout on), as the reference computes it."""
+        t = self.teacher.module
+        t.train()
+        idx, hs, off = [], [], 0
+        for g in b.groups:
+            n = int(g.real.sum())
+            sel = need[off:off + n]
+            if bool(sel.any()):
+                row = g.real.nonzero()[:, 0]                  # row of each position, row-major
+                rows = torch.unique(row[sel])
+                in_rows = torch.isin(row, rows)
+                hs.append(t.encode(g.inputs[rows], g.users[rows])[g.real[rows]])
+                idx.append(off + in_rows.nonzero()[:, 0])
+            off += n
+        idx = torch.cat(idx)
+        return idx, t.score(torch.cat(hs), cands[idx], b.pos_users[idx])
 
     def maybe_end_warmup(self) -> None:
         """At an epoch start: switch mining / the teacher on once ``warmup_ended``."""

@@ -76,7 +76,18 @@ def ablation(recs) -> str:
     return "\n".join(rows) + f"\n\nRuns: {keys or 'none yet'}."
 
 
-SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation}
+def speed(recs) -> str:
+    """The newest benchmark report per backbone (benchmarks/bench_speed.py writes them)."""
+    out = []
+    for bb in ("sasrec", "bert4rec", "ssept"):
+        files = sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*.md"))
+        if files:
+            text = files[-1].read_text().strip().splitlines()
+            out.append("###" + text[0] + f" — `results/benchmarks/{files[-1].name}`\n\n" + "\n".join(text[1:]))
+    return "\n\n".join(out) or "No benchmark recorded yet: run `python benchmarks/bench_speed.py`."
+
+
+SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed}
 
 
 def render(text: str, recs) -> str:

@@ -278,3 +278,20 @@ def test_record_of_other_generated_data_is_not_reused(tmp_path):
     assert not ufnlib.is_cached(cfg, tmp_path)
     again = ufnlib.run(cfg, root=tmp_path, progress=False)
     assert again["dataset"]["fingerprint"] == rec["dataset"]["fingerprint"]
+
+
+def test_fields_a_strategy_never_reads_do_not_invalidate_its_record(tmp_path):
+    """SRNS settings matter to the SRNS strategies only: a uniform record stays cached when they
+    change (e.g. a new default), an SRNS record does not."""
+    import json
+    import ufnlib
+    from ufnlib.experiments import record_path
+    for strategy, reused in (("uniform", True), ("srns_removal", False)):
+        cfg = ufnlib.Config(dataset="synthetic:users=60,items=50", strategy=strategy, hidden=16,
+                            n_neg=10, max_epochs=1, warmup="fixed", warmup_epochs=0)
+        rec = ufnlib.run(cfg, root=tmp_path, progress=False)
+        p = record_path(cfg, tmp_path)
+        old = {**rec, "config": {**rec["config"], "srns_tau": cfg.srns_tau * 4}}
+        p.write_text(json.dumps(old))
+        assert ufnlib.is_cached(cfg, tmp_path) == reused
+        assert ufnlib.config_key(cfg.replace(srns_tau=cfg.srns_tau * 4)) != ufnlib.config_key(cfg) or reused

@@ -135,10 +135,18 @@ BACKBONE_FIELDS = {"mask_prob": "bert4rec", "sse_user": "ssept", "sse_item": "ss
                    "user_hidden": "ssept"}
 
 
+# Fields that only the SRNS strategies (names containing "srns") read, on the same footing.
+SRNS_FIELDS = ("srns_s1", "srns_t", "srns_alpha", "srns_tau")
+
+
 def unused_fields(cfg) -> set[str]:
-    """Fields that ``cfg``'s backbone never reads (see ``BACKBONE_FIELDS``)."""
-    backbone = cfg["backbone"] if isinstance(cfg, dict) else cfg.backbone
-    return {f for f, b in BACKBONE_FIELDS.items() if b != backbone}
+    """Fields that ``cfg``'s backbone or strategy never reads (``BACKBONE_FIELDS``,
+    ``SRNS_FIELDS``): left out of its cache key and of the cached-record check."""
+    get = cfg.__getitem__ if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
+    out = {f for f, b in BACKBONE_FIELDS.items() if b != get("backbone")}
+    if "srns" not in get("strategy"):
+        out.update(SRNS_FIELDS)
+    return out
 
 
 def non_default(cfg: Config) -> dict:

@@ -71,10 +71,12 @@ def markdown_table(df, formats: dict | None = None, index: bool = True) -> str:
     digits, missing values stay empty."""
     formats = formats or {}
     cols = list(df.columns)
-    head = ([df.index.name or ""] if index else []) + [str(c) for c in cols]
+    multi = getattr(df.index, "nlevels", 1) > 1
+    names = [n or "" for n in df.index.names] if multi else [df.index.name or ""]
+    head = (names if index else []) + [str(c) for c in cols]
     rows = []
     for idx, r in df.iterrows():
-        cells = [_fmt_cell(idx, None)] if index else []
+        cells = ([_fmt_cell(i, None) for i in idx] if multi else [_fmt_cell(idx, None)]) if index else []
         cells += [_fmt_cell(r[c], formats.get(c)) for c in cols]
         rows.append(cells)
     numeric = [False] * len(head)

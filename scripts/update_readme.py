@@ -87,7 +87,13 @@ def speed(recs) -> str:
     return "\n\n".join(out) or "No benchmark recorded yet: run `python benchmarks/bench_speed.py`."
 
 
-SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed}
+def table2(recs) -> str:
+    """Table 2 as the last run_all.sh wrote it (results/tables/table2.md, caption included)."""
+    p = ROOT / "results" / "tables" / "table2.md"
+    return p.read_text().strip() if p.is_file() else "Not generated yet: run `bash run_all.sh`."
+
+
+SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "table2": table2}
 
 
 def render(text: str, recs) -> str:

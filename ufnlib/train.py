@@ -10,8 +10,6 @@ Test is never looked at here.
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 import time
 from pathlib import Path
 

@@ -54,6 +54,7 @@ def _main(argv=None) -> int:
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="any other config field, e.g. --set max_epochs=50")
     tr.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    tr.add_argument("--device", default=None, help="cpu (default) or cuda[:N]; also $UFN_DEVICE")
     tr.add_argument("--force", action="store_true", help="recompute even if cached")
     tr.add_argument("--results", default=None, help="results folder (default results/)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -104,7 +105,8 @@ def _main(argv=None) -> int:
             cfg = Config.from_dict(params)
         except ConfigError as e:
             raise SystemExit(f"error: {e}") from None
-        rec = run(cfg, root=args.results, force=args.force, progress=not args.quiet, threads=args.threads)
+        rec = run(cfg, root=args.results, force=args.force, progress=not args.quiet, threads=args.threads,
+                  device=args.device)
         t = rec["metrics"]["test"]
         print(json.dumps({"key": rec["key"], "best_epoch": rec["selection"]["best_epoch"],
                           "test_sampled": t["sampled"], "test_full": t["full"]}, indent=1))

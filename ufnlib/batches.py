@@ -35,6 +35,9 @@ class Group:
     inputs: torch.Tensor     # [b, W] item ids (0 = padding), W <= maxlen
     real: torch.Tensor       # [b, W] bool, positions scored in the loss
 
+    def to(self, device) -> "Group":
+        return Group(self.users.to(device), self.inputs.to(device), self.real.to(device))
+
 
 @dataclass
 class TrainBatch:
@@ -45,6 +48,11 @@ class TrainBatch:
     targets: torch.Tensor    # [P] positive item per scored position
     inter: torch.Tensor      # [P] train-interaction id of that target (memory key)
     pos_users: torch.Tensor  # [P] user of each scored position
+
+    def to(self, device) -> "TrainBatch":
+        """A copy on ``device`` (built on the CPU, where the samplers' generators live)."""
+        return TrainBatch([g.to(device) for g in self.groups], self.targets.to(device),
+                          self.inter.to(device), self.pos_users.to(device))
 
 
 def length_groups(lengths: np.ndarray, overhead: float = 300.0) -> list[np.ndarray]:
@@ -139,7 +147,11 @@ class NegativeSampler:
         self.keys, self.n_items, self.g = keys, n_items, generator
 
     def sample(self, users: torch.Tensor, n: int) -> torch.Tensor:
-        """``[len(users), n]`` negatives; ``users`` is one user per row."""
+        """``[len(users), n]`` negatives; ``users`` is one user per row. Drawn on the CPU
+        generator whatever the device of ``users`` (so a run's negatives do not depend on it),
+        returned on the device of ``users``."""
+        if users.device.type != "cpu":
+            return self.sample(users.cpu(), n).to(users.device)
         out = torch.randint(1, self.n_items + 1, (len(users), n), generator=self.g)
         u = users[:, None].expand_as(out)
         bad = is_member(self.keys, u, out, self.n_items)

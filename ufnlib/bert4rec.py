@@ -63,7 +63,7 @@ class BERT4Rec(SASRec):
     def final(self, seq: torch.Tensor, users=None) -> torch.Tensor:
         """Append [MASK] after each history (dropping the oldest column if the window would
         exceed ``maxlen``) and return the [MASK] position's vector, [B, d]."""
-        x = torch.cat([seq, torch.full((len(seq), 1), self.mask_id, dtype=seq.dtype)], 1)
+        x = torch.cat([seq, torch.full((len(seq), 1), self.mask_id, dtype=seq.dtype, device=seq.device)], 1)
         if x.shape[1] > self.maxlen:
             x = x[:, -self.maxlen:]
         return self.encode(x, users)[:, -1]

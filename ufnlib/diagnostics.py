@@ -27,7 +27,8 @@ class MiningDiagnostics:
             if "false_negatives" in extra:
                 from .synthetic import false_negative_mask
                 self.seqs = split.seqs
-                self.truth = lambda u, i: torch.from_numpy(false_negative_mask(self.seqs, u.numpy(), i.numpy()))
+                self.truth = lambda u, i: torch.from_numpy(
+                    false_negative_mask(self.seqs, u.cpu().numpy(), i.cpu().numpy())).to(u.device)
                 self.n_truth = len(extra["false_negatives"])
         self.reset()
 
@@ -48,6 +49,8 @@ class MiningDiagnostics:
         a["random"] += int(rnd.sum())
         if self.later:
             u = batch.pos_users
+            if self.valid.device != u.device:     # follow the memories to the model's device
+                self.valid, self.test = self.valid.to(u.device), self.test.to(u.device)
             hit = (negs == self.valid[u][:, None]) | (negs == self.test[u][:, None])
             a["mined_later"] += int((hit & mn).sum())
             a["random_later"] += int((hit & rnd).sum())
@@ -70,6 +73,7 @@ class MiningDiagnostics:
             out.pop("mined_true"), out.pop("random_true")
         if memory is not None:
             i, items = memory.false_negatives()
+            i, items = i.cpu(), items.cpu()
             users = self.data.inter_user[i]
             out["nfalse_entries"] = int(len(i))
             out["evictions"] = memory.evictions

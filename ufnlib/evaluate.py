@@ -89,6 +89,7 @@ class Evaluator:
         """Per-user 0-based ranks of the target, in the order of ``self.users``."""
         was_training = model.training
         model.eval()
+        dev = next(model.parameters(), torch.empty(0)).device   # no parameters (test doubles): cpu
         inputs, targets, order = self.inputs[which], self.targets[which], self.order[which]
         out = {m: np.empty(self.n, dtype=np.int64) for m in modes}
         hu, hi = self.history[which]
@@ -103,13 +104,13 @@ class Evaluator:
             if trim and not getattr(model, "attend_padding", False):
                 w = max(int((seq > 0).sum(1).max()), 1)
                 seq = seq[:, -w:]
-            u = users_t[idx]
-            h = model.final(seq, u)                                    # [b, d]
-            tgt = targets[idx]
+            u = users_t[idx].to(dev)
+            h = model.final(seq.to(dev), u)                            # [b, d]
+            tgt = targets[idx].to(dev)
             if "sampled" in modes:
-                cand = torch.cat([tgt[:, None], self.negatives[idx]], 1)
+                cand = torch.cat([tgt[:, None], self.negatives[idx].to(dev)], 1)
                 sc = model.score(h, cand, u)
-                out["sampled"][idx.numpy()] = (sc[:, 1:] >= sc[:, :1]).sum(1).numpy()
+                out["sampled"][idx.numpy()] = (sc[:, 1:] >= sc[:, :1]).sum(1).cpu().numpy()
             if "full" in modes:
                 sc = model.score_all(h, u)                             # [b, n_items], item i at i-1
                 t = sc.gather(1, (tgt - 1)[:, None])
@@ -118,8 +119,8 @@ class Evaluator:
                 lens = ends - starts
                 rows = torch.repeat_interleave(torch.arange(len(idx)), lens)
                 pos = torch.repeat_interleave(starts - torch.cumsum(lens, 0) + lens, lens) + torch.arange(int(lens.sum()))
-                sc[rows, hi[pos] - 1] = float("-inf")
-                out["full"][idx.numpy()] = ((sc >= t).sum(1) - 1).numpy()  # minus the target itself
+                sc[rows.to(dev), (hi[pos] - 1).to(dev)] = float("-inf")
+                out["full"][idx.numpy()] = ((sc >= t).sum(1) - 1).cpu().numpy()  # minus the target itself
         model.train(was_training)
         return out
 

@@ -55,7 +55,12 @@ def git_commit() -> dict:
                                   timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
-    return {"commit": git("rev-parse", "HEAD") or "unknown",
+    commit = git("rev-parse", "HEAD")
+    if not commit and os.environ.get("UFN_GIT_COMMIT"):
+        # a copy of the working tree without .git (e.g. sent to a GPU machine): the sender
+        # states the commit it copied, and that its ufnlib/ had no uncommitted changes
+        return {"commit": os.environ["UFN_GIT_COMMIT"], "dirty": False, "source": "UFN_GIT_COMMIT"}
+    return {"commit": commit or "unknown",
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "ufnlib"))}
 
 
@@ -63,12 +68,33 @@ def git_commit() -> dict:
 GIT_AT_IMPORT = git_commit()
 
 
-def environment() -> dict:
+def resolve_device(device=None) -> torch.device:
+    """The device a run trains on: ``device``, else ``$UFN_DEVICE``, else the CPU. A device is
+    an execution setting like the thread count, not part of the config key: its record says
+    where it ran (``env.device``), and only CPU runs are bit-for-bit repeatable."""
+    name = device or os.environ.get("UFN_DEVICE") or "cpu"
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device '{name}' (from {'UFN_DEVICE' if not device else 'device='}): {e}. "
+                         f"Fix: use cpu or cuda[:N].") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device '{name}' was asked for but this torch ({torch.__version__}) sees no "
+                         f"CUDA GPU. Fix: unset UFN_DEVICE / pass device='cpu'.")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device '{name}' is not supported. Fix: use cpu or cuda[:N].")
+    return dev
+
+
+def environment(device=None) -> dict:
     import pandas
+    dev = torch.device(device or "cpu")
+    gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else None
     return {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
             "pandas": pandas.__version__, "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "device": "cpu"}
+            "torch_threads": torch.get_num_threads(), "device": dev.type,
+            **({"gpu": gpu, "cuda": torch.version.cuda} if gpu else {})}
 
 
 @functools.lru_cache(maxsize=8)
@@ -138,9 +164,10 @@ def final_evaluation(evaluator: Evaluator, model, prefix: str = "") -> tuple[dic
 
 
 def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = True,
-        threads: int | None = None, stop_after_epochs: int | None = None) -> dict | None:
+        threads: int | None = None, stop_after_epochs: int | None = None, device=None) -> dict | None:
     """Train and evaluate ``cfg`` (or return its cached record). ``stop_after_epochs`` simulates an
-    interruption (returns None with the checkpoint left in place)."""
+    interruption (returns None with the checkpoint left in place). ``device``: see
+    ``resolve_device`` (default ``$UFN_DEVICE`` or cpu)."""
     from .train import Trainer
     cfg = Config.from_dict(cfg) if isinstance(cfg, dict) else cfg
     if threads:
@@ -155,11 +182,13 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
             return rec
     if force and ckpt.is_file():
         ckpt.unlink()
+    dev = resolve_device(device)
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     split = load_split(cfg.dataset)
     ev = _evaluator(cfg.dataset, cfg.maxlen, cfg.eval_neg, cfg.eval_seed)
-    tr = Trainer(cfg, split, ev, ckpt_path=ckpt, progress=progress, stop_after_epochs=stop_after_epochs)
+    tr = Trainer(cfg, split, ev, ckpt_path=ckpt, progress=progress, stop_after_epochs=stop_after_epochs,
+                 device=dev)
     resumed_from = tr.epoch if tr.try_resume() else 0
     tr.fit(resume=False)
     if not tr.done:
@@ -171,7 +200,7 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     if tr.best.get("student_state") is not None:
         # the selected epoch's weights were the EMA teacher's: record the student's too
         from .models import make_model
-        student = make_model(cfg, split.n_items, split.n_users)
+        student = make_model(cfg, split.n_items, split.n_users).to(dev)
         student.load_state_dict(tr.best["student_state"])
         m_s, r_s = final_evaluation(ev, student, prefix="student_")
         extra = {"reported_model": "teacher (EMA)", "metrics_student": m_s}
@@ -190,7 +219,7 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
                       "stopped": "patience" if tr.epoch < cfg.max_epochs else "max_epochs"},
         "metrics": metrics, **extra,
         "history": tr.history,
-        "seed": cfg.seed, "git": GIT_AT_IMPORT, "env": environment(),
+        "seed": cfg.seed, "git": GIT_AT_IMPORT, "env": environment(dev),
         "train_seconds": tr.elapsed, "wall_seconds": time.perf_counter() - t0,
         "resumed_from_epoch": resumed_from, "started": started,
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -198,7 +227,7 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     import io
     from .train import atomic_torch_save
     # order matters: the record is written last, so a cached record always has its companions
-    atomic_torch_save(tr.best["state"], root / "models" / f"{key}.pt")
+    atomic_torch_save({k: v.cpu() for k, v in tr.best["state"].items()}, root / "models" / f"{key}.pt")
     buf = io.BytesIO()
     small = lambda v: np.asarray(v, dtype=np.uint16 if np.max(v) < 65535 and np.min(v) >= 0 else np.int32)
     np.savez_compressed(buf, **{k: small(v) for k, v in ranks.items()})
@@ -231,6 +260,6 @@ def load_model(cfg: Config, root=None):
     from .models import make_model
     split = load_split(cfg.dataset)
     model = make_model(cfg, split.n_items, split.n_users)
-    model.load_state_dict(torch.load(results_dir(root) / "models" / f"{config_key(cfg)}.pt"))
+    model.load_state_dict(torch.load(results_dir(root) / "models" / f"{config_key(cfg)}.pt", map_location="cpu"))
     model.eval()
     return model

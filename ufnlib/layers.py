@@ -45,7 +45,7 @@ class SelfAttention(nn.Module):
         q, k, v = split(self.q(query)), split(self.k(x)), split(self.v(x))
         if self.training and self.drop.p > 0:
             if mask is None:
-                mask = torch.ones(W, W, dtype=torch.bool).tril()
+                mask = torch.ones(W, W, dtype=torch.bool, device=x.device).tril()
             att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(d // h))
             att = self.drop(att.masked_fill(~mask, float("-inf")).softmax(-1))
             y = att @ v
@@ -84,9 +84,9 @@ def attention_mask(real: torch.Tensor, causal: bool = True) -> torch.Tensor:
     """Boolean mask [B, 1, W, W] (True = may attend): causal (if asked) and real keys only; a
     padded query may attend to itself so that no row is empty (its output is zeroed anyway)."""
     W = real.shape[1]
-    m = real[:, None, :].expand(-1, W, -1) | torch.eye(W, dtype=torch.bool)
+    m = real[:, None, :].expand(-1, W, -1) | torch.eye(W, dtype=torch.bool, device=real.device)
     if causal:
-        m = m & torch.ones(W, W, dtype=torch.bool).tril()
+        m = m & torch.ones(W, W, dtype=torch.bool, device=real.device).tril()
     return m[:, None]
 
 

@@ -42,7 +42,7 @@ INT = torch.int64
 
 class FMRMemory:
     def __init__(self, n_inter: int, n_neg: int, n_items: int, m: int, slots: int | None = None,
-                 count_mode: str = "cumulative"):
+                 count_mode: str = "cumulative", device="cpu"):
         slots = slots or 2 * n_neg
         if slots < n_neg:
             raise ValueError(f"memory slots ({slots}) must be >= n_neg ({n_neg})")
@@ -50,13 +50,14 @@ class FMRMemory:
             raise ValueError(f"count_mode must be cumulative or consecutive, got {count_mode}")
         self.n_inter, self.n, self.n_items, self.m, self.K = n_inter, n_neg, n_items, m, slots
         self.count_mode = count_mode
+        self.device = dev = torch.device(device)
         # compact storage: item ids in int16 where the catalogue fits, counters saturate at 255
         self.item_dtype = torch.int16 if n_items < 2**15 else torch.int32
-        self.rec_items = torch.zeros(n_inter, n_neg, dtype=self.item_dtype)
-        self.rec_len = torch.zeros(n_inter, dtype=torch.int16)
-        self.hist_items = torch.zeros(n_inter, slots, dtype=self.item_dtype)
-        self.hist_count = torch.zeros(n_inter, slots, dtype=torch.uint8)
-        self.hist_last = torch.zeros(n_inter, slots, dtype=torch.int32)   # step of last re-feed
+        self.rec_items = torch.zeros(n_inter, n_neg, dtype=self.item_dtype, device=dev)
+        self.rec_len = torch.zeros(n_inter, dtype=torch.int16, device=dev)
+        self.hist_items = torch.zeros(n_inter, slots, dtype=self.item_dtype, device=dev)
+        self.hist_count = torch.zeros(n_inter, slots, dtype=torch.uint8, device=dev)
+        self.hist_last = torch.zeros(n_inter, slots, dtype=torch.int32, device=dev)   # step of last re-feed
         self.step = 0
         self.evictions = 0
 
@@ -85,8 +86,9 @@ class FMRMemory:
         """
         self.step += 1
         P, n = negs.shape
-        counts = torch.zeros(P, n, dtype=INT)
-        refed = torch.zeros(P, n, dtype=torch.bool)
+        dev = negs.device
+        counts = torch.zeros(P, n, dtype=INT, device=dev)
+        refed = torch.zeros(P, n, dtype=torch.bool, device=dev)
         if P == 0:
             return negs, refed, counts
         L = self.rec_len[inter].to(INT)
@@ -94,7 +96,7 @@ class FMRMemory:
         if w == 0:
             return negs, refed, counts
         R = self.rec_items[inter, :w].to(INT)                           # [P, w]
-        ref = torch.arange(w)[None, :] < L[:, None]
+        ref = torch.arange(w, device=dev)[None, :] < L[:, None]
         negs = negs.clone()
         negs[:, :w] = torch.where(ref, R, negs[:, :w])
         refed[:, :w] = ref
@@ -106,7 +108,7 @@ class FMRMemory:
         skey, order = torch.sort(key, stable=True)
         ukey, inv_sorted, gsize = torch.unique_consecutive(skey, return_inverse=True, return_counts=True)
         gstart = torch.cumsum(gsize, 0) - gsize
-        rank = torch.arange(len(skey)) - gstart[inv_sorted]           # occurrence rank within key
+        rank = torch.arange(len(skey), device=dev) - gstart[inv_sorted]           # occurrence rank within key
         u_i = ukey // (self.n_items + 1)
         u_item = ukey % (self.n_items + 1)
         slot = self._slots_for(u_i, u_item)                            # [Q] slot of each key
@@ -123,11 +125,12 @@ class FMRMemory:
         """Slot of each (interaction, item) key in the history table, allocating new ones.
         Keys arrive sorted by (interaction, item) and distinct."""
         n1 = self.n_items + 1
+        dev = u_i.device
         ints, inv = torch.unique_consecutive(u_i, return_inverse=True)
         Hi = self.hist_items[ints].to(INT)                              # [U, K]
         K = Hi.shape[1]
         # look every key up among the filled slots of its interaction: one sort + searchsorted
-        slot_keys = torch.where(Hi > 0, torch.arange(len(ints))[:, None] * n1 + Hi, -1).reshape(-1)
+        slot_keys = torch.where(Hi > 0, torch.arange(len(ints), device=dev)[:, None] * n1 + Hi, -1).reshape(-1)
         sk, sidx = torch.sort(slot_keys)
         q = inv * n1 + u_item
         pos = torch.searchsorted(sk, q).clamp_(max=len(sk) - 1)
@@ -142,8 +145,8 @@ class FMRMemory:
             prio = torch.where(Hr == 0, torch.full_like(Hr, -1),
                                self.hist_last[ints[rows]].to(INT)
                                + (self.hist_count[ints[rows]].to(INT) > self.m).to(INT) * (1 << 40))
-            row_of = torch.full((len(ints),), -1, dtype=INT)
-            row_of[rows] = torch.arange(len(rows))
+            row_of = torch.full((len(ints),), -1, dtype=INT, device=dev)
+            row_of[rows] = torch.arange(len(rows), device=dev)
             fr = row_of[inv[found]]
             keep = fr >= 0
             prio[fr[keep], slot[found][keep]] = 1 << 50                # taken this step
@@ -151,7 +154,7 @@ class FMRMemory:
             # rank of each new key among the new keys of its interaction (keys arrive grouped)
             cnt_new = torch.bincount(r_inv, minlength=len(rows))
             start = torch.cumsum(cnt_new, 0) - cnt_new
-            r = torch.arange(len(r_inv)) - start[r_inv]
+            r = torch.arange(len(r_inv), device=dev) - start[r_inv]
             s_new = order[r_inv, r]
             tgt_i = ints[rows][r_inv]
             old = self.hist_items[tgt_i, s_new]
@@ -175,8 +178,8 @@ class FMRMemory:
         if P == 0:
             return mask
         # the last position of each interaction wins
-        pos = torch.arange(P)
-        last = torch.full((self.n_inter,), -1, dtype=INT).scatter_reduce(
+        pos = torch.arange(P, device=inter.device)
+        last = torch.full((self.n_inter,), -1, dtype=INT, device=inter.device).scatter_reduce(
             0, inter.to(INT), pos, reduce="amax")
         rows = pos[last[inter.to(INT)] == pos]
         mk = mask[rows]

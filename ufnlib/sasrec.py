@@ -50,7 +50,7 @@ class SASRec(nn.Module):
 
     def embed(self, seq: torch.Tensor, users=None) -> torch.Tensor:
         W = seq.shape[1]
-        pos = torch.arange(self.maxlen - W, self.maxlen)
+        pos = torch.arange(self.maxlen - W, self.maxlen, device=seq.device)
         return self.item_emb(seq) * math.sqrt(self.d) + self.pos_emb(pos)[None]
 
     def encode(self, seq: torch.Tensor, users=None) -> torch.Tensor:
@@ -63,7 +63,7 @@ class SASRec(nn.Module):
         x = self.emb_drop(x) * keep
         if self.attend_padding:     # reference behaviour: no key masking (causal only, if causal)
             W = real.shape[1]
-            mask = None if self.causal else torch.ones(1, 1, W, W, dtype=torch.bool)
+            mask = None if self.causal else torch.ones(1, 1, W, W, dtype=torch.bool, device=real.device)
         else:
             mask = attention_mask(real, self.causal)
         for blk in self.blocks:

@@ -94,14 +94,14 @@ def occurrence_rank(inter: torch.Tensor) -> torch.Tensor:
     _, inv, size = torch.unique_consecutive(key, return_inverse=True, return_counts=True)
     start = torch.cumsum(size, 0) - size
     rank = torch.empty_like(order)
-    rank[order] = torch.arange(len(key)) - start[inv]
+    rank[order] = torch.arange(len(key), device=key.device) - start[inv]
     return rank
 
 
 def last_positions(inter: torch.Tensor, n_inter: int) -> torch.Tensor:
     """Positions that are the last visit of their interaction in the batch (ascending)."""
-    pos = torch.arange(len(inter))
-    last = torch.full((n_inter,), -1, dtype=INT).scatter_reduce(0, inter.to(INT), pos, reduce="amax")
+    pos = torch.arange(len(inter), device=inter.device)
+    last = torch.full((n_inter,), -1, dtype=INT, device=inter.device).scatter_reduce(0, inter.to(INT), pos, reduce="amax")
     return pos[last[inter.to(INT)] == pos]
 
 
@@ -114,16 +114,18 @@ def first_occurrence(items: torch.Tensor) -> torch.Tensor:
 
 
 class SRNSMemory:
-    def __init__(self, n_inter: int, s1: int, T: int, alpha: float, fn_slots: int | None = None):
+    def __init__(self, n_inter: int, s1: int, T: int, alpha: float, fn_slots: int | None = None,
+                 device="cpu"):
         self.n_inter, self.S1, self.T, self.alpha = n_inter, s1, T, alpha
         self.F = fn_slots or s1
         if self.F < s1:
             raise ValueError(f"N_false slots ({self.F}) must be >= S1 ({s1})")
-        self.items = torch.zeros(n_inter, s1, dtype=torch.int32)
-        self.hist = torch.zeros(n_inter, s1, T, dtype=torch.float32)
-        self.obs = torch.zeros(n_inter, s1, dtype=torch.int16)
-        self.fn_items = torch.zeros(n_inter, self.F, dtype=torch.int32)
-        self.fn_next = torch.zeros(n_inter, dtype=torch.int16)
+        self.device = dev = torch.device(device)
+        self.items = torch.zeros(n_inter, s1, dtype=torch.int32, device=dev)
+        self.hist = torch.zeros(n_inter, s1, T, dtype=torch.float32, device=dev)
+        self.obs = torch.zeros(n_inter, s1, dtype=torch.int16, device=dev)
+        self.fn_items = torch.zeros(n_inter, self.F, dtype=torch.int32, device=dev)
+        self.fn_next = torch.zeros(n_inter, dtype=torch.int16, device=dev)
         self.evictions = 0                 # N_false pairs forgotten (table full)
         self.offered = self.kept = 0       # tracked candidates at refreshes / kept (reset by caller)
 
@@ -149,7 +151,7 @@ class SRNSMemory:
         P, n = negs.shape
         k = min(self.S1, n)
         tr = self.items[inter.to(INT), :k].to(INT)
-        fed = torch.zeros(P, n, dtype=torch.bool)
+        fed = torch.zeros(P, n, dtype=torch.bool, device=negs.device)
         fed[:, :k] = tr != 0
         negs = negs.clone()
         negs[:, :k] = torch.where(fed[:, :k], tr, negs[:, :k])
@@ -170,7 +172,7 @@ class SRNSMemory:
         negs [P, n]; logits [P, 1 + n] (column 0 = the positive); fed [P, n] slots filled from
         memory. Returns flags [P, n]: variance-rule hits, plus fed slots already in N_false."""
         P, n = negs.shape
-        flags = torch.zeros(P, n, dtype=torch.bool)
+        flags = torch.zeros(P, n, dtype=torch.bool, device=negs.device)
         if P == 0:
             return flags
         T = self.T
@@ -206,7 +208,7 @@ class SRNSMemory:
             cnt = new.sum(1)
             if bool(cnt.any()):
                 order = torch.argsort((~new).to(torch.int8), dim=1, stable=True)[:, :self.S1]
-                take = torch.arange(order.shape[1])[None, :] < cnt[:, None]
+                take = torch.arange(order.shape[1], device=order.device)[None, :] < cnt[:, None]
                 nr, nk = take.nonzero(as_tuple=True)
                 item = ng[nr, order[nr, nk]]
                 slot = (self.fn_next[ii[nr]].to(INT) + nk) % self.F
@@ -223,7 +225,7 @@ class SRNSMemory:
         (Gumbel-top-k with ``noise`` [P, n]); kept candidates keep their history.
         Returns [P, n] bool: the columns that form the new tracked sets."""
         P, n = negs.shape
-        sel = torch.zeros(P, n, dtype=torch.bool)
+        sel = torch.zeros(P, n, dtype=torch.bool, device=negs.device)
         if P == 0:
             return sel
         rows = last_positions(inter, self.n_inter)
@@ -311,15 +313,15 @@ class SRNSDetect(Strategy):
     in_nrec = False
     reverse = remove = consistency = False
 
-    def __init__(self, cfg, data, sampler, split=None):
-        super().__init__(cfg, data, sampler, split)
+    def __init__(self, cfg, data, sampler, split=None, device="cpu"):
+        super().__init__(cfg, data, sampler, split, device)
         if not self.in_nrec and cfg.n_neg <= cfg.srns_s1:
             raise ConfigError(f"strategy {self.name}: n_neg ({cfg.n_neg}) must exceed srns_s1 "
                               f"({cfg.srns_s1}), the tracked candidates, so that fresh random "
                               f"candidates enter each visit. Fix: raise n_neg or lower srns_s1.")
-        self.srns = SRNSMemory(data.n_inter, cfg.srns_s1, cfg.srns_t, cfg.srns_alpha)
+        self.srns = SRNSMemory(data.n_inter, cfg.srns_s1, cfg.srns_t, cfg.srns_alpha, device=self.device)
         self.fmr = (FMRMemory(data.n_inter, cfg.n_neg, data.n_items, cfg.m, cfg.memory_slots or None,
-                              cfg.count_mode) if self.in_nrec else None)
+                              cfg.count_mode, device=self.device) if self.in_nrec else None)
         self.memory = _Memories(self.srns, self.fmr)
         self._fed = self._mined = None
 
@@ -334,12 +336,12 @@ class SRNSDetect(Strategy):
         return negs
 
     def labels(self, batch, cands, logits) -> Targets:
-        y = torch.zeros(cands.shape, dtype=torch.float32)
+        y = torch.zeros(cands.shape, dtype=torch.float32, device=cands.device)
         y[:, 0] = 1.0
         if self._fed is None:
             self._mined = None
             return Targets(y, None, None)
-        mined = torch.zeros(cands.shape, dtype=torch.bool)
+        mined = torch.zeros(cands.shape, dtype=torch.bool, device=cands.device)
         mined[:, 1:] = self.srns.observe(batch.inter, cands[:, 1:], logits, self._fed)
         self._mined = mined
         if self.reverse:
@@ -354,7 +356,7 @@ class SRNSDetect(Strategy):
             pool = self.fmr.record(batch.inter, cands, logits, targets.labels, exclude=flags)
         else:
             pool = ~flags & (targets.labels[:, 1:] != 1)
-        noise = gumbel(pool.shape, self.sampler.g)
+        noise = gumbel(pool.shape, self.sampler.g).to(pool.device)   # drawn on the CPU generator
         sel = self.srns.refresh(batch.inter, cands[:, 1:], logits, pool, noise, self.cfg.srns_tau)
         # "recorded" = N_rec (``*_rec``) or the new tracked sets; "refed" = slots fed from memory
         self.diag.observe(batch, cands, (self._fed, None), self._mined, pool if self.in_nrec else sel)

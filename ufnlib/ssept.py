@@ -54,11 +54,15 @@ def sse_replace(seq: torch.Tensor, users: torch.Tensor, p_user: float, p_item: f
     0..n_users-1, each real item (id > 0) w.p. ``p_item`` by one drawn uniformly from
     1..n_items (the draw may return the same id, as in the public code). Returns new tensors."""
     if p_user > 0:
-        swap = torch.rand(users.shape, generator=generator) < p_user
-        users = torch.where(swap, torch.randint(0, n_users, users.shape, generator=generator), users)
+        dev = users.device if generator is None else "cpu"
+        swap = torch.rand(users.shape, generator=generator, device=dev).to(users.device) < p_user
+        users = torch.where(swap, torch.randint(0, n_users, users.shape, generator=generator,
+                                                device=dev).to(users.device), users)
     if p_item > 0:
-        swap = (torch.rand(seq.shape, generator=generator) < p_item) & (seq > 0)
-        seq = torch.where(swap, torch.randint(1, n_items + 1, seq.shape, generator=generator), seq)
+        dev = seq.device if generator is None else "cpu"
+        swap = (torch.rand(seq.shape, generator=generator, device=dev).to(seq.device) < p_item) & (seq > 0)
+        seq = torch.where(swap, torch.randint(1, n_items + 1, seq.shape, generator=generator,
+                                              device=dev).to(seq.device), seq)
     return seq, users
 
 
@@ -85,7 +89,7 @@ class SSEPT(SASRec):
             seq, users = sse_replace(seq, users, self.p_user, self.p_item, self.n_items, self.n_users)
         B, W = seq.shape
         u = self.user_vectors(users)[:, None].expand(B, W, self.d_user)
-        pos = torch.arange(self.maxlen - W, self.maxlen)
+        pos = torch.arange(self.maxlen - W, self.maxlen, device=seq.device)
         x = torch.cat([self.item_emb(seq) * math.sqrt(self.d), u], -1) + self.pos_emb(pos)[None]
         return torch.cat([self.transform(x, seq > 0), u], -1)
 

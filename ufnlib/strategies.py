@@ -40,8 +40,9 @@ class Strategy:
     mines = False          # FMR memory after warm-up
     needs_warmup = False   # the warm-up rule switches something on (set for mines/teacher)
 
-    def __init__(self, cfg, data, sampler, split=None):
+    def __init__(self, cfg, data, sampler, split=None, device="cpu"):
         self.cfg, self.data, self.sampler = cfg, data, sampler
+        self.device = torch.device(device)    # where the memories live (the model's device)
         self.active = False
         from .diagnostics import MiningDiagnostics
         self.diag = MiningDiagnostics(data, split)
@@ -54,7 +55,7 @@ class Strategy:
         return self.sampler.sample(batch.pos_users, self.cfg.n_neg)
 
     def labels(self, batch, cands, logits) -> Targets:
-        y = torch.zeros(cands.shape, dtype=torch.float32)
+        y = torch.zeros(cands.shape, dtype=torch.float32, device=cands.device)
         y[:, 0] = 1.0
         return Targets(y, None, None)
 
@@ -76,9 +77,9 @@ class Uniform(Strategy):
     """The backbone: n uniform negatives per positive, never a training item of the user."""
 
 
-def make_strategy(cfg, data, sampler, split=None) -> Strategy:
+def make_strategy(cfg, data, sampler, split=None, device="cpu") -> Strategy:
     cls = STRATEGY_CLASSES[cfg.strategy]
-    return cls(cfg, data, sampler, split)
+    return cls(cfg, data, sampler, split, device)
 
 
 # ----------------------------------------------------------------------------------- UFN family
@@ -95,10 +96,10 @@ class Mining(Strategy):
     needs_warmup = True
     reverse = remove = consistency = False
 
-    def __init__(self, cfg, data, sampler, split=None):
-        super().__init__(cfg, data, sampler, split)
+    def __init__(self, cfg, data, sampler, split=None, device="cpu"):
+        super().__init__(cfg, data, sampler, split, device)
         self.memory = FMRMemory(data.n_inter, cfg.n_neg, data.n_items, cfg.m,
-                                cfg.memory_slots or None, cfg.count_mode)
+                                cfg.memory_slots or None, cfg.count_mode, device=self.device)
         self._inj = None
 
     def negatives(self, batch):
@@ -110,13 +111,13 @@ class Mining(Strategy):
         return negs
 
     def labels(self, batch, cands, logits) -> Targets:
-        y = torch.zeros(cands.shape, dtype=torch.float32)
+        y = torch.zeros(cands.shape, dtype=torch.float32, device=cands.device)
         y[:, 0] = 1.0
         if self._inj is None:
             self._mined = None
             return Targets(y, None, None)
         refed, counts = self._inj
-        mined = torch.zeros(cands.shape, dtype=torch.bool)
+        mined = torch.zeros(cands.shape, dtype=torch.bool, device=cands.device)
         mined[:, 1:] = refed & (counts > self.cfg.m)
         self._mined = mined
         if self.reverse:

@@ -79,17 +79,21 @@ def atomic_torch_save(obj, path: Path) -> None:
 
 class Trainer:
     def __init__(self, cfg, split, evaluator: Evaluator | None = None, ckpt_path=None,
-                 progress: bool = True, stop_after_epochs: int | None = None):
+                 progress: bool = True, stop_after_epochs: int | None = None, device="cpu"):
+        """``device``: where the model, the teacher and the mining memories live. Batches,
+        negative samples and masks are always drawn on the CPU generators and then moved, so
+        a run consumes the same random streams on any device (float results still differ)."""
         self.cfg, self.split = cfg, split
+        self.device = torch.device(device)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         self.g_sample = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 1)
         self.g_order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 2)
         self.data = make_data(cfg, split, self.g_sample)
         self.sampler = NegativeSampler(membership_keys(split, "train"), split.n_items, self.g_sample)
-        self.model = make_model(cfg, split.n_items, split.n_users)
+        self.model = make_model(cfg, split.n_items, split.n_users).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2))
-        self.strategy = make_strategy(cfg, self.data, self.sampler, split)
+        self.strategy = make_strategy(cfg, self.data, self.sampler, split, self.device)
         self.teacher = None
         self.warmup_epoch = None
         self.evaluator = evaluator or Evaluator(split, cfg.maxlen, cfg.eval_neg, cfg.eval_seed)
@@ -111,7 +115,9 @@ class Trainer:
                     strategy=self.strategy.state_dict(), history=self.history, best=self.best,
                     bad_evals=self.bad_evals, elapsed=self.elapsed, done=self.done,
                     rng=torch.get_rng_state(), g_sample=self.g_sample.get_state(),
-                    g_order=self.g_order.get_state())
+                    g_order=self.g_order.get_state(), device=str(self.device),
+                    cuda_rng=(torch.cuda.get_rng_state(self.device)
+                              if self.device.type == "cuda" else None))
 
     def load_state(self, st: dict) -> None:
         self.epoch, self.history, self.best = st["epoch"], st["history"], st["best"]
@@ -124,6 +130,8 @@ class Trainer:
             self.teacher = make_teacher(self.model, self.cfg.decay)
             self.teacher.load_state_dict(st["teacher"])
         torch.set_rng_state(st["rng"])
+        if st.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(st["cuda_rng"], self.device)
         self.g_sample.set_state(st["g_sample"])
         self.g_order.set_state(st["g_order"])
 
@@ -133,7 +141,7 @@ class Trainer:
 
     def try_resume(self) -> bool:
         if self.ckpt_path and self.ckpt_path.is_file():
-            self.load_state(torch.load(self.ckpt_path, weights_only=False))
+            self.load_state(torch.load(self.ckpt_path, weights_only=False, map_location="cpu"))
             return True
         return False
 
@@ -148,6 +156,8 @@ class Trainer:
     def train_step(self, users: torch.Tensor) -> float:
         cfg, model = self.cfg, self.model
         b = self.data.batch(users, trim=not cfg.attend_padding)
+        if self.device.type != "cpu":
+            b = b.to(self.device)
         h = torch.cat([model.encode(g.inputs, g.users)[g.real] for g in b.groups])  # [P, d]
         negs = self.strategy.negatives(b)
         cands = torch.cat([b.targets[:, None], negs], 1)              # [P, 1 + n]

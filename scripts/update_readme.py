@@ -76,6 +76,42 @@ def ablation(recs) -> str:
     return "\n".join(rows) + f"\n\nRuns: {keys or 'none yet'}."
 
 
+def backbones(recs) -> str:
+    """Issue #4: each backbone with and without UFN on Beauty, beside the paper's Table 2 columns."""
+    import numpy as np
+    names = {"sasrec": "SASRec", "bert4rec": "BERT4Rec", "ssept": "SSE-PT"}
+    head = ("| backbone | arm | seeds | " + " | ".join(f"{m.upper()}" for m in METRICS)
+            + " | Improv. NDCG@10 | paper NDCG@10 | paper Improv. | NDCG@10 full | best / run epochs | device | run | commit |")
+    rows = [head, "|" + "---|" * (len(METRICS) + 11)]
+    for bb, nm in names.items():
+        base = None
+        for st, arm in (("uniform", "backbone"), ("ufn", "+UFN")):
+            rs = [r for r in recs if r["config"]["dataset"] == "beauty" and is_default(r, strategy=st, backbone=bb)]
+            paper = TABLE2["beauty"][bb]["ndcg@10"]
+            p_val = paper[0] if st == "uniform" else paper[1]
+            p_imp = "" if st == "uniform" else f"{paper[2]:+.2f}%"
+            if not rs:
+                rows.append(f"| {nm} | {arm} | 0 | " + " | ".join("not run yet" for _ in METRICS)
+                            + f" | | {p_val:.4f} | {p_imp} | | | | | |")
+                continue
+            cell = []
+            for m in METRICS:
+                v = np.array([r["metrics"]["test"]["sampled"][m] for r in rs])
+                cell.append(f"{v.mean():.4f}" + (f" ± {v.std(ddof=1):.4f}" if len(v) > 1 else ""))
+            nd = float(np.mean([r["metrics"]["test"]["sampled"]["ndcg@10"] for r in rs]))
+            imp = "" if st == "uniform" or base is None else f"{(nd / base - 1):+.2%}"
+            if st == "uniform":
+                base = nd
+            full = np.mean([r["metrics"]["test"]["full"]["ndcg@10"] for r in rs])
+            ep = ", ".join(f"{r['selection']['best_epoch']} / {r['selection']['epochs_run']}" for r in rs)
+            dev = ", ".join(sorted({r["env"].get("gpu") or r["env"].get("device", "cpu") for r in rs}))
+            rows.append(f"| {nm} | {arm} | {','.join(str(r['seed']) for r in rs)} | " + " | ".join(cell)
+                        + f" | {imp} | {p_val:.4f} | {p_imp} | {full:.4f} | {ep} | {dev} | "
+                        + ", ".join(f"`{r['key']}`" for r in rs) + " | "
+                        + ", ".join(sorted({f"`{r['git']['commit'][:8]}`" for r in rs})) + " |")
+    return "\n".join(rows)
+
+
 def speed(recs) -> str:
     """The newest benchmark report per backbone (benchmarks/bench_speed.py writes them)."""
     out = []
@@ -93,7 +129,8 @@ def table2(recs) -> str:
     return p.read_text().strip() if p.is_file() else "Not generated yet: run `bash run_all.sh`."
 
 
-SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "table2": table2}
+SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "table2": table2,
+            "backbones": backbones}
 
 
 def render(text: str, recs) -> str:

@@ -203,3 +203,10 @@ def test_teacher_logits_on_a_subset_equal_the_full_computation():
         full = t.score(torch.cat([t.encode(g.inputs, g.users)[g.real] for g in b.groups]), cands, b.pos_users)
     assert set(need.nonzero()[:, 0].tolist()) <= set(idx.tolist())
     assert torch.allclose(sub, full[idx], atol=1e-5)
+    # only the masked entries, aligned with logits[mask]
+    mask = torch.zeros_like(cands, dtype=torch.bool)
+    mask[need] = torch.rand(int(need.sum()), cands.shape[1], generator=torch.Generator().manual_seed(1)) < 0.2
+    mask[need.nonzero()[0, 0], 3] = True
+    ent = tr.teacher_entries(b, cands, mask)
+    assert ent.shape == (int(mask.sum()),)
+    assert torch.allclose(ent, full[mask], atol=1e-5)

@@ -54,10 +54,12 @@ def make_teacher(model, d: float):
     return teacher
 
 
-def consistency_loss(logits, teacher_logits, mask) -> torch.Tensor:
+def consistency_loss(logits, teacher_logits, mask=None) -> torch.Tensor:
     """Paper Eqs. 7-8: BCE of the student's logits against the teacher's probabilities, averaged
-    over the entries in ``mask`` (the mined false negatives)."""
-    return F.binary_cross_entropy_with_logits(logits[mask], torch.sigmoid(teacher_logits[mask]))
+    over the entries in ``mask`` (the mined false negatives; all entries if None)."""
+    if mask is not None:
+        logits, teacher_logits = logits[mask], teacher_logits[mask]
+    return F.binary_cross_entropy_with_logits(logits, torch.sigmoid(teacher_logits))
 
 
 def basic_loss(logits, targets) -> torch.Tensor:
@@ -165,8 +167,8 @@ class Trainer:
         tg = self.strategy.labels(b, cands, logits.detach())
         loss = basic_loss(logits, tg)
         if self.teacher is not None and tg.con_mask is not None and bool(tg.con_mask.any()):
-            idx, t_logits = self.teacher_logits(b, cands, tg.con_mask.any(1))
-            loss = loss + cfg.alpha * consistency_loss(logits[idx], t_logits, tg.con_mask[idx])
+            t_logits = self.teacher_entries(b, cands, tg.con_mask)
+            loss = loss + cfg.alpha * consistency_loss(logits[tg.con_mask], t_logits)
         if cfg.l2_emb > 0:
             loss = loss + cfg.l2_emb * model.l2_reg()
         self.opt.zero_grad(set_to_none=True)
@@ -178,11 +180,29 @@ class Trainer:
         return loss.item()
 
     @torch.no_grad()
+    def teacher_entries(self, b, cands, mask: torch.Tensor) -> torch.Tensor:
+        """Teacher logits of the entries ``mask`` [P, C] marks (the consistency targets), in
+        row-major order, i.e. aligned with ``logits[mask]``. Only the sequences that hold such an
+        entry are encoded and only those entries are scored: the consistency loss reads nothing
+        else. The teacher runs in training mode (dropout on), as the reference computes it."""
+        pos, col = mask.nonzero(as_tuple=True)
+        idx, h = self.teacher_positions(b, mask.any(1))
+        row = torch.full((len(cands),), -1, dtype=torch.long, device=cands.device)
+        row[idx] = torch.arange(len(idx), device=cands.device)
+        return self.teacher.module.score(h[row[pos]], cands[pos, col][:, None], b.pos_users[pos])[:, 0]
+
+    @torch.no_grad()
     def teacher_logits(self, b, cands, need: torch.Tensor):
-        """Teacher logits for the positions ``need`` [P] marks, encoding only the sequences
-        that hold them (a sequence's outputs do not depend on the other rows of its batch).
-        Returns (position indices, logits [len(indices), C]). The teacher runs in training
-        mode (dropout on), as the reference computes it."""
+        """Teacher logits of all candidates of the positions ``need`` [P] marks (and of the other
+        positions of their sequences). Returns (position indices, logits [len(indices), C])."""
+        idx, h = self.teacher_positions(b, need)
+        return idx, self.teacher.module.score(h, cands[idx], b.pos_users[idx])
+
+    @torch.no_grad()
+    def teacher_positions(self, b, need: torch.Tensor):
+        """Teacher vectors of the positions ``need`` [P] marks, encoding only the sequences that
+        hold them (a sequence's outputs do not depend on the other rows of its batch).
+        Returns (position indices, vectors [len(indices), q]), all positions of those sequences."""
         t = self.teacher.module
         t.train()
         idx, hs, off = [], [], 0
@@ -196,8 +216,7 @@ class Trainer:
                 hs.append(t.encode(g.inputs[rows], g.users[rows])[g.real[rows]])
                 idx.append(off + in_rows.nonzero()[:, 0])
             off += n
-        idx = torch.cat(idx)
-        return idx, t.score(torch.cat(hs), cands[idx], b.pos_users[idx])
+        return torch.cat(idx), torch.cat(hs)
 
     def maybe_end_warmup(self) -> None:
         """At an epoch start: switch mining / the teacher on once ``warmup_ended``."""

@@ -128,14 +128,17 @@ class FMRMemory:
         dev = u_i.device
         ints, inv = torch.unique_consecutive(u_i, return_inverse=True)
         Hi = self.hist_items[ints].to(INT)                              # [U, K]
-        K = Hi.shape[1]
-        # look every key up among the filled slots of its interaction: one sort + searchsorted
-        slot_keys = torch.where(Hi > 0, torch.arange(len(ints), device=dev)[:, None] * n1 + Hi, -1).reshape(-1)
-        sk, sidx = torch.sort(slot_keys)
-        q = inv * n1 + u_item
-        pos = torch.searchsorted(sk, q).clamp_(max=len(sk) - 1)
-        found = sk[pos] == q
-        slot = sidx[pos] % K
+        # match the filled slots against the keys, which are already sorted (no sort needed):
+        # each filled slot looks its (row, item) up among the keys; an item occupies at most one
+        # slot of its interaction, so each key receives at most one slot
+        q = inv * n1 + u_item                                           # sorted, distinct
+        r, c = (Hi > 0).nonzero(as_tuple=True)
+        sk = r * n1 + Hi[r, c]
+        pos = torch.searchsorted(q, sk).clamp_(max=len(q) - 1)
+        hit = q[pos] == sk
+        slot = torch.full_like(q, -1)
+        slot[pos[hit]] = c[hit]
+        found = slot >= 0
         new = ~found
         if bool(new.any()):
             # per interaction: free slots first, then the least recently re-fed entries whose

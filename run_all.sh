@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Execute the numbered notebooks and render them:
 #
-#   bash run_all.sh [--profile smoke|quick|paper] [--fresh] [--only NN]...
+#   bash run_all.sh [--profile smoke|quick|paper] [--fresh] [--report-only] [--only NN]...
 #
 #   --profile P  passed to every notebook as its `profile` parameter (default: quick)
 #   --fresh      compute everything again into a new, empty results folder
 #                (<results>/fresh-<UTC time>) instead of reusing the cached runs
 #   --only NN    run only notebooks/NN_*.ipynb (repeatable)
+#   --report-only  train nothing: tables and figures from the runs cached so far, the missing
+#                runs listed in each notebook (its `compute` parameter set to False)
 #
 # notebooks/NN_*.ipynb run in numeric order with papermill (kernel "ufnrec", working folder
 # notebooks/). Executed copies go to <results>/executed/<profile>/NN_name.ipynb, an HTML
@@ -15,15 +17,16 @@
 # the run, naming the notebook, the failing cell and the executed copy to inspect.
 set -euo pipefail
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "run_all: $*" >&2; exit 2; }
 
-profile="quick"; fresh=0; only=()
+profile="quick"; fresh=0; only=(); report_only=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) [ $# -ge 2 ] || die "--profile needs a value (smoke|quick|paper)"; profile="$2"; shift 2 ;;
         --profile=*) profile="${1#*=}"; shift ;;
         --fresh) fresh=1; shift ;;
+        --report-only) report_only=1; shift ;;
         --only) [ $# -ge 2 ] || die "--only needs a notebook number, e.g. --only 00"; only+=("$2"); shift 2 ;;
         --only=*) only+=("${1#*=}"); shift ;;
         -h|--help) usage; exit 0 ;;
@@ -67,6 +70,7 @@ mkdir -p "$out"
 status_file="$(mktemp)"
 trap 'rm -f "$status_file"' EXIT
 started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+compute_arg=(); [ "$report_only" = 1 ] && compute_arg=(-p compute False)
 progress="--no-progress-bar"; [ -t 2 ] && progress="--progress-bar"
 
 echo "run_all: profile $profile, ${#notebooks[@]} notebook(s), results in $results, data in ${UFN_DATA_DIR:-(UFN_DATA_DIR unset: cache/download)}"
@@ -77,7 +81,7 @@ for nb in "${notebooks[@]}"; do
     dest="$out/$name.ipynb"
     echo "[$i/${#notebooks[@]}] $nb (profile $profile) -> $dest"
     t0=$SECONDS
-    if python -m papermill "$nb" "$dest" -p profile "$profile" -k ufnrec --language python --cwd notebooks $progress; then
+    if python -m papermill "$nb" "$dest" -p profile "$profile" "${compute_arg[@]}" -k ufnrec --language python --cwd notebooks $progress; then
         status=ok
     else
         status=failed

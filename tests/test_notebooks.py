@@ -394,3 +394,17 @@ def test_describe_failure_names_the_cell(tmp_path):
     nbformat.write(new_notebook(cells=cells), str(p))
     msg = describe_failure(p)
     assert "code cell 3 " in msg and "1 / 0" in msg and "ZeroDivisionError: division by zero" in msg
+
+
+def test_run_all_report_only_trains_nothing(tmp_path, committed_results_untouched):
+    """run_all.sh --report-only on an empty cache: the notebook runs, lists its missing runs and
+    trains nothing (papermill gets compute=False)."""
+    res = tmp_path / "results"
+    env = {**os.environ, "UFN_RESULTS_DIR": str(res), "MPLBACKEND": "Agg"}
+    r = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--profile", "smoke", "--report-only", "--only", "01"],
+                       cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert not list((res / "runs").glob("*.json")) if (res / "runs").is_dir() else True
+    nb = nbformat.read(str(next((res / "executed" / "smoke").glob("01_*.ipynb"))), as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    assert "missing (not in the cache" in text

@@ -115,19 +115,7 @@ def main():
         "users": split.n_users, "evaluator_build_s": build, "warm_epochs_s": warm,
         "eval_all_users_both_modes_s": evals, "runs": runs,
     }
-    base = next((r for r in runs if r["strategy"] == "uniform"), None)
-    lines = [f"# Speed, {args.dataset} / {args.backbone}, {args.threads} threads "
-             f"({report['date']}, commit {report['git']['commit'][:8]}, load avg {os.getloadavg()[0]:.2f})", "",
-             f"Evaluation of all {len(ev.users):,} users, sampled-100 + full ranking: valid "
-             f"{evals['valid']:.2f} s, test {evals['test']:.2f} s (sampled only: {evals['test_sampled_only']:.2f} s).",
-             f"Uniform warm-up epochs: {', '.join(f'{x:.2f}' for x in warm)} s.", "",
-             "| strategy | s/epoch (each) | s/epoch (last) | x uniform | peak RSS MB (each epoch) | mining memory tensors MB |",
-             "|---|---|---|---|---|---|"]
-    for r in runs:
-        ratio = r["epochs"][-1] / base["epochs"][-1] if base else float("nan")
-        lines.append(f"| {r['strategy']} | {', '.join(f'{x:.2f}' for x in r['epochs'])} | {r['epochs'][-1]:.2f} | "
-                     f"{ratio:.2f} | {', '.join(f'{x:.0f}' for x in r['rss_mb'])} | {r['memory_mb']:.0f} |")
-    text = "\n".join(lines)
+    text = render(report)
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -137,5 +125,35 @@ def main():
     (out / f"{name}.md").write_text(text + "\n")
 
 
+def steady(epochs: list[float], k: int = 4) -> float:
+    """Median of the last ``k`` epochs: mining state grows over the first epochs after warm-up,
+    and one epoch's time on a shared machine is noisy."""
+    import statistics
+    return statistics.median(epochs[-k:])
+
+
+def render(report: dict) -> str:
+    """The Markdown summary of a report (``--render report.json`` rewrites it from the JSON)."""
+    runs, evals, warm = report["runs"], report["eval_all_users_both_modes_s"], report["warm_epochs_s"]
+    base = next((r for r in runs if r["strategy"] == "uniform"), None)
+    k = min(4, min(len(r["epochs"]) for r in runs))
+    lines = [f"# Speed, {report['dataset']} / {report['backbone']}, {report['threads']} threads "
+             f"({report['date']}, commit {report['git']['commit'][:8]}, load avg {report['machine']['loadavg_at_end'][0]:.2f})", "",
+             f"Evaluation of all {report['users']:,} users, sampled-100 + full ranking: valid "
+             f"{evals['valid']:.2f} s, test {evals['test']:.2f} s (sampled only: {evals['test_sampled_only']:.2f} s).",
+             f"Uniform warm-up epochs: {', '.join(f'{x:.2f}' for x in warm)} s.", "",
+             f"| strategy | s/epoch (each) | s/epoch (median of last {k}) | x uniform | peak RSS MB (each epoch) | mining memory tensors MB |",
+             "|---|---|---|---|---|---|"]
+    for r in runs:
+        ratio = steady(r["epochs"], k) / steady(base["epochs"], k) if base else float("nan")
+        lines.append(f"| {r['strategy']} | {', '.join(f'{x:.2f}' for x in r['epochs'])} | {steady(r['epochs'], k):.2f} | "
+                     f"{ratio:.2f} | {', '.join(f'{x:.0f}' for x in r['rss_mb'])} | {r['memory_mb']:.0f} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--render":
+        src = Path(sys.argv[2])
+        src.with_suffix(".md").write_text(render(json.loads(src.read_text())) + "\n")
+        sys.exit(0)
     main()

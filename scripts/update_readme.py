@@ -116,10 +116,15 @@ def speed(recs) -> str:
     """The newest benchmark report per backbone (benchmarks/bench_speed.py writes them)."""
     out = []
     for bb in ("sasrec", "bert4rec", "ssept"):
-        files = sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*.md"))
-        if files:
-            text = files[-1].read_text().strip().splitlines()
-            out.append("###" + text[0] + f" — `results/benchmarks/{files[-1].name}`\n\n" + "\n".join(text[1:]))
+        covered = set()     # newest report first; an older one only for strategies not measured since
+        for f in sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*.md"), reverse=True):
+            js = f.with_suffix(".json")
+            strategies = {r["strategy"] for r in json.loads(js.read_text())["runs"]} if js.is_file() else set()
+            if covered and strategies <= covered:
+                continue
+            covered |= strategies
+            text = f.read_text().strip().splitlines()
+            out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]))
     return "\n\n".join(out) or "No benchmark recorded yet: run `python benchmarks/bench_speed.py`."
 
 

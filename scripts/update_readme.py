@@ -55,8 +55,8 @@ def ablation(recs) -> str:
     order = ["uniform", "ema_eval", "fmr", "fcr", "ufn", "removal"]
     names = {"uniform": "SASRec", "ema_eval": "SASRec + EMA eval (control)", "fmr": "+FMR", "fcr": "+FCR",
              "ufn": "+UFN", "removal": "SASRec^R (removal)"}
-    by = {s: [r for r in recs if r["config"]["dataset"] == "beauty" and is_default(r, strategy=s, backbone="sasrec")]
-          for s in order}
+    by = {s: sorted((r for r in recs if r["config"]["dataset"] == "beauty" and is_default(r, strategy=s, backbone="sasrec")),
+                    key=lambda r: r["seed"]) for s in order}
     head = "| variant | seeds | " + " | ".join(f"{m.upper()} ours" for m in METRICS) + " | NDCG@10 full | HR@10 paper | NDCG@10 paper |"
     rows = [head, "|" + "---|" * (len(METRICS) + 5)]
     for s in order:
@@ -86,7 +86,8 @@ def backbones(recs) -> str:
     for bb, nm in names.items():
         base = None
         for st, arm in (("uniform", "backbone"), ("ufn", "+UFN")):
-            rs = [r for r in recs if r["config"]["dataset"] == "beauty" and is_default(r, strategy=st, backbone=bb)]
+            rs = sorted((r for r in recs if r["config"]["dataset"] == "beauty" and is_default(r, strategy=st, backbone=bb)),
+                        key=lambda r: r["seed"])
             paper = TABLE2["beauty"][bb]["ndcg@10"]
             p_val = paper[0] if st == "uniform" else paper[1]
             p_imp = "" if st == "uniform" else f"{paper[2]:+.2f}%"

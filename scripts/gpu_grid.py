@@ -160,7 +160,9 @@ def main() -> int:
         save(final=True)
         say("final archive written")
         log.close()
-        os._exit(0)      # do not wait for unfinished workers
+        for child in mp.active_children():    # unfinished or idle workers: they hold our stdout
+            child.kill()
+        os._exit(0)      # do not wait for them
 
 
 if __name__ == "__main__":

@@ -48,3 +48,28 @@ def test_ci_runs_the_readme_command():
     assert command in ci.read_text()
     readme = (ROOT / "README.md").read_text()
     assert "bash test.sh" in readme and "bash run_all.sh" in readme
+
+
+def test_gpu_grid_script_runs_a_list_and_archives_it(tmp_path):
+    """scripts/gpu_grid.py (for a borrowed machine) on this CPU: smoke per strategy, the list in a
+    process pool, one archive of the finished records that `grid --import` reads back."""
+    import json
+    import sys
+    import tarfile
+    out, res = tmp_path / "out", tmp_path / "res"
+    env = {**os.environ, "UFN_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
+    spec = "synthetic:users=120,items=80/sasrec/ufn/1"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_grid.py"), "--out", str(out), "--workers", "1",
+                        "--every", "5", "--results", str(res), spec, "synthetic:users=120,items=80/sasrec/nonsense/1"],
+                       env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    status = json.loads((out / "status.json").read_text())
+    assert status["final"] and status["archived_runs"] == 1
+    assert status["dropped"] == [["sasrec", "nonsense"]]            # failed its smoke, left out
+    assert [d["strategy"] for d in status["done"]] == ["ufn"] and status["done"][0]["ok"]
+    with tarfile.open(out / "runs.tar.gz") as tar:
+        names = tar.getnames()
+    assert len([n for n in names if n.endswith(".json")]) == 1 and any(n.endswith(".npz") for n in names)
+    from ufnlib.grid import import_archive
+    imp = import_archive(out / "runs.tar.gz", root=tmp_path / "home")
+    assert imp["imported"] == 1

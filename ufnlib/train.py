@@ -117,7 +117,7 @@ class Trainer:
                     strategy=self.strategy.state_dict(), history=self.history, best=self.best,
                     bad_evals=self.bad_evals, elapsed=self.elapsed, done=self.done,
                     rng=torch.get_rng_state(), g_sample=self.g_sample.get_state(),
-                    g_order=self.g_order.get_state(), device=str(self.device),
+                    g_order=self.g_order.get_state(),
                     cuda_rng=(torch.cuda.get_rng_state(self.device)
                               if self.device.type == "cuda" else None))
 
@@ -190,13 +190,6 @@ class Trainer:
         row = torch.full((len(cands),), -1, dtype=torch.long, device=cands.device)
         row[idx] = torch.arange(len(idx), device=cands.device)
         return self.teacher.module.score(h[row[pos]], cands[pos, col][:, None], b.pos_users[pos])[:, 0]
-
-    @torch.no_grad()
-    def teacher_logits(self, b, cands, need: torch.Tensor):
-        """Teacher logits of all candidates of the positions ``need`` [P] marks (and of the other
-        positions of their sequences). Returns (position indices, logits [len(indices), C])."""
-        idx, h = self.teacher_positions(b, need)
-        return idx, self.teacher.module.score(h, cands[idx], b.pos_users[idx])
 
     @torch.no_grad()
     def teacher_positions(self, b, need: torch.Tensor):

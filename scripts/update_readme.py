@@ -50,13 +50,28 @@ def sasrec_vs_paper(recs) -> str:
     return "\n".join(rows)
 
 
+def beauty_runs(recs, strategy: str, backbone: str) -> list[dict]:
+    """The default-config Beauty runs of (backbone, strategy), in seed order."""
+    return sorted((r for r in recs if r["config"]["dataset"] == "beauty"
+                   and is_default(r, strategy=strategy, backbone=backbone)), key=lambda r: r["seed"])
+
+
+def mean_cells(rs) -> list[str]:
+    """Test (sampled) mean, ± sample std over seeds when there are several, per metric."""
+    import numpy as np
+    cells = []
+    for m in METRICS:
+        v = np.array([r["metrics"]["test"]["sampled"][m] for r in rs])
+        cells.append(f"{v.mean():.4f}" + (f" ± {v.std(ddof=1):.4f}" if len(v) > 1 else ""))
+    return cells
+
+
 def ablation(recs) -> str:
     import numpy as np
     order = ["uniform", "ema_eval", "fmr", "fcr", "ufn", "removal"]
     names = {"uniform": "SASRec", "ema_eval": "SASRec + EMA eval (control)", "fmr": "+FMR", "fcr": "+FCR",
              "ufn": "+UFN", "removal": "SASRec^R (removal)"}
-    by = {s: sorted((r for r in recs if r["config"]["dataset"] == "beauty" and is_default(r, strategy=s, backbone="sasrec")),
-                    key=lambda r: r["seed"]) for s in order}
+    by = {s: beauty_runs(recs, s, "sasrec") for s in order}
     head = "| variant | seeds | " + " | ".join(f"{m.upper()} ours" for m in METRICS) + " | NDCG@10 full | HR@10 paper | NDCG@10 paper |"
     rows = [head, "|" + "---|" * (len(METRICS) + 5)]
     for s in order:
@@ -64,10 +79,7 @@ def ablation(recs) -> str:
         if not rs:
             rows.append(f"| {names[s]} | 0 | " + " | ".join("not run yet" for _ in METRICS) + " | | | |")
             continue
-        cell = []
-        for m in METRICS:
-            v = np.array([r["metrics"]["test"]["sampled"][m] for r in rs])
-            cell.append(f"{v.mean():.4f}" + (f" ± {v.std(ddof=1):.4f}" if len(v) > 1 else ""))
+        cell = mean_cells(rs)
         full = np.mean([r["metrics"]["test"]["full"]["ndcg@10"] for r in rs])
         ph, pn = TABLE3["hr@10"].get(s, "—"), TABLE3["ndcg@10"].get(s, "—")
         rows.append(f"| {names[s]} | {','.join(str(r['seed']) for r in rs)} | " + " | ".join(cell)
@@ -86,8 +98,7 @@ def backbones(recs) -> str:
     for bb, nm in names.items():
         base = None
         for st, arm in (("uniform", "backbone"), ("ufn", "+UFN")):
-            rs = sorted((r for r in recs if r["config"]["dataset"] == "beauty" and is_default(r, strategy=st, backbone=bb)),
-                        key=lambda r: r["seed"])
+            rs = beauty_runs(recs, st, bb)
             paper = TABLE2["beauty"][bb]["ndcg@10"]
             p_val = paper[0] if st == "uniform" else paper[1]
             p_imp = "" if st == "uniform" else f"{paper[2]:+.2f}%"
@@ -95,10 +106,7 @@ def backbones(recs) -> str:
                 rows.append(f"| {nm} | {arm} | 0 | " + " | ".join("not run yet" for _ in METRICS)
                             + f" | | {p_val:.4f} | {p_imp} | | | | | |")
                 continue
-            cell = []
-            for m in METRICS:
-                v = np.array([r["metrics"]["test"]["sampled"][m] for r in rs])
-                cell.append(f"{v.mean():.4f}" + (f" ± {v.std(ddof=1):.4f}" if len(v) > 1 else ""))
+            cell = mean_cells(rs)
             nd = float(np.mean([r["metrics"]["test"]["sampled"]["ndcg@10"] for r in rs]))
             imp = "" if st == "uniform" or base is None else f"{(nd / base - 1):+.2%}"
             if st == "uniform":

@@ -50,7 +50,7 @@ class FMRMemory:
             raise ValueError(f"count_mode must be cumulative or consecutive, got {count_mode}")
         self.n_inter, self.n, self.n_items, self.m, self.K = n_inter, n_neg, n_items, m, slots
         self.count_mode = count_mode
-        self.device = dev = torch.device(device)
+        dev = torch.device(device)
         # compact storage: item ids in int16 where the catalogue fits, counters saturate at 255
         self.item_dtype = torch.int16 if n_items < 2**15 else torch.int32
         self.rec_items = torch.zeros(n_inter, n_neg, dtype=self.item_dtype, device=dev)

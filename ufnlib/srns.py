@@ -120,7 +120,7 @@ class SRNSMemory:
         self.F = fn_slots or s1
         if self.F < s1:
             raise ValueError(f"N_false slots ({self.F}) must be >= S1 ({s1})")
-        self.device = dev = torch.device(device)
+        dev = torch.device(device)
         self.items = torch.zeros(n_inter, s1, dtype=torch.int32, device=dev)
         self.hist = torch.zeros(n_inter, s1, T, dtype=torch.float32, device=dev)
         self.obs = torch.zeros(n_inter, s1, dtype=torch.int16, device=dev)

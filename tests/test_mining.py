@@ -34,14 +34,18 @@ def _labels(mode, refed, counts, m):
     return labels, excl
 
 
+BACKENDS = ["torch", "numba"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("count_mode", ["cumulative", "consecutive"])
 @pytest.mark.parametrize("mode", ["reverse", "remove"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vectorised_memory_equals_oracle(count_mode, mode, seed):
+def test_vectorised_memory_equals_oracle(count_mode, mode, seed, backend):
     rng = random.Random(seed)
     n_inter, n, n_items, m = 12, 6, 9, 1        # tiny catalogue: many repeats and re-recordings
     epochs, steps, P = 6, 4, 10
-    vec = FMRMemory(n_inter, n, n_items, m, slots=n_items, count_mode=count_mode)
+    vec = FMRMemory(n_inter, n, n_items, m, slots=n_items, count_mode=count_mode, backend=backend)
     ora = PlainFMR(m, count_mode)
     n_reversed = 0
     for _ in range(epochs):
@@ -90,8 +94,44 @@ def test_reversed_item_is_not_rerecorded():
     assert mem.rec_items[0, :mem.rec_len[0]].tolist() == [9]
 
 
-def test_memory_is_bounded_and_evicts_oldest_unreversed():
-    mem = FMRMemory(n_inter=1, n_neg=2, n_items=100, m=5, slots=2)
+@pytest.mark.parametrize("count_mode", ["cumulative", "consecutive"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cpu_kernels_equal_tensor_implementation_with_evictions(count_mode, seed):
+    """The numba loops and the batched tensor code leave identical memories (every tensor, slot
+    by slot) and return identical negatives, flags and counters, also when the bounded history
+    evicts (few slots, many distinct items) and interactions repeat within a batch."""
+    g = torch.Generator().manual_seed(seed)
+    n_inter, n, n_items, m, slots, P = 30, 8, 40, 2, 10, 40
+    mems = [FMRMemory(n_inter, n, n_items, m, slots=slots, count_mode=count_mode, backend=b)
+            for b in BACKENDS]
+    n_mined = 0
+    for _ in range(60):
+        inter = torch.randint(n_inter, (P,), generator=g)
+        negs = torch.randint(1, n_items + 1, (P, n), generator=g)
+        pos = torch.randint(1, n_items + 1, (P, 1), generator=g)
+        logits = torch.randn(P, n + 1, generator=g)
+        out = [mem.inject(inter, negs) for mem in mems]
+        for a, b in zip(out[0], out[1]):
+            assert torch.equal(a, b)
+        v_negs, refed, counts = out[0]
+        labels = torch.zeros(P, n + 1)
+        labels[:, 0] = 1
+        labels[:, 1:][refed & (counts > m)] = 1
+        n_mined += int((refed & (counts > m)).sum())
+        cands = torch.cat([pos, v_negs], 1)
+        recs = [mem.record(inter, cands, logits, labels) for mem in mems]
+        assert torch.equal(recs[0], recs[1])
+        for k, t in mems[0].tensors().items():
+            assert torch.equal(t, mems[1].tensors()[k]), k
+        assert mems[0].evictions == mems[1].evictions
+    if count_mode == "cumulative":   # (consecutive counters never outnumber N_rec <= n <= slots)
+        assert mems[0].evictions > 0, "no eviction happened: the test would not cover the bound"
+    assert n_mined > 0, "nothing was mined: the reversal path would be untested"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memory_is_bounded_and_evicts_oldest_unreversed(backend):
+    mem = FMRMemory(n_inter=1, n_neg=2, n_items=100, m=5, slots=2, backend=backend)
     it = torch.tensor([0])
     before = mem.nbytes()
     for k in range(10):                         # each step records two new items

@@ -6,11 +6,13 @@
 Protocol, side by side in one run: a SASRec is warmed up with ``--warm`` uniform epochs (so that
 mining sees realistic scores); each strategy then starts from that same state in its own
 subprocess (so peak memory is its own) with mining and the teacher switched on from its first
-epoch, and trains ``--epochs`` epochs. Reported per strategy: seconds of each epoch (the first
-mining epoch only records; re-feeding starts in the second), peak RSS after each epoch, and the
-memory held by the FMR tensors. Evaluation: seconds to rank all users (valid and test) in both
-modes. The load average is printed: other work on the machine inflates absolute times, the ratios
-measured here side by side much less.
+epoch, and trains ``--epochs`` epochs. The subprocesses take turns, one epoch each (uniform epoch
+1, ufn epoch 1, uniform epoch 2, ...), never two at once: a machine whose speed drifts during the
+run (shared hosts do, by a factor up to 1.5 within minutes here) then slows every strategy alike,
+which running one strategy after the other did not. Reported per strategy: seconds of each epoch
+(the first mining epoch only records; re-feeding starts in the second), peak RSS after each epoch
+(VmHWM of the subprocess), and the memory held by the FMR tensors. Evaluation: seconds to rank all
+users (valid and test) in both modes. The load average is printed.
 """
 from __future__ import annotations
 
@@ -30,10 +32,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process in MB: ``VmHWM`` of /proc/self/status (Linux), which
+    starts afresh at exec. (``ru_maxrss`` does not: a subprocess started by a large parent reports
+    at least the parent's size at the fork, which inflated the figures of earlier reports.)"""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def one(args) -> dict:
+def turns(args):
+    """Child side of the interleaved protocol: set up, say ``ready``, then run one epoch per
+    ``go`` line read from stdin and print its seconds and peak RSS; the summary at EOF."""
     import torch
     torch.set_num_threads(args.threads)
     from ufnlib import Config, load_split
@@ -45,7 +58,10 @@ def one(args) -> dict:
     tr.model.load_state_dict(torch.load(args.state))
     out = {"strategy": args.strategy, "backbone": args.backbone, "epochs": [], "rss_mb": [],
            "rss_start_mb": rss_mb()}
-    for _ in range(args.epochs):
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "go":
+            break
         tr.maybe_end_warmup()
         rec = tr.run_epoch()
         tr.history.append(rec)
@@ -55,9 +71,35 @@ def one(args) -> dict:
         if "nrec_mean" in rec:
             out.setdefault("nrec_mean", []).append(rec["nrec_mean"])
             out.setdefault("mined", []).append(rec["mined"])
+        print(json.dumps({"epoch_seconds": rec["train_seconds"]}), flush=True)
     mem = getattr(tr.strategy, "memory", None)
     out["memory_mb"] = mem.nbytes() / 2**20 if mem is not None else 0.0
-    return out
+    print(json.dumps(out), flush=True)
+
+
+def start(args, strategy: str, state: str) -> subprocess.Popen:
+    cmd = [sys.executable, __file__, "--turns", "--dataset", args.dataset, "--backbone", args.backbone,
+           "--threads", str(args.threads), "--strategy", strategy, "--state", state]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if p.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"benchmark subprocess for {strategy} failed to start")
+    return p
+
+
+def drive(procs: list, epochs: int) -> list[dict]:
+    """Let the subprocesses train in turns, one epoch each, then collect their summaries."""
+    for _ in range(epochs):
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+            p.stdout.readline()
+    runs = []
+    for p in procs:
+        p.stdin.close()
+        runs.append(json.loads(p.stdout.read().strip().splitlines()[-1]))
+        if p.wait() != 0:
+            raise RuntimeError("benchmark subprocess failed")
+    return runs
 
 
 def main():
@@ -69,12 +111,14 @@ def main():
     ap.add_argument("--warm", type=int, default=5)
     ap.add_argument("--strategies", nargs="+", default=["uniform", "ufn"])
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks"))
-    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--sequential", action="store_true",
+                    help="one strategy after the other (the protocol of reports before 2026-11-27 07:30)")
+    ap.add_argument("--turns", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--strategy", default="uniform", help=argparse.SUPPRESS)
     ap.add_argument("--state", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.one:
-        print(json.dumps(one(args)))
+    if args.turns:
+        turns(args)
         return
 
     import torch
@@ -100,16 +144,15 @@ def main():
     fd, state = tempfile.mkstemp(suffix=".pt")
     os.close(fd)
     torch.save(tr.model.state_dict(), state)
-    runs = []
-    for s in args.strategies:
-        cmd = [sys.executable, __file__, "--one", "--dataset", args.dataset, "--backbone", args.backbone,
-               "--threads", str(args.threads), "--epochs", str(args.epochs), "--strategy", s, "--state", state]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    if args.sequential:
+        runs = [drive([start(args, st, state)], args.epochs)[0] for st in args.strategies]
+    else:
+        runs = drive([start(args, st, state) for st in args.strategies], args.epochs)
     os.unlink(state)
     report = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git": GIT_AT_IMPORT, "dataset": args.dataset, "backbone": args.backbone, "threads": args.threads,
+        "git": GIT_AT_IMPORT, "protocol": "sequential" if args.sequential else "interleaved",
+        "dataset": args.dataset, "backbone": args.backbone, "threads": args.threads,
         "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "torch": torch.__version__, "loadavg_at_end": os.getloadavg()},
         "users": split.n_users, "evaluator_build_s": build, "warm_epochs_s": warm,
@@ -141,7 +184,12 @@ def render(report: dict) -> str:
              f"({report['date']}, commit {report['git']['commit'][:8]}, load avg {report['machine']['loadavg_at_end'][0]:.2f})", "",
              f"Evaluation of all {report['users']:,} users, sampled-100 + full ranking: valid "
              f"{evals['valid']:.2f} s, test {evals['test']:.2f} s (sampled only: {evals['test_sampled_only']:.2f} s).",
-             f"Uniform warm-up epochs: {', '.join(f'{x:.2f}' for x in warm)} s.", "",
+             f"Uniform warm-up epochs: {', '.join(f'{x:.2f}' for x in warm)} s.",
+             "Protocol: " + ("strategies in turns, one epoch each (interleaved); peak RSS = VmHWM of each subprocess."
+                             if report.get("protocol") == "interleaved" else
+                             "one strategy after the other (sequential)." + (
+                                 "" if "protocol" in report else " Peak RSS of this older report is ru_maxrss, which "
+                                 "includes the parent's size at the fork (about 650-750 MB): it overstates every row.")), "",
              f"| strategy | s/epoch (each) | s/epoch (median of last {k}) | x uniform | peak RSS MB (each epoch) | mining memory tensors MB |",
              "|---|---|---|---|---|---|"]
     for r in runs:

@@ -72,13 +72,13 @@ class MiningDiagnostics:
         else:
             out.pop("mined_true"), out.pop("random_true")
         if memory is not None:
-            i, items = memory.false_negatives()
-            i, items = i.cpu(), items.cpu()
-            users = self.data.inter_user[i]
-            out["nfalse_entries"] = int(len(i))
+            out["nfalse_entries"] = memory.n_false()     # (no list of N_false: it grows with it)
             out["evictions"] = memory.evictions
             out["memory_mb"] = memory.nbytes() / 2**20
-            if self.truth is not None and len(i):
+            if self.truth is not None and out["nfalse_entries"]:
+                i, items = memory.false_negatives()
+                i, items = i.cpu(), items.cpu()
+                users = self.data.inter_user[i]
                 pairs = np.unique(users.numpy() * (self.data.n_items + 1) + items.numpy())
                 pu, pi = pairs // (self.data.n_items + 1), pairs % (self.data.n_items + 1)
                 tp = int(self.truth(torch.from_numpy(pu), torch.from_numpy(pi)).sum())

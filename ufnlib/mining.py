@@ -34,22 +34,20 @@ items. Past that, the entry re-fed longest ago is forgotten (entries whose count
 The reference keeps them all in a dictionary that grows by millions of keys per epoch.
 
 Two implementations of ``inject`` and ``record``, with identical results (tests compare every
-memory tensor): on the CPU, compiled sequential loops (``numba``) that walk the positions and
-slots in the processing order above, with one pass over an interaction's history row per visit;
-elsewhere (a GPU) the same rules as batched tensor operations (sorts and searches over the whole
-batch). ``backend="torch"`` forces the second on the CPU.
+memory tensor): on the CPU, compiled sequential loops (``fmr_kernels``, numba) that walk the
+positions and slots in the processing order above, with one pass over an interaction's history
+row per visit; elsewhere (a GPU), or without numba, the same rules as batched tensor operations
+(sorts and searches over the whole batch). ``backend="torch"`` forces the second on the CPU.
 """
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 import torch
 
-try:
-    import numba
-except ImportError:          # the tensor implementation works without it
-    numba = None
-
 INT = torch.int64
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None   # imported only when used
 
 
 class FMRMemory:
@@ -74,10 +72,13 @@ class FMRMemory:
         self.evictions = 0
         if backend not in ("auto", "numba", "torch"):
             raise ValueError(f"backend must be auto, numba or torch, got {backend!r}")
-        if backend == "numba" and (numba is None or dev.type != "cpu"):
+        if backend == "numba" and (not HAVE_NUMBA or dev.type != "cpu"):
             raise ValueError("backend='numba' needs the numba package and a CPU memory")
-        self.kernel = backend == "numba" or (backend == "auto" and numba is not None and dev.type == "cpu")
-        self._mark = np.full(n_items + 1, -1, dtype=np.int64) if self.kernel else None   # scratch
+        self.kernel = None
+        if backend == "numba" or (backend == "auto" and HAVE_NUMBA and dev.type == "cpu"):
+            from . import fmr_kernels
+            self.kernel = fmr_kernels
+            self._mark = np.full(n_items + 1, -1, dtype=np.int64)   # scratch for the kernels
 
     # ------------------------------------------------------------------------------ state
     def tensors(self) -> dict:
@@ -103,11 +104,11 @@ class FMRMemory:
         the counter of that entry after this re-feed (0 where not re-fed).
         """
         self.step += 1
-        if self.kernel:
+        if self.kernel is not None:
             negs = negs.clone()
             refed = torch.zeros(negs.shape, dtype=torch.bool)
             counts = torch.zeros(negs.shape, dtype=INT)
-            self.evictions += _inject_kernel(
+            self.evictions += self.kernel.inject(
                 inter.to(INT).numpy(), negs.numpy(), refed.numpy(), counts.numpy(),
                 *(t.numpy() for t in self.tensors().values()), self.step, self.m, self._mark)
             return negs, refed, counts
@@ -206,8 +207,8 @@ class FMRMemory:
         P = len(inter)
         if P == 0:
             return mask
-        if self.kernel:
-            _record_kernel(inter.to(INT).numpy(), cands.to(INT).numpy(), mask.numpy(),
+        if self.kernel is not None:
+            self.kernel.record(inter.to(INT).numpy(), cands.to(INT).numpy(), mask.numpy(),
                            *(t.numpy() for t in self.tensors().values()),
                            self.count_mode == "consecutive", self._mark)
             return mask
@@ -234,143 +235,12 @@ class FMRMemory:
         return mask
 
     # ------------------------------------------------------------------------------ views
+    def n_false(self) -> int:
+        """Number of (interaction, item) entries whose counter exceeds m (size of N_false)."""
+        return int((self.hist_count > self.m).sum())
+
     def false_negatives(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(interaction, item) pairs whose counter exceeds m: the current N_false."""
-        i, k = (self.hist_count.to(INT) > self.m).nonzero(as_tuple=True)
+        i, k = (self.hist_count > self.m).nonzero(as_tuple=True)    # (no int64 copy of the table)
         return i, self.hist_items[i, k].to(INT)
 
-
-# ------------------------------------------------------------------------------ CPU kernels
-def _njit(f):
-    return numba.njit(cache=True, nogil=True)(f) if numba is not None else f
-
-
-@_njit
-def _inject_kernel(inter, negs, refed, counts, rec_items, rec_len, hist_items, hist_count,
-                   hist_last, step, m, mark):
-    """``FMRMemory.inject`` on numpy views, one interaction at a time (see the tensor version for
-    the rules). ``mark`` [n_items + 1] is scratch, all -1 on entry and exit. Returns evictions."""
-    P = inter.shape[0]
-    K = hist_items.shape[1]
-    n = negs.shape[1]
-    perm = np.argsort(inter, kind="mergesort")       # positions grouped by interaction, in order
-    dv = np.empty(n, np.int64)                       # distinct re-fed items, ascending
-    mult = np.empty(n, np.int64)                     # their multiplicity in N_rec
-    slot_of = np.empty(n, np.int64)
-    base = np.empty(n, np.int64)
-    seen = np.empty(n, np.int64)
-    taken = np.zeros(K, np.bool_)
-    cand = np.empty(K, np.int64)
-    prio = np.empty(K, np.int64)
-    idx = np.empty(K, np.int64)
-    evictions = 0
-    g0 = 0
-    while g0 < P:
-        i = inter[perm[g0]]
-        g1 = g0 + 1
-        while g1 < P and inter[perm[g1]] == i:
-            g1 += 1
-        G = g1 - g0                                  # visits of interaction i in this batch
-        L = rec_len[i]
-        if L > 0:
-            srt = np.sort(rec_items[i, :L].astype(np.int64))
-            nd = 0
-            for s in range(L):
-                if nd > 0 and dv[nd - 1] == srt[s]:
-                    mult[nd - 1] += 1
-                else:
-                    dv[nd] = srt[s]
-                    mult[nd] = 1
-                    nd += 1
-            for d in range(nd):
-                mark[dv[d]] = d
-                slot_of[d] = -1
-                seen[d] = 0
-            for k in range(K):                       # one pass over the history row
-                taken[k] = False
-                h = hist_items[i, k]
-                if h != 0 and mark[h] >= 0:
-                    slot_of[mark[h]] = k
-                    taken[k] = True
-            nnew = 0
-            for d in range(nd):
-                if slot_of[d] < 0:
-                    nnew += 1
-            if nnew > 0:
-                # slots for new items: free slots in slot order, then the least recently re-fed
-                # entries with counter <= m, then those above m; slots matched now are kept
-                c = 0
-                for k in range(K):
-                    if c < nnew and hist_items[i, k] == 0:
-                        cand[c] = k
-                        c += 1
-                if c < nnew:
-                    nc = 0
-                    for k in range(K):
-                        if hist_items[i, k] != 0 and not taken[k]:
-                            prio[nc] = hist_last[i, k] + (np.int64(1) << 40 if hist_count[i, k] > m else 0)
-                            idx[nc] = k
-                            nc += 1
-                    o = np.argsort(prio[:nc], kind="mergesort")
-                    for j in range(nnew - c):
-                        cand[c + j] = idx[o[j]]
-                j = 0
-                for d in range(nd):                  # new items in ascending order
-                    if slot_of[d] < 0:
-                        k = cand[j]
-                        j += 1
-                        if hist_items[i, k] != 0:
-                            evictions += 1
-                        hist_items[i, k] = dv[d]
-                        hist_count[i, k] = 0
-                        slot_of[d] = k
-            for d in range(nd):
-                k = slot_of[d]
-                base[d] = hist_count[i, k]
-                hist_count[i, k] = min(base[d] + G * mult[d], 255)
-                hist_last[i, k] = step
-            for q in range(g0, g1):                  # events in processing order
-                p = perm[q]
-                for s in range(L):
-                    v = rec_items[i, s]
-                    d = mark[v]
-                    seen[d] += 1
-                    negs[p, s] = v
-                    refed[p, s] = True
-                    counts[p, s] = base[d] + seen[d]
-            for d in range(nd):
-                mark[dv[d]] = -1
-        g0 = g1
-    return evictions
-
-
-@_njit
-def _record_kernel(inter, cands, mask, rec_items, rec_len, hist_items, hist_count, hist_last,
-                   consecutive, mark):
-    """``FMRMemory.record`` on numpy views: positions in order, so the last visit of an
-    interaction wins; ``consecutive`` then forgets counters of items not in the final N_rec."""
-    P, n = mask.shape
-    K = hist_items.shape[1]
-    for p in range(P):
-        i = inter[p]
-        c = 0
-        for s in range(n):
-            if mask[p, s]:
-                rec_items[i, c] = cands[p, s + 1]
-                c += 1
-        for s in range(c, n):
-            rec_items[i, s] = 0
-        rec_len[i] = c
-    if consecutive:
-        for p in range(P):
-            i = inter[p]
-            L = rec_len[i]
-            for s in range(L):
-                mark[rec_items[i, s]] = 1
-            for k in range(K):
-                h = hist_items[i, k]
-                if h == 0 or mark[h] != 1:
-                    hist_items[i, k] = 0
-                    hist_count[i, k] = 0
-            for s in range(L):
-                mark[rec_items[i, s]] = -1

@@ -259,6 +259,10 @@ class SRNSMemory:
         return sel
 
     # ------------------------------------------------------------------------------ views
+    def n_false(self) -> int:
+        """Number of (interaction, item) entries in N_false."""
+        return int((self.fn_items != 0).sum())
+
     def false_negatives(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(interaction, item) pairs of N_false."""
         i, k = (self.fn_items != 0).nonzero(as_tuple=True)
@@ -293,6 +297,9 @@ class _Memories:
 
     def false_negatives(self):
         return self.srns.false_negatives()
+
+    def n_false(self) -> int:
+        return self.srns.n_false()
 
     def tensors(self) -> dict:
         t = {f"srns.{k}": v for k, v in self.srns.tensors().items()}

@@ -237,7 +237,7 @@ class FMRMemory:
     # ------------------------------------------------------------------------------ views
     def n_false(self) -> int:
         """Number of (interaction, item) entries whose counter exceeds m (size of N_false)."""
-        return int((self.hist_count > self.m).sum())
+        return int(torch.count_nonzero(self.hist_count > self.m))   # (a bool .sum() copies to int64)
 
     def false_negatives(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(interaction, item) pairs whose counter exceeds m: the current N_false."""

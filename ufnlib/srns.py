@@ -261,7 +261,7 @@ class SRNSMemory:
     # ------------------------------------------------------------------------------ views
     def n_false(self) -> int:
         """Number of (interaction, item) entries in N_false."""
-        return int((self.fn_items != 0).sum())
+        return int(torch.count_nonzero(self.fn_items))
 
     def false_negatives(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(interaction, item) pairs of N_false."""

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ufnlib.paper import TABLE2, TABLE3  # noqa: E402
+from ufnlib.paper import TABLE2, TABLE3, TABLE4, TABLE4_COLUMNS  # noqa: E402
 
 METRICS = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10")
 
@@ -66,26 +66,38 @@ def mean_cells(rs) -> list[str]:
     return cells
 
 
-def ablation(recs) -> str:
+def variants(recs, names: dict, paper: dict) -> str:
+    """SASRec variants on Beauty (mean ± std over the cached seeds) beside the paper's HR@10 and
+    NDCG@10 (``paper[metric][strategy]``)."""
     import numpy as np
-    order = ["uniform", "ema_eval", "fmr", "fcr", "ufn", "removal"]
-    names = {"uniform": "SASRec", "ema_eval": "SASRec + EMA eval (control)", "fmr": "+FMR", "fcr": "+FCR",
-             "ufn": "+UFN", "removal": "SASRec^R (removal)"}
-    by = {s: beauty_runs(recs, s, "sasrec") for s in order}
+    by = {s: beauty_runs(recs, s, "sasrec") for s in names}
     head = "| variant | seeds | " + " | ".join(f"{m.upper()} ours" for m in METRICS) + " | NDCG@10 full | HR@10 paper | NDCG@10 paper |"
     rows = [head, "|" + "---|" * (len(METRICS) + 5)]
-    for s in order:
+    for s, name in names.items():
         rs = by[s]
+        ph, pn = paper["hr@10"].get(s, "—"), paper["ndcg@10"].get(s, "—")
         if not rs:
-            rows.append(f"| {names[s]} | 0 | " + " | ".join("not run yet" for _ in METRICS) + " | | | |")
+            rows.append(f"| {name} | 0 | " + " | ".join("not run yet" for _ in METRICS) + f" | | {ph} | {pn} |")
             continue
         cell = mean_cells(rs)
         full = np.mean([r["metrics"]["test"]["full"]["ndcg@10"] for r in rs])
-        ph, pn = TABLE3["hr@10"].get(s, "—"), TABLE3["ndcg@10"].get(s, "—")
-        rows.append(f"| {names[s]} | {','.join(str(r['seed']) for r in rs)} | " + " | ".join(cell)
+        rows.append(f"| {name} | {','.join(str(r['seed']) for r in rs)} | " + " | ".join(cell)
                     + f" | {full:.4f} | {ph} | {pn} |")
-    keys = ", ".join(f"`{r['key']}`" for s in order for r in by[s])
+    keys = ", ".join(f"`{r['key']}`" for s in names for r in by[s])
     return "\n".join(rows) + f"\n\nRuns: {keys or 'none yet'}."
+
+
+def ablation(recs) -> str:
+    """Issue #3: Table 3's variants, the EMA control and SASRec^R (paper values of Table 4)."""
+    names = {"uniform": "SASRec", "ema_eval": "SASRec + EMA eval (control)", "fmr": "+FMR", "fcr": "+FCR",
+             "ufn": "+UFN", "removal": "SASRec^R (removal)"}
+    paper = {m: {**{"removal": TABLE4[m]["removal"]}, **TABLE3[m]} for m in ("hr@10", "ndcg@10")}
+    return variants(recs, names, paper)
+
+
+def table4(recs) -> str:
+    """Issue #5: the seven columns of Table 4."""
+    return variants(recs, dict(TABLE4_COLUMNS), TABLE4)
 
 
 def backbones(recs) -> str:
@@ -144,7 +156,7 @@ def table2(recs) -> str:
 
 
 SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "table2": table2,
-            "backbones": backbones}
+            "backbones": backbones, "table4": table4}
 
 
 def render(text: str, recs) -> str:

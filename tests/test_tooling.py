@@ -73,3 +73,25 @@ def test_gpu_grid_script_runs_a_list_and_archives_it(tmp_path):
     from ufnlib.grid import import_archive
     imp = import_archive(out / "runs.tar.gz", root=tmp_path / "home")
     assert imp["imported"] == 1
+
+
+def test_speed_benchmark_interleaves_strategies_and_reports_own_memory(tmp_path):
+    """benchmarks/bench_speed.py end to end on a small synthetic set: strategies in turns, each
+    epoch timed, peak memory of each subprocess (not its parent's), a report that renders."""
+    import json
+    import sys
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_speed.py"), "--dataset",
+                        "synthetic:users=120,items=80", "--warm", "1", "--epochs", "2", "--threads", "1",
+                        "--strategies", "uniform", "ufn", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rep = json.loads(next(tmp_path.glob("speed-*.json")).read_text())
+    assert rep["protocol"] == "interleaved"
+    assert [x["strategy"] for x in rep["runs"]] == ["uniform", "ufn"]
+    for run in rep["runs"]:
+        assert len(run["epochs"]) == 2 and all(t > 0 for t in run["epochs"])
+        assert 0 < run["rss_mb"][0] <= run["rss_mb"][1]
+    uni, ufn = rep["runs"]
+    assert uni["memory_mb"] == 0 and ufn["memory_mb"] > 0 and ufn["mined"] is not None
+    md = next(tmp_path.glob("speed-*.md")).read_text()
+    assert "interleaved" in md and "| ufn |" in md

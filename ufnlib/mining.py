@@ -209,8 +209,8 @@ class FMRMemory:
             return mask
         if self.kernel is not None:
             self.kernel.record(inter.to(INT).numpy(), cands.to(INT).numpy(), mask.numpy(),
-                           *(t.numpy() for t in self.tensors().values()),
-                           self.count_mode == "consecutive", self._mark)
+                               *(t.numpy() for t in self.tensors().values()),
+                               self.count_mode == "consecutive", self._mark)
             return mask
         # the last position of each interaction wins
         pos = torch.arange(P, device=inter.device)
@@ -243,4 +243,3 @@ class FMRMemory:
         """(interaction, item) pairs whose counter exceeds m: the current N_false."""
         i, k = (self.hist_count > self.m).nonzero(as_tuple=True)    # (no int64 copy of the table)
         return i, self.hist_items[i, k].to(INT)
-

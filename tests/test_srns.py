@@ -13,6 +13,7 @@ from ufnlib.srns import SRNSMemory, gumbel, variance_rule
 SMALL = dict(dataset="synthetic:users=80,items=60", warmup="fixed", warmup_epochs=1, m=1, hidden=16,
              n_neg=10, max_epochs=4)
 NEW = ["srns_removal", "srns_rec_removal", "ufn_srns", "ufn_srns_rec"]
+BACKENDS = ["torch", "numba"]
 
 
 def _f32(rows):
@@ -64,9 +65,10 @@ def _oracle_state(ora: PlainSRNS, n_inter):
     return tracked, fn
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("where", ["tracked", "nrec"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vectorised_srns_equals_oracle(where, seed):
+def test_vectorised_srns_equals_oracle(where, seed, backend):
     """Several epochs of toy batches (interactions repeated within a batch, items repeated within
     a row): same negatives, same flags, same tracked sets and score histories, same N_false.
     (A flagged entry is labelled 1 here and excluded: reversal and removal act alike on the
@@ -74,7 +76,7 @@ def test_vectorised_srns_equals_oracle(where, seed):
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed)
     n_inter, n, n_items, s1, T, alpha, tau = 10, 7, 12, 3, 3, 2.0, 0.7
-    vec, ora = SRNSMemory(n_inter, s1, T, alpha), PlainSRNS(s1, T, alpha)
+    vec, ora = SRNSMemory(n_inter, s1, T, alpha, backend=backend), PlainSRNS(s1, T, alpha)
     fmr_v, fmr_o = FMRMemory(n_inter, n, n_items, m=1, slots=n_items), PlainFMR(m=1)
     toy = ToyScores(rng, n_inter, n_items)
     seen = dict(flags=0, full_unflagged=0, member=0, kept=0)
@@ -126,6 +128,47 @@ def test_vectorised_srns_equals_oracle(where, seed):
         assert seen["member"] > 0
 
 
+@pytest.mark.parametrize("where", ["tracked", "nrec"])
+def test_compiled_and_tensor_memories_agree_at_scale(where):
+    """Many interactions, S1 = 8, T = 3, n = 40 with repeated interactions and items: both
+    backends give the same negatives, flags, selections and every memory tensor, step by step,
+    with N_false evictions (F = S1) and kept candidates along the way."""
+    g = torch.Generator().manual_seed(7)
+    n_inter, n, n_items, s1, T, alpha, tau, P = 300, 40, 60, 8, 3, 1.0, 0.5, 256
+    mems = [SRNSMemory(n_inter, s1, T, alpha, backend=b) for b in BACKENDS]
+    fmrs = [FMRMemory(n_inter, n, n_items, m=1, backend=b) for b in BACKENDS]
+    level = torch.randn(n_inter, n_items + 1, generator=g) * 2      # stable per-pair scores
+    for step in range(40):
+        inter = torch.randint(0, n_inter, (P,), generator=g)
+        inter[P // 2:P // 2 + 30] = inter[:30]                     # repeated visits in a batch
+        negs = torch.randint(1, n_items + 1, (P, n), generator=g)
+        noise = gumbel((P, n), g)
+        jitter = torch.randn(P, 1 + n, generator=g) * 0.05
+        outs = []
+        for mem, fmr in zip(mems, fmrs):
+            if where == "tracked":
+                ng, fed = mem.inject(inter, negs)
+            else:
+                ng, fed, _ = fmr.inject(inter, negs)
+            lg = torch.cat([torch.zeros(P, 1), level[inter[:, None], ng]], 1) + jitter
+            flags = mem.observe(inter, ng, lg, fed)
+            labels = torch.cat([torch.ones(P, 1), flags.float()], 1)
+            if where == "tracked":
+                pool = ~flags
+            else:
+                pool = fmr.record(inter, torch.cat([torch.zeros(P, 1, dtype=ng.dtype), ng], 1), lg,
+                                  labels, exclude=flags)
+            sel = mem.refresh(inter, ng, lg, pool, noise, tau)
+            outs.append((ng, fed, flags, pool, sel))
+        for a, b in zip(*outs):
+            assert torch.equal(a, b)
+        for k, t in mems[0].tensors().items():
+            assert torch.equal(t, mems[1].tensors()[k]), k
+        assert (mems[0].evictions, mems[0].offered, mems[0].kept) == \
+               (mems[1].evictions, mems[1].offered, mems[1].kept)
+    assert mems[0].evictions > 0 and mems[0].kept > 0 and mems[0].n_false() > 0
+
+
 def test_variance_rule_exact():
     """mean - alpha * std > 1/2 (population std), alpha = 5."""
     h = torch.tensor([[0.9] * 5,                        # stable, high: flagged
@@ -140,11 +183,12 @@ def test_variance_rule_exact():
     assert not ora.is_false_negative([0.9] * 4)         # history not full
 
 
-def test_tracked_candidates_scored_each_visit_and_refreshed_by_score():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tracked_candidates_scored_each_visit_and_refreshed_by_score(backend):
     """One interaction, S1 = 2, T = 3: the tracked candidates fill the first slots; each visit
     appends sigmoid(l_neg - l_pos) to their history (last T kept); with zero noise the refresh
     keeps the two largest logits, and a kept candidate keeps its history."""
-    mem = SRNSMemory(n_inter=1, s1=2, T=3, alpha=100.0)         # alpha large: nothing is flagged
+    mem = SRNSMemory(n_inter=1, s1=2, T=3, alpha=100.0, backend=backend)         # alpha large: nothing is flagged
     it = torch.tensor([0])
     negs = torch.tensor([[7, 8, 9, 10]])
     _, fed = mem.inject(it, negs)
@@ -166,8 +210,9 @@ def test_tracked_candidates_scored_each_visit_and_refreshed_by_score():
     assert int(mem.obs[0, 0]) >= 3 and int(mem.obs[0, 0]) < 6    # ring counter stays bounded
 
 
-def test_flagged_candidate_leaves_tracking_and_is_flagged_again_on_return():
-    mem = SRNSMemory(n_inter=1, s1=2, T=2, alpha=5.0)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_flagged_candidate_leaves_tracking_and_is_flagged_again_on_return(backend):
+    mem = SRNSMemory(n_inter=1, s1=2, T=2, alpha=5.0, backend=backend)
     it = torch.tensor([0])
     allow = torch.ones(1, 3, dtype=torch.bool)
     zero = torch.zeros(1, 3, dtype=torch.float64)

@@ -58,10 +58,11 @@ position's refresh wins (as ``FMRMemory.record``).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .config import ConfigError
-from .mining import FMRMemory
+from .mining import HAVE_NUMBA, FMRMemory
 from .strategies import Strategy, Targets, strategy
 
 INT = torch.int64
@@ -114,8 +115,12 @@ def first_occurrence(items: torch.Tensor) -> torch.Tensor:
 
 
 class SRNSMemory:
+    """The tensors above. ``observe`` and ``refresh`` have two implementations with identical
+    results (as ``mining.FMRMemory``): compiled loops on the CPU (``srns_kernels``, numba), batched
+    tensor operations elsewhere or with ``backend="torch"``."""
+
     def __init__(self, n_inter: int, s1: int, T: int, alpha: float, fn_slots: int | None = None,
-                 device="cpu"):
+                 device="cpu", backend: str = "auto"):
         self.n_inter, self.S1, self.T, self.alpha = n_inter, s1, T, alpha
         self.F = fn_slots or s1
         if self.F < s1:
@@ -128,6 +133,16 @@ class SRNSMemory:
         self.fn_next = torch.zeros(n_inter, dtype=torch.int16, device=dev)
         self.evictions = 0                 # N_false pairs forgotten (table full)
         self.offered = self.kept = 0       # tracked candidates at refreshes / kept (reset by caller)
+        if backend not in ("auto", "numba", "torch"):
+            raise ValueError(f"backend must be auto, numba or torch, got {backend!r}")
+        if backend == "numba" and (not HAVE_NUMBA or dev.type != "cpu"):
+            raise ValueError("backend='numba' needs the numba package and a CPU memory")
+        self.kernel = None
+        if backend == "numba" or (backend == "auto" and HAVE_NUMBA and dev.type == "cpu"):
+            from . import srns_kernels
+            self.kernel = srns_kernels
+            self._mark = np.full(n_inter, -1, dtype=np.int64)      # scratch for ``refresh``
+            self._item_mark = np.full(0, -1, dtype=np.int64)        # grown to the largest item id
 
     # ------------------------------------------------------------------------------ state
     def tensors(self) -> dict:
@@ -178,6 +193,12 @@ class SRNSMemory:
         T = self.T
         negs = negs.to(INT)
         p = outrank_prob(logits[:, 1:], logits[:, :1])
+        if self.kernel is not None:
+            self.evictions += self.kernel.observe(
+                inter.to(INT).numpy(), negs.numpy(), p.detach().numpy(), fed.numpy(), flags.numpy(),
+                self.items.numpy(), self.hist.numpy(), self.obs.numpy(), self.fn_items.numpy(),
+                self.fn_next.numpy(), float(self.alpha))
+            return flags
         cols = self.locate(inter, negs, fed)
         rank = occurrence_rank(inter)
         for r in range(int(rank.max()) + 1):      # rounds: at most one visit per interaction
@@ -227,6 +248,18 @@ class SRNSMemory:
         P, n = negs.shape
         sel = torch.zeros(P, n, dtype=torch.bool, device=negs.device)
         if P == 0:
+            return sel
+        if self.kernel is not None:
+            ng = negs.to(INT)
+            top = int(ng.max()) + 1
+            if top > len(self._item_mark):
+                self._item_mark = np.full(top, -1, dtype=np.int64)
+            offered, kept = self.kernel.refresh(
+                inter.to(INT).numpy(), ng.numpy(), logits.detach().float().numpy(),
+                eligible.numpy(), noise.double().numpy(), float(tau), sel.numpy(),
+                self.items.numpy(), self.hist.numpy(), self.obs.numpy(), self._mark, self._item_mark)
+            self.offered += offered
+            self.kept += kept
             return sel
         rows = last_positions(inter, self.n_inter)
         ii = inter[rows].to(INT)

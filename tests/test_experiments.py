@@ -182,6 +182,24 @@ def test_interrupted_run_resumes_identically(tmp_path, tiny_cfg):
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def test_load_state_leaves_the_given_state_alone(tiny_cfg):
+    """A state held in memory (not fresh from disk) stays as it was when another trainer loads
+    it and trains on: Adam would otherwise update the caller's moment tensors in place."""
+    from ufnlib.train import Trainer
+    split = load_split(tiny_cfg.dataset)
+    a = Trainer(tiny_cfg, split, progress=False)
+    a.history.append(a.run_epoch())
+    a.epoch += 1
+    st = a.state()
+    before = {k: v.clone() for k, v in a.opt.state_dict()["state"][0].items()}
+    b = Trainer(tiny_cfg, split, progress=False)
+    b.load_state(st)
+    b.run_epoch()
+    after = a.opt.state_dict()["state"][0]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not torch.equal(b.opt.state_dict()["state"][0]["exp_avg"], before["exp_avg"])
+
+
 def _train_cmd(root, *extra):
     return [PYTHON, "-m", "ufnlib", "train", "--dataset", "synthetic:users=80,items=60",
             "--set", "max_epochs=40", "--set", "hidden=16", "--set", "n_neg=5",

@@ -122,10 +122,12 @@ class Trainer:
                               if self.device.type == "cuda" else None))
 
     def load_state(self, st: dict) -> None:
-        self.epoch, self.history, self.best = st["epoch"], st["history"], st["best"]
+        self.epoch, self.history, self.best = st["epoch"], list(st["history"]), dict(st["best"])
         self.bad_evals, self.elapsed, self.done = st["bad_evals"], st["elapsed"], st["done"]
         self.model.load_state_dict(st["model"])
-        self.opt.load_state_dict(st["opt"])
+        # the optimizer keeps the tensors it is given (same dtype and device): copy them, so that
+        # training never writes into the caller's dict (or into another trainer's optimizer)
+        self.opt.load_state_dict(copy.deepcopy(st["opt"]))
         self.strategy.load_state_dict(st["strategy"])
         self.warmup_epoch = st.get("warmup_epoch")
         if st.get("teacher") is not None:

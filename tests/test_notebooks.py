@@ -225,6 +225,19 @@ def check_03_srns_comparison(res: Path, nb) -> None:
     assert all(c.loc[f"Table 4, observation {k}", "paper"].startswith("holds") for k in (2, 3, 4))
     nums = _numbers(res, "03_srns_comparison")
     assert set(nums["observations"].values()) <= VERDICTS
+    # the detectors: every mining column, with shares that are shares, on both data sets
+    d = pd.read_csv(res / "tables" / "table4_detectors_data.csv")
+    assert set(d["strategy"]) == {"removal", "srns_rec_removal", "srns_removal", "ufn_srns_rec", "ufn_srns", "ufn"}
+    assert d["later_share"].dropna().between(0, 1).all() and (d["flagged_per_epoch"] > 0).any()
+    assert d.loc[d["later_share"].isna(), "flagged_per_epoch"].eq(0).all()    # undefined only if none flagged
+    assert (d["mining_epochs"] <= d["best_epoch"]).all()
+    s = pd.read_csv(res / "tables" / "table4_detectors_synthetic_data.csv")
+    assert set(s["strategy"]) == set(d["strategy"])
+    assert s["mined_precision"].dropna().between(0, 1).all() and s["nfalse_recall"].dropna().between(0, 1).all()
+    assert s["mined_precision"].notna().any()
+    _figure_ok(res, "table4_detectors")
+    _figure_ok(res, "table4_detectors_synthetic")
+    assert any(f.startswith("Synthetic data: precision") for f in nums["detector_findings"])
 
 
 def check_04_hyperparameters(res: Path, nb) -> None:

@@ -251,3 +251,34 @@ def curve_claims(frame, early: int = 30) -> list[Claim]:
                      "(runs end 'patience' validations after their best, not at 200 epochs)",
                      verdict(du > df_), f"drop SASRec {du:.4f}, UFNRec {df_:.4f}"))
     return out
+
+
+# ------------------------------------------------------------ Table 4's detectors over epochs
+def plot_detectors(records, labels: dict, seed: int | None = None):
+    """Two panels over the epochs of one seed's runs: entries flagged per epoch (log scale) and
+    the share of them that is the user's validation or test item, with the random negatives'
+    share dashed. ``labels``: strategy -> legend text."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    i = 0
+    for s, label in labels.items():
+        rs = [r for r in records if r["config"]["strategy"] == s and (seed is None or r["config"]["seed"] == seed)]
+        if not rs:
+            continue
+        r = min(rs, key=lambda x: x["config"]["seed"])
+        hs = [h for h in r["history"] if h.get("mined") is not None]
+        ep = [h["epoch"] for h in hs]
+        c = f"C{i}"
+        i += 1
+        axes[0].plot(ep, [max(h["mined"], 0.5) for h in hs], "-", color=c, label=label)
+        axes[1].plot(ep, [100 * (h["mined_later_share"] or 0) for h in hs], "-", color=c, label=label)
+        axes[1].plot(ep, [100 * (h["random_later_share"] or 0) for h in hs], ":", color=c, alpha=0.6)
+        best = r["selection"]["best_epoch"]
+        axes[1].axvline(best, color=c, lw=0.6, alpha=0.4)
+    axes[0].set(yscale="log", xlabel="epoch", ylabel="entries flagged in the epoch", title="How much each detector flags")
+    axes[1].set(xlabel="epoch", ylabel="% of flagged entries",
+                title="Flagged entries that the user comes back to\n(dotted: random negatives; thin line: selected epoch)")
+    axes[1].set_ylim(bottom=0)
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig

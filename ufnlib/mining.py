@@ -50,6 +50,18 @@ INT = torch.int64
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None   # imported only when used
 
 
+def compiled_kernels(module: str, backend: str, device: torch.device):
+    """The numba module ``ufnlib.<module>`` if ``backend`` asks for it ("numba") or allows it
+    ("auto": on a CPU, when numba is installed); None for the batched tensor implementation."""
+    if backend not in ("auto", "numba", "torch"):
+        raise ValueError(f"backend must be auto, numba or torch, got {backend!r}")
+    if backend == "numba" and (not HAVE_NUMBA or device.type != "cpu"):
+        raise ValueError("backend='numba' needs the numba package and a CPU memory")
+    if backend == "numba" or (backend == "auto" and HAVE_NUMBA and device.type == "cpu"):
+        return importlib.import_module(f"{__package__}.{module}")
+    return None
+
+
 class FMRMemory:
     def __init__(self, n_inter: int, n_neg: int, n_items: int, m: int, slots: int | None = None,
                  count_mode: str = "cumulative", device="cpu", backend: str = "auto"):
@@ -70,14 +82,8 @@ class FMRMemory:
         self.hist_last = torch.zeros(n_inter, slots, dtype=torch.int32, device=dev)   # step of last re-feed
         self.step = 0
         self.evictions = 0
-        if backend not in ("auto", "numba", "torch"):
-            raise ValueError(f"backend must be auto, numba or torch, got {backend!r}")
-        if backend == "numba" and (not HAVE_NUMBA or dev.type != "cpu"):
-            raise ValueError("backend='numba' needs the numba package and a CPU memory")
-        self.kernel = None
-        if backend == "numba" or (backend == "auto" and HAVE_NUMBA and dev.type == "cpu"):
-            from . import fmr_kernels
-            self.kernel = fmr_kernels
+        self.kernel = compiled_kernels("fmr_kernels", backend, dev)
+        if self.kernel is not None:
             self._mark = np.full(n_items + 1, -1, dtype=np.int64)   # scratch for the kernels
 
     # ------------------------------------------------------------------------------ state

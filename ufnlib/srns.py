@@ -62,7 +62,7 @@ import numpy as np
 import torch
 
 from .config import ConfigError
-from .mining import HAVE_NUMBA, FMRMemory
+from .mining import FMRMemory, compiled_kernels
 from .strategies import Strategy, Targets, strategy
 
 INT = torch.int64
@@ -133,14 +133,8 @@ class SRNSMemory:
         self.fn_next = torch.zeros(n_inter, dtype=torch.int16, device=dev)
         self.evictions = 0                 # N_false pairs forgotten (table full)
         self.offered = self.kept = 0       # tracked candidates at refreshes / kept (reset by caller)
-        if backend not in ("auto", "numba", "torch"):
-            raise ValueError(f"backend must be auto, numba or torch, got {backend!r}")
-        if backend == "numba" and (not HAVE_NUMBA or dev.type != "cpu"):
-            raise ValueError("backend='numba' needs the numba package and a CPU memory")
-        self.kernel = None
-        if backend == "numba" or (backend == "auto" and HAVE_NUMBA and dev.type == "cpu"):
-            from . import srns_kernels
-            self.kernel = srns_kernels
+        self.kernel = compiled_kernels("srns_kernels", backend, dev)
+        if self.kernel is not None:
             self._mark = np.full(n_inter, -1, dtype=np.int64)      # scratch for ``refresh``
             self._item_mark = np.full(0, -1, dtype=np.int64)        # grown to the largest item id
 

@@ -382,6 +382,22 @@ def verdict_counts(claims) -> dict:
 DETECTOR_COLUMNS = ("removal", "srns_rec_removal", "srns_removal", "ufn_srns_rec", "ufn_srns", "ufn")
 
 
+def _per_strategy(long, strategies, cols, fmt):
+    """Display frame: per strategy (a row even without runs), each column's mean ± sample std over
+    its runs; "none flagged" where every run's value is undefined (a share of nothing flagged)."""
+    import pandas as pd
+    out = []
+    for s in strategies:
+        g = long[long["strategy"] == s] if len(long) else long
+        row = {"column": ARM_LABELS.get(s, s), "strategy": s, "seeds": len(g)}
+        for k in cols:
+            v = g[k].astype(float).dropna() if len(g) else g
+            row[k] = ("not run yet" if not len(g) else "none flagged" if not len(v) else
+                      fmt[k].format(v.mean()) + (" ± " + fmt[k].format(v.std()) if len(v) > 1 else ""))
+        out.append(row)
+    return pd.DataFrame(out).set_index("column")
+
+
 def detector_runs(res, strategies=DETECTOR_COLUMNS):
     """One row per mining run: what its detector flagged over the mining epochs up to the
     validation-selected one (pooled over those epochs). ``later`` = the flagged item is the user's
@@ -421,19 +437,7 @@ def detectors(res, strategies=DETECTOR_COLUMNS) -> TableResult:
     fmt = {"flagged_per_epoch": "{:,.0f}", "later_share": "{:.3%}", "random_later_share": "{:.4%}",
            "lift": "{:.1f}x", "later_flagged_per_epoch": "{:,.1f}", "nfalse_at_best": "{:,.0f}",
            "mining_epochs": "{:.0f}"}
-    rows = []
-    for s in strategies:
-        g = runs[runs["strategy"] == s] if len(runs) else runs
-        row = {"column": ARM_LABELS.get(s, s), "strategy": s, "seeds": len(g)}
-        for k in cols:
-            if not len(g):
-                row[k] = "not run yet"
-                continue
-            v = g[k].astype(float).dropna()          # shares are undefined in a run that flagged nothing
-            row[k] = ("none flagged" if not len(v) else
-                      fmt[k].format(v.mean()) + (" ± " + fmt[k].format(v.std()) if len(v) > 1 else ""))
-        rows.append(row)
-    display = pd.DataFrame(rows).set_index("column")
+    display = _per_strategy(runs, strategies, cols, fmt)
     cap = ("Table 4's detectors. Per mining run, pooled over its mining epochs up to the epoch chosen on "
            "validation: entries flagged per epoch (removed in SASRec^R, +SRNS^R, +SRNS; reversed in the "
            "UFN columns); later_share = share of them that is the user's validation or test item, i.e. a "
@@ -473,16 +477,7 @@ def detectors_synthetic(res, strategies=DETECTOR_COLUMNS) -> TableResult:
     fmt = {"mined": "{:,.0f}", "mined_precision": "{:.3f}", "random_precision": "{:.4f}", "lift": "{:.1f}x",
            "nfalse_pairs": "{:,.0f}", "nfalse_precision": "{:.3f}", "nfalse_recall": "{:.3f}",
            "test_ndcg10": "{:.4f}"}
-    out = []
-    for s in strategies:
-        g = long[long["strategy"] == s] if len(long) else long
-        row = {"column": ARM_LABELS.get(s, s), "strategy": s, "seeds": len(g)}
-        for k in SYNTHETIC_DETECTOR_COLUMNS:
-            v = g[k].astype(float).dropna() if len(g) else g
-            row[k] = ("not run yet" if not len(g) else "" if not len(v) else
-                      fmt[k].format(v.mean()) + (" ± " + fmt[k].format(v.std()) if len(v) > 1 else ""))
-        out.append(row)
-    display = pd.DataFrame(out).set_index("column")
+    display = _per_strategy(long, strategies, SYNTHETIC_DETECTOR_COLUMNS, fmt)
     c = recs[0]["config"] if recs else {}
     cap = ("Table 4's detectors on synthetic data (``ufnlib.synthetic``: the generator knows which unseen "
            "items each user likes, i.e. every false negative). "

@@ -155,8 +155,25 @@ def table2(recs) -> str:
     return p.read_text().strip() if p.is_file() else "Not generated yet: run `bash run_all.sh`."
 
 
+def detectors(recs) -> str:
+    """Table 4's detectors (notebook 03 section 5): on the default Beauty runs, and on the synthetic
+    runs of ``profiles.detectors_synthetic`` (paper profile, seeds 1-3), with run keys."""
+    from ufnlib import config_key, profiles, tables
+    from ufnlib.report import markdown_table
+    beauty = [r for s in tables.DETECTOR_COLUMNS for r in beauty_runs(recs, s, "sasrec")]
+    want = {config_key(c) for c in profiles.detectors_synthetic("paper", [1, 2, 3])}
+    syn = [r for r in recs if r["key"] in want]
+    b, y = tables.detectors(beauty), tables.detectors_synthetic(syn)
+    out = [b.caption, "", markdown_table(b.display).strip(), "",
+           "Runs: " + ", ".join(f"`{r['key']}`" for r in beauty) + ".", "",
+           y.caption, "", markdown_table(y.display).strip(), "",
+           "Runs: " + ", ".join(f"`{r['key']}`" for r in syn) + ".", ""]
+    out += [f"- {f}" for f in tables.detector_findings(b, y)]
+    return "\n".join(out).rstrip()
+
+
 SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "table2": table2,
-            "backbones": backbones, "table4": table4}
+            "backbones": backbones, "table4": table4, "detectors": detectors}
 
 
 def render(text: str, recs) -> str:

@@ -215,3 +215,26 @@ def test_protocol_caption_states_the_data_version(tmp_path):
     assert "S3-Rec version (22,363 users, 12,101 items), NOT the paper's 52,024-user" in cap
     assert "sampled-100" in cap and "seeds [1]" in cap and "chosen on validation" in cap and "quick" in cap
     assert "full ranking" in tables.protocol([r], "full")
+
+
+def test_detector_table_pools_mining_epochs_up_to_the_selected_one():
+    """Shares are pooled over the mining epochs (after the warm-up, up to the selected epoch),
+    not averaged per epoch; later epochs and warm-up epochs do not count; a column without runs
+    says so, one whose runs flagged nothing says 'none flagged'."""
+    def ep(e, mined, later, rnd=1000, rnd_later=2):
+        return {"epoch": e, "mined": mined, "mined_later": later, "random": rnd, "random_later": rnd_later,
+                "refed": 50, "nfalse_entries": 10 * e}
+    rec = {"key": "a", "config": {"strategy": "srns_removal", "backbone": "sasrec", "seed": 1},
+           "warmup_end_epoch": 2, "selection": {"best_epoch": 4},
+           "history": [{"epoch": 1}, {"epoch": 2}, ep(3, 10, 1), ep(4, 30, 1), ep(5, 1000, 1000)]}
+    none = {"key": "b", "config": {"strategy": "removal", "backbone": "sasrec", "seed": 1},
+            "warmup_end_epoch": 2, "selection": {"best_epoch": 3}, "history": [{"epoch": 1}, {"epoch": 2}, ep(3, 0, 0)]}
+    t = tables.detectors([rec, none])
+    row = t.long.set_index("strategy").loc["srns_removal"]
+    assert row["mining_epochs"] == 2 and row["flagged_per_epoch"] == 20
+    assert row["later_share"] == pytest.approx(2 / 40)           # pooled: not (1/10 + 1/30) / 2
+    assert row["random_later_share"] == pytest.approx(4 / 2000)
+    assert row["lift"] == pytest.approx(25.0) and row["nfalse_at_best"] == 40
+    assert t.display.loc["+SRNS", "later_share"] == "5.000%"
+    assert t.display.loc["SASRec^R", "later_share"] == "none flagged"
+    assert t.display.loc["+UFN", "seeds"] == 0 and t.display.loc["+UFN", "lift"] == "not run yet"

@@ -366,6 +366,17 @@ report.save_table(stats.claims_frame(t4.claims), "table4_claims",
                   "own printed numbers. " + t4.caption)
 """),
     md("""
+Observations 3 and 4 compare +UFN with the other columns; the same runs with +UFN as the baseline
+say how large, and how certain, each of those differences is.
+"""),
+    code("""
+vs_ufn = tables.table4_versus_ufn(runs, "sampled", test=test)
+report.save_table(vs_ufn.display, "table4_vs_ufn", vs_ufn.caption)
+report.save_table(vs_ufn.long, "table4_vs_ufn_data", vs_ufn.caption, index=False)
+print(vs_ufn.caption)
+vs_ufn.display.xs("ndcg@10")
+"""),
+    md("""
 ## 4. The same under full ranking
 """),
     code("""

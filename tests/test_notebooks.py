@@ -225,6 +225,12 @@ def check_03_srns_comparison(res: Path, nb) -> None:
     assert all(c.loc[f"Table 4, observation {k}", "paper"].startswith("holds") for k in (2, 3, 4))
     nums = _numbers(res, "03_srns_comparison")
     assert set(nums["observations"].values()) <= VERDICTS
+    v = pd.read_csv(res / "tables" / "table4_vs_ufn_data.csv")          # +UFN as the baseline
+    assert v.loc[v["arm"] == "ufn", "rel_improv"].isna().all()
+    assert v.loc[v["arm"] != "ufn", "p_users"].between(0, 1).all()
+    means = t.set_index(["arm", "metric"])["mean"]
+    for r in v[v["arm"] != "ufn"].itertuples():
+        assert r.rel_improv == pytest.approx(r.mean / means[("ufn", r.metric)] - 1)
     # the detectors: every mining column, with shares that are shares, on both data sets
     d = pd.read_csv(res / "tables" / "table4_detectors_data.csv")
     assert set(d["strategy"]) == {"removal", "srns_rec_removal", "srns_removal", "ufn_srns_rec", "ufn_srns", "ufn"}

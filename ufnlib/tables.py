@@ -330,6 +330,22 @@ def table4(res, mode: str = "sampled", test: str = "wilcoxon", root=None, profil
     return TableResult(long, display, cap, table4_claims(long) if mode == "sampled" else [])
 
 
+def table4_versus_ufn(res, mode: str = "sampled", test: str = "wilcoxon", root=None) -> TableResult:
+    """Observations 3 and 4 are about +UFN against the other columns: each column against +UFN
+    as the baseline (Improv. < 0: below +UFN), with both p-values."""
+    recs = res.records if hasattr(res, "records") else list(res)
+    arms = {s: [r for r in recs if r["config"]["strategy"] == s and r["config"]["backbone"] == "sasrec"]
+            for s in ("ufn", *[c for c in paper.TABLE4_COLUMNS if c != "ufn"])}
+    long = compare(arms, "ufn", METRICS, "test", mode, test, root)
+    long["label"] = [ARM_LABELS.get(a, a) for a in long["arm"]]
+    display = _display_rows(long[long["arm"] != "ufn"], ["metric", "label"], paper_cols=False)
+    display.index = display.index.set_names(["metric", "column"])
+    cap = (f"Table 4's columns against +UFN ({'full ranking' if mode == 'full' else 'sampled-100'}): "
+           "Improv. = relative change of the column's mean over +UFN's (negative: below +UFN); "
+           + SIG_TEXT.split("; ", 1)[1])
+    return TableResult(long, display, cap)
+
+
 def table4_claims(long) -> list[Claim]:
     means, pm = _means(long), _paper_means(paper.TABLE4)
     cols = list(paper.TABLE4_COLUMNS)

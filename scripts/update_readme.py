@@ -161,7 +161,7 @@ def speed(recs) -> str:
                 continue
             covered |= strategies
             text = f.read_text().strip().splitlines()
-            out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]))
+            out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]).strip())
     return "\n\n".join(out) or "No benchmark recorded yet: run `python benchmarks/bench_speed.py`."
 
 

@@ -108,9 +108,9 @@ def table4_claims(recs) -> str:
     from ufnlib.stats import summarize
     rows = [dict(arm=s, metric=m, mean=summarize(beauty_runs(recs, s, "sasrec"), m)["mean"])
             for s in TABLE4_COLUMNS for m in METRICS]
+    seeds = ", ".join(f"{TABLE4_COLUMNS[s]} {len(beauty_runs(recs, s, 'sasrec'))}" for s in TABLE4_COLUMNS)
     out = []
     for c in tables.table4_claims(pd.DataFrame(rows)):
-        seeds = ", ".join(f"{TABLE4_COLUMNS[s]} {len(beauty_runs(recs, s, 'sasrec'))}" for s in TABLE4_COLUMNS)
         out.append(f"- **{c.source}**: \"{c.text}\" Ours: **{c.ours}** ({c.detail.split('; fails')[0]}); "
                    f"on the paper's own numbers: {c.paper.split(' (')[0]}.")
     return "\n".join(out) + f"\n\nSeeds per column: {seeds}."

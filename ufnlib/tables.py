@@ -37,6 +37,11 @@ class TableResult:
     claims: list = field(default_factory=list)
 
 
+def _records(res) -> list[dict]:
+    """The records of a ``GridResult``, or the given records."""
+    return res.records if hasattr(res, "records") else list(res)
+
+
 # --------------------------------------------------------------------------------- captions
 def dataset_note(name: str, rec: dict | None = None) -> str:
     if name.startswith("synthetic"):
@@ -142,7 +147,7 @@ def table2(res, mode: str = "sampled", datasets=None, backbones=None, test: str 
            root=None, profile: str | None = None) -> TableResult:
     """Backbone vs backbone + UFN for every (dataset, backbone) with runs (or asked)."""
     import pandas as pd
-    recs = res.records if hasattr(res, "records") else list(res)
+    recs = _records(res)
     datasets = datasets or sorted({r["config"]["dataset"] for r in recs})
     backbones = backbones or ["sasrec", "bert4rec", "ssept"]
     parts = []
@@ -254,7 +259,7 @@ TABLE_SSEPT_WINS = _ssept_wins()
 # ------------------------------------------------------------------------------ Tables 3 and 4
 def _strategy_table(res, strategies, paper_table, mode, test, root, extra_arms=None):
     import pandas as pd
-    recs = res.records if hasattr(res, "records") else list(res)
+    recs = _records(res)
     arms = {s: [r for r in recs if r["config"]["strategy"] == s and r["config"]["backbone"] == "sasrec"]
             for s in strategies}
     arms.update(extra_arms or {})
@@ -333,7 +338,7 @@ def table4(res, mode: str = "sampled", test: str = "wilcoxon", root=None, profil
 def table4_versus_ufn(res, mode: str = "sampled", test: str = "wilcoxon", root=None) -> TableResult:
     """Observations 3 and 4 are about +UFN against the other columns: each column against +UFN
     as the baseline (Improv. < 0: below +UFN), with both p-values."""
-    recs = res.records if hasattr(res, "records") else list(res)
+    recs = _records(res)
     arms = {s: [r for r in recs if r["config"]["strategy"] == s and r["config"]["backbone"] == "sasrec"]
             for s in ("ufn", *[c for c in paper.TABLE4_COLUMNS if c != "ufn"])}
     long = compare(arms, "ufn", METRICS, "test", mode, test, root)
@@ -420,7 +425,7 @@ def detector_runs(res, strategies=DETECTOR_COLUMNS):
     validation or test item (the one ground truth real data has); ``random_later`` = the same
     share among the random negatives of those steps; ``lift`` = their ratio."""
     import pandas as pd
-    recs = res.records if hasattr(res, "records") else list(res)
+    recs = _records(res)
     rows = []
     for r in recs:
         c = r["config"]
@@ -446,7 +451,6 @@ def detector_runs(res, strategies=DETECTOR_COLUMNS):
 def detectors(res, strategies=DETECTOR_COLUMNS) -> TableResult:
     """Table 4's mining columns side by side: how much each detector flags and how often what it
     flags is an item the user comes back to (``detector_runs``), mean ± std over seeds."""
-    import pandas as pd
     runs = detector_runs(res, strategies)
     cols = ["flagged_per_epoch", "later_share", "random_later_share", "lift", "later_flagged_per_epoch",
             "nfalse_at_best", "mining_epochs"]
@@ -477,14 +481,13 @@ def detectors_synthetic(res, strategies=DETECTOR_COLUMNS) -> TableResult:
     N_false set; mean ± std over seeds."""
     import pandas as pd
     from .teaching import summary_row
-    recs = res.records if hasattr(res, "records") else list(res)
+    recs = _records(res)
     rows = []
     for r in recs:
         if r["config"]["strategy"] not in strategies:
             continue
         row = summary_row(r)
-        last = [h for h in r["history"] if "nfalse_pairs" in h or "mined" in h][-1:]
-        row["nfalse_pairs"] = last[0].get("nfalse_pairs") if last else None
+        row["nfalse_pairs"] = r["history"][-1].get("nfalse_pairs") if r["history"] else None
         mp, rp = row.get("mined_precision"), row.get("random_precision")
         row["lift"] = mp / rp if mp is not None and rp else math.nan
         rows.append({"column": ARM_LABELS.get(row["strategy"], row["strategy"]), "seed": r["config"]["seed"],

@@ -4,11 +4,19 @@
   python -m ufnlib train --dataset beauty --strategy ufn --set m=3 --set alpha=0.1
   python -m ufnlib list
   python -m ufnlib table1 --datasets beauty sports yelp
+  python -m ufnlib table1 --datasets my/data.txt beauty      # your own file beside a registry name
+  python -m ufnlib train --dataset my/data.txt#pairs --set max_epochs=20
   python -m ufnlib fetch beauty sports yelp
   python -m ufnlib grid --profile quick --dry-run            # what the quick profile needs
   python -m ufnlib grid --profile quick --notebook 01 --workers 2
   python -m ufnlib grid --profile paper --workers 8 --archive grid.tar.gz   # e.g. on a big machine
   python -m ufnlib grid --import grid.tar.gz                 # back home: into results/runs/
+  python -m ufnlib grid --profile smoke --notebook 02 --dataset my/data.txt
+
+A dataset is a registry name (beauty, sports, yelp, beauty_sasrec), synthetic[:k=v,...], or a
+FILE: PATH (format detected), PATH#s3rec ('user item item ...', one line per user) or PATH#pairs
+('user item', one interaction per line, chronological per user). A path must hold a '/' or a '.'
+(./mydata). Runs on a file are cached by its content (git blob SHA-1, size, format), not its path.
 """
 from __future__ import annotations
 
@@ -16,6 +24,9 @@ import argparse
 import json
 import sys
 from dataclasses import fields
+
+DATASET_HELP = ("registry name, synthetic[:k=v,...], or a file PATH, PATH#s3rec or PATH#pairs "
+                "(no suffix: format detected)")
 
 
 def _parse_value(field, text: str):
@@ -50,7 +61,8 @@ def _main(argv=None) -> int:
     tr = sub.add_parser("train", help="train + evaluate one config (cached)")
     for f in fields(Config):
         if f.name in ("dataset", "backbone", "strategy", "seed"):
-            tr.add_argument(f"--{f.name}", default=str(f.default))
+            tr.add_argument(f"--{f.name}", default=str(f.default),
+                            help=DATASET_HELP if f.name == "dataset" else None)
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="any other config field, e.g. --set max_epochs=50")
     tr.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -61,13 +73,17 @@ def _main(argv=None) -> int:
     ls = sub.add_parser("list", help="list cached runs")
     ls.add_argument("--results", default=None)
     t1 = sub.add_parser("table1", help="dataset statistics (paper Table 1)")
-    t1.add_argument("--datasets", nargs="+", default=["beauty", "sports", "yelp"])
+    t1.add_argument("--datasets", nargs="+", default=["beauty", "sports", "yelp"],
+                    help=f"datasets, mixed as you like: {DATASET_HELP}")
     fe = sub.add_parser("fetch", help="download + verify datasets into the cache")
     fe.add_argument("datasets", nargs="+")
     gr = sub.add_parser("grid", help="compute the missing runs of a profile's notebooks; archive / import a cache")
     gr.add_argument("--profile", choices=("smoke", "quick", "paper"), help="which grid (ufnlib.profiles)")
     gr.add_argument("--notebook", action="append", default=[], metavar="NN",
                     help="only this notebook's runs, e.g. 01 (repeatable; default: all notebooks)")
+    gr.add_argument("--dataset", action="append", default=[], metavar="DATASET",
+                    help=f"run the notebooks on this dataset instead of the profile's (repeatable): "
+                         f"{DATASET_HELP}")
     gr.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
     gr.add_argument("--threads", type=int, default=None,
                     help="torch threads per worker (default: cores // workers; with --dask: 1)")
@@ -135,12 +151,14 @@ def _grid(args) -> int:
     if not args.profile:
         raise SystemExit("error: grid needs --profile (or --import ARCHIVE)")
     try:
-        configs = profiles.profile_runs(args.profile, [n[:2] for n in args.notebook] or None)
+        configs = profiles.profile_runs(args.profile, [n[:2] for n in args.notebook] or None,
+                                        datasets=args.dataset or None)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     todo = grid.missing(configs, args.results)
-    print(f"profile {args.profile}, notebooks {', '.join(args.notebook) or 'all'}: {len(configs)} runs, "
-          f"{len(todo)} not cached")
+    print(f"profile {args.profile}, notebooks {', '.join(args.notebook) or 'all'}"
+          + (f", datasets {', '.join(args.dataset)}" if args.dataset else "")
+          + f": {len(configs)} runs, {len(todo)} not cached")
     if args.dry_run:
         res = grid.run_grid(configs, root=args.results, compute=False)
         print(res.summary())

@@ -24,7 +24,8 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     # what
-    dataset: str = "beauty"        # registry name or "synthetic[:k=v,...]"
+    dataset: str = "beauty"        # registry name, "synthetic[:k=v,...]", or a file: "PATH" (format
+    #                                detected), "PATH#s3rec" or "PATH#pairs"; keyed by content (owndata.py)
     backbone: str = "sasrec"       # sasrec | bert4rec | ssept
     strategy: str = "uniform"      # negative strategy (uniform = the backbone as published)
     seed: int = 1
@@ -159,10 +160,14 @@ def config_key(cfg: Config) -> str:
     name in the cache. Hashing only non-default fields keeps existing keys valid when a new field
     (whose default reproduces the old behaviour) is added; a record stores the full config, and a
     cached record whose stored config disagrees with the asked one is recomputed. Fields the
-    backbone never reads (``unused_fields``) are left out."""
+    backbone never reads (``unused_fields``) are left out. A file dataset is hashed by its
+    content (checksum, size, format: ``owndata.FileIdentity.key``), not by its path."""
+    from .owndata import identity, is_file_spec
     skip = unused_fields(cfg)
-    blob = json.dumps({"v": CACHE_VERSION, **{k: v for k, v in non_default(cfg).items() if k not in skip}},
-                      sort_keys=True)
+    items = {k: v for k, v in non_default(cfg).items() if k not in skip}
+    if is_file_spec(cfg.dataset):
+        items["dataset"] = identity(cfg.dataset).key()
+    blob = json.dumps({"v": CACHE_VERSION, **items}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

@@ -141,8 +141,10 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None,
 
 def dataset_info(name: str) -> DatasetInfo:
     if name not in REGISTRY:
-        raise DataError(f"unknown dataset '{name}'. Known: {sorted(REGISTRY)} and 'synthetic' "
-                        f"(optionally 'synthetic:users=500,items=300,...').")
+        raise DataError(f"unknown dataset '{name}'. Fix: use one of {sorted(REGISTRY)}, 'synthetic' "
+                        f"(optionally 'synthetic:users=500,items=300,...'), or a file path "
+                        f"holding a '/' or a '.' (e.g. ./{name}.txt, optionally ending in #s3rec "
+                        f"or #pairs; see ufnlib.owndata).")
     return REGISTRY[name]
 
 
@@ -232,10 +234,14 @@ def parse(data: bytes, fmt: str, path="<bytes>", name: str = "") -> Sequences:
 
 
 def load(name: str, data_dir=None, **kw) -> Sequences:
-    """Load a registered dataset (verified) or a synthetic one (``synthetic[:key=value,...]``)."""
+    """Load a registered dataset (verified), a synthetic one (``synthetic[:key=value,...]``) or
+    a file (``PATH[#s3rec|#pairs]``, see ``ufnlib.owndata``)."""
     if name.split(":")[0] == "synthetic":
         from .synthetic import from_spec
         return from_spec(name)
+    from . import owndata
+    if owndata.is_file_spec(name):
+        return owndata.load(name)
     info = dataset_info(name)
     path = resolve(name, data_dir=data_dir, **kw)
     seqs = parse(path.read_bytes(), info.fmt, path=path, name=name)

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import owndata
 from .config import CACHE_VERSION, Config, config_key, unused_fields
-from .data import PROJECT_ROOT, REGISTRY, leave_one_out, load
+from .data import PROJECT_ROOT, REGISTRY, DataError, leave_one_out, load
 from .evaluate import Evaluator, metrics_from_ranks
 
 DEFAULT_RESULTS = PROJECT_ROOT / "results"
@@ -97,14 +98,32 @@ def environment(device=None) -> dict:
             **({"gpu": gpu, "cuda": torch.version.cuda} if gpu else {})}
 
 
-@functools.lru_cache(maxsize=8)
+def _content(dataset: str) -> str | None:
+    """A file dataset's checksum (so the in-process caches below see a changed file), else None."""
+    return owndata.identity(dataset).git_sha1 if owndata.is_file_spec(dataset) else None
+
+
 def load_split(dataset: str):
-    return leave_one_out(load(dataset))
+    return _load_split(dataset, _content(dataset))
 
 
 @functools.lru_cache(maxsize=8)
+def _load_split(dataset: str, content: str | None):
+    split = leave_one_out(load(dataset))
+    got = split.seqs.extra.get("identity")
+    if content and got.git_sha1 != content:
+        raise DataError(f"{dataset}: the file changed while it was read (git blob SHA-1 {got.git_sha1}, "
+                        f"{content} a moment before). Fix: run again once nothing writes to it.")
+    return split
+
+
 def _evaluator(dataset: str, maxlen: int, eval_neg: int, eval_seed: int) -> Evaluator:
-    return Evaluator(load_split(dataset), maxlen, eval_neg, eval_seed)
+    return _cached_evaluator(dataset, _content(dataset), maxlen, eval_neg, eval_seed)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_evaluator(dataset: str, content, maxlen: int, eval_neg: int, eval_seed: int) -> Evaluator:
+    return Evaluator(_load_split(dataset, content), maxlen, eval_neg, eval_seed)
 
 
 def record_path(cfg: Config, root=None) -> Path:
@@ -115,6 +134,10 @@ def matches(rec: dict, cfg: Config) -> bool:
     """Does a stored record's config agree with ``cfg`` on every field it stores that the
     backbone reads (``config.unused_fields`` are ignored)?"""
     want, skip = cfg.to_dict(), unused_fields(cfg)
+    if owndata.is_file_spec(cfg.dataset):   # a file: its content and format, not its path or name
+        if not owndata.same_data(rec["config"].get("dataset", ""), cfg.dataset):
+            return False
+        skip = skip | {"dataset"}
     return all(want.get(k, v) == v for k, v in rec["config"].items() if k not in skip)
 
 
@@ -128,9 +151,22 @@ def data_fingerprint(split) -> str:
 
 def fresh_data(rec: dict, cfg: Config) -> bool:
     """For generated datasets: was the record made on the data the generator gives now?"""
-    if cfg.dataset in REGISTRY:
+    if cfg.dataset in REGISTRY or owndata.is_file_spec(cfg.dataset):   # checksums in the key
         return True
     return rec["dataset"].get("fingerprint") == data_fingerprint(load_split(cfg.dataset))
+
+
+def dataset_record(dataset: str, split) -> dict:
+    """The record's ``dataset`` entry: what the data was (for a file: its name, checksum, size,
+    format and where it was found, never its absolute path)."""
+    info = REGISTRY.get(dataset)
+    common = {"users": split.n_users, "fingerprint": data_fingerprint(split), "items": split.n_items}
+    ident = split.seqs.extra.get("identity")
+    if ident is None:
+        return {"name": dataset, "git_sha1": info.git_sha1 if info else None,
+                "note": info.note if info else "generated", **common}
+    return {"name": ident.name, "git_sha1": ident.git_sha1, "bytes": ident.size, "format": ident.fmt,
+            "format_from": ident.fmt_from, "where": ident.where, "note": "user file", **common}
 
 
 def is_cached(cfg: Config, root=None) -> bool:
@@ -186,6 +222,10 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     split = load_split(cfg.dataset)
+    ident = split.seqs.extra.get("identity")
+    if ident is not None and config_key(cfg) != key:
+        raise DataError(f"{cfg.dataset}: the file changed since this run started. Fix: run again "
+                        f"once nothing writes to it.")
     ev = _evaluator(cfg.dataset, cfg.maxlen, cfg.eval_neg, cfg.eval_seed)
     tr = Trainer(cfg, split, ev, ckpt_path=ckpt, progress=progress, stop_after_epochs=stop_after_epochs,
                  device=dev)
@@ -207,13 +247,10 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
         ranks.update(r_s)
     extra["warmup_end_epoch"] = tr.warmup_epoch
     ranks["users"] = ev.users
-    info = REGISTRY.get(cfg.dataset)
     rec = {
-        "key": key, "cache_version": CACHE_VERSION, "config": cfg.to_dict(),
-        "dataset": {"name": cfg.dataset, "git_sha1": info.git_sha1 if info else None,
-                    "note": info.note if info else "generated", "users": split.n_users,
-                    "fingerprint": data_fingerprint(split),
-                    "items": split.n_items},
+        "key": key, "cache_version": CACHE_VERSION,
+        "config": {**cfg.to_dict(), "dataset": ident.recorded() if ident else cfg.dataset},
+        "dataset": dataset_record(cfg.dataset, split),
         "selection": {"metric": f"valid/sampled/{cfg.select_metric}", "best_epoch": tr.best["epoch"],
                       "best_score": tr.best["score"], "epochs_run": tr.epoch,
                       "stopped": "patience" if tr.epoch < cfg.max_epochs else "max_epochs"},

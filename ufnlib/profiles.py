@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from dataclasses import dataclass, field
 
 from . import config as _config
@@ -242,11 +243,23 @@ def plan(notebook: str, profile: str, **kw) -> list:
     return globals()[name](profile, **kw)
 
 
-def profile_runs(profile: str, notebooks=None) -> list:
-    """Every run of the profile's notebooks, each once (order kept)."""
+def plan_on(notebook: str, profile: str, datasets=None) -> list:
+    """``plan`` with the profile's datasets replaced by ``datasets`` (None: the profile's); a
+    notebook whose plan takes one ``dataset`` gets one plan per dataset."""
+    name = NOTEBOOKS.get(str(notebook)[:2], notebook)
+    if not datasets or name not in NOTEBOOKS.values():   # plan says what is wrong with a name
+        return plan(notebook, profile)
+    if "datasets" in inspect.signature(globals()[name]).parameters:
+        return plan(notebook, profile, datasets=list(datasets))
+    return [c for d in datasets for c in plan(notebook, profile, dataset=d)]
+
+
+def profile_runs(profile: str, notebooks=None, datasets=None) -> list:
+    """Every run of the profile's notebooks, each once (order kept); ``datasets`` replaces the
+    profile's datasets (see ``plan_on``)."""
     out, seen = [], set()
     for nb in notebooks or NOTEBOOKS:
-        for c in plan(nb, profile):
+        for c in plan_on(nb, profile, datasets):
             k = c.label if isinstance(c, Unavailable) else c
             if k not in seen:
                 seen.add(k)

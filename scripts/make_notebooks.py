@@ -42,8 +42,8 @@ Yelp but **not for Beauty** (the paper used the larger SASRec version of Beauty)
 this, and every later table that uses Beauty repeats it. Under the `smoke` profile the notebook
 uses the seeded synthetic dataset instead, so it runs in seconds without any data.
 
-Writes `results/tables/table1.{csv,md}`, `results/figures/00_*.{png,pdf}` and
-`results/tables/00_data_prep.json` (under `$UFN_RESULTS_DIR` when set).
+Writes `results/<profile>/tables/table1.{csv,md}`, `results/<profile>/figures/00_*.{png,pdf}` and
+`results/<profile>/tables/00_data_prep.json` (under `$UFN_RESULTS_DIR` when set).
 """),
     code("""
 import pandas as pd
@@ -52,13 +52,13 @@ import ufnlib
 from ufnlib import report
 """),
     code("""
-profile = "quick"                        # smoke | quick | paper (smoke: synthetic data only)
-datasets = ["beauty", "sports", "yelp"]  # registry names (ufnlib.REGISTRY); each must be found
+profile = "paper"                        # smoke | quick | paper (smoke: synthetic data only)
+datasets = ["beauty", "sports", "yelp"]  # registry names (ufnlib.REGISTRY) or your files (PATH[#s3rec|#pairs])
 optional_datasets = ["beauty_sasrec"]    # the paper's Beauty version: described when available
 download = True                          # False: look only in UFN_DATA_DIR and the project cache
 """, tags=["parameters"]),
     code("""
-report.check_profile(profile)
+report.use_profile(profile)
 if profile == "smoke":  # no real data needed: the seeded synthetic dataset only
     datasets, optional_datasets = ["synthetic"], []
 """),
@@ -129,9 +129,9 @@ report.save_numbers("00_data_prep", numbers)
 # --------------------------------------------------------------------------- shared cells
 def params_cell(extra: str):
     """The `parameters` cell: profile first, the notebook's own knobs, then compute/workers."""
-    return code('profile = "quick"     # smoke | quick | paper (ufnlib.profiles says what each one runs)\n'
+    return code('profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)\n'
                 + extra.strip("\n") + "\n"
-                + "compute = True        # compute the missing runs (False: report only what the cache holds)\n"
+                + "compute = False       # True: train the missing runs (False: report what the cache holds)\n"
                 + "workers = None        # processes for missing runs (None: smoke in-process, else one per core)",
                 tags=["parameters"])
 
@@ -169,20 +169,20 @@ follows. Our Beauty is the S3-Rec version, not the paper's (see `00_data_prep`),
 compare the direction and size of the gap, not the values. The paper's claims about the table are
 then tested one by one and stated as holding, not holding, or not computed.
 
-Writes `results/tables/table2*.{csv,md}` (`table2`, `table2_data`, `table2_claims`,
-`table2_full`, `table2_full_data`) and `results/tables/01_main_results.json`.
+Writes `results/<profile>/tables/table2*.{csv,md}` (`table2`, `table2_data`, `table2_claims`,
+`table2_full`, `table2_full_data`) and `results/<profile>/tables/01_main_results.json`.
 """),
     code("""
 from ufnlib import grid, profiles, report, stats, tables
 """),
     params_cell("""
-datasets = None       # None: the profile's (smoke: synthetic; quick: beauty; paper: beauty, sports, yelp)
+datasets = None       # None: the profile's (smoke: synthetic; quick: beauty; paper: beauty, sports, yelp); or file paths
 backbones = None      # None: the profile's (quick: sasrec; smoke, paper: sasrec, bert4rec, ssept)
 seeds = None          # None: the profile's (smoke: 1, 2; quick: 1; paper: 1, 2, 3)
 test = "wilcoxon"     # per-user significance test: wilcoxon | ttest
 """),
     code("""
-profiles.check(profile)
+report.use_profile(profile)
 datasets = datasets or profiles.default_datasets(profile)
 backbones = backbones or profiles.default_backbones(profile)
 seeds = seeds or profiles.default_seeds(profile)
@@ -253,18 +253,18 @@ from the same warm-up end (`ema_eval`). If most of +UFN's gain over SASRec is th
 here. A column with UFN's student weights completes the picture. Our Beauty is the S3-Rec version,
 not the paper's.
 
-Writes `results/tables/table3*.{csv,md}` and `results/tables/02_ablation.json`.
+Writes `results/<profile>/tables/table3*.{csv,md}` and `results/<profile>/tables/02_ablation.json`.
 """),
     code("""
 from ufnlib import grid, profiles, report, stats, tables
 """),
     params_cell("""
-dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty)
+dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty); or a file path
 seeds = None          # None: the profile's (smoke: 1, 2; quick: 1; paper: 1, 2, 3)
 test = "wilcoxon"     # per-user significance test: wilcoxon | ttest
 """),
     code("""
-profiles.check(profile)
+report.use_profile(profile)
 dataset = dataset or profiles.default_datasets(profile)[0]
 seeds = seeds or profiles.default_seeds(profile)
 """),
@@ -328,19 +328,19 @@ draws four observations from the table; each is stated below as holding, not hol
 computed (a column whose runs are missing), on our numbers and on the paper's own printed ones.
 Our Beauty is the S3-Rec version, not the paper's.
 
-Writes `results/tables/table4*.{csv,md}`, `results/figures/table4_detectors*.{png,pdf}` and
-`results/tables/03_srns_comparison.json`.
+Writes `results/<profile>/tables/table4*.{csv,md}`, `results/<profile>/figures/table4_detectors*.{png,pdf}` and
+`results/<profile>/tables/03_srns_comparison.json`.
 """),
     code("""
 from ufnlib import grid, plots, profiles, report, stats, tables, teaching
 """),
     params_cell("""
-dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty)
+dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty); or a file path
 seeds = None          # None: the profile's (smoke: 1, 2; quick: 1; paper: 1, 2, 3)
 test = "wilcoxon"     # per-user significance test: wilcoxon | ttest
 """),
     code("""
-profiles.check(profile)
+report.use_profile(profile)
 dataset = dataset or profiles.default_datasets(profile)[0]
 seeds = seeds or profiles.default_seeds(profile)
 """),
@@ -462,18 +462,18 @@ band in the panels that do not affect it and a line over batch sizes. The paper'
 the figure are tested below. The `quick` profile sweeps nothing (each panel shows the default
 only); `paper` runs the paper's grids. Our Beauty is the S3-Rec version, not the paper's.
 
-Writes `results/figures/figure3_hyperparameters.{png,pdf}`, `results/tables/figure3_data.{csv,md}`,
-`figure3_claims` and `results/tables/04_hyperparameters.json`.
+Writes `results/<profile>/figures/figure3_hyperparameters.{png,pdf}`, `results/<profile>/tables/figure3_data.{csv,md}`,
+`figure3_claims` and `results/<profile>/tables/04_hyperparameters.json`.
 """),
     code("""
 from ufnlib import grid, plots, profiles, report, stats, tables
 """),
     params_cell("""
-dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty)
+dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty); or a file path
 seeds = None          # None: the profile's (smoke: 1; quick: 1; paper: 1, 2, 3)
 """),
     code("""
-profiles.check(profile)
+report.use_profile(profile)
 dataset = dataset or profiles.default_datasets(profile)[0]
 print("swept values (the base value is added to each panel):", profiles.sweeps(profile))
 """),
@@ -495,7 +495,7 @@ print(caption)
 ## 3. The paper's claims about Figure 3
 """),
     code("""
-claims = plots.hyper_claims(frame, profile)
+claims = plots.hyper_claims(frame, profile, runs)
 print(stats.claims_text(claims))
 report.save_table(stats.claims_frame(claims), "figure3_claims",
                   "Claims of the paper about Figure 3, tested on our runs (seed means). " + caption)
@@ -524,18 +524,18 @@ reports); its student is dashed. A dotted line marks the warm-up end, where mini
 start. Runs stop 20 validations after their best epoch, so curves end earlier than the paper's.
 Our Beauty is the S3-Rec version, not the paper's.
 
-Writes `results/figures/figure4_training_curves.{png,pdf}`, `results/tables/figure4_data.{csv,md}`,
-`figure4_claims` and `results/tables/05_training_curves.json`.
+Writes `results/<profile>/figures/figure4_training_curves.{png,pdf}`, `results/<profile>/tables/figure4_data.{csv,md}`,
+`figure4_claims` and `results/<profile>/tables/05_training_curves.json`.
 """),
     code("""
 from ufnlib import grid, plots, profiles, report, stats, tables
 """),
     params_cell("""
-dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty)
+dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty); or a file path
 seeds = None          # None: the profile's (smoke: 1, 2; quick: 1; paper: 1, 2, 3)
 """),
     code("""
-profiles.check(profile)
+report.use_profile(profile)
 dataset = dataset or profiles.default_datasets(profile)[0]
 seeds = seeds or profiles.default_seeds(profile)
 """),
@@ -558,7 +558,7 @@ print(caption)
 ## 3. The paper's claims about Figure 4
 """),
     code("""
-claims = plots.curve_claims(frame)
+claims = plots.curve_claims(frame, res=runs)
 print(stats.claims_text(claims))
 report.save_table(stats.claims_frame(claims), "figure4_claims",
                   "Claims of the paper about Figure 4, tested on our validation curves. " + caption)
@@ -593,20 +593,20 @@ held fixed (see `ufnlib.casestudy`): a proxy of the last epoch's false negatives
 The trainer's own counters of the last mining epoch are shown beside it. One user is an anecdote;
 the aggregate is the evidence.
 
-Writes `results/figures/figure5_case_study.{png,pdf}`, `results/tables/figure5_*.{csv,md}` and
-`results/tables/06_case_study.json`.
+Writes `results/<profile>/figures/figure5_case_study.{png,pdf}`, `results/<profile>/tables/figure5_*.{csv,md}` and
+`results/<profile>/tables/06_case_study.json`.
 """),
     code("""
 from ufnlib import casestudy, grid, profiles, report, stats, tables
 """),
     params_cell("""
-dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty)
+dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty); or a file path
 seed = None           # which runs' seed (None: the profile's first)
 user = None           # 0-based user index to show (None: drawn with user_seed among eligible users)
 user_seed = 0         # seed of that draw
 """),
     code("""
-profiles.check(profile)
+report.use_profile(profile)
 dataset = dataset or profiles.default_datasets(profile)[0]
 """),
     md(RUNS_MD),
@@ -684,8 +684,8 @@ change; then it trains SASRec with four negative strategies (`uniform`; `removal
 `ufn`, which mine false negatives with the paper's FMR memory) and checks the mined sets against
 the ground truth, epoch by epoch and for several values of m. It ends with exercises.
 
-Writes `results/tables/07_*.{csv,md}`, `results/figures/07_*.{png,pdf}` and
-`results/tables/07_teaching_false_negatives.json` (under `$UFN_RESULTS_DIR` when set). Runs are
+Writes `results/<profile>/tables/07_*.{csv,md}`, `results/<profile>/figures/07_*.{png,pdf}` and
+`results/<profile>/tables/07_teaching_false_negatives.json` (under `$UFN_RESULTS_DIR` when set). Runs are
 cached in `results/runs/`: a second execution only redraws.
 """),
     code("""
@@ -696,7 +696,7 @@ from ufnlib import report, teaching
 from ufnlib.synthetic import uniform_false_negative_rate
 """),
     code("""
-profile = "quick"                          # smoke | quick | paper
+profile = "paper"                          # smoke | quick | paper
 seeds = [1]                                # training seeds (tables average over them)
 dataset = "synthetic"                      # the generator's defaults (see ufnlib/synthetic.py)
 exposures = [0.2, 0.35, 0.5, 0.8]          # grid: chance that a liked item is shown
@@ -712,13 +712,13 @@ sasrec = dict(hidden=32, dropout=0.2, lr=0.003, batch_size=64, n_neg=100)  # a l
 threads = 1                                # torch threads per run
 """, tags=["parameters"]),
     code("""
-report.check_profile(profile)
+report.use_profile(profile)
 if profile == "smoke":    # seconds: a small dataset, a few epochs, one m
     dataset, grid_users = "synthetic:users=300", 200
     exposures, catalogue_sizes = [0.35, 0.8], [100, 300]
     warmup_epochs, epochs, m, m_values = 2, 6, 1, [1]
-elif profile == "paper":  # three seeds, a longer warm-up and mining phase
-    seeds, warmup_epochs, epochs = [1, 2, 3], 20, 45
+elif profile == "paper":  # three seeds, the same schedule (the runs notebook 03 section 5 uses too)
+    seeds = [1, 2, 3]
 base = ufnlib.Config(dataset=dataset, warmup="fixed", warmup_epochs=warmup_epochs, max_epochs=epochs,
                      patience=epochs, m=m, **sasrec)
 protocol = (f"SASRec ({', '.join(f'{k}={v}' for k, v in sasrec.items())}) on `{dataset}`, "
@@ -910,8 +910,8 @@ teacher's soft label appears, and the losses change. The toy's model is a table 
 parameters *are* the scores), so every number can be checked by hand, and the plain-Python
 oracle `PlainFMR` runs beside the vectorised `FMRMemory` on the same inputs.
 
-Writes `results/tables/08_*.{csv,md}`, `results/figures/08_toy_logits.{png,pdf}` and
-`results/tables/08_walkthrough.json` (under `$UFN_RESULTS_DIR` when set). Trains nothing real;
+Writes `results/<profile>/tables/08_*.{csv,md}`, `results/<profile>/figures/08_toy_logits.{png,pdf}` and
+`results/<profile>/tables/08_walkthrough.json` (under `$UFN_RESULTS_DIR` when set). Trains nothing real;
 runs in seconds under every profile.
 """),
     code("""
@@ -928,13 +928,16 @@ pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 20)
 """),
     code("""
-profile = "quick"   # smoke | quick | paper (the toy is the same under every profile)
+profile = "paper"   # smoke | quick | paper (the toy is the same under every profile)
 m = 1               # an entry re-fed more than m times is a false negative (paper: m)
 alpha = 0.3         # weight of the consistency loss (paper: alpha)
 d = 0.9             # EMA smoothing rate of the teacher (paper: d)
 lr = 1.0            # SGD learning rate on the toy's logit table (paper: gamma)
 n_neg = 3           # negatives per positive (paper: n)
 """, tags=["parameters"]),
+    code("""
+report.use_profile(profile)   # where this notebook's tables and figures go: results/<profile>/
+"""),
     md("""
 ## The toy
 

@@ -48,8 +48,8 @@ def _snapshot(folder: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def committed_results_untouched():
-    """Fail if a test wrote into the committed results/tables or results/figures."""
-    before = {d: _snapshot(ROOT / "results" / d) for d in ("tables", "figures", "executed")}
+    """Fail if a test wrote into the committed results (any profile's report folder)."""
+    before = {d: _snapshot(ROOT / "results" / d) for d in ("paper", "quick", "smoke", "runs")}
     yield
     after = {d: _snapshot(ROOT / "results" / d) for d in before}
     assert after == before, "a notebook test wrote into the committed results/ folder"
@@ -125,7 +125,7 @@ def check_08_walkthrough(res: Path, nb) -> None:
 
 
 # ------------------------------------------------- 01-06: the paper's tables and figures
-VERDICTS = {"holds", "does not hold", "not computed"}
+VERDICTS = {"holds", "does not hold", "partly computed", "not computed"}
 ORDERED = [("hr@1", "hr@5"), ("hr@5", "hr@10"), ("ndcg@5", "ndcg@10"), ("ndcg@5", "hr@5"), ("ndcg@10", "hr@10")]
 
 
@@ -340,14 +340,14 @@ def test_notebook_smoke(path, tmp_path, kernel_env, committed_results_untouched,
     res = smoke_results
     monkeypatch.setenv("UFN_RESULTS_DIR", str(res))
     out = tmp_path / path.name
-    pm.execute_notebook(str(path), str(out), parameters={"profile": "smoke"}, kernel_name=KERNEL, language="python",
-                        cwd=str(ROOT / "notebooks"), progress_bar=False)
+    pm.execute_notebook(str(path), str(out), parameters={"profile": "smoke", "compute": True}, kernel_name=KERNEL,
+                        language="python", cwd=str(ROOT / "notebooks"), progress_bar=False)
     nb = nbformat.read(str(out), as_version=4)
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     check = CHECKS.get(path.stem)
     if check is None:
         pytest.skip(f"{path.stem} ran; no artifact checks registered in CHECKS yet")
-    check(res, nb)
+    check(res / "smoke", nb)     # the smoke profile's report folder
 
 
 REPORT_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem[:2] in ("01", "02", "03", "04", "05", "06")]
@@ -368,9 +368,9 @@ def test_notebook_lists_missing_runs(path, tmp_path, kernel_env, committed_resul
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
     assert "missing (not in the cache" in text and "0 of " in text
     assert not (res / "runs").is_dir() or not list((res / "runs").glob("*.json"))   # nothing computed
-    nums = json.loads((res / "tables" / f"{path.stem}.json").read_text())
+    nums = json.loads((res / "smoke" / "tables" / f"{path.stem}.json").read_text())
     assert nums["runs"]["available"] == 0 and nums["runs"]["missing"]
-    claims = [f for f in (res / "tables").glob("*claims.csv")]
+    claims = [f for f in (res / "smoke" / "tables").glob("*claims.csv")]
     assert claims and all(set(pd.read_csv(f)["ours"]) == {"not computed"} for f in claims)
 
 
@@ -388,15 +388,30 @@ def test_run_all_smoke(tmp_path, committed_results_untouched, smoke_results):
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     index = (res / "index.html").read_text()
-    run = json.loads((res / "executed" / "smoke" / "run.json").read_text())
+    run = json.loads((res / "smoke" / "run.json").read_text())
     assert [n["name"] for n in run["notebooks"]] == [p.stem for p in NOTEBOOKS]
     assert all(n["status"] == "ok" for n in run["notebooks"])
     for p in NOTEBOOKS:
-        assert (res / "executed" / "smoke" / f"{p.stem}.ipynb").is_file()
-        assert (res / "executed" / "smoke" / f"{p.stem}.html").stat().st_size > 1000
-        assert f'href="executed/smoke/{p.stem}.html"' in index
+        assert (res / "smoke" / "notebooks" / f"{p.stem}.ipynb").is_file()
+        assert (res / "smoke" / "notebooks" / f"{p.stem}.html").stat().st_size > 1000
+        assert f'href="smoke/notebooks/{p.stem}.ipynb"' in index
     assert run["git"]["commit"] in index or run["git"]["commit"][:12] in index
-    assert (res / "tables" / "table1.csv").is_file()
+    assert (res / "smoke" / "tables" / "table1.csv").is_file()
+    assert not (res / "tables").exists() and not (res / "quick").exists()   # only the profile's folder
+    # quiet: one status line per notebook, then the claims' summary; the rest is in the log
+    lines = r.stdout.splitlines()
+    status = [l for l in lines if l.startswith("[") and "/" in l.split("]")[0]]
+    assert len(status) == len(NOTEBOOKS) and all(l.split()[-3] == "ok" for l in status), status
+    assert len(lines) < len(NOTEBOOKS) + 80, r.stdout[-3000:]
+    assert "claims of the paper tested under profile 'smoke'" in r.stdout
+    log = (res / "smoke" / "run_all.log").read_text()
+    assert "papermill" in log.lower() or "Executing" in log
+    summary = (res / "smoke" / "summary.md").read_text()
+    assert "| claim | verdict | evidence |" in summary and "02_ablation.ipynb" in summary
+    # no folder of this machine in what the run wrote into the report
+    for f in (res / "smoke").rglob("*"):
+        if f.suffix in (".json", ".md", ".csv"):
+            assert str(tmp_path) not in f.read_text(), f
 
 
 def test_describe_failure_names_the_cell(tmp_path):
@@ -424,6 +439,6 @@ def test_run_all_report_only_trains_nothing(tmp_path, committed_results_untouche
                        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert not list((res / "runs").glob("*.json")) if (res / "runs").is_dir() else True
-    nb = nbformat.read(str(next((res / "executed" / "smoke").glob("01_*.ipynb"))), as_version=4)
+    nb = nbformat.read(str(next((res / "smoke" / "notebooks").glob("01_*.ipynb"))), as_version=4)
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
     assert "missing (not in the cache" in text

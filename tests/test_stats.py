@@ -195,6 +195,49 @@ def test_claims_on_the_papers_own_tables():
     assert {c.ours for c in empty} == {stats.NOT_COMPUTED}
 
 
+def test_claims_partly_computed_while_their_runs_are_missing():
+    """A claim whose test needs a run that is not in the cache is neither held nor failed: it is
+    'partly computed', names the missing run, and says what the computed part shows; claims that
+    do not need the missing run are decided as before."""
+    from ufnlib import Config
+    from ufnlib.grid import GridResult
+    res = GridResult(missing=[Config(strategy="fcr", seed=3)])
+    c3 = {c.source: c for c in tables.table3_claims(_long_from(paper.TABLE3), res)}
+    assert c3["Table 3, FMR"].ours == stats.HOLDS and c3["Table 3, FMR"].missing == ""
+    for src in ("Table 3, FCR", "Table 3, FMR vs FCR", "Table 3, UFN vs FCR"):
+        assert c3[src].ours == stats.PARTLY, src
+        assert c3[src].missing == "1 run: beauty/sasrec/fcr/s3"
+        assert c3[src].detail.startswith("on the runs computed so far it holds")
+        assert "+FCR" in c3[src].needs
+    # a failing test on partial data is not 'does not hold' either
+    c4 = tables.table4_claims(_long_from(paper.TABLE4), GridResult(missing=[Config(strategy="srns_rec_removal")]))
+    assert c4[0].ours == stats.PARTLY and c4[0].detail.startswith("on the runs computed so far it does not hold")
+    # nothing to test on stays 'not computed', missing runs or not
+    empty = tables.table4_claims(pd.DataFrame(columns=["arm", "metric", "mean"]), res)
+    assert {c.ours for c in empty} == {stats.NOT_COMPUTED}
+    assert stats.verdict(True, ["x"]) == stats.PARTLY and stats.verdict(False) == stats.FAILS
+
+
+def test_figure3_claims_need_their_swept_values():
+    """Only the default alpha computed (the quick profile sweeps nothing): the small-alpha claim
+    is 'not computed', never decided on the default alpha; under the paper profile with the
+    smallest alpha's run missing it is not decided either."""
+    from ufnlib import Config, plots
+    from ufnlib.grid import GridResult
+    rows = [dict(panel=p, strategy=s, value=v, seed=1, **{"hr@10": h, "ndcg@10": n})
+            for p, v in (("alpha", 0.3), ("m", 5), ("decay", 0.999), ("batch_size", 128))
+            for s, h, n in (("uniform", 0.50, 0.35), ("ufn", 0.52, 0.36))]
+    frame = pd.DataFrame(rows)
+    quick = {c.text: c for c in plots.hyper_claims(frame, "quick", GridResult())}
+    small = quick["The consistency loss gives significant improvements even with a small alpha."]
+    assert small.ours == stats.NOT_COMPUTED
+    paper_missing = GridResult(missing=[Config(strategy="ufn", alpha=0.01)])
+    c = {x.text: x for x in plots.hyper_claims(frame, "paper", paper_missing)}
+    small = c["The consistency loss gives significant improvements even with a small alpha."]
+    assert small.ours == stats.NOT_COMPUTED and "alpha=0.01" in small.missing
+    assert {x.ours for x in c.values()} <= {stats.NOT_COMPUTED, stats.PARTLY}
+
+
 def test_table_builders_on_an_empty_grid():
     """No records: the tables come out with empty cells, captions say so, claims are not computed."""
     from ufnlib.grid import GridResult

@@ -8,10 +8,11 @@ import operator
 import numpy as np
 
 from . import paper
-from .profiles import base_value
-from .stats import Claim, verdict
+from .profiles import base_value, sweeps
+from .stats import Claim, decided, missing_runs
 
 PANELS = {"alpha": "loss weight α", "m": "re-fed times m", "decay": "EMA decay d", "batch_size": "batch size"}
+CLAIM_PANEL = {"alpha": "alpha", "m": "m", "decay": "d", "batch_size": "batch size"}
 LABEL = {"uniform": "SASRec", "ufn": "UFNRec"}
 
 
@@ -94,11 +95,13 @@ def _get(summ, panel, strategy, value, metric):
     return float(d[f"{metric}_mean"].iloc[0]) if len(d) else None
 
 
-def hyper_claims(frame, profile: str) -> list[Claim]:
-    """Section 4.8's sentences about Figure 3, each with the test we apply (on means over seeds)."""
+def hyper_claims(frame, profile: str, res=None) -> list[Claim]:
+    """Section 4.8's sentences about Figure 3, each with the test we apply (on means over seeds).
+    ``res``: the grid; a claim whose points are missing from it is not decided."""
     summ = hyper_summary(frame)
     ms = ("hr@10", "ndcg@10")
     b = {f: base_value(profile, f) for f in PANELS}
+    swept = sweeps(profile)
     ref = {m: _get(summ, "alpha", "uniform", b["alpha"], m) for m in ms}
     out = []
 
@@ -109,54 +112,74 @@ def hyper_claims(frame, profile: str) -> list[Claim]:
     def cmp(a, bb, op):
         return None if a is None or bb is None else op(a, bb)
 
-    a_min = min(paper.SWEEPS["alpha"]) if profile == "paper" else min(frame.loc[frame["panel"] == "alpha", "value"], default=None)
-    ok = both(lambda m: cmp(_get(summ, "alpha", "ufn", a_min, m), ref[m], operator.gt))
-    out.append(Claim("Figure 3, alpha", "The consistency loss gives significant improvements even with a small alpha.",
-                     f"UFNRec at the smallest alpha ({a_min}) above SASRec on HR@10 and NDCG@10", verdict(ok)))
+    def need(panel, values, sasrec=True):
+        """The missing runs among UFNRec at ``values`` of ``panel`` (and SASRec at the base)."""
+        miss = missing_runs(res, strategy="ufn", **{panel: set(values)})
+        return miss + (missing_runs(res, strategy="uniform", batch_size=b["batch_size"]) if sasrec else [])
+
+    def panel_text(panel, values):
+        return f"UFNRec at {panel} = {', '.join(f'{v:g}' for v in values)}" if values else f"the {panel} sweep"
+
+    def add(panel, values, text, test, ok, detail="", sasrec=True):
+        out.append(decided(f"Figure 3, {CLAIM_PANEL[panel]}", text, test, ok, detail, "",
+                           panel_text(panel, values) + (" and SASRec at the base" if sasrec else ""),
+                           need(panel, values, sasrec)))
+
+    a_min = min(swept.get("alpha", ()), default=None)   # the profile's smallest swept alpha (none: not computed)
+    ok = None if a_min is None else both(lambda m: cmp(_get(summ, "alpha", "ufn", a_min, m), ref[m], operator.gt))
+    add("alpha", [a_min] if a_min is not None else [],
+        "The consistency loss gives significant improvements even with a small alpha.",
+        f"UFNRec at the smallest swept alpha ({a_min}) above SASRec on HR@10 and NDCG@10", ok)
     ok = cmp(_get(summ, "alpha", "ufn", 0.2, "hr@10"), _get(summ, "alpha", "ufn", 0.5, "hr@10"), operator.gt)
-    out.append(Claim("Figure 3, alpha", "With a larger alpha HR@10 decreases (alpha = 0.2 vs 0.5).",
-                     "UFNRec HR@10 at alpha 0.2 above alpha 0.5", verdict(ok)))
+    add("alpha", [0.2, 0.5], "With a larger alpha HR@10 decreases (alpha = 0.2 vs 0.5).",
+        "UFNRec HR@10 at alpha 0.2 above alpha 0.5", ok, sasrec=False)
+
     def m_low(m):
         ref3 = _get(summ, "m", "ufn", 3, m)
         lows = [x for x in (_get(summ, "m", "ufn", v, m) for v in (1, 2)) if x is not None]
         return None if ref3 is None or not lows else all(x < ref3 for x in lows)
-    ok = both(m_low)
-    out.append(Claim("Figure 3, m", "m < 3 gives inferior performance.",
-                     "UFNRec at m = 1 and 2 below m = 3 on both metrics", verdict(ok)))
+    add("m", [1, 2, 3], "m < 3 gives inferior performance.", "UFNRec at m = 1 and 2 below m = 3 on both metrics",
+        both(m_low), sasrec=False)
+    m_values = sorted({*swept.get("m", ()), b["m"]})
     md = summ[(summ["panel"] == "m") & (summ["strategy"] == "ufn")] if len(summ) else summ
     best = None if not len(md) or len(md) < 3 else md.loc[md["ndcg@10_mean"].idxmax(), "value"]
-    out.append(Claim("Figure 3, m", "Performance improves with m up to m = 6, and drops when m is too large.",
-                     "the best m (NDCG@10) lies in 3..6", verdict(None if best is None else 3 <= best <= 6),
-                     "" if best is None else f"best m = {best:g}"))
+    add("m", m_values, "Performance improves with m up to m = 6, and drops when m is too large.",
+        "the best m (NDCG@10) lies in 3..6", None if best is None else 3 <= best <= 6,
+        "" if best is None else f"best m = {best:g}", sasrec=False)
+    d_values = sorted({*swept.get("decay", ()), b["decay"]})
     dd = summ[(summ["panel"] == "decay") & (summ["strategy"] == "ufn")] if len(summ) else summ
+    stable = "Performance is approximately stable for d from 0.9 to 0.999."
     if len(dd) >= 2:
         v = dd.sort_values("value")["ndcg@10_mean"].to_numpy()
         spread = (v.max() - v.min()) / v.mean()
-        out.append(Claim("Figure 3, d", "Performance is approximately stable for d from 0.9 to 0.999.",
-                         "NDCG@10 range over d within 2% of its mean", verdict(bool(spread <= 0.02)),
-                         f"range {spread:.2%} of the mean"))
+        add("decay", d_values, stable, "NDCG@10 range over d within 2% of its mean", bool(spread <= 0.02),
+            f"range {spread:.2%} of the mean", sasrec=False)
         hr = dd.sort_values("value")["hr@10_mean"].to_numpy()
-        out.append(Claim("Figure 3, d", "HR@10 and NDCG@10 increase slightly with d.",
-                         "both metrics at the largest d at or above the smallest d",
-                         verdict(bool(v[-1] >= v[0] and hr[-1] >= hr[0]))))
+        add("decay", d_values, "HR@10 and NDCG@10 increase slightly with d.",
+            "both metrics at the largest d at or above the smallest d", bool(v[-1] >= v[0] and hr[-1] >= hr[0]),
+            sasrec=False)
     else:
-        out.append(Claim("Figure 3, d", "Performance is approximately stable for d from 0.9 to 0.999.",
-                         "NDCG@10 range over d within 2% of its mean", verdict(None)))
+        add("decay", d_values, stable, "NDCG@10 range over d within 2% of its mean", None, sasrec=False)
+    bs_values = sorted({*swept.get("batch_size", ()), b["batch_size"]})
     big = [v for v in paper.SWEEPS["batch_size"] if v > 64]
     have = [v for v in big if _get(summ, "batch_size", "ufn", v, "ndcg@10") is not None
             and _get(summ, "batch_size", "uniform", v, "ndcg@10") is not None]
     ok = None if not have else all(_get(summ, "batch_size", "ufn", v, m) > _get(summ, "batch_size", "uniform", v, m)
                                    for v in have for m in ms)
-    out.append(Claim("Figure 3, batch size", "UFNRec outperforms SASRec with batch size > 64.",
-                     "UFNRec above SASRec on both metrics at every batch size > 64 computed", verdict(ok),
-                     f"batch sizes compared: {have}" if have else ""))
+    bs_needs = f"UFNRec and SASRec at batch size {', '.join(map(str, bs_values))}"
+    out.append(decided("Figure 3, batch size", "UFNRec outperforms SASRec with batch size > 64.",
+                       "UFNRec above SASRec on both metrics at every batch size > 64", ok,
+                       f"batch sizes compared: {have}" if have else "", "", bs_needs,
+                       missing_runs(res, batch_size=set(big) & set(bs_values))))
     bu = summ[(summ["panel"] == "batch_size") & (summ["strategy"] == "uniform")] if len(summ) else summ
     ok = None if len(bu) < 3 else bool(bu.loc[bu["ndcg@10_mean"].idxmax(), "value"] == 128)
-    out.append(Claim("Figure 3, batch size", "SASRec is best at batch size 128.",
-                     "SASRec's NDCG@10 highest at 128 (3+ batch sizes needed)", verdict(ok)))
+    out.append(decided("Figure 3, batch size", "SASRec is best at batch size 128.",
+                       "SASRec's NDCG@10 highest at 128 (3+ batch sizes needed)", ok, "", "", bs_needs,
+                       missing_runs(res, batch_size=set(bs_values), strategy="uniform")))
     ok = both(lambda m: cmp(_get(summ, "batch_size", "ufn", 32, m), _get(summ, "batch_size", "uniform", 32, m), operator.lt))
-    out.append(Claim("Figure 3, batch size", "UFNRec is poorer than SASRec at batch size 32.",
-                     "UFNRec below SASRec on both metrics at 32", verdict(ok)))
+    out.append(decided("Figure 3, batch size", "UFNRec is poorer than SASRec at batch size 32.",
+                       "UFNRec below SASRec on both metrics at 32", ok, "", "", "UFNRec and SASRec at batch size 32",
+                       missing_runs(res, batch_size=32)))
     return out
 
 
@@ -207,16 +230,19 @@ def plot_curves(frame, metrics=("hr@10", "ndcg@10")):
     return fig
 
 
-def curve_claims(frame, early: int = 30) -> list[Claim]:
-    """Section 4.9's sentences about Figure 4, tested on the validation curves (seed means)."""
+def curve_claims(frame, early: int = 30, res=None) -> list[Claim]:
+    """Section 4.9's sentences about Figure 4, tested on the validation curves (seed means).
+    ``res``: the grid; while some of its SASRec or UFNRec runs are missing nothing is decided."""
     out = []
+    needs = "SASRec and UFNRec runs, every seed of the profile"
+    miss = missing_runs(res, strategy={"uniform", "ufn"})
     rep = frame[frame["model"] == "reported"]
     u, f = rep[rep["strategy"] == "uniform"], rep[rep["strategy"] == "ufn"]
     if u.empty or f.empty:
         for text in ("Until warm-up ends, UFNRec's curve is SASRec's.", "In early epochs SASRec is slightly better than UFNRec.",
                      "After warm-up UFNRec surpasses the well-trained SASRec.",
                      "SASRec declines with more epochs while UFNRec stays high."):
-            out.append(Claim("Figure 4", text, "", verdict(None)))
+            out.append(decided("Figure 4", text, "", None, "", "", needs, miss))
         return out
     same = []
     for seed, g in f.groupby("seed"):
@@ -227,29 +253,29 @@ def curve_claims(frame, early: int = 30) -> list[Claim]:
         gf = g[g["epoch"] <= w].set_index("epoch")
         common = gf.index.intersection(gu.index)
         same.append(bool(len(common)) and np.allclose(gf.loc[common, "ndcg@10"], gu.loc[common, "ndcg@10"]))
-    out.append(Claim("Figure 4 (ours, a check)", "Until warm-up ends, UFNRec's validation curve is SASRec's "
+    out.append(decided("Figure 4 (ours, a check)", "Until warm-up ends, UFNRec's validation curve is SASRec's "
                      "(same seed: same batches and negatives).", "equal validation NDCG@10 up to the warm-up epoch, per seed",
-                     verdict(all(same) if same else None), f"{sum(same)} of {len(same)} seed(s)"))
+                     all(same) if same else None, f"{sum(same)} of {len(same)} seed(s)", "", needs, miss))
     mu, mf = u.groupby("epoch")[["hr@10", "ndcg@10"]].mean(), f.groupby("epoch")[["hr@10", "ndcg@10"]].mean()
     e = min(early, mu.index.max(), mf.index.max())
     ok = bool((mu.loc[:e, "ndcg@10"].mean() >= mf.loc[:e, "ndcg@10"].mean()))
-    out.append(Claim("Figure 4", "In the early epochs (about 30) SASRec is slightly better than UFNRec.",
-                     f"mean validation NDCG@10 over epochs 1-{e}: SASRec at or above UFNRec", verdict(ok),
-                     f"SASRec {mu.loc[:e, 'ndcg@10'].mean():.4f}, UFNRec {mf.loc[:e, 'ndcg@10'].mean():.4f}"))
+    out.append(decided("Figure 4", "In the early epochs (about 30) SASRec is slightly better than UFNRec.",
+                     f"mean validation NDCG@10 over epochs 1-{e}: SASRec at or above UFNRec", ok,
+                     f"SASRec {mu.loc[:e, 'ndcg@10'].mean():.4f}, UFNRec {mf.loc[:e, 'ndcg@10'].mean():.4f}", "", needs, miss))
     bu, bf = u.groupby("seed")[["hr@10", "ndcg@10"]].max().mean(), f.groupby("seed")[["hr@10", "ndcg@10"]].max().mean()
     ok = bool((bf > bu).all())
-    out.append(Claim("Figure 4", "After warm-up UFNRec surpasses the well-trained SASRec.",
-                     "best validation HR@10 and NDCG@10 (seed means of each run's best) above SASRec's", verdict(ok),
-                     f"SASRec {bu['hr@10']:.4f} / {bu['ndcg@10']:.4f}, UFNRec {bf['hr@10']:.4f} / {bf['ndcg@10']:.4f}"))
+    out.append(decided("Figure 4", "After warm-up UFNRec surpasses the well-trained SASRec.",
+                     "best validation HR@10 and NDCG@10 (seed means of each run's best) above SASRec's", ok,
+                     f"SASRec {bu['hr@10']:.4f} / {bu['ndcg@10']:.4f}, UFNRec {bf['hr@10']:.4f} / {bf['ndcg@10']:.4f}", "", needs, miss))
 
     def drop(d):
         x = d.sort_values("epoch").groupby("seed")["ndcg@10"]
         return float((x.max() - x.last()).mean())
     du, df_ = drop(u), drop(f)
-    out.append(Claim("Figure 4", "SASRec declines with more epochs while UFNRec stays high.",
+    out.append(decided("Figure 4", "SASRec declines with more epochs while UFNRec stays high.",
                      "drop from the best to the last validated epoch (NDCG@10): SASRec's larger than UFNRec's "
                      "(runs end 'patience' validations after their best, not at 200 epochs)",
-                     verdict(du > df_), f"drop SASRec {du:.4f}, UFNRec {df_:.4f}"))
+                     du > df_, f"drop SASRec {du:.4f}, UFNRec {df_:.4f}", "", needs, miss))
     return out
 
 

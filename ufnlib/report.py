@@ -1,17 +1,18 @@
 """Reporting: where results go, captioned tables, figures, the data-prep summaries, the run index.
 
-Everything is written under ``results_path()``: ``$UFN_RESULTS_DIR`` when set, else
-``<project>/results`` (the same root ``ufnlib.experiments`` caches runs under), so a test or a
-``run_all.sh --fresh`` run can redirect all of it at once:
+The results root is ``$UFN_RESULTS_DIR`` when set, else ``<project>/results`` (the root
+``ufnlib.experiments`` caches runs under, in ``runs/``: one cache for every profile). Each
+profile's report lives in a folder of its own, so no profile's tables replace another's; a
+notebook names its profile with ``use_profile(profile)`` before it writes:
 
-  tables/<name>.csv + tables/<name>.md   ``save_table`` (the Markdown carries the caption)
-  tables/<name>.json                     ``save_numbers`` (a notebook's key numbers)
-  figures/<name>.png + figures/<name>.pdf  ``save_figure``
-  executed/<profile>/...                 executed notebooks + HTML (written by run_all.sh)
+  <profile>/tables/<name>.csv + .md      ``save_table`` (the Markdown carries the caption)
+  <profile>/tables/<name>.json           ``save_numbers`` (a notebook's key numbers)
+  <profile>/figures/<name>.png + .pdf    ``save_figure``
+  <profile>/notebooks/NN_name.ipynb      executed notebooks (+ .html), written by run_all.sh
+  <profile>/run.json, <profile>/summary.md   ``record_run``, ``write_summary``
   index.html                             ``write_index``
 
-Command line (used by run_all.sh): ``python -m ufnlib.report index`` and
-``python -m ufnlib.report failure NOTEBOOK``.
+Command line (used by run_all.sh): ``python -m ufnlib.report index|summary|failure``.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import owndata
 from .data import DEFAULT_CACHE, PAPER_TABLE1, REGISTRY, DataError, Sequences, load, resolve, statistics
 from .experiments import atomic_write_bytes, git_commit, results_dir
 
@@ -35,12 +37,7 @@ PROFILES = ("smoke", "quick", "paper")
 
 
 # ------------------------------------------------------------------------------------ places
-def results_path(*parts: str) -> Path:
-    """``$UFN_RESULTS_DIR`` (else ``<project>/results``) joined with ``parts``; the parent folder
-    is created. ``results_path("tables", "x.csv")`` is where ``save_table("x", ...)`` writes."""
-    p = results_dir().joinpath(*parts)
-    (p.parent if parts else p).mkdir(parents=True, exist_ok=True)
-    return p
+_profile: str | None = None   # the profile whose report folder save_* write into (use_profile)
 
 
 def check_profile(profile: str) -> str:
@@ -48,6 +45,47 @@ def check_profile(profile: str) -> str:
     if profile not in PROFILES:
         raise ValueError(f"profile '{profile}' unknown; choose from {PROFILES}")
     return profile
+
+
+def use_profile(profile: str) -> str:
+    """Check ``profile`` and make ``<results>/<profile>/`` the folder that ``save_table``,
+    ``save_figure`` and ``save_numbers`` write into. Every notebook calls it once, after its
+    parameters cell. Returns ``profile``."""
+    global _profile
+    _profile = check_profile(profile)
+    return profile
+
+
+def profile_dir(profile: str | None = None, root=None) -> Path:
+    """``<results>/<profile>``: one profile's tables, figures, executed notebooks and summary."""
+    profile = profile or _profile
+    if profile is None:
+        raise RuntimeError("no profile chosen for the report folder. Fix: call "
+                           "ufnlib.report.use_profile(profile) before saving tables or figures.")
+    return results_dir(root) / check_profile(profile)
+
+
+class Saved(dict):
+    """What a ``save_*`` call wrote (kind -> path); shown relative to the results root, so an
+    executed notebook carries no folder of the machine it ran on."""
+
+    def __repr__(self) -> str:
+        root = results_dir().resolve()
+
+        def rel(p):
+            try:
+                return str(Path(p).resolve().relative_to(root))
+            except ValueError:
+                return Path(p).name
+        return "saved " + ", ".join(rel(p) for p in self.values())
+
+
+def results_path(*parts: str) -> Path:
+    """``profile_dir()`` joined with ``parts``; the parent folder is created.
+    ``results_path("tables", "x.csv")`` is where ``save_table("x", ...)`` writes."""
+    p = profile_dir().joinpath(*parts)
+    (p.parent if parts else p).mkdir(parents=True, exist_ok=True)
+    return p
 
 
 # ------------------------------------------------------------------------------------ tables
@@ -100,7 +138,7 @@ def save_table(df, name: str, caption: str, formats: dict | None = None, index: 
     md = results_path("tables", f"{name}.md")
     atomic_write_bytes(csv, df.to_csv(index=index).encode())
     atomic_write_bytes(md, (f"{caption.strip()}\n\n" + markdown_table(df, formats, index)).encode())
-    return {"csv": csv, "md": md}
+    return Saved(csv=csv, md=md)
 
 
 def _jsonable(o):
@@ -121,14 +159,23 @@ def _jsonable(o):
     return o
 
 
-def save_numbers(name: str, numbers: dict) -> Path:
+def save_numbers(name: str, numbers: dict) -> Saved:
     """Write a notebook's key numbers to ``tables/<name>.json`` (with the git commit and a UTC
-    time stamp added), atomically. Returns the path."""
-    payload = {**_jsonable(numbers), "git": git_commit(),
-               "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    time stamp added), atomically; numbers equal to the file's are not written again. Returns
+    the path."""
     p = results_path("tables", f"{name}.json")
+    numbers = _jsonable(numbers)
+    if p.is_file():   # unchanged numbers keep the file (and the commit and time they were first written at)
+        try:
+            old = json.loads(p.read_text())
+        except ValueError:
+            old = None
+        if isinstance(old, dict) and {k: v for k, v in old.items() if k not in ("git", "written")} == numbers:
+            return Saved(json=p)
+    payload = {**numbers, "git": git_commit(),
+               "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     atomic_write_bytes(p, json.dumps(payload, indent=1).encode())
-    return p
+    return Saved(json=p)
 
 
 # ----------------------------------------------------------------------------------- figures
@@ -139,7 +186,7 @@ def save_figure(fig, name: str, dpi: int = 150) -> dict:
     pdf = results_path("figures", f"{name}.pdf")
     fig.savefig(png, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None, "Producer": None})
-    return {"png": png, "pdf": pdf}
+    return Saved(png=png, pdf=pdf)
 
 
 def plot_length_histograms(datasets: dict[str, Sequences], clip: int = 50):
@@ -200,13 +247,19 @@ def plot_popularity(datasets: dict[str, Sequences]):
 # -------------------------------------------------------------------------- data preparation
 def dataset_source(name: str, download: bool = True) -> dict:
     """Resolve (and verify) dataset ``name`` and say where it came from: ``UFN_DATA_DIR``, the
-    project cache, a download, or the synthetic generator. Raises ``DataError`` if unavailable."""
+    project cache, a download, or the synthetic generator (``origin``), with the file's name and
+    checksums (no folder of this machine). Raises ``DataError`` if unavailable."""
     if name.split(":")[0] == "synthetic":
-        return dict(dataset=name, origin="generated", path=None, git_sha1=None, sha256=None,
+        return dict(dataset=name, origin="generated", file=None, git_sha1=None, sha256=None,
                     url=None, note="seeded synthetic data with known false negatives (ufnlib.synthetic)")
+    if owndata.is_file_spec(name):
+        ident = owndata.identity(name)
+        return dict(dataset=name, origin=f"user file ({ident.where})", file=ident.name, git_sha1=ident.git_sha1,
+                    sha256=None, url=None, note=f"user file, format {ident.fmt} ({ident.fmt_from}), {ident.size:,} bytes")
     info = REGISTRY.get(name)
     if info is None:
-        raise DataError(f"unknown dataset '{name}'. Known: {sorted(REGISTRY)} and 'synthetic'.")
+        raise DataError(f"unknown dataset '{name}'. Known: {sorted(REGISTRY)}, 'synthetic', or the path "
+                        f"of a file ({owndata.FORMAT_HELP}).")
     data_dir = os.environ.get("UFN_DATA_DIR")
     was_cached = (DEFAULT_CACHE / info.subdir / info.file).is_file()
     path = resolve(name, download=download)
@@ -216,7 +269,8 @@ def dataset_source(name: str, download: bool = True) -> dict:
         origin = "project cache"
     else:
         origin = "downloaded (" + (os.environ.get("UFN_DATA_MIRROR") or info.url) + ")"
-    return dict(dataset=name, origin=origin, path=str(path), git_sha1=info.git_sha1,
+    # the file's name, not its path: committed results must not hold a machine's folders
+    return dict(dataset=name, origin=origin, file=f"{info.subdir}/{path.name}", git_sha1=info.git_sha1,
                 sha256=hashlib.sha256(path.read_bytes()).hexdigest(), url=info.url, note=info.note)
 
 
@@ -228,7 +282,8 @@ def load_datasets(names, optional=(), download: bool = True):
     for name in list(names) + [n for n in optional if n not in names]:
         try:
             src = dataset_source(name, download=download)
-            datasets[name] = load(name, download=False) if src["origin"] != "generated" else load(name)
+            datasets[name] = load(name) if src["origin"] == "generated" or owndata.is_file_spec(name) \
+                else load(name, download=False)
             src["available"] = True
         except DataError as e:
             if name not in optional:
@@ -337,11 +392,11 @@ def _machine() -> dict:
                 python=sys.version.split()[0], torch=torch_v, platform=platform.platform())
 
 
-def record_run(profile: str, status_file, started: str, root=None) -> Path:
+def record_run(profile: str, status_file, started: str, root=None, mode: str = "") -> Path:
     """Merge a run's per-notebook statuses (``status_file``: lines ``name<TAB>status<TAB>seconds``)
-    into ``executed/<profile>/run.json`` with the commit, time and machine. Returns the path."""
-    out = results_dir(root) / "executed" / profile
-    p = out / "run.json"
+    into ``<profile>/run.json`` with the commit, time, machine and ``mode`` (report only /
+    computing). Returns the path."""
+    p = profile_dir(profile, root) / "run.json"
     old = json.loads(p.read_text()) if p.is_file() else {}
     notebooks = {n["name"]: n for n in old.get("notebooks", [])}
     for line in Path(status_file).read_text().splitlines():
@@ -350,52 +405,147 @@ def record_run(profile: str, status_file, started: str, root=None) -> Path:
             notebooks[name] = dict(name=name, status=status, seconds=float(secs), started=started)
     rec = dict(profile=profile, started=started,
                finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-               git=git_commit(), machine=_machine(), results_dir=str(results_dir(root)),
-               data_dir=os.environ.get("UFN_DATA_DIR"),
+               git=git_commit(), machine=_machine(), mode=mode or old.get("mode", ""),
+               data=("UFN_DATA_DIR" if os.environ.get("UFN_DATA_DIR") else "project cache / download"),
                notebooks=sorted(notebooks.values(), key=lambda n: n["name"]))
     atomic_write_bytes(p, json.dumps(rec, indent=1).encode())
     return p
 
 
 def write_index(root=None) -> Path:
-    """Write ``index.html`` linking every executed notebook (HTML and .ipynb) of every profile
-    found under ``executed/``, with each run's profile, commit, date and machine."""
+    """Write ``index.html`` linking every profile's executed notebooks (``.ipynb``, and the HTML
+    rendering where it is there), its summary, commit, date and machine."""
     root = results_dir(root)
     parts = []
-    for run_json in sorted((root / "executed").glob("*/run.json")):
+    for run_json in sorted(root.glob("*/run.json")):
         r = json.loads(run_json.read_text())
         m, g = r.get("machine", {}), r.get("git", {})
         prof = html.escape(r["profile"])
         items = []
         for n in r["notebooks"]:
             stem = html.escape(n["name"])
-            base = f"executed/{prof}/{stem}"
-            has_html = (root / "executed" / r["profile"] / f"{n['name']}.html").is_file()
-            link = f'<a href="{base}.html">{stem}</a>' if has_html else stem
+            base = f"{prof}/notebooks/{stem}"
+            has_html = (root / r["profile"] / "notebooks" / f"{n['name']}.html").is_file()
+            link = f'<a href="{base}.ipynb">{stem}</a>' + (f' (<a href="{base}.html">html</a>)' if has_html else "")
             cls = "ok" if n["status"] == "ok" else "fail"
             items.append(f'<tr><td>{link}</td><td class="{cls}">{html.escape(n["status"])}</td>'
-                         f'<td>{n["seconds"]:.0f} s</td><td>{html.escape(n.get("started", ""))}</td>'
-                         f'<td><a href="{base}.ipynb">.ipynb</a></td></tr>')
+                         f'<td>{n["seconds"]:.0f} s</td><td>{html.escape(n.get("started", ""))}</td></tr>')
         commit = html.escape(g.get("commit", "?")[:12]) + (" (uncommitted changes in ufnlib)" if g.get("dirty") else "")
+        summary = (f' <a href="{prof}/summary.md">summary of the claims</a>;'
+                   if (root / r["profile"] / "summary.md").is_file() else "")
         parts.append(
-            f"<h2>profile <code>{prof}</code></h2>\n<p>commit <code>{commit}</code>; run "
-            f"{html.escape(r.get('started', ''))} to {html.escape(r.get('finished', ''))} (UTC); "
-            f"host <code>{html.escape(str(m.get('host')))}</code>, {html.escape(str(m.get('cpu')))} "
-            f"x {m.get('cpu_count')}; Python {html.escape(str(m.get('python')))}, torch "
-            f"{html.escape(str(m.get('torch')))}; data <code>{html.escape(str(r.get('data_dir')))}</code></p>\n"
-            "<table><tr><th>notebook</th><th>status</th><th>time</th><th>started</th><th></th></tr>\n"
+            f"<h2>profile <code>{prof}</code></h2>\n<p>{html.escape(r.get('mode', ''))};{summary} tables "
+            f'<a href="{prof}/tables/">{prof}/tables/</a>, figures <a href="{prof}/figures/">{prof}/figures/</a>; '
+            f"commit <code>{commit}</code>; run {html.escape(r.get('started', ''))} to "
+            f"{html.escape(r.get('finished', ''))} (UTC); {html.escape(str(m.get('cpu')))} x "
+            f"{m.get('cpu_count')}; Python {html.escape(str(m.get('python')))}, torch "
+            f"{html.escape(str(m.get('torch')))}; data from {html.escape(str(r.get('data', '?')))}</p>\n"
+            "<table><tr><th>notebook</th><th>status</th><th>time</th><th>started</th></tr>\n"
             + "\n".join(items) + "\n</table>")
     body = "\n".join(parts) or "<p>No executed notebooks yet. Run <code>bash run_all.sh</code>.</p>"
     page = ("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>UFNRec reproduction: "
             "executed notebooks</title>\n<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
             "td,th{padding:.2em .8em;text-align:left}.ok{color:#176117}.fail{color:#b00020;font-weight:bold}"
             "</style></head><body>\n<h1>UFNRec reproduction: executed notebooks</h1>\n"
-            f"<p>Tables: <code>tables/</code>, figures: <code>figures/</code>. Written "
-            f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} by run_all.sh.</p>\n"
-            + body + "\n</body></html>\n")
+            "<p>One section per profile (written by run_all.sh); the run cache <code>runs/</code> is "
+            "shared by all of them.</p>\n" + body + "\n</body></html>\n")
     p = root / "index.html"
     atomic_write_bytes(p, page.encode())
     return p
+
+
+# claims tables -> the notebook that tests them
+CLAIM_TABLES = {"table2_claims": "01_main_results", "table3_claims": "02_ablation",
+                "table4_claims": "03_srns_comparison", "figure3_claims": "04_hyperparameters",
+                "figure4_claims": "05_training_curves", "figure5_claims": "06_case_study"}
+
+
+def claims_overview(profile: str, root=None):
+    """Every claim the profile's notebooks tested (from ``tables/*_claims.csv``), one row each:
+    source, claim, verdict, missing runs, and the table and notebook that hold the evidence."""
+    import pandas as pd
+    tables = profile_dir(profile, root) / "tables"
+    rows = []
+    for stem, nb in CLAIM_TABLES.items():
+        f = tables / f"{stem}.csv"
+        if not f.is_file():
+            continue
+        df = pd.read_csv(f, keep_default_na=False)
+        for r in df.to_dict("records"):
+            rows.append(dict(source=r["source"], claim=r["text"], verdict=r["ours"],
+                             missing=r.get("missing", ""), table=f"{profile}/tables/{stem}.md",
+                             notebook=f"{profile}/notebooks/{nb}.ipynb"))
+    return pd.DataFrame(rows, columns=["source", "claim", "verdict", "missing", "table", "notebook"])
+
+
+def missing_overview(profile: str, root=None) -> list[str]:
+    """The runs the profile's notebooks asked for that are not in the cache (their key numbers)."""
+    out = []
+    for f in sorted((profile_dir(profile, root) / "tables").glob("[0-9][0-9]_*.json")):
+        runs = json.loads(f.read_text()).get("runs") or {}
+        out += runs.get("missing", []) if isinstance(runs, dict) else []
+    return list(dict.fromkeys(out))
+
+
+def claims_markdown(df, link_prefix: str = "", short: bool = False) -> str:
+    """The overview as a Markdown table (evidence as links, relative to ``link_prefix``);
+    ``short``: the number of missing runs instead of their names."""
+    lines = ["| claim | verdict | evidence |", "|---|---|---|"]
+    for r in df.to_dict("records"):
+        miss = r["missing"].split(":")[0] + " missing" if short else "missing " + r["missing"]
+        verdict = r["verdict"] + (f" ({miss})" if r["missing"] else "")
+        lines.append(f"| {r['source']}: {r['claim']} | {verdict} | [table]({link_prefix}{r['table']}), "
+                     f"[notebook]({link_prefix}{r['notebook']}) |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(profile: str, root=None) -> tuple[Path, str]:
+    """Write ``<profile>/summary.md`` (every tested claim with its verdict and evidence, and the
+    missing runs) and return its path and a short text for the terminal."""
+    from .stats import VERDICTS
+    df, miss = claims_overview(profile, root), missing_overview(profile, root)
+    counts = {v: int((df["verdict"] == v).sum()) for v in VERDICTS}
+    plural = {"holds": "hold", "does not hold": "do not hold"}
+    head = (f"{len(df)} claims of the paper tested under profile '{profile}': "
+            + ", ".join(f"{n} {plural.get(v, v) if n != 1 else v}" for v, n in counts.items()))
+    todo = (f"{len(miss)} run(s) the notebooks asked for are not computed yet; compute them with "
+            f"`bash run_all.sh --profile {profile} --compute` or "
+            f"`python -m ufnlib grid --profile {profile} --workers N` (then rerun run_all.sh)"
+            if miss else "every run the notebooks asked for is in the cache")
+    md = (f"# Paper claims under profile `{profile}`\n\n{head}.\n\n{todo}.\n\n"
+          "Verdicts: *holds* / *does not hold* are decided on every run the test needs; *partly "
+          "computed* means some of those runs are missing (the detail in the claims table says what "
+          "the computed part shows); *not computed* means none are there.\n\n"
+          + claims_markdown(df, "../")
+          + ("\n## Runs not computed yet\n\n" + "\n".join(f"- `{m}`" for m in miss) + "\n" if miss else ""))
+    p = profile_dir(profile, root) / "summary.md"
+    atomic_write_bytes(p, md.encode())
+    width = 96
+    lines = [head + "."]
+    for v in VERDICTS:
+        sub = df[df["verdict"] == v]
+        for r in sub.to_dict("records"):
+            text = f"  {v:>15}  {r['source']}: {r['claim']}"
+            lines.append(text if len(text) <= width else text[: width - 3] + "...")
+    lines.append(todo + ".")
+    return p, "\n".join(lines)
+
+
+def tidy_executed(path) -> None:
+    """Drop what changes on every execution of an unchanged notebook (papermill's per-cell times,
+    the kernel's execution metadata), so a rerun from the same cache leaves git clean."""
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    pm = nb.metadata.get("papermill", {})
+    for k in ("start_time", "end_time", "duration", "input_path", "output_path"):
+        pm.pop(k, None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cpm = cell.metadata.get("papermill")
+        if cpm is not None:
+            for k in ("start_time", "end_time", "duration"):
+                cpm.pop(k, None)
+    nbformat.write(nb, str(path))
 
 
 def main(argv=None) -> int:
@@ -406,12 +556,23 @@ def main(argv=None) -> int:
     ix.add_argument("--profile", required=True, choices=PROFILES)
     ix.add_argument("--status-file", required=True)
     ix.add_argument("--started", required=True)
+    ix.add_argument("--mode", default="", help="how the notebooks ran, e.g. 'report only'")
+    sm = sub.add_parser("summary", help="write <profile>/summary.md and print the claims' verdicts")
+    sm.add_argument("--profile", required=True, choices=PROFILES)
+    td = sub.add_parser("tidy", help="drop the run-to-run times of an executed notebook")
+    td.add_argument("notebook")
     fl = sub.add_parser("failure", help="name the failing cell of an executed notebook")
     fl.add_argument("notebook")
     args = ap.parse_args(argv)
     if args.cmd == "index":
-        record_run(args.profile, args.status_file, args.started)
+        record_run(args.profile, args.status_file, args.started, mode=args.mode)
         print(write_index())
+    elif args.cmd == "summary":
+        p, text = write_summary(args.profile)
+        print(text)
+        print(f"claims and evidence: {p}")
+    elif args.cmd == "tidy":
+        tidy_executed(args.notebook)
     else:
         print(describe_failure(args.notebook))
     return 0

@@ -181,7 +181,8 @@ def fmt_pct(x: float) -> str:
 
 
 # ---------------------------------------------------------------------------------- claims
-HOLDS, FAILS, NOT_COMPUTED = "holds", "does not hold", "not computed"
+HOLDS, FAILS, NOT_COMPUTED, PARTLY = "holds", "does not hold", "not computed", "partly computed"
+VERDICTS = (HOLDS, FAILS, PARTLY, NOT_COMPUTED)
 
 
 @dataclass
@@ -191,19 +192,64 @@ class Claim:
     source: str              # e.g. "Table 4, observation 1"
     text: str                # the claim, as the paper makes it
     test: str                # how we decide it, in words
-    ours: str                # HOLDS / FAILS / NOT_COMPUTED
-    detail: str = ""         # the numbers behind the verdict
+    ours: str                # one of VERDICTS
+    detail: str = ""         # the numbers behind the verdict (for PARTLY: what the computed part shows)
     paper: str = ""          # the same test on the paper's printed numbers ("" = not applicable)
+    needs: str = ""          # the runs the test needs, in words
+    missing: str = ""        # those of them not in the cache ("" = none)
 
 
-def verdict(ok) -> str:
-    return NOT_COMPUTED if ok is None else (HOLDS if ok else FAILS)
+def verdict(ok, missing=()) -> str:
+    """``ok`` is the test's outcome on the runs there are (None: nothing to test on). A claim
+    whose test needs runs that are ``missing`` is never decided: it is "partly computed" (or "not
+    computed" when nothing could be tested)."""
+    if ok is None:
+        return NOT_COMPUTED
+    if missing:
+        return PARTLY
+    return HOLDS if ok else FAILS
+
+
+def partial_detail(ok, detail: str, missing=()) -> str:
+    """``detail``, prefixed with what the computed part shows when runs are missing."""
+    if ok is None or not missing:
+        return detail
+    return f"on the runs computed so far it {'holds' if ok else 'does not hold'}" + (f": {detail}" if detail else "")
+
+
+def missing_text(labels, limit: int = 6) -> str:
+    """'3 runs: a, b, c' (the first ``limit`` labels, then how many more)."""
+    labels = list(dict.fromkeys(labels))
+    if not labels:
+        return ""
+    head = ", ".join(labels[:limit]) + (f", and {len(labels) - limit} more" if len(labels) > limit else "")
+    return f"{len(labels)} run{'s' if len(labels) > 1 else ''}: {head}"
+
+
+def missing_runs(res, **want) -> list[str]:
+    """Labels of the runs of grid ``res`` (a ``GridResult``; anything else has none) that are not
+    in the cache and whose config has the wanted fields; a wanted value may be a collection of
+    allowed values."""
+    from .profiles import run_label
+    out = []
+    for c in getattr(res, "missing", []):
+        d = c.to_dict()
+        if all(d.get(k) in v if isinstance(v, (set, tuple, list, frozenset)) else d.get(k) == v
+               for k, v in want.items()):
+            out.append(run_label(c))
+    return out
+
+
+def decided(source, text, test, ok, detail="", paper="", needs="", missing=()) -> Claim:
+    """A ``Claim`` whose verdict and detail follow ``verdict`` / ``partial_detail``."""
+    return Claim(source, text, test, verdict(ok, missing), partial_detail(ok, detail, missing), paper,
+                 needs, missing_text(missing))
 
 
 def claims_frame(claims: list[Claim]):
     import pandas as pd
     return pd.DataFrame([c.__dict__ for c in claims]).set_index("source") if claims else \
-        pd.DataFrame(columns=["source", "text", "test", "ours", "detail", "paper"]).set_index("source")
+        pd.DataFrame(columns=["source", "text", "test", "ours", "detail", "paper", "needs", "missing"]).set_index("source")
 
 
 def claims_text(claims: list[Claim]) -> str:
@@ -213,6 +259,8 @@ def claims_text(claims: list[Claim]) -> str:
         line = f"- {c.source}: {c.text} -- {c.ours.upper()}"
         if c.detail:
             line += f" ({c.detail})"
+        if c.missing:
+            line += f"; missing {c.missing}"
         if c.paper:
             line += f"; on the paper's own numbers: {c.paper}"
         out.append(line)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import paper
 from .data import REGISTRY
-from .stats import (FAILS, HOLDS, NOT_COMPUTED, Claim, compare, fmt_mean_std, fmt_p, fmt_pct,
+from .stats import (HOLDS, Claim, compare, decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs,
                     verdict)
 
 METRICS = paper.METRICS
@@ -71,7 +71,7 @@ def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
                         for _, me, pa in sel)
     teacher = sorted({c["strategy"] for c in cfgs if any(r.get("metrics_student") for r in records
                                                             if r["config"]["strategy"] == c["strategy"])})
-    txt = (f"Data: " + "; ".join(dataset_note(d, r) for d, r in by_ds.items()) + ". "
+    txt = ("Data: " + "; ".join(dataset_note(d, r) for d, r in by_ds.items()) + ". "
            f"Evaluation: {MODE_TEXT[mode]}, test split of leave-one-out. "
            f"Numbers: mean ± sample standard deviation over seeds {seeds} "
            f"({len(seeds)} seed{'s' if len(seeds) != 1 else ''}); the epoch of each run is chosen on "
@@ -183,13 +183,18 @@ def table2(res, mode: str = "sampled", datasets=None, backbones=None, test: str 
               "the data; its seeds and epoch choice are not stated)." if mode == "sampled" else "")
            + (f" Rows without our numbers (no runs in this profile or cache): {', '.join(lacking)}." if lacking else "")
            + (" (dataset, backbone) pairs with no run at all are left out." if have.any() and not have.all() else ""))
-    return TableResult(long, display, cap, table2_claims(long, mode))
+    return TableResult(long, display, cap, table2_claims(long, mode, res))
 
 
-def table2_claims(long, mode: str) -> list[Claim]:
+def table2_claims(long, mode: str, res=None) -> list[Claim]:
+    """``res``: the grid (its missing runs keep a claim from being decided)."""
     ufn = long[(long["arm"] == "+UFN") & long["rel_improv"].notna()]   # cells with both arms computed
     cells = ufn.groupby(["dataset", "backbone"])
     n_cells, claims = len(cells), []
+    every = "uniform and ufn runs of every backbone on every dataset, every seed of the profile"
+    miss_all = missing_runs(res, strategy={"uniform", "ufn"})
+    miss_bb = missing_runs(res, strategy="uniform")
+    miss_ssept = missing_runs(res, backbone="ssept", strategy={"uniform", "ufn"})
     if mode == "sampled":
         pos_ok, sig_ok, details, sig_details = [], [], [], []
         for (d, bb), g in cells:
@@ -204,15 +209,16 @@ def table2_claims(long, mode: str) -> list[Claim]:
                                                             zip(g["metric"], g["p_users"], g["rel_improv"])
                                                             if not (x > 0 and p < 0.05)))
         cov = f"{n_cells} (dataset, backbone) pair(s) computed of 9"
-        claims.append(Claim("Table 2, observation 2", "UFNRec improves every backbone on every dataset and metric.",
-                            "relative improvement of the seed mean > 0 in every computed cell",
-                            verdict(all(pos_ok) if n_cells else None),
-                            cov + ("; not improved: " + "; ".join(details) if details else ""), HOLDS))
-        claims.append(Claim("Table 2, caption", "The improvements are statistically significant (p < 0.05).",
-                            "improvement > 0 and per-user Wilcoxon p < 0.05 in every computed cell",
-                            verdict(all(sig_ok) if n_cells else None),
-                            cov + ("; not significant: " + "; ".join(sig_details) if sig_details else ""),
-                            "not testable (the paper gives no per-user data)"))
+        claims.append(decided("Table 2, observation 2", "UFNRec improves every backbone on every dataset and metric.",
+                              "relative improvement of the seed mean > 0 in every cell",
+                              all(pos_ok) if n_cells else None,
+                              cov + ("; not improved: " + "; ".join(details) if details else ""), HOLDS,
+                              every, miss_all))
+        claims.append(decided("Table 2, caption", "The improvements are statistically significant (p < 0.05).",
+                              "improvement > 0 and per-user Wilcoxon p < 0.05 in every cell",
+                              all(sig_ok) if n_cells else None,
+                              cov + ("; not significant: " + "; ".join(sig_details) if sig_details else ""),
+                              "not testable (the paper gives no per-user data)", every, miss_all))
         base = long[long["arm"] == "backbone"]
         wins, total = 0, 0
         for (d, m), g in base.groupby(["dataset", "metric"]):
@@ -221,27 +227,30 @@ def table2_claims(long, mode: str) -> list[Claim]:
                 total += 1
                 wins += v["SSE-PT"] > max(v["SASRec"], v["BERT4Rec"])
         pw = sum(TABLE_SSEPT_WINS)
-        claims.append(Claim("Table 2, observation 1", "SSE-PT performs better than SASRec and BERT4Rec on most metrics.",
-                            "SSE-PT's mean is the highest of the three backbones in more than half of the "
-                            "(dataset, metric) cells",
-                            verdict(wins > total / 2 if total else None),
-                            f"SSE-PT highest in {wins} of {total} cells" if total else "needs all three backbones",
-                            f"{verdict(pw > len(TABLE_SSEPT_WINS) / 2)} (highest in {pw} of {len(TABLE_SSEPT_WINS)})"))
+        claims.append(decided("Table 2, observation 1", "SSE-PT performs better than SASRec and BERT4Rec on most metrics.",
+                              "SSE-PT's mean is the highest of the three backbones in more than half of the "
+                              "(dataset, metric) cells",
+                              wins > total / 2 if total else None,
+                              f"SSE-PT highest in {wins} of {total} cells" if total else "needs all three backbones",
+                              f"{verdict(pw > len(TABLE_SSEPT_WINS) / 2)} (highest in {pw} of {len(TABLE_SSEPT_WINS)})",
+                              "uniform runs of the three backbones on every dataset, every seed", miss_bb))
         sp = ufn[ufn["backbone"] == "SSE-PT"]
         av = {m: sp.loc[sp["metric"] == m, "rel_improv"].mean() for m in ("hr@10", "ndcg@10")}
         okk = None if sp.empty else bool(av["hr@10"] > 0 and av["ndcg@10"] > 0)
-        claims.append(Claim("Table 2, observation 1 (numbers)",
-                            "SSE-PT + UFN improves SSE-PT by 2.10% (HR@10) and 3.27% (NDCG@10) on average.",
-                            "the direction: our average relative improvements over the datasets are positive",
-                            verdict(okk), "" if sp.empty else
-                            f"ours: HR@10 {av['hr@10']:+.2%}, NDCG@10 {av['ndcg@10']:+.2%} "
-                            f"over {sp['dataset'].nunique()} dataset(s)", HOLDS))
+        claims.append(decided("Table 2, observation 1 (numbers)",
+                              "SSE-PT + UFN improves SSE-PT by 2.10% (HR@10) and 3.27% (NDCG@10) on average.",
+                              "the direction: our average relative improvements over the datasets are positive",
+                              okk, "" if sp.empty else
+                              f"ours: HR@10 {av['hr@10']:+.2%}, NDCG@10 {av['ndcg@10']:+.2%} "
+                              f"over {sp['dataset'].nunique()} dataset(s)", HOLDS,
+                              "SSE-PT uniform and ufn runs on every dataset, every seed", miss_ssept))
     else:
         pos = [bool((g["rel_improv"] > 0).all()) for _, g in cells]
-        claims.append(Claim("Table 2 under full ranking (ours)",
-                            "UFNRec improves every computed backbone/dataset on every metric under full ranking too.",
-                            "relative improvement of the seed mean > 0 in every computed cell",
-                            verdict(all(pos) if n_cells else None), f"{sum(pos)} of {n_cells} cell(s) improved on all metrics"))
+        claims.append(decided("Table 2 under full ranking (ours)",
+                              "UFNRec improves every backbone/dataset on every metric under full ranking too.",
+                              "relative improvement of the seed mean > 0 in every cell",
+                              all(pos) if n_cells else None, f"{sum(pos)} of {n_cells} cell(s) improved on all metrics",
+                              "", every, miss_all))
     return claims
 
 
@@ -258,7 +267,6 @@ TABLE_SSEPT_WINS = _ssept_wins()
 
 # ------------------------------------------------------------------------------ Tables 3 and 4
 def _strategy_table(res, strategies, paper_table, mode, test, root, extra_arms=None):
-    import pandas as pd
     recs = _records(res)
     arms = {s: [r for r in recs if r["config"]["strategy"] == s and r["config"]["backbone"] == "sasrec"]
             for s in strategies}
@@ -299,26 +307,34 @@ def table3(res, mode: str = "sampled", test: str = "wilcoxon", root=None, profil
            f"weights from the same warm-up end (what UFN's reported teacher adds without any mining). "
            + ("'ufn (student)' = the UFN runs' student weights. " if student is not None else "")
            + protocol(used, mode, profile) + " " + SIG_TEXT + gap)
-    return TableResult(long, display, cap, table3_claims(long) if mode == "sampled" else [])
+    return TableResult(long, display, cap, table3_claims(long, res) if mode == "sampled" else [])
 
 
-def table3_claims(long) -> list[Claim]:
+def _arm_needs(arms) -> str:
+    return " and ".join(ARM_LABELS.get(a, a) for a in arms) + " runs (SASRec), every seed of the profile"
+
+
+def table3_claims(long, res=None) -> list[Claim]:
+    """``res``: the grid (its missing runs keep a claim from being decided)."""
     means, pm = _means(long), _paper_means(paper.TABLE3)
     out = []
 
     def add(src, text, a, b, rule="all"):
         ok, det = _beats(means, a, b, METRICS, rule)
         pok, pdet = _beats(pm, a, b, METRICS, rule)
-        out.append(Claim(src, text, f"{ARM_LABELS[a]} mean above {ARM_LABELS[b]} on {rule} metrics",
-                         verdict(ok), det, f"{verdict(pok)} ({pdet})" if pok is not None else ""))
+        out.append(decided(src, text, f"{ARM_LABELS[a]} mean above {ARM_LABELS[b]} on {rule} metrics",
+                           ok, det, f"{verdict(pok)} ({pdet})" if pok is not None else "",
+                           _arm_needs((a, b)), missing_runs(res, backbone="sasrec", strategy={a, b})))
     add("Table 3, FMR", "FMR improves SASRec on all metrics (1.87% to 3.53%).", "fmr", "uniform")
     add("Table 3, FCR", "FCR improves SASRec on all metrics (1.49% to 2.82%).", "fcr", "uniform")
     add("Table 3, FMR vs FCR", "FMR contributes more than FCR.", "fmr", "fcr")
     add("Table 3, UFN vs FMR", "Combining FMR and FCR improves over FMR alone.", "ufn", "fmr")
     add("Table 3, UFN vs FCR", "Combining FMR and FCR improves over FCR alone.", "ufn", "fcr")
     ok, det = _beats(means, "ufn", "ema_eval", METRICS)
-    out.append(Claim("Control (ours)", "UFN's gain is more than what evaluating with EMA weights gives.",
-                     "+UFN mean above the EMA-evaluated SASRec on all metrics", verdict(ok), det))
+    out.append(decided("Control (ours)", "UFN's gain is more than what evaluating with EMA weights gives.",
+                       "+UFN mean above the EMA-evaluated SASRec on all metrics", ok, det, "",
+                       _arm_needs(("ufn", "ema_eval")),
+                       missing_runs(res, backbone="sasrec", strategy={"ufn", "ema_eval"})))
     return out
 
 
@@ -332,7 +348,7 @@ def table4(res, mode: str = "sampled", test: str = "wilcoxon", root=None, profil
            f"+SRNS = the SRNS variance rule on N_rec / on all negatives, removed; +UFN^R_srns / +UFN_srns = "
            f"the same SRNS mining followed by UFN's reversal and consistency loss; +UFN = UFNRec. "
            + protocol(used, mode, profile) + " " + SIG_TEXT + gap)
-    return TableResult(long, display, cap, table4_claims(long) if mode == "sampled" else [])
+    return TableResult(long, display, cap, table4_claims(long, res) if mode == "sampled" else [])
 
 
 def table4_versus_ufn(res, mode: str = "sampled", test: str = "wilcoxon", root=None) -> TableResult:
@@ -351,7 +367,8 @@ def table4_versus_ufn(res, mode: str = "sampled", test: str = "wilcoxon", root=N
     return TableResult(long, display, cap)
 
 
-def table4_claims(long) -> list[Claim]:
+def table4_claims(long, res=None) -> list[Claim]:
+    """``res``: the grid (its missing runs keep a claim from being decided)."""
     means, pm = _means(long), _paper_means(paper.TABLE4)
     cols = list(paper.TABLE4_COLUMNS)
     removal = ["removal", "srns_rec_removal", "srns_removal"]
@@ -375,7 +392,9 @@ def table4_claims(long) -> list[Claim]:
     def claim(src, text, test, a_list, b_list, rule):
         ok, det = each(a_list, b_list, rule, means)
         pok, pdet = each(a_list, b_list, rule, pm)
-        return Claim(src, text, test, verdict(ok), det, f"{verdict(pok)} ({pdet})")
+        arms = (*a_list, *b_list)
+        return decided(src, text, test, ok, det, f"{verdict(pok)} ({pdet})", _arm_needs(arms),
+                       missing_runs(res, backbone="sasrec", strategy=set(arms)))
 
     others = [c for c in cols if c != "uniform"]
     return [
@@ -390,13 +409,6 @@ def table4_claims(long) -> list[Claim]:
               "+UFN above each SRNS-mined UFN variant on more than half of the metrics", ["ufn"],
               ["ufn_srns_rec", "ufn_srns"], "most"),
     ]
-
-
-def verdict_counts(claims) -> dict:
-    out = {HOLDS: 0, FAILS: 0, NOT_COMPUTED: 0}
-    for c in claims:
-        out[c.ours] = out.get(c.ours, 0) + 1
-    return out
 
 
 # ------------------------------------------------------------------- Table 4's detectors

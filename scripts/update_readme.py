@@ -1,7 +1,7 @@
-"""Regenerate the results sections of README.md from the cached run records.
+"""Regenerate the results sections of README.md and docs/*.md from the cached run records.
 
     python scripts/update_readme.py          # rewrite the marked sections in place
-    python scripts/update_readme.py --check  # exit 1 if README.md is out of date
+    python scripts/update_readme.py --check  # exit 1 if a file is out of date
 
 Every number between the ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` markers is
 computed here from ``results/runs/*.json`` (run key and commit listed beside it); nothing in those
@@ -165,10 +165,13 @@ def speed(recs) -> str:
     return "\n\n".join(out) or "No benchmark recorded yet: run `python benchmarks/bench_speed.py`."
 
 
-def table2(recs) -> str:
-    """Table 2 as the last run_all.sh wrote it (results/tables/table2.md, caption included)."""
-    p = ROOT / "results" / "tables" / "table2.md"
-    return p.read_text().strip() if p.is_file() else "Not generated yet: run `bash run_all.sh`."
+def claims(recs) -> str:
+    """Every claim the paper profile's notebooks tested, from their claims tables."""
+    from ufnlib.report import claims_markdown, claims_overview
+    df = claims_overview("paper", ROOT / "results")
+    if not len(df):
+        return "Not computed yet: run `bash run_all.sh` (it writes results/paper/tables/*_claims.csv)."
+    return claims_markdown(df, "results/", short=True).rstrip()
 
 
 def detectors(recs) -> str:
@@ -188,7 +191,7 @@ def detectors(recs) -> str:
     return "\n".join(out).rstrip()
 
 
-SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "table2": table2,
+SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "claims": claims,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims,
             "detectors": detectors}
 
@@ -205,12 +208,18 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--results", default=str(ROOT / "results"))
     a = ap.parse_args()
-    readme = ROOT / "README.md"
-    old = readme.read_text()
-    new = render(old, records(Path(a.results)))
-    if a.check:
-        sys.exit(0 if new == old else 1)
-    readme.write_text(new)
+    recs = records(Path(a.results))
+    stale = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        old = doc.read_text()
+        new = render(old, recs)
+        if new != old:
+            stale.append(doc.relative_to(ROOT))
+            if not a.check:
+                doc.write_text(new)
+    if a.check and stale:
+        print("out of date:", ", ".join(map(str, stale)))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -297,12 +297,27 @@ def check_06_case_study(res: Path, nb) -> None:
     assert nums["status"].startswith("ready") and nums["mined_pairs"] > 0
 
 
+def check_09_protocol(res: Path, nb) -> None:
+    nums = _numbers(res, "09_protocol")
+    c = _claims(res, "protocol_claims", 3 * 6)          # three statements under each of six readings
+    assert set(c["ours"]) <= {"holds", "does not hold"}  # every run there: each decided
+    t = pd.read_csv(res / "tables" / "protocol_readings.csv")
+    assert len(t) == 4 * 6 and set(t["strategy"]) == {"uniform", "ema_eval", "fmr", "ufn"}
+    assert t["reading"].str.contains("test-selected, optimistic").sum() == 4 * 2
+    w = pd.read_csv(res / "tables" / "protocol_warmup.csv")
+    assert {"fixed 3", "fixed 6", "validation"} <= set(w["rule"])
+    h = pd.read_csv(res / "tables" / "protocol_heldout.csv")
+    assert set(h["split"]) == {"valid", "test"} and h["share"].between(0, 1).all()
+    assert (res / "figures" / "09_protocol_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(nums["verdict"]) >= 6
+
+
 CHECKS = {"00_data_prep": check_00_data_prep,
           "01_main_results": check_01_main_results, "02_ablation": check_02_ablation,
           "03_srns_comparison": check_03_srns_comparison, "04_hyperparameters": check_04_hyperparameters,
           "05_training_curves": check_05_training_curves, "06_case_study": check_06_case_study,
           "07_teaching_false_negatives": check_07_teaching_false_negatives,
-          "08_walkthrough": check_08_walkthrough}
+          "08_walkthrough": check_08_walkthrough, "09_protocol": check_09_protocol}
 
 
 # ---------------------------------------------------------------------------------- tests
@@ -350,7 +365,7 @@ def test_notebook_smoke(path, tmp_path, kernel_env, committed_results_untouched,
     check(res / "smoke", nb)     # the smoke profile's report folder
 
 
-REPORT_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem[:2] in ("01", "02", "03", "04", "05", "06")]
+REPORT_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem[:2] in ("01", "02", "03", "04", "05", "06", "09")]
 
 
 @pytest.mark.parametrize("path", REPORT_NOTEBOOKS, ids=[p.stem for p in REPORT_NOTEBOOKS])

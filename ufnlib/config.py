@@ -48,6 +48,7 @@ class Config:
     eval_every: int = 1            # validate every k epochs
     patience: int = 20             # stop after this many validations without improvement
     select_metric: str = "ndcg@10"  # on sampled validation
+    log_test_every: int = 0        # protocol study only: log test every k epochs, never read by selection (protocol.py)
     # evaluation
     eval_neg: int = 100            # sampled evaluation: negatives per user (paper: 100)
     eval_seed: int = 0             # evaluation negatives are drawn once from this seed
@@ -55,8 +56,9 @@ class Config:
     m: int = 5                     # re-fed times before reversal (paper: m; reference --reverse 5)
     alpha: float = 0.3             # consistency loss weight (paper: alpha; reference --lbd 0.3)
     decay: float = 0.999           # EMA smoothing rate (paper: d)
-    warmup: str = "plateau"        # warm-up end rule: plateau | fixed
+    warmup: str = "plateau"        # warm-up end rule: plateau | fixed | validation (train.warmup_ended)
     warmup_epochs: int = 20        # used when warmup == "fixed"
+    warmup_patience: int = 5       # used when warmup == "validation": validations without a new best
     count_mode: str = "cumulative"  # cumulative (reference) | consecutive
     memory_slots: int = 0          # FMR counter entries per interaction (0 = 2 n); see mining.py
     # SRNS's variance rule as a false-negative detector (Table 4; Ding et al. 2020; see srns.py)
@@ -107,7 +109,9 @@ class Config:
         need(self.lr > 0 and 0 < self.beta2 < 1, "lr must be > 0 and beta2 in (0, 1)")
         need(self.l2_emb >= 0, "l2_emb must be >= 0")
         need(self.epoch_mode in ("permutation", "replacement"), "epoch_mode: permutation | replacement")
-        need(self.warmup in ("plateau", "fixed"), "warmup: plateau | fixed")
+        need(self.warmup in ("plateau", "fixed", "validation"), "warmup: plateau | fixed | validation")
+        need(self.warmup_patience >= 1, f"warmup_patience must be an integer >= 1, got {self.warmup_patience!r}")
+        need(self.log_test_every >= 0, f"log_test_every must be >= 0 (0: no test log), got {self.log_test_every!r}")
         need(self.count_mode in ("cumulative", "consecutive"), "count_mode: cumulative | consecutive")
         need(self.select_metric in METRICS, f"select_metric must be one of {METRICS}")
 

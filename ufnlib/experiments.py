@@ -233,9 +233,17 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     tr.fit(resume=False)
     if not tr.done:
         return None
+    protocol = None
+    if tr.protocol is not None:   # the protocol study's log: beside the record's selection, never used by it
+        protocol = {"every": cfg.log_test_every, "log": tr.protocol.entries,
+                    "reference_spread_last": tr.protocol.ref.spread(tr.reported_model())}
     model = tr.model
     model.load_state_dict(tr.best["state"])
     metrics, ranks = final_evaluation(ev, model)
+    if protocol is not None:
+        protocol["reference_spread_selected"] = tr.protocol.ref.spread(model)
+        for which, flags in (tr.protocol.heldout_best or {}).items():
+            ranks[f"heldout_in_nfalse__{which}"] = flags
     extra = {"reported_model": "student"}
     if tr.best.get("student_state") is not None:
         # the selected epoch's weights were the EMA teacher's: record the student's too
@@ -246,6 +254,8 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
         extra = {"reported_model": "teacher (EMA)", "metrics_student": m_s}
         ranks.update(r_s)
     extra["warmup_end_epoch"] = tr.warmup_epoch
+    if protocol is not None:
+        extra["protocol"] = protocol
     ranks["users"] = ev.users
     rec = {
         "key": key, "cache_version": CACHE_VERSION,

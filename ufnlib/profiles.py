@@ -36,7 +36,7 @@ from .config import Config
 PROFILES = ("smoke", "quick", "paper")
 SMOKE_DATASET = "synthetic:users=300,items=200"
 NOTEBOOKS = {"01": "main_results", "02": "ablation", "03": "srns_comparison",
-             "04": "hyperparameters", "05": "training_curves", "06": "case_study"}
+             "04": "hyperparameters", "05": "training_curves", "06": "case_study", "09": "protocol_study"}
 
 # per-backbone settings applied on top of the profile's base (the backbone modules' authors put
 # their published settings here, e.g. BERT4Rec's mask probability); empty = Config defaults
@@ -233,6 +233,39 @@ def training_curves(profile: str, seeds=None, dataset=None) -> list:
 def case_study(profile: str, seed: int | None = None, dataset=None) -> list:
     """Figure 5: one SASRec and one UFN run (their saved weights)."""
     return _runs(profile, ("uniform", "ufn"), [seed or default_seeds(profile)[0]], _one_dataset(profile, dataset))
+
+
+PROTOCOL_STRATEGIES = ("uniform", "ema_eval", "fmr", "ufn")
+
+
+def fixed_budget(profile: str) -> dict:
+    """The protocol study's fixed budget: every epoch of ``max_epochs`` trained (patience never
+    runs out), test logged every 4 epochs (smoke: 2) beside validation (``ufnlib.protocol``)."""
+    epochs = base(profile).get("max_epochs", Config.max_epochs)
+    return dict(patience=epochs, log_test_every=2 if check(profile) == "smoke" else 4)
+
+
+def warmup_variants(profile: str) -> dict[str, dict]:
+    """UFN's warm-up alternatives to the reference's plateau rule (the default protocol otherwise):
+    a fixed 20 or 40 epochs, and the end of the backbone's improvement on validation."""
+    if check(profile) == "smoke":
+        return {"fixed 3": dict(warmup="fixed", warmup_epochs=3), "fixed 6": dict(warmup="fixed", warmup_epochs=6),
+                "validation": dict(warmup="validation", warmup_patience=2)}
+    return {"fixed 20": dict(warmup="fixed", warmup_epochs=20), "fixed 40": dict(warmup="fixed", warmup_epochs=40),
+            "validation": dict(warmup="validation")}
+
+
+def protocol_study(profile: str, seeds=None, dataset=None) -> list:
+    """Notebook 09: SASRec with uniform, ema_eval, fmr and ufn under the fixed budget, and ufn
+    with each warm-up variant (default protocol). The quick profile computes none of them."""
+    if check(profile) == "quick":
+        return []
+    seeds, d = seeds or default_seeds(profile), _one_dataset(profile, dataset)
+    out = _runs(profile, ("uniform", "ufn"), seeds, d)             # the default protocol, for the warm-up table
+    out += _runs(profile, PROTOCOL_STRATEGIES, seeds, d, **fixed_budget(profile))
+    for kw in warmup_variants(profile).values():
+        out += _runs(profile, ("ufn",), seeds, d, **kw)
+    return out
 
 
 def plan(notebook: str, profile: str, **kw) -> list:

@@ -457,7 +457,8 @@ def write_index(root=None) -> Path:
 # claims tables -> the notebook that tests them
 CLAIM_TABLES = {"table2_claims": "01_main_results", "table3_claims": "02_ablation",
                 "table4_claims": "03_srns_comparison", "figure3_claims": "04_hyperparameters",
-                "figure4_claims": "05_training_curves", "figure5_claims": "06_case_study"}
+                "figure4_claims": "05_training_curves", "figure5_claims": "06_case_study",
+                "protocol_claims": "09_protocol"}
 
 
 def claims_overview(profile: str, root=None):

@@ -23,16 +23,22 @@ from .models import make_data, make_model
 from .strategies import make_strategy
 
 
-def warmup_ended(losses: list[float], cfg) -> bool:
+def warmup_ended(losses: list[float], cfg, valid: list[float] | None = None) -> bool:
     """Warm-up end, "while L_basic descending rapidly" of Algorithm 1, decided on the list of
-    summed per-epoch losses ``L`` of the epochs completed so far.
+    summed per-epoch losses ``L`` of the epochs completed so far (and, for ``validation``, the
+    backbone's validation scores ``valid`` so far, in order).
 
     ``plateau`` (reference code): more than 7 epochs done and the last per-epoch decrease
     ``L[-2] - L[-1]`` is below 1/200 of the decrease over the first five epochs ``L[0] - L[5]``.
     ``fixed``: ``cfg.warmup_epochs`` epochs done.
+    ``validation`` (ours, for the protocol study): the backbone has converged on validation, i.e.
+    its last ``cfg.warmup_patience`` validations brought no new best.
     """
     if cfg.warmup == "fixed":
         return len(losses) >= cfg.warmup_epochs
+    if cfg.warmup == "validation":
+        v = list(valid or [])
+        return len(v) > cfg.warmup_patience and max(v[-cfg.warmup_patience:]) <= max(v[:-cfg.warmup_patience])
     return len(losses) > 7 and losses[-2] - losses[-1] < (losses[0] - losses[5]) / 200
 
 
@@ -108,6 +114,10 @@ class Trainer:
         self.bad_evals = 0
         self.elapsed = 0.0
         self.done = False
+        self.protocol = None
+        if cfg.log_test_every:
+            from .protocol import ProtocolLog
+            self.protocol = ProtocolLog(cfg, split, self.evaluator)
 
     # ------------------------------------------------------------------ checkpointing
     def state(self) -> dict:
@@ -116,6 +126,7 @@ class Trainer:
                     warmup_epoch=self.warmup_epoch,
                     strategy=self.strategy.state_dict(), history=self.history, best=self.best,
                     bad_evals=self.bad_evals, elapsed=self.elapsed, done=self.done,
+                    protocol=self.protocol.state_dict() if self.protocol is not None else None,
                     rng=torch.get_rng_state(), g_sample=self.g_sample.get_state(),
                     g_order=self.g_order.get_state(),
                     cuda_rng=(torch.cuda.get_rng_state(self.device)
@@ -130,6 +141,8 @@ class Trainer:
         self.opt.load_state_dict(copy.deepcopy(st["opt"]))
         self.strategy.load_state_dict(st["strategy"])
         self.warmup_epoch = st.get("warmup_epoch")
+        if self.protocol is not None and st.get("protocol") is not None:
+            self.protocol.load_state_dict(st["protocol"])
         if st.get("teacher") is not None:
             self.teacher = make_teacher(self.model, self.cfg.decay)
             self.teacher.load_state_dict(st["teacher"])
@@ -218,7 +231,8 @@ class Trainer:
         st = self.strategy
         if not st.needs_warmup or self.warmup_epoch is not None:
             return
-        if warmup_ended([h["loss"] for h in self.history], self.cfg):
+        valid = [h["valid"][self.cfg.select_metric] for h in self.history if "valid" in h]
+        if warmup_ended([h["loss"] for h in self.history], self.cfg, valid):
             self.warmup_epoch = self.epoch      # epochs completed before mining starts
             st.activate()
             if st.uses_teacher:
@@ -271,6 +285,8 @@ class Trainer:
                                  "student_state": (copy.deepcopy(self.model.state_dict())
                                                    if rep is not self.model else None)}
                     self.bad_evals = 0
+                    if self.protocol is not None:
+                        self.protocol.new_best(self.strategy)
                 else:
                     self.bad_evals += 1
                 if self.bad_evals >= cfg.patience:
@@ -278,6 +294,8 @@ class Trainer:
             if self.epoch >= cfg.max_epochs:
                 self.done = True
             self.elapsed += time.perf_counter() - t0
+            if self.protocol is not None and self.protocol.due(self.epoch, self.done):
+                self.protocol.log(self.epoch, self.reported_model(), self.strategy)   # not timed, never selects
             self.history.append(rec)
             self.save()
             if bar is not None:

@@ -1,0 +1,134 @@
+"""The protocol study: the test log never selects, the readings pick what they say, the
+reference's estimate is seeded, the validation-based warm-up rule, resume with a log."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ufnlib
+from ufnlib import profiles, protocol
+from ufnlib.config import Config
+from ufnlib.data import leave_one_out
+from ufnlib.train import Trainer, warmup_ended
+
+SMALL = dict(dataset="synthetic:users=120,items=80", hidden=16, n_neg=5, maxlen=10, max_epochs=8,
+             patience=8, warmup="fixed", warmup_epochs=3, m=1)
+
+
+def _fit(cfg, patch_test=None):
+    split = leave_one_out(ufnlib.load(cfg.dataset))
+    tr = Trainer(cfg, split, progress=False)
+    if patch_test is not None:
+        real = tr.evaluator.ranks
+
+        def ranks(model, which="valid", modes=("sampled", "full"), trim=True):
+            out = real(model, which, modes, trim)
+            return {m: patch_test(v, m) for m, v in out.items()} if which == "test" else out
+        tr.evaluator.ranks = ranks
+    return tr.fit(resume=False)
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "ufn"])
+def test_selection_reads_validation_only(strategy):
+    """The default path selects on validation only: logging test every 2 epochs changes nothing
+    about training or selection, and neither does a test log that would choose another epoch
+    (test ranks replaced by ones that favour the last epoch, or the first)."""
+    cfg = Config(**SMALL, strategy=strategy)
+    plain = _fit(cfg)
+    logged = _fit(cfg.replace(log_test_every=2))
+    rng = np.random.default_rng(0)
+    noisy = _fit(cfg.replace(log_test_every=2), patch_test=lambda v, m: rng.integers(0, 100, len(v)))
+    valid = [[h.get("valid") for h in t.history] for t in (plain, logged, noisy)]
+    assert valid[0] == valid[1] == valid[2]
+    assert plain.best["epoch"] == logged.best["epoch"] == noisy.best["epoch"]
+    assert [e["epoch"] for e in logged.protocol.entries] == [2, 4, 6, 8]
+    # the log did see the patched test ranks: the selection did not
+    assert [e["test"] for e in logged.protocol.entries] != [e["test"] for e in noisy.protocol.entries]
+    for k, v in plain.best["state"].items():
+        assert np.array_equal(v.numpy(), noisy.best["state"][k].numpy()), k
+
+
+def test_readings_pick_what_they_say():
+    def entry(epoch, test, ref, vfull):
+        return {"epoch": epoch, "test": {"sampled": {"ndcg@10": test, "hr@10": test}, "full": {"ndcg@10": test / 10}},
+                "reference_test": {"ndcg@10": ref, "hr@10": ref}, "valid_full": {"ndcg@10": vfull}}
+    rec = {"selection": {"best_epoch": 4},
+           "metrics": {"test": {"sampled": {"ndcg@10": 0.30, "hr@10": 0.5}, "full": {"ndcg@10": 0.03}}},
+           "protocol": {"log": [entry(4, 0.31, 0.36, 0.05), entry(8, 0.35, 0.33, 0.02), entry(12, 0.28, 0.30, 0.04)]}}
+    r = protocol.readings(rec)
+    assert r["validation"]["epoch"] == 4 and r["validation"]["sampled"]["ndcg@10"] == 0.30
+    assert r["last"]["epoch"] == 12 and r["last"]["sampled"]["ndcg@10"] == 0.28
+    assert r["test_best"]["epoch"] == 8
+    assert r["full_validation"]["epoch"] == 4 and r["full_validation"]["sampled"]["ndcg@10"] == 0.31
+    assert r["reference_last"]["sampled"]["ndcg@10"] == 0.30 and r["reference_best"]["epoch"] == 4
+    assert protocol.readings({"selection": {}, "metrics": {}}) == {}
+    assert set(protocol.OPTIMISTIC) <= set(protocol.READINGS)
+
+
+def test_reference_estimate_is_seeded_and_subsamples():
+    cfg = Config(**SMALL)
+    split = leave_one_out(ufnlib.load(cfg.dataset))
+    tr = _fit(cfg.replace(max_epochs=2))
+    est = protocol.ReferenceEstimate(tr.evaluator, split, seed=1, n_users=50)
+    a, b, c = (est.draw(tr.model, "test", d) for d in (0, 0, 1))
+    assert a == b and a != c                          # seeded per draw; another draw differs
+    assert est.n_users == 50
+    full = protocol.ReferenceEstimate(tr.evaluator, split, seed=1)
+    assert full.n_users == tr.evaluator.n             # capped at the evaluated users
+    s = est.spread(tr.model, draws=5)
+    assert s["draws"] == 5 and s["ndcg@10"]["std"] > 0
+    assert s["ndcg@10"]["min"] <= s["ndcg@10"]["mean"] <= s["ndcg@10"]["max"]
+
+
+def test_validation_warmup_rule():
+    cfg = Config(warmup="validation", warmup_patience=3)
+    assert not warmup_ended([1.0] * 4, cfg, [0.1, 0.2, 0.3, 0.4])            # still improving
+    assert not warmup_ended([1.0] * 5, cfg, [0.1, 0.4, 0.3, 0.35])           # 2 without a best: not yet
+    assert warmup_ended([1.0] * 5, cfg, [0.1, 0.4, 0.3, 0.35, 0.39])         # 3 validations without a best
+    assert not warmup_ended([1.0] * 5, cfg, [0.1, 0.4, 0.3, 0.35, 0.41])     # a new best resets it
+    assert not warmup_ended([1.0] * 3, cfg, [0.4, 0.3, 0.2])                 # needs more than 3 validations
+    with pytest.raises(ufnlib.ConfigError, match="warmup_patience"):
+        Config(warmup="validation", warmup_patience=0)
+
+
+def test_validation_warmup_starts_mining_after_the_backbone_stops_improving():
+    cfg = Config(**{**SMALL, "max_epochs": 12, "patience": 12, "warmup": "validation"}, strategy="ufn",
+                 warmup_patience=2)
+    tr = _fit(cfg)
+    v = [h["valid"]["ndcg@10"] for h in tr.history]
+    w = tr.warmup_epoch
+    assert w is not None and w >= 3
+    assert max(v[w - 2:w]) <= max(v[:w - 2])       # the two validations before mining brought no best
+    assert all(not warmup_ended([], cfg, v[:k]) for k in range(w))
+
+
+def test_logged_run_record_and_resume(tmp_path):
+    """A fixed-budget run's record holds its log (every k epochs and the last), the reference
+    estimate's spread, and per-user held-out flags; an interrupted run resumes to the same log."""
+    cfg = Config(**SMALL, strategy="ufn", log_test_every=3)
+    straight = ufnlib.run(cfg, root=tmp_path / "a", progress=False)
+    assert ufnlib.run(cfg, root=tmp_path / "b", progress=False, stop_after_epochs=4) is None
+    resumed = ufnlib.run(cfg, root=tmp_path / "b", progress=False)
+    assert resumed["resumed_from_epoch"] == 4
+    p = straight["protocol"]
+    assert [e["epoch"] for e in p["log"]] == [3, 6, 8] and p["every"] == 3
+    assert resumed["protocol"]["log"] == p["log"]
+    assert {"reference_spread_last", "reference_spread_selected"} <= set(p)
+    assert "heldout_in_nfalse" in p["log"][-1]
+    ranks = ufnlib.load_ranks(cfg, tmp_path / "a")
+    assert ranks["heldout_in_nfalse/valid"].shape == ranks["users"].shape
+    assert int(ranks["heldout_in_nfalse/valid"].sum()) <= len(ranks["users"])
+    assert set(protocol.readings(straight)) == set(protocol.READINGS)
+
+
+def test_protocol_study_plan():
+    smoke = profiles.protocol_study("smoke")
+    fixed = [c for c in smoke if c.log_test_every]
+    assert {c.strategy for c in fixed} == set(profiles.PROTOCOL_STRATEGIES)
+    assert all(c.patience == c.max_epochs for c in fixed)
+    warm = [c for c in smoke if not c.log_test_every and c.strategy == "ufn"]
+    assert {c.warmup for c in warm} == {"fixed", "validation"} and len(warm) == 2 * 4   # plateau rule (smoke: fixed 4) + 3
+    assert len(profiles.protocol_study("paper")) == 3 * (2 + 4 + 3)
+    assert profiles.protocol_study("quick") == []
+    # the default protocol never logs test
+    assert Config().log_test_every == 0

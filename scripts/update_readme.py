@@ -169,9 +169,23 @@ def claims(recs) -> str:
     """Every claim the paper profile's notebooks tested, from their claims tables."""
     from ufnlib.report import claims_markdown, claims_overview
     df = claims_overview("paper", ROOT / "results")
+    df = df[~df["source"].str.startswith("Reading:")]     # the protocol study's: in docs/results.md
     if not len(df):
         return "Not computed yet: run `bash run_all.sh` (it writes results/paper/tables/*_claims.csv)."
     return claims_markdown(df, "results/", short=True).rstrip()
+
+
+def protocol(recs) -> str:
+    """Notebook 09's table of readings and its verdict, as the paper profile's run wrote them."""
+    t = ROOT / "results" / "paper" / "tables" / "protocol_readings.md"
+    nums = ROOT / "results" / "paper" / "tables" / "09_protocol.json"
+    if not t.is_file() or not nums.is_file():
+        return "Not computed yet: run `bash run_all.sh --only 09`."
+    verdict = json.loads(nums.read_text()).get("verdict", [])
+    missing = json.loads(nums.read_text())["runs"]["missing"]
+    head = (f"{len(missing)} of the study's runs are not computed yet "
+            f"(`python -m ufnlib grid --profile paper --notebook 09 --workers 2`).\n\n" if missing else "")
+    return head + t.read_text().rstrip() + "\n\n" + "\n".join(f"- {v}" for v in verdict)
 
 
 def detectors(recs) -> str:
@@ -191,7 +205,7 @@ def detectors(recs) -> str:
     return "\n".join(out).rstrip()
 
 
-SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "claims": claims,
+SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "claims": claims, "protocol": protocol,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims,
             "detectors": detectors}
 

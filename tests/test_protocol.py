@@ -132,3 +132,51 @@ def test_protocol_study_plan():
     assert profiles.protocol_study("quick") == []
     # the default protocol never logs test
     assert Config().log_test_every == 0
+
+
+# --------------------------------------------------------------------------- runaway mining
+def _epoch(e, mined, valid, positions=1000):
+    return {"epoch": e, "mined": mined, "positions": positions, "valid": {"ndcg@10": valid}}
+
+
+def test_runaway_rule_on_histories():
+    from ufnlib.diagnostics import chance_ndcg, runaway
+    chance = chance_ndcg(10, 100)
+    assert chance == pytest.approx(sum(1 / np.log2(r + 2) for r in range(10)) / 101)
+    near = [_epoch(e, m, chance * 1.2) for e, m in zip(range(1, 5), (800, 1500, 2000, 3000))]
+    assert runaway(near)                                      # rising mining at chance level
+    assert not runaway(near[:3])                              # too few mining epochs to tell
+    learning = [_epoch(e, m, v) for e, m, v in zip(range(1, 5), (800, 1500, 2000, 3000), (0.1, 0.2, 0.3, 0.35))]
+    assert not runaway(learning)                              # mining rises, but the model learns
+    falling = [_epoch(e, m, v) for e, m, v in zip(range(1, 5), (800, 1500, 2000, 3000), (0.30, 0.29, 0.27, 0.25))]
+    assert runaway(falling)                                   # rising mining while validation falls
+    settled = [_epoch(e, m, chance) for e, m in zip(range(1, 5), (3000, 2900, 3100, 3000))]
+    assert not runaway(settled)                               # mining does not grow any more
+    warmup = [{"epoch": e, "valid": {"ndcg@10": chance}} for e in range(1, 9)]
+    assert not runaway(warmup)                                # no mining: nothing to flag
+
+
+def test_runaway_fires_when_mining_starts_on_an_untrained_model():
+    """Synthetic data with a long flat start (1,000 users: SASRec with the paper's settings sits at
+    chance for many epochs): the reference's plateau rule starts mining on an untrained model, the
+    mined entries grow and validation stays at chance; the run is flagged and a warning raised."""
+    cfg = Config(dataset="synthetic:users=1000", strategy="ufn", max_epochs=30, patience=30)
+    split = leave_one_out(ufnlib.load(cfg.dataset))
+    with pytest.warns(RuntimeWarning, match="runaway mining"):
+        tr = Trainer(cfg, split, progress=False).fit(resume=False)
+    from ufnlib.diagnostics import runaway_epoch
+    assert tr.warmup_epoch is not None and runaway_epoch(tr.history) is not None
+
+
+def test_runaway_does_not_fire_on_the_cached_runs():
+    """None of the cached real and synthetic mining runs (Beauty, Sports, Yelp, notebook 07's
+    synthetic runs) is flagged: the rule fires on mining that runs away, not on mining itself."""
+    import json
+    from ufnlib.diagnostics import runaway
+    from pathlib import Path
+    recs = [json.loads(p.read_text()) for p in (Path(__file__).parent.parent / "results" / "runs").glob("*.json")]
+    mining = [r for r in recs if r["config"]["strategy"] != "uniform"]
+    assert len(mining) >= 20
+    for r in mining:
+        h, c = r["history"], r["config"]
+        assert not any(runaway(h[:i + 1], c["eval_neg"], c["select_metric"]) for i in range(len(h))), r["key"]

@@ -87,3 +87,34 @@ class MiningDiagnostics:
                 out["nfalse_recall"] = tp / max(self.n_truth, 1)
         self.reset()
         return out
+
+
+# ------------------------------------------------------------------------- runaway mining
+def chance_ndcg(k: int = 10, n_neg: int = 100) -> float:
+    """NDCG@k of a random ranking: the target's rank uniform over the 1 + ``n_neg`` candidates."""
+    return float(sum(1.0 / np.log2(r + 2.0) for r in range(min(k, n_neg + 1))) / (n_neg + 1))
+
+
+def runaway(history: list[dict], n_neg: int = 100, metric: str = "ndcg@10", window: int = 3,
+            near: float = 1.5) -> bool:
+    """Runaway mining, decided at the last epoch of ``history``: over the last ``window`` + 1
+    validated mining epochs the entries mined per training position grew (by a fifth, to at least
+    half an entry per position), while the validation ``metric`` stayed near chance (below
+    ``near`` x ``chance_ndcg``) or fell at every epoch (by 5% in all). Mining that starts on an untrained model does this: almost every negative outranks the
+    positive, is re-fed and reversed, and the model never learns the sequences."""
+    eps = [h for h in history if h.get("positions") and "valid" in h]
+    if len(eps) < window + 1:
+        return False
+    last = eps[-(window + 1):]
+    rate = [h["mined"] / h["positions"] for h in last]
+    rising = rate[-1] >= 0.5 and rate[-1] > 1.2 * rate[0]        # grew by a fifth, to half an entry per position or more
+    v = [h["valid"][metric] for h in last]
+    k = int(metric.split("@")[1]) if "@" in metric else 10
+    low = max(v) < near * chance_ndcg(k, n_neg)
+    falling = all(b < a for a, b in zip(v, v[1:])) and v[-1] < 0.95 * v[0]
+    return bool(rising and (low or falling))
+
+
+def runaway_epoch(history: list[dict]) -> int | None:
+    """The first epoch a run flagged as runaway mining (``history[i]["runaway"]``), if any."""
+    return next((h["epoch"] for h in history if h.get("runaway")), None)

@@ -25,6 +25,7 @@ import torch
 from . import owndata
 from .config import CACHE_VERSION, Config, config_key, unused_fields
 from .data import PROJECT_ROOT, REGISTRY, DataError, leave_one_out, load
+from .diagnostics import runaway_epoch
 from .evaluate import Evaluator, metrics_from_ranks
 
 DEFAULT_RESULTS = PROJECT_ROOT / "results"
@@ -254,6 +255,7 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
         extra = {"reported_model": "teacher (EMA)", "metrics_student": m_s}
         ranks.update(r_s)
     extra["warmup_end_epoch"] = tr.warmup_epoch
+    extra["runaway_epoch"] = runaway_epoch(tr.history)
     if protocol is not None:
         extra["protocol"] = protocol
     ranks["users"] = ev.users

@@ -503,9 +503,14 @@ def claims_markdown(df, link_prefix: str = "", short: bool = False) -> str:
 def write_summary(profile: str, root=None) -> tuple[Path, str]:
     """Write ``<profile>/summary.md`` (every tested claim with its verdict and evidence, and the
     missing runs) and return its path and a short text for the terminal."""
-    from .stats import VERDICTS
+    from .stats import NOT_COMPUTED, VERDICTS
     df, miss = claims_overview(profile, root), missing_overview(profile, root)
     counts = {v: int((df["verdict"] == v).sum()) for v in VERDICTS}
+    notes = {}   # a notebook's own word on why it could not compute (e.g. 06: weights not on this machine)
+    for f in (profile_dir(profile, root) / "tables").glob("[0-9][0-9]_*.json"):
+        st = json.loads(f.read_text()).get("status")
+        if isinstance(st, str) and st.startswith("not computed"):
+            notes[f.stem] = st.removeprefix("not computed: ").split(";")[0]
     plural = {"holds": "hold", "does not hold": "do not hold"}
     head = (f"{len(df)} claims of the paper tested under profile '{profile}': "
             + ", ".join(f"{n} {plural.get(v, v) if n != 1 else v}" for v, n in counts.items()))
@@ -525,6 +530,11 @@ def write_summary(profile: str, root=None) -> tuple[Path, str]:
     lines = [head + "."]
     for v in VERDICTS:
         sub = df[df["verdict"] == v]
+        if v == NOT_COMPUTED:   # one line per notebook: what is not computed is a list of runs, not of claims
+            for nb, g in sub.groupby("notebook", sort=False):
+                why = notes.get(Path(nb).stem, "")
+                lines.append(f"  {v:>15}  {len(g)} claim(s) of {Path(nb).stem}" + (f" ({why})" if why else ""))
+            continue
         for r in sub.to_dict("records"):
             text = f"  {v:>15}  {r['source']}: {r['claim']}"
             lines.append(text if len(text) <= width else text[: width - 3] + "...")

@@ -79,6 +79,12 @@ def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
     if teacher:
         txt += (f" Runs with an EMA teacher ({', '.join(teacher)}) report the teacher's weights, as the "
                 f"reference code does.")
+    flagged = [r for r in records if r.get("runaway_epoch") or any(h.get("runaway") for h in r.get("history", ()))]
+    if flagged:
+        from .profiles import run_label
+        txt += (" WARNING: runaway mining (ufnlib.diagnostics.runaway) in "
+                + ", ".join(run_label(r["config"]) for r in flagged)
+                + "; these runs never learned after mining started.")
     if profile:
         txt += f" Profile: {profile}."
     return txt

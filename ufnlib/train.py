@@ -243,6 +243,19 @@ class Trainer:
         reference evaluates with the EMA weights after warm-up), the student otherwise."""
         return self.teacher.module if self.teacher is not None else self.model
 
+    def check_runaway(self, rec: dict) -> None:
+        """Flag runaway mining (``diagnostics.runaway``) in the epoch's record; warn the first time."""
+        from .diagnostics import runaway, runaway_epoch
+        if not self.strategy.active or not runaway(self.history + [rec], self.cfg.eval_neg, self.cfg.select_metric):
+            return
+        if runaway_epoch(self.history) is None:
+            import warnings
+            warnings.warn(f"{self.cfg.dataset}/{self.cfg.backbone}/{self.cfg.strategy}/s{self.cfg.seed}: runaway "
+                          f"mining at epoch {self.epoch}: mined entries per position rise every epoch while "
+                          f"validation stays near chance or falls. Fix: end warm-up later (warmup='fixed' "
+                          f"with more warmup_epochs, or warmup='validation').", RuntimeWarning, stacklevel=2)
+        rec["runaway"] = True
+
     def run_epoch(self) -> dict:
         t0 = time.perf_counter()
         self.model.train()
@@ -291,6 +304,7 @@ class Trainer:
                     self.bad_evals += 1
                 if self.bad_evals >= cfg.patience:
                     self.done = True
+                self.check_runaway(rec)
             if self.epoch >= cfg.max_epochs:
                 self.done = True
             self.elapsed += time.perf_counter() - t0

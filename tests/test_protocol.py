@@ -180,3 +180,26 @@ def test_runaway_does_not_fire_on_the_cached_runs():
     for r in mining:
         h, c = r["history"], r["config"]
         assert not any(runaway(h[:i + 1], c["eval_neg"], c["select_metric"]) for i in range(len(h))), r["key"]
+
+
+# ------------------------------------------------------------------ early stopping, few steps
+def test_patience_counts_after_min_steps_and_the_teachers_lag():
+    from ufnlib.train import counts_toward_patience
+    assert counts_toward_patience(0, None, Config())                     # default: every validation counts
+    cfg = Config(patience_min_steps=500, decay=0.99)
+    assert not counts_toward_patience(499, None, cfg) and counts_toward_patience(500, None, cfg)
+    assert not counts_toward_patience(800, 99, cfg)                      # teacher 99 steps old: lag 1/(1-d) = 100
+    assert counts_toward_patience(800, 100, cfg)
+
+
+def test_min_steps_keep_a_slow_start_from_stopping_a_run():
+    """A small synthetic set with a long flat start and few steps per epoch (8): patience 3
+    stops SASRec in the plateau (flagged), patience_min_steps lets it run past it."""
+    base = dict(dataset="synthetic:users=1000", max_epochs=20, patience=3, hidden=16, n_neg=20)
+    split = leave_one_out(ufnlib.load(base["dataset"]))
+    short = Trainer(Config(**base), split, progress=False).fit(resume=False)
+    longer = Trainer(Config(**base, patience_min_steps=15 * 8), split, progress=False).fit(resume=False)
+    from ufnlib.train import stopped_after_few_steps
+    assert short.epoch < 15 and stopped_after_few_steps(short.history, short.cfg, short.steps_per_epoch)
+    assert longer.epoch >= 15
+    assert [h["valid"] for h in longer.history[:short.epoch]] == [h["valid"] for h in short.history]

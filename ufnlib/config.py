@@ -47,6 +47,7 @@ class Config:
     max_epochs: int = 200
     eval_every: int = 1            # validate every k epochs
     patience: int = 20             # stop after this many validations without improvement
+    patience_min_steps: int = 0    # validations before this many optimizer steps (and the teacher's lag) do not count (train.counts_toward_patience)
     select_metric: str = "ndcg@10"  # on sampled validation
     log_test_every: int = 0        # protocol study only: log test every k epochs, never read by selection (protocol.py)
     # evaluation
@@ -111,6 +112,7 @@ class Config:
         need(self.epoch_mode in ("permutation", "replacement"), "epoch_mode: permutation | replacement")
         need(self.warmup in ("plateau", "fixed", "validation"), "warmup: plateau | fixed | validation")
         need(self.warmup_patience >= 1, f"warmup_patience must be an integer >= 1, got {self.warmup_patience!r}")
+        need(self.patience_min_steps >= 0, f"patience_min_steps must be >= 0, got {self.patience_min_steps!r}")
         need(self.log_test_every >= 0, f"log_test_every must be >= 0 (0: no test log), got {self.log_test_every!r}")
         need(self.count_mode in ("cumulative", "consecutive"), "count_mode: cumulative | consecutive")
         need(self.select_metric in METRICS, f"select_metric must be one of {METRICS}")

@@ -205,7 +205,7 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     """Train and evaluate ``cfg`` (or return its cached record). ``stop_after_epochs`` simulates an
     interruption (returns None with the checkpoint left in place). ``device``: see
     ``resolve_device`` (default ``$UFN_DEVICE`` or cpu)."""
-    from .train import Trainer
+    from .train import Trainer, stopped_after_few_steps
     cfg = Config.from_dict(cfg) if isinstance(cfg, dict) else cfg
     if threads:
         torch.set_num_threads(threads)
@@ -265,7 +265,9 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
         "dataset": dataset_record(cfg.dataset, split),
         "selection": {"metric": f"valid/sampled/{cfg.select_metric}", "best_epoch": tr.best["epoch"],
                       "best_score": tr.best["score"], "epochs_run": tr.epoch,
-                      "stopped": "patience" if tr.epoch < cfg.max_epochs else "max_epochs"},
+                      "stopped": "patience" if tr.epoch < cfg.max_epochs else "max_epochs",
+                      "few_steps_stop": stopped_after_few_steps(tr.history, cfg, tr.steps_per_epoch),
+                      "steps": tr.epoch * tr.steps_per_epoch},
         "metrics": metrics, **extra,
         "history": tr.history,
         "seed": cfg.seed, "git": GIT_AT_IMPORT, "env": environment(dev),

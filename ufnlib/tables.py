@@ -85,6 +85,12 @@ def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
         txt += (" WARNING: runaway mining (ufnlib.diagnostics.runaway) in "
                 + ", ".join(run_label(r["config"]) for r in flagged)
                 + "; these runs never learned after mining started.")
+    plateau = [r for r in records if (r.get("selection") or {}).get("few_steps_stop")]
+    if plateau:
+        from .profiles import run_label
+        txt += (" WARNING: stopped by patience after few optimizer steps, possibly in the flat start of "
+                "the learning curve (ufnlib.train.stopped_after_few_steps; set patience_min_steps): "
+                + ", ".join(run_label(r["config"]) for r in plateau) + ".")
     if profile:
         txt += f" Profile: {profile}."
     return txt

@@ -42,6 +42,28 @@ def warmup_ended(losses: list[float], cfg, valid: list[float] | None = None) -> 
     return len(losses) > 7 and losses[-2] - losses[-1] < (losses[0] - losses[5]) / 200
 
 
+def counts_toward_patience(steps: int, teacher_steps: int | None, cfg) -> bool:
+    """Does a validation without a new best count toward early stopping? With the default
+    ``patience_min_steps = 0`` always (patience counted in validations). Otherwise only once
+    ``steps`` optimizer steps reach ``patience_min_steps``, and, for a run whose reported model is
+    an EMA teacher started ``teacher_steps`` steps ago, once that teacher has had ``1 / (1 - d)``
+    steps to catch up with the student (its averaging horizon). A dataset with few steps per
+    epoch then cannot stop a run in the flat start of its learning curve."""
+    if cfg.patience_min_steps <= 0:
+        return True
+    if steps < cfg.patience_min_steps:
+        return False
+    return teacher_steps is None or teacher_steps >= 1.0 / (1.0 - cfg.decay)
+
+
+def stopped_after_few_steps(history: list[dict], cfg, steps_per_epoch: int, few_steps: int = 3000) -> bool:
+    """Did early stopping end a run after fewer than ``few_steps`` optimizer steps? On a dataset
+    with few steps per epoch, ``patience`` validations can pass inside the flat start of a noisy
+    learning curve, and the run stops before it learns (a warning sign, not a proof: compare with
+    ``patience_min_steps``). Beauty's runs take 175 steps per epoch and stop after 10,000 or more."""
+    return len(history) < cfg.max_epochs and len(history) * steps_per_epoch < few_steps
+
+
 def ema_decay(d: float, k: int) -> float:
     """EMA smoothing rate at the k-th update (k >= 1): ``min(d, (1 + k) / (10 + k))``, the
     schedule of the ``torch-ema`` package that the reference uses (paper Eq. 6 with a warm start)."""
@@ -238,6 +260,19 @@ class Trainer:
             if st.uses_teacher:
                 self.teacher = make_teacher(self.model, self.cfg.decay)
 
+    @property
+    def steps_per_epoch(self) -> int:
+        n = len(self.data.train_users)
+        if self.cfg.epoch_mode == "replacement":
+            return max(n // self.cfg.batch_size, 1)
+        return -(-n // self.cfg.batch_size)
+
+    def teacher_steps(self) -> int | None:
+        """Optimizer steps since the teacher started (None: no teacher)."""
+        if self.teacher is None or self.warmup_epoch is None:
+            return None
+        return (self.epoch - self.warmup_epoch) * self.steps_per_epoch
+
     def reported_model(self):
         """The model whose validation selects the epoch: the teacher once it exists (the
         reference evaluates with the EMA weights after warm-up), the student otherwise."""
@@ -300,7 +335,7 @@ class Trainer:
                     self.bad_evals = 0
                     if self.protocol is not None:
                         self.protocol.new_best(self.strategy)
-                else:
+                elif counts_toward_patience(self.epoch * self.steps_per_epoch, self.teacher_steps(), cfg):
                     self.bad_evals += 1
                 if self.bad_evals >= cfg.patience:
                     self.done = True

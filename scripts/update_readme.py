@@ -175,6 +175,39 @@ def claims(recs) -> str:
     return claims_markdown(df, "results/", short=True).rstrip()
 
 
+def verdicts_at_a_glance(recs) -> str:
+    """Table 2 in one sentence per count (cells where UFN helps, hurts or ties its backbone on
+    test NDCG@10, sampled) and whether any Figure 3 point puts SASRec + UFN above SASRec."""
+    import pandas as pd
+    t = ROOT / "results" / "paper" / "tables"
+    if not (t / "table2_data.csv").is_file():
+        return "Not computed yet: run `bash run_all.sh`."
+    d = pd.read_csv(t / "table2_data.csv")
+    cells = d[(d["arm"] == "+UFN") & (d["metric"] == "ndcg@10") & d["rel_improv"].notna()]
+    out = {"helps": [], "hurts": [], "ties": []}
+    for r in cells.itertuples():
+        k = "ties" if not r.p_users < 0.05 else ("helps" if r.rel_improv > 0 else "hurts")
+        out[k].append(f"{r.backbone} on {r.dataset} ({r.rel_improv:+.1%}, {r.n} seed{'s' if r.n > 1 else ''})")
+    n = len(cells)
+    lines = [f"- Table 2, test NDCG@10 (sampled-100), UFN against its backbone, in the {n} of 9 (dataset, backbone) "
+             f"cells computed so far (helps / hurts: per-user Wilcoxon p < 0.05): "
+             + "; ".join(f"{k} in {len(v)}" + (f" ({', '.join(v)})" if v else "") for k, v in out.items()) + "."]
+    if (t / "figure3_data.csv").is_file():
+        f = pd.read_csv(t / "figure3_data.csv")
+        ref = f[(f["strategy"] == "uniform") & (f["panel"] == "alpha")]["ndcg@10_mean"]
+        ufn = f[f["strategy"] == "ufn"]
+        if len(ref) and len(ufn):
+            from ufnlib.profiles import base_value
+            base = float(ref.iloc[0])
+            swept = ufn[[v != base_value("paper", p) for p, v in zip(ufn["panel"], ufn["value"])]]
+            above = ufn[ufn["ndcg@10_mean"] > base]
+            lines.append(f"- Figure 3: {len(swept)} swept UFN point(s) computed besides the defaults; "
+                         + (f"SASRec + UFN is above SASRec's NDCG@10 ({base:.4f}) at "
+                            + ", ".join(f"{r.panel} = {r.value:g}" for r in above.itertuples())
+                            if len(above) else f"none puts SASRec + UFN above SASRec's NDCG@10 ({base:.4f})") + ".")
+    return "\n".join(lines)
+
+
 def protocol(recs) -> str:
     """Notebook 09's table of readings and its verdict, as the paper profile's run wrote them."""
     t = ROOT / "results" / "paper" / "tables" / "protocol_readings.md"
@@ -205,7 +238,7 @@ def detectors(recs) -> str:
     return "\n".join(out).rstrip()
 
 
-SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "claims": claims, "protocol": protocol,
+SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "claims": claims, "protocol": protocol, "glance": verdicts_at_a_glance,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims,
             "detectors": detectors}
 

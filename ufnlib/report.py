@@ -552,6 +552,8 @@ def tidy_executed(path) -> None:
         pm.pop(k, None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"    # papermill draws a new random id every run
         cpm = cell.metadata.get("papermill")
         if cpm is not None:
             for k in ("start_time", "end_time", "duration"):

@@ -174,6 +174,15 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
     return res
 
 
+def notebook_runs(plan, profile: str, compute: bool = False, workers: int | None = None) -> GridResult:
+    """A notebook's runs: ``run_grid`` with the profile's options (``profiles.grid_options``),
+    computing the missing ones only when ``compute``; prints what is there and what is missing."""
+    from .profiles import grid_options
+    res = run_grid(plan, compute=compute, **grid_options(profile, workers))
+    print(res.summary())
+    return res
+
+
 def _error_text(e: BaseException) -> str:
     tb = traceback.format_exception(type(e), e, e.__traceback__)
     where = [l.strip() for l in tb if l.strip().startswith("File ")][-1:] if tb else []

@@ -137,6 +137,16 @@ def default_seeds(profile: str) -> list[int]:
     return {"smoke": [1, 2], "quick": [1], "paper": [1, 2, 3]}[check(profile)]
 
 
+def defaults(profile: str, **given):
+    """The notebook parameters ``given`` (dataset, datasets, seeds, backbones) with each None
+    replaced by the profile's default, in the order given: ``dataset, seeds = defaults(profile,
+    dataset=dataset, seeds=seeds)``."""
+    fill = {"dataset": lambda: default_datasets(profile)[0], "datasets": lambda: default_datasets(profile),
+            "seeds": lambda: default_seeds(profile), "backbones": lambda: default_backbones(profile)}
+    out = tuple(v if v is not None else fill[k]() for k, v in given.items())
+    return out[0] if len(out) == 1 else out
+
+
 def grid_options(profile: str, workers: int | None = None) -> dict:
     """``run_grid`` keyword arguments for a notebook: smoke computes in this process with one
     torch thread (a worker's start-up, or a second thread, costs more than a tiny run); otherwise

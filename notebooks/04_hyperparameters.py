@@ -1,0 +1,84 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (ufnrec)
+#     language: python
+#     name: ufnrec
+# ---
+
+# %% [markdown]
+# # 04 · Hyper-parameters (Figure 3)
+#
+# How sensitive is UFNRec to its four knobs? Following the paper's Figure 3, each panel changes one
+# of them with the others at their defaults: the consistency-loss weight $\alpha$, the number of
+# re-feeds $m$ after which a recorded negative counts as a false negative, the EMA decay $d$ of the
+# teacher ($\omega' \leftarrow d\,\omega' + (1-d)\,\omega$, paper Eq. 6), and the batch size.
+# UFNRec's test HR@10 and NDCG@10 (sampled-100) are shown with their spread over seeds; SASRec is a
+# band in the panels that do not affect it and a line over batch sizes. The paper's sentences about
+# the figure are tested below. The `quick` profile sweeps nothing (each panel shows the default
+# only); `paper` runs the paper's grids. Our Beauty is the S3-Rec version, not the paper's.
+#
+# Writes `results/<profile>/figures/figure3_hyperparameters.{png,pdf}`, `results/<profile>/tables/figure3_data.{csv,md}`,
+# `figure3_claims` and `results/<profile>/tables/04_hyperparameters.json`.
+
+# %%
+from ufnlib import grid, plots, profiles, report, stats, tables
+
+# %% tags=["parameters"]
+profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)
+dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty); or a file path
+seeds = None          # None: the profile's (smoke: 1; quick: 1; paper: 1, 2, 3)
+compute = False       # True: train the missing runs (False: report what the cache holds)
+workers = None        # processes for missing runs (None: smoke in-process, else one per core)
+
+# %%
+report.use_profile(profile)
+dataset = profiles.defaults(profile, dataset=dataset)
+print("swept values (the base value is added to each panel):", profiles.sweeps(profile))
+
+# %% [markdown]
+# ## 1. The runs
+#
+# The runs `profiles.hyperparameters` lists for this profile come from the cache; missing ones are listed, and trained
+# only with `compute = True` (each run once, whichever notebook asks first). Tables and figures
+# are built from the runs that are there, and say so.
+
+# %%
+runs = grid.notebook_runs(profiles.hyperparameters(profile, seeds, dataset), profile, compute, workers)
+
+# %% [markdown]
+# ## 2. Figure 3
+
+# %%
+frame = plots.hyper_frame(runs.records, profile)
+caption = ("Figure 3 data: test HR@10 / NDCG@10 by swept hyper-parameter (one changed at a time, the others "
+           "at the profile's base), mean / std / count over seeds. " + tables.protocol(runs.records, "sampled", profile))
+report.save_table(plots.hyper_summary(frame), "figure3_data", caption, index=False)
+fig = plots.plot_hyperparameters(frame, profile)
+report.save_figure(fig, "figure3_hyperparameters")
+print(caption)
+
+# %% [markdown]
+# ## 3. The paper's claims about Figure 3
+
+# %%
+claims = plots.hyper_claims(frame, profile, runs)
+print(stats.claims_text(claims))
+report.save_table(stats.claims_frame(claims), "figure3_claims",
+                  "Claims of the paper about Figure 3, tested on our runs (seed means). " + caption)
+
+# %% [markdown]
+# ## 4. Key numbers
+
+# %%
+numbers = {"profile": profile, "dataset": dataset, "runs": runs.to_dict(),
+           "points": plots.hyper_summary(frame).to_dict(orient="records"),
+           "claims": {f"{c.source}: {c.text}": c.ours for c in claims}}
+report.save_numbers("04_hyperparameters", numbers)

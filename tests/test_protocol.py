@@ -87,19 +87,33 @@ def test_validation_warmup_rule():
     assert warmup_ended([1.0] * 5, cfg, [0.1, 0.4, 0.3, 0.35, 0.39])         # 3 validations without a best
     assert not warmup_ended([1.0] * 5, cfg, [0.1, 0.4, 0.3, 0.35, 0.41])     # a new best resets it
     assert not warmup_ended([1.0] * 3, cfg, [0.4, 0.3, 0.2])                 # needs more than 3 validations
+    flat = [0.050, 0.056, 0.052, 0.055, 0.054, 0.053]                          # a flat start near chance (0.046)
+    assert not warmup_ended([1.0] * 6, cfg, flat)                              # is not convergence
     with pytest.raises(ufnlib.ConfigError, match="warmup_patience"):
         Config(warmup="validation", warmup_patience=0)
 
 
 def test_validation_warmup_starts_mining_after_the_backbone_stops_improving():
-    cfg = Config(**{**SMALL, "max_epochs": 12, "patience": 12, "warmup": "validation"}, strategy="ufn",
+    """The trainer applies the rule to its own validation history: with a scripted validation
+    curve (flat start, rise, peak at epoch 5), mining starts after the two validations without a
+    new best (epochs 6 and 7), not in the flat start."""
+    curve = [0.05, 0.052, 0.2, 0.4, 0.5, 0.49, 0.48, 0.47, 0.46, 0.45]
+    cfg = Config(**{**SMALL, "max_epochs": 10, "patience": 10, "warmup": "validation"}, strategy="ufn",
                  warmup_patience=2)
-    tr = _fit(cfg)
-    v = [h["valid"]["ndcg@10"] for h in tr.history]
-    w = tr.warmup_epoch
-    assert w is not None and w >= 3
-    assert max(v[w - 2:w]) <= max(v[:w - 2])       # the two validations before mining brought no best
-    assert all(not warmup_ended([], cfg, v[:k]) for k in range(w))
+    split = leave_one_out(ufnlib.load(cfg.dataset))
+    tr = Trainer(cfg, split, progress=False)
+    real = tr.evaluator.evaluate
+
+    def scripted(model, which="valid", modes=("sampled", "full")):
+        m, r = real(model, which, modes)
+        if which == "valid" and "sampled" in m:
+            m["sampled"] = {**m["sampled"], "ndcg@10": curve[len(tr.history)]}
+        return m, r
+    tr.evaluator.evaluate = scripted
+    tr.fit(resume=False)
+    assert tr.warmup_epoch == 7 and tr.strategy.active
+    assert [h["valid"]["ndcg@10"] for h in tr.history] == curve
+    assert not any(h.get("nfalse_entries") for h in tr.history[:7])      # nothing mined before
 
 
 def test_logged_run_record_and_resume(tmp_path):

@@ -95,6 +95,14 @@ def chance_ndcg(k: int = 10, n_neg: int = 100) -> float:
     return float(sum(1.0 / np.log2(r + 2.0) for r in range(min(k, n_neg + 1))) / (n_neg + 1))
 
 
+def chance_level(metric: str, n_neg: int = 100) -> float:
+    """A metric's value for a random ranking of the target among 1 + ``n_neg`` candidates."""
+    if metric == "mrr":
+        return float(sum(1.0 / (r + 1.0) for r in range(n_neg + 1)) / (n_neg + 1))
+    name, k = metric.split("@")
+    return chance_ndcg(int(k), n_neg) if name == "ndcg" else min(int(k), n_neg + 1) / (n_neg + 1)
+
+
 def runaway(history: list[dict], n_neg: int = 100, metric: str = "ndcg@10", window: int = 3,
             near: float = 1.5) -> bool:
     """Runaway mining, decided at the last epoch of ``history``: over the last ``window`` + 1
@@ -109,8 +117,7 @@ def runaway(history: list[dict], n_neg: int = 100, metric: str = "ndcg@10", wind
     rate = [h["mined"] / h["positions"] for h in last]
     rising = rate[-1] >= 0.5 and rate[-1] > 1.2 * rate[0]        # grew by a fifth, to half an entry per position or more
     v = [h["valid"][metric] for h in last]
-    k = int(metric.split("@")[1]) if "@" in metric else 10
-    low = max(v) < near * chance_ndcg(k, n_neg)
+    low = max(v) < near * chance_level(metric, n_neg)
     falling = all(b < a for a, b in zip(v, v[1:])) and v[-1] < 0.95 * v[0]
     return bool(rising and (low or falling))
 

@@ -23,6 +23,9 @@ from .models import make_data, make_model
 from .strategies import make_strategy
 
 
+WARMUP_MIN_LIFT = 2.0   # warmup="validation": the backbone's best validation must exceed this x chance
+
+
 def warmup_ended(losses: list[float], cfg, valid: list[float] | None = None) -> bool:
     """Warm-up end, "while L_basic descending rapidly" of Algorithm 1, decided on the list of
     summed per-epoch losses ``L`` of the epochs completed so far (and, for ``validation``, the
@@ -32,13 +35,17 @@ def warmup_ended(losses: list[float], cfg, valid: list[float] | None = None) -> 
     ``L[-2] - L[-1]`` is below 1/200 of the decrease over the first five epochs ``L[0] - L[5]``.
     ``fixed``: ``cfg.warmup_epochs`` epochs done.
     ``validation`` (ours, for the protocol study): the backbone has converged on validation, i.e.
-    its last ``cfg.warmup_patience`` validations brought no new best.
+    it has learnt something (its best is above ``WARMUP_MIN_LIFT`` x the chance level of the
+    selection metric: a curve's flat start is not convergence) and its last
+    ``cfg.warmup_patience`` validations brought no new best.
     """
     if cfg.warmup == "fixed":
         return len(losses) >= cfg.warmup_epochs
     if cfg.warmup == "validation":
-        v = list(valid or [])
-        return len(v) > cfg.warmup_patience and max(v[-cfg.warmup_patience:]) <= max(v[:-cfg.warmup_patience])
+        from .diagnostics import chance_level
+        v, k = list(valid or []), cfg.warmup_patience
+        return (len(v) > k and max(v) > WARMUP_MIN_LIFT * chance_level(cfg.select_metric, cfg.eval_neg)
+                and max(v[-k:]) <= max(v[:-k]))
     return len(losses) > 7 and losses[-2] - losses[-1] < (losses[0] - losses[5]) / 200
 
 

@@ -181,7 +181,8 @@ def render(report: dict) -> str:
     base = next((r for r in runs if r["strategy"] == "uniform"), None)
     k = min(4, min(len(r["epochs"]) for r in runs))
     lines = [f"# Speed, {report['dataset']} / {report['backbone']}, {report['threads']} threads "
-             f"({report['date']}, commit {report['git']['commit'][:8]}, load avg {report['machine']['loadavg_at_end'][0]:.2f})", "",
+             f"({report['date']}, commit {report['git']['commit'][:8]}, "
+             f"load avg {report['machine']['loadavg_at_end'][0]:.2f})", "",
              f"Evaluation of all {report['users']:,} users, sampled-100 + full ranking: valid "
              f"{evals['valid']:.2f} s, test {evals['test']:.2f} s (sampled only: {evals['test_sampled_only']:.2f} s).",
              f"Uniform warm-up epochs: {', '.join(f'{x:.2f}' for x in warm)} s.",
@@ -189,12 +190,15 @@ def render(report: dict) -> str:
                              if report.get("protocol") == "interleaved" else
                              "one strategy after the other (sequential)." + (
                                  "" if "protocol" in report else " Peak RSS of this older report is ru_maxrss, which "
-                                 "includes the parent's size at the fork (about 650-750 MB): it overstates every row.")), "",
-             f"| strategy | s/epoch (each) | s/epoch (median of last {k}) | x uniform | peak RSS MB (each epoch) | mining memory tensors MB |",
+                                 "includes the parent's size at the fork (about 650-750 MB): "
+                                 "it overstates every row.")), "",
+             f"| strategy | s/epoch (each) | s/epoch (median of last {k}) | x uniform | "
+             "peak RSS MB (each epoch) | mining memory tensors MB |",
              "|---|---|---|---|---|---|"]
     for r in runs:
         ratio = steady(r["epochs"], k) / steady(base["epochs"], k) if base else float("nan")
-        lines.append(f"| {r['strategy']} | {', '.join(f'{x:.2f}' for x in r['epochs'])} | {steady(r['epochs'], k):.2f} | "
+        lines.append(f"| {r['strategy']} | {', '.join(f'{x:.2f}' for x in r['epochs'])} | "
+                     f"{steady(r['epochs'], k):.2f} | "
                      f"{ratio:.2f} | {', '.join(f'{x:.0f}' for x in r['rss_mb'])} | {r['memory_mb']:.0f} |")
     return "\n".join(lines)
 

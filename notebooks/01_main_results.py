@@ -33,7 +33,8 @@ from ufnlib import grid, profiles, report, stats, tables
 
 # %% tags=["parameters"]
 profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)
-datasets = None       # None: the profile's (smoke: synthetic; quick: beauty; paper: beauty, sports, yelp); or file paths
+datasets = None       # None: the profile's (smoke: synthetic; quick: beauty; paper: beauty, sports, yelp);
+                      # or file paths
 backbones = None      # None: the profile's (quick: sasrec; smoke, paper: sasrec, bert4rec, ssept)
 seeds = None          # None: the profile's (smoke: 1, 2; quick: 1; paper: 1, 2, 3)
 test = "wilcoxon"     # per-user significance test: wilcoxon | ttest

@@ -25,8 +25,9 @@
 # the figure are tested below. The `quick` profile sweeps nothing (each panel shows the default
 # only); `paper` runs the paper's grids. Our Beauty is the S3-Rec version, not the paper's.
 #
-# Writes `results/<profile>/figures/figure3_hyperparameters.{png,pdf}`, `results/<profile>/tables/figure3_data.{csv,md}`,
-# `figure3_claims` and `results/<profile>/tables/04_hyperparameters.json`.
+# Writes `results/<profile>/figures/figure3_hyperparameters.{png,pdf}`,
+# `results/<profile>/tables/figure3_data.{csv,md}`, `figure3_claims` and
+# `results/<profile>/tables/04_hyperparameters.json`.
 
 # %%
 from ufnlib import grid, plots, profiles, report, stats, tables
@@ -59,7 +60,8 @@ runs = grid.notebook_runs(profiles.hyperparameters(profile, seeds, dataset), pro
 # %%
 frame = plots.hyper_frame(runs.records, profile)
 caption = ("Figure 3 data: test HR@10 / NDCG@10 by swept hyper-parameter (one changed at a time, the others "
-           "at the profile's base), mean / std / count over seeds. " + tables.protocol(runs.records, "sampled", profile))
+           "at the profile's base), mean / std / count over seeds. "
+           + tables.protocol(runs.records, "sampled", profile))
 report.save_table(plots.hyper_summary(frame), "figure3_data", caption, index=False)
 fig = plots.plot_hyperparameters(frame, profile)
 report.save_figure(fig, "figure3_hyperparameters")

@@ -24,8 +24,9 @@
 # start. Runs stop 20 validations after their best epoch, so curves end earlier than the paper's.
 # Our Beauty is the S3-Rec version, not the paper's.
 #
-# Writes `results/<profile>/figures/figure4_training_curves.{png,pdf}`, `results/<profile>/tables/figure4_data.{csv,md}`,
-# `figure4_claims` and `results/<profile>/tables/05_training_curves.json`.
+# Writes `results/<profile>/figures/figure4_training_curves.{png,pdf}`,
+# `results/<profile>/tables/figure4_data.{csv,md}`, `figure4_claims` and
+# `results/<profile>/tables/05_training_curves.json`.
 
 # %%
 from ufnlib import grid, plots, profiles, report, stats, tables

@@ -31,7 +31,7 @@
 # `results/<profile>/tables/06_case_study.json`.
 
 # %%
-from ufnlib import casestudy, grid, profiles, report, stats, tables
+from ufnlib import casestudy, grid, profiles, report, stats
 
 # %% tags=["parameters"]
 profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)

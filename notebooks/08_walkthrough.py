@@ -79,7 +79,9 @@ toy.logits_table().loc["student"]
 # %% [markdown]
 # ## 3.1 Backbone: the basic loss (Eqs. 2-4)
 #
-# $$l_{u,t}(v_{t+1}) = -y \log \sigma(\mathbf{s}_{u,t} \mathbf{v}_{t+1}) - (1 - y) \log\bigl(1 - \sigma(\mathbf{s}_{u,t} \mathbf{v}_{t+1})\bigr), \qquad \sigma(x) = \frac{1}{1 + e^{-x}} \qquad (2, 3)$$
+# $$l_{u,t}(v_{t+1}) = -y \log \sigma(\mathbf{s}_{u,t} \mathbf{v}_{t+1}) - (1 - y)
+# \log\bigl(1 - \sigma(\mathbf{s}_{u,t} \mathbf{v}_{t+1})\bigr), \qquad
+# \sigma(x) = \frac{1}{1 + e^{-x}} \qquad (2, 3)$$
 #
 # Each scored (position, item) entry is a binary cross-entropy between its label and the sigmoid
 # of its logit; `entry_losses` is Eq. 2 for every entry at once.
@@ -88,7 +90,8 @@ toy.logits_table().loc["student"]
 print(walkthrough.source(walkthrough.entry_losses))
 
 # %% [markdown]
-# $$\mathcal{L}_{basic}(\mathbf{s}_{u,t}; \omega) = l_{u,t}(v^+_{t+1}; \omega) + \sum_{v^-_{t+1} \in \mathcal{N}} l_{u,t}(v^-_{t+1}; \omega) \qquad (4)$$
+# $$\mathcal{L}_{basic}(\mathbf{s}_{u,t}; \omega) = l_{u,t}(v^+_{t+1}; \omega) +
+# \sum_{v^-_{t+1} \in \mathcal{N}} l_{u,t}(v^-_{t+1}; \omega) \qquad (4)$$
 #
 # Eq. 4 sums the positive's and the n negatives' losses; the reference code (and `basic_loss`)
 # averages them over all entries of the batch and multiplies by 2, which rescales Eq. 4 by
@@ -107,14 +110,16 @@ eq4 = per_entry.sum(1)                                    # Eq. 4, one value per
 code_loss = basic_loss(logits, ufnlib.strategies.Targets(labels, None, None))
 display(pd.DataFrame({"item": cands.flatten(), "label y": labels.flatten(), "logit": logits.flatten(),
                       "sigma(logit)": torch.sigmoid(logits).flatten(), "l (Eq. 2)": per_entry.flatten()},
-                     index=pd.MultiIndex.from_product([["A", "B"], ["v+"] + [f"neg {i}" for i in range(1, n_neg + 1)]])).round(4))
+                     index=pd.MultiIndex.from_product(
+                         [["A", "B"], ["v+"] + [f"neg {i}" for i in range(1, n_neg + 1)]])).round(4))
 print(f"Eq. 4 per position: A {eq4[0]:.4f}, B {eq4[1]:.4f}; basic_loss = 2 x mean = "
       f"{code_loss:.4f} = 2 x ({eq4.sum():.4f} / {per_entry.numel()})")
 
 # %% [markdown]
 # ## 3.2 False negative mining and reversing (Eq. 5)
 #
-# $$\mathcal{L}_{basic}(\mathbf{s}_{u,t}; \omega) = l_{u,t}(v^+_{t+1}; \omega) + \sum_{v^-_{t+1} \in \mathcal{N}_{ran} \cup \mathcal{N}_{rec}} l_{u,t}(v^-_{t+1}; \omega) \qquad (5)$$
+# $$\mathcal{L}_{basic}(\mathbf{s}_{u,t}; \omega) = l_{u,t}(v^+_{t+1}; \omega) +
+# \sum_{v^-_{t+1} \in \mathcal{N}_{ran} \cup \mathcal{N}_{rec}} l_{u,t}(v^-_{t+1}; \omega) \qquad (5)$$
 #
 # Negatives that scored above the positive at a position's last visit (N_rec) are fed again in
 # its first negative slots, random ones (N_ran) fill the rest, and every re-feed increments the
@@ -182,7 +187,10 @@ print(walkthrough.source(make_teacher))
 walkthrough.ema_schedule(d, 6).T.round(3)
 
 # %% [markdown]
-# $$\hat{l}_{u,t}(v_{t+1}; \omega) = -\hat{y} \log \sigma(\mathbf{s}_{u,t}\mathbf{v}_{t+1}) - (1 - \hat{y}) \log\bigl(1 - \sigma(\mathbf{s}_{u,t}\mathbf{v}_{t+1})\bigr), \qquad \mathcal{L}_{con}(\mathbf{s}_{u,t}; \omega) = \sum_{v^+_{t+1} \in \mathcal{N}_{false}} \hat{l}_{u,t}(v_{t+1}; \omega) \qquad (7, 8)$$
+# $$\hat{l}_{u,t}(v_{t+1}; \omega) = -\hat{y} \log \sigma(\mathbf{s}_{u,t}\mathbf{v}_{t+1}) - (1 - \hat{y})
+# \log\bigl(1 - \sigma(\mathbf{s}_{u,t}\mathbf{v}_{t+1})\bigr), \qquad
+# \mathcal{L}_{con}(\mathbf{s}_{u,t}; \omega) = \sum_{v^+_{t+1} \in \mathcal{N}_{false}}
+# \hat{l}_{u,t}(v_{t+1}; \omega) \qquad (7, 8)$$
 #
 # For a mined false negative, the teacher's probability $\hat{y} = \sigma(\text{teacher logit})$
 # is a soft label for the student's logit; the consistency loss is the BCE against it, averaged
@@ -211,7 +219,8 @@ print(f"soft label y^ = sigma({row['teacher_logit']:.3f}) = {y_hat:.3f}; "
 # %% [markdown]
 # ## 3.4 Final objective (Eqs. 9, 10)
 #
-# $$\mathcal{L}_{final} = \mathcal{L}_{basic} + \alpha\, \mathcal{L}_{con} \qquad (9) \qquad\qquad \omega \leftarrow \omega - \gamma \frac{\partial \mathcal{L}_{final}}{\partial \omega} \qquad (10)$$
+# $$\mathcal{L}_{final} = \mathcal{L}_{basic} + \alpha\, \mathcal{L}_{con} \qquad (9) \qquad\qquad
+# \omega \leftarrow \omega - \gamma \frac{\partial \mathcal{L}_{final}}{\partial \omega} \qquad (10)$$
 #
 # The student minimises the basic loss (with the reversed labels) plus alpha times the consistency
 # loss; the trainer adds them in `train_step`, takes the optimiser step (Adam in training, plain
@@ -285,8 +294,10 @@ a3 = pd.DataFrame([s["candidates"].reset_index().query("user == 'A' and item == 
 numbers = {
     "profile": profile, "m": m, "alpha": alpha, "d": d, "lr": lr, "n_neg": n_neg,
     "memory_agrees_with_oracle": bool(all(s["memory"]["agree"].all() for s in steps)
-                                      and all((s["candidates"]["count"].fillna(-1) == s["candidates"]["count_oracle"].fillna(-1)).all() for s in steps)),
-    "item3_of_A": a3[["source", "count", "in_N_false", "label", "logit", "teacher_logit", "soft_label", "recorded"]].to_dict(orient="index"),
+                                      and all((s["candidates"]["count"].fillna(-1)
+                                               == s["candidates"]["count_oracle"].fillna(-1)).all() for s in steps)),
+    "item3_of_A": a3[["source", "count", "in_N_false", "label", "logit", "teacher_logit", "soft_label",
+                      "recorded"]].to_dict(orient="index"),
     "reversed_at_steps": [int(t) for t in a3.index[a3["in_N_false"]]],
     "losses": losses.to_dict(orient="index"),
 }

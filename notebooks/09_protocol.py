@@ -99,6 +99,7 @@ print(stats.claims_text(claims))
 
 # %%
 import pandas as pd
+
 rows = []
 for r in fixed:
     p = r["protocol"]
@@ -144,7 +145,8 @@ if len(warm):
     wt["warm-up end (epochs)"] = [f"{g['warmup_end'].dropna().mean():.0f}" if g["warmup_end"].notna().any() else ""
                                   for _, g in warm.groupby("rule", sort=False)]
 report.save_table(wt, "protocol_warmup", "UFN's warm-up rules: test HR@10 and NDCG@10 (sampled-100) at the epoch "
-                  "chosen on validation, mean ± std over seeds " + str(seeds) + ". Profile: " + profile + ".", index=False)
+                  "chosen on validation, mean ± std over seeds " + str(seeds) + ". Profile: " + profile + ".",
+                  index=False)
 wt
 
 # %% [markdown]

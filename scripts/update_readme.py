@@ -36,7 +36,8 @@ def is_default(rec: dict, **want) -> bool:
 
 
 def sasrec_vs_paper(recs) -> str:
-    rows = ["| dataset | seed | best epoch (valid) | HR@10 ours | HR@10 paper | diff | NDCG@10 ours | NDCG@10 paper | diff | full-ranking HR@10 / NDCG@10 | run | commit |",
+    rows = ["| dataset | seed | best epoch (valid) | HR@10 ours | HR@10 paper | diff | NDCG@10 ours | NDCG@10 paper | "
+            "diff | full-ranking HR@10 / NDCG@10 | run | commit |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for ds in ("sports", "yelp"):
         for r in recs:
@@ -45,7 +46,8 @@ def sasrec_vs_paper(recs) -> str:
             t, f = r["metrics"]["test"]["sampled"], r["metrics"]["test"]["full"]
             ph, pn = TABLE2[ds]["sasrec"]["hr@10"][0], TABLE2[ds]["sasrec"]["ndcg@10"][0]
             rows.append(f"| {ds} | {r['seed']} | {r['selection']['best_epoch']} | {t['hr@10']:.4f} | {ph:.4f} | "
-                        f"{(t['hr@10'] / ph - 1):+.1%} | {t['ndcg@10']:.4f} | {pn:.4f} | {(t['ndcg@10'] / pn - 1):+.1%} | "
+                        f"{(t['hr@10'] / ph - 1):+.1%} | {t['ndcg@10']:.4f} | {pn:.4f} | "
+                        f"{(t['ndcg@10'] / pn - 1):+.1%} | "
                         f"{f['hr@10']:.4f} / {f['ndcg@10']:.4f} | `{r['key']}` | `{r['git']['commit'][:8]}` |")
     return "\n".join(rows)
 
@@ -71,7 +73,8 @@ def variants(recs, names: dict, paper: dict) -> str:
     NDCG@10 (``paper[metric][strategy]``)."""
     import numpy as np
     by = {s: beauty_runs(recs, s, "sasrec") for s in names}
-    head = "| variant | seeds | " + " | ".join(f"{m.upper()} ours" for m in METRICS) + " | NDCG@10 full | HR@10 paper | NDCG@10 paper |"
+    head = ("| variant | seeds | " + " | ".join(f"{m.upper()} ours" for m in METRICS)
+            + " | NDCG@10 full | HR@10 paper | NDCG@10 paper |")
     rows = [head, "|" + "---|" * (len(METRICS) + 5)]
     for s, name in names.items():
         rs = by[s]
@@ -104,6 +107,7 @@ def table4_claims(recs) -> str:
     """The paper's four observations about Table 4, decided on the seven columns' default Beauty
     runs (``tables.table4_claims``: means over the seeds there; notebook 03 adds the p-values)."""
     import pandas as pd
+
     from ufnlib import tables
     from ufnlib.stats import summarize
     rows = [dict(arm=s, metric=m, mean=summarize(beauty_runs(recs, s, "sasrec"), m)["mean"])
@@ -121,7 +125,8 @@ def backbones(recs) -> str:
     import numpy as np
     names = {"sasrec": "SASRec", "bert4rec": "BERT4Rec", "ssept": "SSE-PT"}
     head = ("| backbone | arm | seeds | " + " | ".join(f"{m.upper()}" for m in METRICS)
-            + " | Improv. NDCG@10 | paper NDCG@10 | paper Improv. | NDCG@10 full | best / run epochs | device | run | commit |")
+            + " | Improv. NDCG@10 | paper NDCG@10 | paper Improv. | NDCG@10 full | "
+              "best / run epochs | device | run | commit |")
     rows = [head, "|" + "---|" * (len(METRICS) + 11)]
     for bb, nm in names.items():
         base = None
@@ -238,7 +243,8 @@ def detectors(recs) -> str:
     return "\n".join(out).rstrip()
 
 
-SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "claims": claims, "protocol": protocol, "glance": verdicts_at_a_glance,
+SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "claims": claims, "protocol": protocol,
+            "glance": verdicts_at_a_glance,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims,
             "detectors": detectors}
 

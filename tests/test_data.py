@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import data_dir
 
 import ufnlib
-from ufnlib.data import DataError, REGISTRY, leave_one_out, parse, resolve, statistics
+from ufnlib.data import REGISTRY, DataError, leave_one_out, parse, resolve, statistics
 from ufnlib.synthetic import false_negative_mask, false_negative_sets
-
-from conftest import data_dir
 
 
 # ------------------------------------------------------------------------------ parsing

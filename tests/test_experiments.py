@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import PROJECT_ROOT, PYTHON
 
 import ufnlib
 from ufnlib import Config, ConfigError, config_key
@@ -16,8 +17,6 @@ from ufnlib.__main__ import main as cli_main
 from ufnlib.config import CACHE_VERSION
 from ufnlib.evaluate import Evaluator
 from ufnlib.experiments import load_model, load_ranks, load_record, load_split, record_path
-
-from conftest import PROJECT_ROOT, PYTHON
 
 TIMING = {"train_seconds", "eval_seconds"}
 
@@ -285,6 +284,7 @@ def test_cli_train_prints_and_caches(tmp_path, tiny_cfg, capsys):
 def test_record_of_other_generated_data_is_not_reused(tmp_path):
     """A cached synthetic run is recomputed when the generator now gives other data."""
     import json
+
     import ufnlib
     from ufnlib.experiments import record_path
     cfg = ufnlib.Config(dataset="synthetic:users=60,items=50", hidden=16, n_neg=5, max_epochs=1)
@@ -302,6 +302,7 @@ def test_fields_a_strategy_never_reads_do_not_invalidate_its_record(tmp_path):
     """SRNS settings matter to the SRNS strategies only: a uniform record stays cached when they
     change (e.g. a new default), an SRNS record does not."""
     import json
+
     import ufnlib
     from ufnlib.experiments import record_path
     for strategy, reused in (("uniform", True), ("srns_removal", False)):

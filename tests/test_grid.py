@@ -8,12 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import TINY
 
 from ufnlib import Config, config_key, grid, load_ranks, load_record, profiles
 from ufnlib.__main__ import main as cli_main
 from ufnlib.config import ConfigError
-
-from conftest import TINY
 
 
 def tiny(**kw) -> Config:

@@ -176,6 +176,7 @@ def test_warmup_rule():
 def test_teacher_matches_torch_ema_schedule():
     """The AveragedModel teacher follows torch-ema's decay min(d, (1+k)/(10+k)) exactly."""
     from torch_ema import ExponentialMovingAverage
+
     from ufnlib.train import make_teacher
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)

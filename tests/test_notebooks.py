@@ -96,6 +96,9 @@ def check_07_teaching_false_negatives(res: Path, nb) -> None:
     assert "Table 07b." in (res / "tables" / "07_strategies.md").read_text()
     sweep = pd.read_csv(res / "tables" / "07_m_sweep.csv", index_col="m")
     assert list(sweep.index) == [1]
+    ra = pd.read_csv(res / "tables" / "07_runaway.csv", index_col="run")       # section 7: mining too early
+    assert len(ra) == 3 and ra.loc["SASRec", "warmup_end"] != ra.loc["SASRec", "warmup_end"]   # NaN: no warm-up
+    assert (res / "figures" / "07_runaway.png").is_file()
     nums = json.loads((res / "tables" / "07_teaching_false_negatives.json").read_text())
     assert nums["profile"] == "smoke"
     exact = nums["uniform_false_negative_rate"]["per_draw"]
@@ -417,7 +420,8 @@ def test_notebook_lists_missing_runs(path, tmp_path, kernel_env, committed_resul
                         kernel_name=KERNEL, language="python", cwd=str(ROOT / "notebooks"), progress_bar=False)
     nb = nbformat.read(str(out), as_version=4)
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
     assert "missing (not in the cache" in text and "0 of " in text
     assert not (res / "runs").is_dir() or not list((res / "runs").glob("*.json"))   # nothing computed
     nums = json.loads((res / "smoke" / "tables" / f"{path.stem}.json").read_text())
@@ -469,6 +473,7 @@ def test_run_all_smoke(tmp_path, committed_results_untouched, smoke_results):
 def test_describe_failure_names_the_cell(tmp_path):
     """run_all.sh's failure message points at the failing cell, not counting papermill's cells."""
     from nbformat.v4 import new_code_cell, new_notebook, new_output
+
     from ufnlib.report import describe_failure
     cells = [new_code_cell("profile = 'quick'"), new_code_cell("profile = 'smoke'"),
              new_code_cell("x = 1"), new_code_cell("1 / 0\ny = 2")]
@@ -492,5 +497,6 @@ def test_run_all_report_only_trains_nothing(tmp_path, committed_results_untouche
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert not list((res / "runs").glob("*.json")) if (res / "runs").is_dir() else True
     nb = nbformat.read(str(next((res / "smoke" / "notebooks").glob("01_*.ipynb"))), as_version=4)
-    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
     assert "missing (not in the cache" in text

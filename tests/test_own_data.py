@@ -7,13 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import PROJECT_ROOT
 
 import ufnlib
 from ufnlib import Config, DataError, config_key, owndata, profiles
 from ufnlib.__main__ import main as cli_main
 from ufnlib.data import git_blob_sha1, table1
-
-from conftest import PROJECT_ROOT
 
 TINY = ["--set", "max_epochs=2", "--set", "hidden=8", "--set", "n_neg=5", "--set", "eval_neg=20",
         "--set", "maxlen=10", "--quiet"]

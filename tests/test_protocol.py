@@ -141,7 +141,8 @@ def test_protocol_study_plan():
     assert {c.strategy for c in fixed} == set(profiles.PROTOCOL_STRATEGIES)
     assert all(c.patience == c.max_epochs for c in fixed)
     warm = [c for c in smoke if not c.log_test_every and c.strategy == "ufn"]
-    assert {c.warmup for c in warm} == {"fixed", "validation"} and len(warm) == 2 * 4   # plateau rule (smoke: fixed 4) + 3
+    # plateau rule (smoke: fixed 4) + 3
+    assert {c.warmup for c in warm} == {"fixed", "validation"} and len(warm) == 2 * 4
     assert len(profiles.protocol_study("paper")) == 3 * (2 + 4 + 3)
     assert profiles.protocol_study("quick") == []
     # the default protocol never logs test
@@ -186,8 +187,9 @@ def test_runaway_does_not_fire_on_the_cached_runs():
     """None of the cached real and synthetic mining runs (Beauty, Sports, Yelp, notebook 07's
     synthetic runs) is flagged: the rule fires on mining that runs away, not on mining itself."""
     import json
-    from ufnlib.diagnostics import runaway
     from pathlib import Path
+
+    from ufnlib.diagnostics import runaway
     recs = [json.loads(p.read_text()) for p in (Path(__file__).parent.parent / "results" / "runs").glob("*.json")]
     mining = [r for r in recs if r["config"]["strategy"] != "uniform"]
     assert len(mining) >= 20

@@ -96,7 +96,8 @@ def test_paired_users_no_difference_and_strong_difference(tmp_path):
 
 def test_paired_users_averages_over_common_seeds(tmp_path):
     """Per-user values are averaged over the seeds both arms have; a seed only one arm has is ignored."""
-    b = [fake_run(tmp_path, "b1", "uniform", 1, [0, 50, 50, 50]), fake_run(tmp_path, "b2", "uniform", 2, [50, 0, 50, 50])]
+    b = [fake_run(tmp_path, "b1", "uniform", 1, [0, 50, 50, 50]),
+         fake_run(tmp_path, "b2", "uniform", 2, [50, 0, 50, 50])]
     t = [fake_run(tmp_path, "t1", "ufn", 1, [0, 0, 50, 50]), fake_run(tmp_path, "t2", "ufn", 2, [0, 0, 50, 50]),
          fake_run(tmp_path, "t3", "ufn", 3, [50, 50, 50, 50])]
     out = stats.paired_users(b, t, "hr@1", root=tmp_path)

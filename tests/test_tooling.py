@@ -95,3 +95,13 @@ def test_speed_benchmark_interleaves_strategies_and_reports_own_memory(tmp_path)
     assert uni["memory_mb"] == 0 and ufn["memory_mb"] > 0 and ufn["mined"] is not None
     md = next(tmp_path.glob("speed-*.md")).read_text()
     assert "interleaved" in md and "| ufn |" in md
+
+
+def test_ruff_passes():
+    """The linter configuration in pyproject.toml (ruff: line length 120, pyflakes, pycodestyle,
+    import order) holds for the library, tests, scripts, benchmarks and the notebooks' .py pairs."""
+    import shutil
+    import sys
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    r = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

@@ -150,8 +150,10 @@ def aggregate(mined: Mined, dataset: str, cats: dict) -> "object":
     if "false_negatives" in split.seqs.extra:
         from .synthetic import false_negative_mask
         truth = lambda u, i: false_negative_mask(split.seqs, u, i)
-    rows = [dict(set="mined false negatives (replayed N_false)", **overlap_shares(split, cats, mined.users, mined.items, truth)),
-            dict(set="random negatives (one per training position)", **overlap_shares(split, cats, mined.rnd_users, mined.rnd_items, truth))]
+    rows = [dict(set="mined false negatives (replayed N_false)",
+                 **overlap_shares(split, cats, mined.users, mined.items, truth)),
+            dict(set="random negatives (one per training position)",
+                 **overlap_shares(split, cats, mined.rnd_users, mined.rnd_items, truth))]
     df = pd.DataFrame(rows).set_index("set")
     return df.dropna(axis=1, how="all")
 
@@ -266,7 +268,8 @@ def plot_case(c: dict, title: str = ""):
             txt = short_label(cats)
             if len(txt) > 34:
                 txt = txt[:33] + "…"
-            ax.text(x0 + 0.46, y0 + 0.39, f"#{it}\n" + "\n".join(_wrap(txt, 17)), ha="center", va="center", fontsize=6.5)
+            ax.text(x0 + 0.46, y0 + 0.39, f"#{it}\n" + "\n".join(_wrap(txt, 17)), ha="center", va="center",
+                    fontsize=6.5)
         y -= heights[rows.index((label, items, color))] * 0.95 + 0.05
     ax.set_title(title or f"user {c['user']}: thick border = the history's dominant category "
                  f"'{c['dominant']}'", fontsize=10)
@@ -309,7 +312,8 @@ class CaseStudy:
         return load_split(self.dataset)
 
     def models(self) -> dict:
-        return {"SASRec": load_model(self.cfgs["uniform"], self.root), "UFNRec": load_model(self.cfgs["ufn"], self.root)}
+        return {"SASRec": load_model(self.cfgs["uniform"], self.root),
+                "UFNRec": load_model(self.cfgs["ufn"], self.root)}
 
     def mine(self) -> Mined | None:
         if self.ready and self._mined is None:
@@ -411,12 +415,16 @@ class CaseStudy:
         out.append(Claim("Figure 5", "UFNRec recommends more items of the user's main interest than SASRec.",
                          "share of the top-5 in the user's dominant history category, over all evaluated users: "
                          "UFNRec above SASRec", verdict(ok), "" if tk is None else
-                         f"UFNRec {tk.loc['UFNRec', 'dominant_share']:.1%}, SASRec {tk.loc['SASRec', 'dominant_share']:.1%}"))
+                         f"UFNRec {tk.loc['UFNRec', 'dominant_share']:.1%}, "
+                         f"SASRec {tk.loc['SASRec', 'dominant_share']:.1%}"))
         ok = None if tk is None else bool(tk.loc["UFNRec", "next_hit"] > tk.loc["SASRec", "next_hit"])
         out.append(Claim("Figure 5", "UFNRec's recommendations are more likely to be clicked next than SASRec's.",
-                         "hit rate of the valid or test item in the top-5 after the training history: UFNRec above SASRec",
+                         "hit rate of the valid or test item in the top-5 after the training history: "
+                         "UFNRec above SASRec",
                          verdict(ok), "" if tk is None else
                          f"UFNRec {tk.loc['UFNRec', 'next_hit']:.2%}, SASRec {tk.loc['SASRec', 'next_hit']:.2%}"))
+        for c in out:
+            c.needs = "one SASRec and one UFN run of the seed, with their selected weights (results/models)"
         return out
 
     def numbers(self) -> dict:

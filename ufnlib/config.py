@@ -47,7 +47,8 @@ class Config:
     max_epochs: int = 200
     eval_every: int = 1            # validate every k epochs
     patience: int = 20             # stop after this many validations without improvement
-    patience_min_steps: int = 0    # validations before this many optimizer steps (and the teacher's lag) do not count (train.counts_toward_patience)
+    patience_min_steps: int = 0    # validations before this many optimizer steps (and the teacher's lag) do not count
+    #                                (train.counts_toward_patience)
     select_metric: str = "ndcg@10"  # on sampled validation
     log_test_every: int = 0        # protocol study only: log test every k epochs, never read by selection (protocol.py)
     # evaluation
@@ -69,8 +70,10 @@ class Config:
     srns_tau: float = 0.25         # memory refresh temperature on logits (SRNS: tau = 10 on MF scores)
     # BERT4Rec / SSE-PT (read only by that backbone; see BACKBONE_FIELDS)
     mask_prob: float = 0.6         # BERT4Rec: rho, share of a sequence's items masked (authors' Beauty script: 0.6)
-    sse_user: float = 0.92         # SSE-PT: p_u, probability of replacing the user id (= 1 - threshold_user; README 0.08)
-    sse_item: float = 0.1          # SSE-PT: p_i, probability of replacing an input item id (= 1 - threshold_item; README 0.9)
+    sse_user: float = 0.92         # SSE-PT: p_u, probability of replacing the user id
+    #                                (= 1 - threshold_user; README 0.08)
+    sse_item: float = 0.1          # SSE-PT: p_i, probability of replacing an input item id
+    #                                (= 1 - threshold_item; README 0.9)
     user_hidden: int = 50          # SSE-PT: user embedding size d_u (model width = hidden + user_hidden)
 
     def __post_init__(self):

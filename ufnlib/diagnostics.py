@@ -108,14 +108,16 @@ def runaway(history: list[dict], n_neg: int = 100, metric: str = "ndcg@10", wind
     """Runaway mining, decided at the last epoch of ``history``: over the last ``window`` + 1
     validated mining epochs the entries mined per training position grew (by a fifth, to at least
     half an entry per position), while the validation ``metric`` stayed near chance (below
-    ``near`` x ``chance_ndcg``) or fell at every epoch (by 5% in all). Mining that starts on an untrained model does this: almost every negative outranks the
-    positive, is re-fed and reversed, and the model never learns the sequences."""
+    ``near`` x ``chance_ndcg``) or fell at every epoch (by 5% in all). Mining that starts on an
+    untrained model does this: almost every negative outranks the positive, is re-fed and reversed,
+    and the model never learns the sequences."""
     eps = [h for h in history if h.get("positions") and "valid" in h]
     if len(eps) < window + 1:
         return False
     last = eps[-(window + 1):]
     rate = [h["mined"] / h["positions"] for h in last]
-    rising = rate[-1] >= 0.5 and rate[-1] > 1.2 * rate[0]        # grew by a fifth, to half an entry per position or more
+    # grew by a fifth, to half an entry per position or more
+    rising = rate[-1] >= 0.5 and rate[-1] > 1.2 * rate[0]
     v = [h["valid"][metric] for h in last]
     low = max(v) < near * chance_level(metric, n_neg)
     falling = all(b < a for a, b in zip(v, v[1:])) and v[-1] < 0.95 * v[0]

@@ -118,7 +118,8 @@ class Evaluator:
                 starts, ends = hoff[idx], hoff[idx + 1]
                 lens = ends - starts
                 rows = torch.repeat_interleave(torch.arange(len(idx)), lens)
-                pos = torch.repeat_interleave(starts - torch.cumsum(lens, 0) + lens, lens) + torch.arange(int(lens.sum()))
+                pos = (torch.repeat_interleave(starts - torch.cumsum(lens, 0) + lens, lens)
+                       + torch.arange(int(lens.sum())))
                 sc[rows.to(dev), (hi[pos] - 1).to(dev)] = float("-inf")
                 out["full"][idx.numpy()] = ((sc >= t).sum(1) - 1).cpu().numpy()  # minus the target itself
         model.train(was_training)

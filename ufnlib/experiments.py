@@ -147,7 +147,8 @@ def data_fingerprint(split) -> str:
     record made on other data must not be returned for it (real files are checksum-verified)."""
     import hashlib
     s = split.seqs
-    return hashlib.sha1(np.ascontiguousarray(s.items).tobytes() + np.ascontiguousarray(s.offsets).tobytes()).hexdigest()[:16]
+    return hashlib.sha1(np.ascontiguousarray(s.items).tobytes()
+                        + np.ascontiguousarray(s.offsets).tobytes()).hexdigest()[:16]
 
 
 def fresh_data(rec: dict, cfg: Config) -> bool:
@@ -276,6 +277,7 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     import io
+
     from .train import atomic_torch_save
     # order matters: the record is written last, so a cached record always has its companions
     atomic_torch_save({k: v.cpu() for k, v in tr.best["state"].items()}, root / "models" / f"{key}.pt")

@@ -5,8 +5,8 @@ order of the ``mining`` module docstring, position by position and slot by slot,
 equal the batched tensor implementation there slot by slot (tests/test_mining.py). Imported only
 when a CPU memory is built: numba adds about 130 MB and a second to a process that loads it.
 """
-import numpy as np
 import numba
+import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)

@@ -58,7 +58,8 @@ class GridResult:
         if self.missing:
             lines.append(f"missing (not in the cache; compute them with compute=True or "
                          f"`python -m ufnlib grid`): {len(self.missing)}")
-            lines += [f"  - {run_label(c)}" + (f": FAILED {self.failed[run_label(c)]}" if run_label(c) in self.failed else "")
+            lines += [f"  - {run_label(c)}"
+                      + (f": FAILED {self.failed[run_label(c)]}" if run_label(c) in self.failed else "")
                       for c in self.missing]
         if self.unavailable:
             lines.append(f"not computable here yet: {len(self.unavailable)}")

@@ -34,6 +34,7 @@ def make_data(cfg, split, generator=None):
     (BERT4Rec). ``generator`` drives any randomness of batch construction (masking)."""
     if cfg.backbone == "bert4rec":
         import torch
+
         from .bert4rec import MaskedItemData
         g = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
         return MaskedItemData(split, cfg.maxlen, cfg.mask_prob, g)

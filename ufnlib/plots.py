@@ -176,7 +176,8 @@ def hyper_claims(frame, profile: str, res=None) -> list[Claim]:
     out.append(decided("Figure 3, batch size", "SASRec is best at batch size 128.",
                        "SASRec's NDCG@10 highest at 128 (3+ batch sizes needed)", ok, "", "", bs_needs,
                        missing_runs(res, batch_size=set(bs_values), strategy="uniform")))
-    ok = both(lambda m: cmp(_get(summ, "batch_size", "ufn", 32, m), _get(summ, "batch_size", "uniform", 32, m), operator.lt))
+    ok = both(lambda m: cmp(_get(summ, "batch_size", "ufn", 32, m), _get(summ, "batch_size", "uniform", 32, m),
+                            operator.lt))
     out.append(decided("Figure 3, batch size", "UFNRec is poorer than SASRec at batch size 32.",
                        "UFNRec below SASRec on both metrics at 32", ok, "", "", "UFNRec and SASRec at batch size 32",
                        missing_runs(res, batch_size=32)))
@@ -239,7 +240,8 @@ def curve_claims(frame, early: int = 30, res=None) -> list[Claim]:
     rep = frame[frame["model"] == "reported"]
     u, f = rep[rep["strategy"] == "uniform"], rep[rep["strategy"] == "ufn"]
     if u.empty or f.empty:
-        for text in ("Until warm-up ends, UFNRec's curve is SASRec's.", "In early epochs SASRec is slightly better than UFNRec.",
+        for text in ("Until warm-up ends, UFNRec's curve is SASRec's.",
+                     "In early epochs SASRec is slightly better than UFNRec.",
                      "After warm-up UFNRec surpasses the well-trained SASRec.",
                      "SASRec declines with more epochs while UFNRec stays high."):
             out.append(decided("Figure 4", text, "", None, "", "", needs, miss))
@@ -254,19 +256,22 @@ def curve_claims(frame, early: int = 30, res=None) -> list[Claim]:
         common = gf.index.intersection(gu.index)
         same.append(bool(len(common)) and np.allclose(gf.loc[common, "ndcg@10"], gu.loc[common, "ndcg@10"]))
     out.append(decided("Figure 4 (ours, a check)", "Until warm-up ends, UFNRec's validation curve is SASRec's "
-                     "(same seed: same batches and negatives).", "equal validation NDCG@10 up to the warm-up epoch, per seed",
+                     "(same seed: same batches and negatives).",
+                     "equal validation NDCG@10 up to the warm-up epoch, per seed",
                      all(same) if same else None, f"{sum(same)} of {len(same)} seed(s)", "", needs, miss))
     mu, mf = u.groupby("epoch")[["hr@10", "ndcg@10"]].mean(), f.groupby("epoch")[["hr@10", "ndcg@10"]].mean()
     e = min(early, mu.index.max(), mf.index.max())
     ok = bool((mu.loc[:e, "ndcg@10"].mean() >= mf.loc[:e, "ndcg@10"].mean()))
     out.append(decided("Figure 4", "In the early epochs (about 30) SASRec is slightly better than UFNRec.",
                      f"mean validation NDCG@10 over epochs 1-{e}: SASRec at or above UFNRec", ok,
-                     f"SASRec {mu.loc[:e, 'ndcg@10'].mean():.4f}, UFNRec {mf.loc[:e, 'ndcg@10'].mean():.4f}", "", needs, miss))
+                     f"SASRec {mu.loc[:e, 'ndcg@10'].mean():.4f}, UFNRec {mf.loc[:e, 'ndcg@10'].mean():.4f}", "",
+                     needs, miss))
     bu, bf = u.groupby("seed")[["hr@10", "ndcg@10"]].max().mean(), f.groupby("seed")[["hr@10", "ndcg@10"]].max().mean()
     ok = bool((bf > bu).all())
     out.append(decided("Figure 4", "After warm-up UFNRec surpasses the well-trained SASRec.",
                      "best validation HR@10 and NDCG@10 (seed means of each run's best) above SASRec's", ok,
-                     f"SASRec {bu['hr@10']:.4f} / {bu['ndcg@10']:.4f}, UFNRec {bf['hr@10']:.4f} / {bf['ndcg@10']:.4f}", "", needs, miss))
+                     f"SASRec {bu['hr@10']:.4f} / {bu['ndcg@10']:.4f}, "
+                     f"UFNRec {bf['hr@10']:.4f} / {bf['ndcg@10']:.4f}", "", needs, miss))
 
     def drop(d):
         x = d.sort_values("epoch").groupby("seed")["ndcg@10"]
@@ -301,9 +306,11 @@ def plot_detectors(records, labels: dict, seed: int | None = None):
         axes[1].plot(ep, [100 * (h["random_later_share"] or 0) for h in hs], ":", color=c, alpha=0.6)
         best = r["selection"]["best_epoch"]
         axes[1].axvline(best, color=c, lw=0.6, alpha=0.4)
-    axes[0].set(yscale="log", xlabel="epoch", ylabel="entries flagged in the epoch", title="How much each detector flags")
+    axes[0].set(yscale="log", xlabel="epoch", ylabel="entries flagged in the epoch",
+                title="How much each detector flags")
     axes[1].set(xlabel="epoch", ylabel="% of flagged entries",
-                title="Flagged entries that the user comes back to\n(dotted: random negatives; thin line: selected epoch)")
+                title="Flagged entries that the user comes back to\n"
+                      "(dotted: random negatives; thin line: selected epoch)")
     axes[1].set_ylim(bottom=0)
     axes[0].legend(frameon=False, fontsize=8)
     fig.tight_layout()

@@ -10,7 +10,8 @@ Three profiles (``bash run_all.sh --profile P`` passes ``profile = P`` to every 
   paper's settings unchanged, so the quick runs are exactly the seed-1 runs of ``paper`` and a
   quick cache is reused by a later paper run. Three runs: uniform, ufn and the ema_eval control
   (on this 2-core machine, loaded with other work: uniform and ema_eval stopped early after 77
-  and 70 epochs, 29 and 19 min of training; ufn ran to the 200-epoch cap, 93 min). What it cuts, against ``paper``: the BERT4Rec and SSE-PT backbones,
+  and 70 epochs, 29 and 19 min of training; ufn ran to the 200-epoch cap, 93 min). What it cuts, against
+  ``paper``: the BERT4Rec and SSE-PT backbones,
   Sports and Yelp, seeds 2 and 3, the +FMR and +FCR columns of Table 3, five of Table 4's seven
   columns, and every hyper-parameter sweep of Figure 3 (each panel shows the default only).
 * ``paper``: the full protocol: 3 backbones x {beauty, sports, yelp} x {uniform, ufn} x seeds

@@ -245,7 +245,8 @@ def warmup_frame(records, variants: dict, plateau_records=(), default_label: str
 
     def add(rule, r):
         t = r["metrics"]["test"]["sampled"]
-        rows.append(dict(rule=rule, strategy=r["config"]["strategy"], seed=r["seed"], warmup_end=r.get("warmup_end_epoch"),
+        rows.append(dict(rule=rule, strategy=r["config"]["strategy"], seed=r["seed"],
+                         warmup_end=r.get("warmup_end_epoch"),
                          best_epoch=r["selection"]["best_epoch"], **{"hr@10": t["hr@10"], "ndcg@10": t["ndcg@10"]}))
     for r in plateau_records:
         add(default_label if r["config"]["strategy"] == "ufn" else "SASRec (no warm-up)", r)
@@ -282,7 +283,8 @@ def heldout_split(records, root=None):
                     - per_user_metric(rb[f"{which}/sampled"], "ndcg@10"))
             for grp, mask in (("reversed", flags), ("not reversed", ~flags)):
                 rows.append(dict(seed=r["seed"], split=which, group=grp, users=int(mask.sum()),
-                                 share=float(mask.mean()), gain=float(gain[mask].mean()) if mask.any() else float("nan"),
+                                 share=float(mask.mean()),
+                                 gain=float(gain[mask].mean()) if mask.any() else float("nan"),
                                  gain_all=float(gain.mean())))
     return pd.DataFrame(rows, columns=["seed", "split", "group", "users", "share", "gain", "gain_all"])
 
@@ -299,7 +301,8 @@ def plot_curves(records, seed: int | None = None):
         h = [e for e in r["history"] if "valid" in e]
         ax.plot([e["epoch"] for e in h], [e["valid"]["ndcg@10"] for e in h], color="C0", lw=1, label="validation")
         log = r["protocol"]["log"]
-        ax.plot([e["epoch"] for e in log], [e["test"]["sampled"]["ndcg@10"] for e in log], color="C3", lw=1, label="test (logged)")
+        ax.plot([e["epoch"] for e in log], [e["test"]["sampled"]["ndcg@10"] for e in log], color="C3", lw=1,
+                label="test (logged)")
         for name, rd in readings(r).items():
             if name in marks:
                 mk, col = marks[name]

@@ -255,7 +255,8 @@ def dataset_source(name: str, download: bool = True) -> dict:
     if owndata.is_file_spec(name):
         ident = owndata.identity(name)
         return dict(dataset=name, origin=f"user file ({ident.where})", file=ident.name, git_sha1=ident.git_sha1,
-                    sha256=None, url=None, note=f"user file, format {ident.fmt} ({ident.fmt_from}), {ident.size:,} bytes")
+                    sha256=None, url=None,
+                    note=f"user file, format {ident.fmt} ({ident.fmt_from}), {ident.size:,} bytes")
     info = REGISTRY.get(name)
     if info is None:
         raise DataError(f"unknown dataset '{name}'. Known: {sorted(REGISTRY)}, 'synthetic', or the path "
@@ -338,7 +339,8 @@ def table1_comparison(datasets: dict[str, Sequences], sources: list[dict]):
             origin=by_name.get(name, {}).get("origin", ""),
             note=info.note if info else by_name.get(name, {}).get("note", "")))
     df = pd.DataFrame(rows).set_index("dataset")
-    srcs = "; ".join(f"{s['dataset']}: {s['origin']}" + (f" (git blob {s['git_sha1'][:10]})" if s.get("git_sha1") else "")
+    srcs = "; ".join(f"{s['dataset']}: {s['origin']}"
+                     + (f" (git blob {s['git_sha1'][:10]})" if s.get("git_sha1") else "")
                      for s in sources if s.get("available", True))
     missing = [s["dataset"] for s in sources if not s.get("available", True)]
     caption = (

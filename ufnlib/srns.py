@@ -22,7 +22,8 @@ Choices (each one a named rule below, tested against ``oracle.PlainSRNS``):
    visits is ~0.06-0.2 from dropout alone.
 2. *Rule* (``variance_rule``): a candidate with a full history (T = ``srns_t`` = 5 visits, SRNS's
    5 epochs, this visit's score included) is a false negative when
-   ``mean(p) - alpha * std(p) > 1/2`` (population std, as SRNS): it outranks the positive on average by a margin of alpha standard deviations, i.e.
+   ``mean(p) - alpha * std(p) > 1/2`` (population std, as SRNS): it outranks the positive on
+   average by a margin of alpha standard deviations, i.e.
    high score and low variance. alpha = ``srns_alpha`` = 5 is SRNS's weight of std (SRNS samples
    argmax p + alpha * std, the high-variance hard negatives; the false negatives it avoids are
    the high-p, low-std ones). With p in [0, 1] it needs std < (mean - 1/2) / 5 <= 0.1. SRNS's
@@ -102,7 +103,8 @@ def occurrence_rank(inter: torch.Tensor) -> torch.Tensor:
 def last_positions(inter: torch.Tensor, n_inter: int) -> torch.Tensor:
     """Positions that are the last visit of their interaction in the batch (ascending)."""
     pos = torch.arange(len(inter), device=inter.device)
-    last = torch.full((n_inter,), -1, dtype=INT, device=inter.device).scatter_reduce(0, inter.to(INT), pos, reduce="amax")
+    last = torch.full((n_inter,), -1, dtype=INT, device=inter.device).scatter_reduce(0, inter.to(INT), pos,
+                                                                                     reduce="amax")
     return pos[last[inter.to(INT)] == pos]
 
 

@@ -249,7 +249,8 @@ def decided(source, text, test, ok, detail="", paper="", needs="", missing=()) -
 def claims_frame(claims: list[Claim]):
     import pandas as pd
     return pd.DataFrame([c.__dict__ for c in claims]).set_index("source") if claims else \
-        pd.DataFrame(columns=["source", "text", "test", "ours", "detail", "paper", "needs", "missing"]).set_index("source")
+        pd.DataFrame(columns=["source", "text", "test", "ours", "detail", "paper", "needs",
+                              "missing"]).set_index("source")
 
 
 def claims_text(claims: list[Claim]) -> str:

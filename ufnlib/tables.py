@@ -15,8 +15,7 @@ import numpy as np
 
 from . import paper
 from .data import REGISTRY
-from .stats import (HOLDS, Claim, compare, decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs,
-                    verdict)
+from .stats import HOLDS, Claim, compare, decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs, verdict
 
 METRICS = paper.METRICS
 MODE_TEXT = {
@@ -213,7 +212,8 @@ def table2_claims(long, mode: str, res=None) -> list[Claim]:
             pos = bool((g["rel_improv"] > 0).all())
             pos_ok.append(pos)
             if not pos:
-                details.append(f"{d}/{bb}: " + ", ".join(f"{m} {x:+.2%}" for m, x in zip(g["metric"], g["rel_improv"]) if not x > 0))
+                details.append(f"{d}/{bb}: " + ", ".join(f"{m} {x:+.2%}" for m, x in zip(g["metric"], g["rel_improv"])
+                                                         if not x > 0))
             sig = bool(((g["rel_improv"] > 0) & (g["p_users"] < 0.05)).all())
             sig_ok.append(sig)
             if not sig:
@@ -239,7 +239,8 @@ def table2_claims(long, mode: str, res=None) -> list[Claim]:
                 total += 1
                 wins += v["SSE-PT"] > max(v["SASRec"], v["BERT4Rec"])
         pw = sum(TABLE_SSEPT_WINS)
-        claims.append(decided("Table 2, observation 1", "SSE-PT performs better than SASRec and BERT4Rec on most metrics.",
+        claims.append(decided("Table 2, observation 1",
+                              "SSE-PT performs better than SASRec and BERT4Rec on most metrics.",
                               "SSE-PT's mean is the highest of the three backbones in more than half of the "
                               "(dataset, metric) cells",
                               wins > total / 2 if total else None,
@@ -504,6 +505,7 @@ def detectors_synthetic(res, strategies=DETECTOR_COLUMNS) -> TableResult:
     the flagged entries and of the random negatives, their ratio, and precision / recall of the
     N_false set; mean ± std over seeds."""
     import pandas as pd
+
     from .teaching import summary_row
     recs = _records(res)
     rows = []

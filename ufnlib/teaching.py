@@ -129,3 +129,37 @@ def summary_row(rec: dict, last: int = 3) -> dict:
         vals = tail[k].dropna() if len(tail) else tail.get(k, pd.Series(dtype=float))
         row[k] = float(vals.mean()) if len(vals) else None
     return row
+
+
+# ------------------------------------------------------------- when mining starts too early
+def plot_runaway(records: dict):
+    """Two panels over epochs, one line per run (``records``: label -> run record): validation
+    NDCG@10, and the entries mined per training position; a dotted line at each run's warm-up end
+    and a cross where ``diagnostics.runaway`` flagged it."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for i, (label, r) in enumerate(records.items()):
+        c, h = f"C{i}", [e for e in r["history"] if "valid" in e]
+        ep = [e["epoch"] for e in h]
+        axes[0].plot(ep, [e["valid"]["ndcg@10"] for e in h], color=c, lw=1.2, label=label)
+        axes[1].plot(ep, [e.get("mined", 0) / e["positions"] if e.get("positions") else 0 for e in h], color=c, lw=1.2)
+        if r.get("warmup_end_epoch"):
+            for ax in axes:
+                ax.axvline(r["warmup_end_epoch"], color=c, ls=":", lw=1)
+        flag = next((e for e in h if e.get("runaway")), None)
+        if flag is not None:
+            axes[0].plot(flag["epoch"], flag["valid"]["ndcg@10"], "x", color=c, ms=9, mew=2)
+    axes[0].set(xlabel="epoch", ylabel="validation NDCG@10 (sampled)", title="Does the model learn?")
+    axes[1].set(xlabel="epoch", ylabel="mined entries per position", title="How much is reversed")
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def runaway_table(records: dict) -> pd.DataFrame:
+    """One row per run: warm-up end, the epoch runaway mining was flagged, selected epoch, best
+    validation and test NDCG@10 (sampled)."""
+    return pd.DataFrame([dict(run=label, warmup_end=r.get("warmup_end_epoch"), runaway_at=r.get("runaway_epoch"),
+                              best_epoch=r["selection"]["best_epoch"], best_valid=r["selection"]["best_score"],
+                              test_ndcg10=r["metrics"]["test"]["sampled"]["ndcg@10"])
+                         for label, r in records.items()]).set_index("run")

@@ -22,7 +22,6 @@ from .evaluate import Evaluator
 from .models import make_data, make_model
 from .strategies import make_strategy
 
-
 WARMUP_MIN_LIFT = 2.0   # warmup="validation": the backbone's best validation must exceed this x chance
 
 
@@ -108,6 +107,7 @@ def basic_loss(logits, targets) -> torch.Tensor:
 def atomic_torch_save(obj, path: Path) -> None:
     """``torch.save`` that never leaves a half-written file (via ``experiments.atomic_write_bytes``)."""
     import io
+
     from .experiments import atomic_write_bytes
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -317,8 +317,8 @@ class Trainer:
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
-            bar = tqdm(total=cfg.max_epochs, initial=self.epoch, desc=f"{cfg.dataset}/{cfg.backbone}/{cfg.strategy}/s{cfg.seed}",
-                       leave=False)
+            bar = tqdm(total=cfg.max_epochs, initial=self.epoch,
+                       desc=f"{cfg.dataset}/{cfg.backbone}/{cfg.strategy}/s{cfg.seed}", leave=False)
         stopped_early = 0
         while not self.done and self.epoch < cfg.max_epochs:
             t0 = time.perf_counter()
@@ -331,7 +331,8 @@ class Trainer:
                 m, _ = self.evaluator.evaluate(rep, "valid", modes=("sampled",))
                 rec["valid"] = m["sampled"]
                 if rep is not self.model:
-                    rec["valid_student"] = self.evaluator.evaluate(self.model, "valid", modes=("sampled",))[0]["sampled"]
+                    rec["valid_student"] = self.evaluator.evaluate(self.model, "valid",
+                                                                   modes=("sampled",))[0]["sampled"]
                 rec["eval_seconds"] = time.perf_counter() - t1
                 score = m["sampled"][cfg.select_metric]
                 if score > self.best["score"]:

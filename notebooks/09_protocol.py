@@ -38,7 +38,7 @@
 # and `results/<profile>/tables/09_protocol.json`.
 
 # %%
-from ufnlib import grid, profiles, protocol, report, stats
+from ufnlib import grid, profiles, protocol_report, report, stats
 
 # %% tags=["parameters"]
 profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)
@@ -72,8 +72,8 @@ runs = grid.notebook_runs(profiles.protocol_study(profile, seeds, dataset), prof
 
 # %%
 fixed = [r for r in runs.records if r["config"].get("log_test_every")]
-frame = protocol.readings_frame(fixed)
-table = protocol.readings_table(frame)
+frame = protocol_report.readings_frame(fixed)
+table = protocol_report.readings_table(frame)
 caption = ("Protocol study: test NDCG@10 (sampled-100) of fixed-budget SASRec runs on " + dataset + " (all "
            + str(profiles.fixed_budget(profile)) + ", test logged beside validation, never used for "
            "selection) under six readings; mean ± sample std over seeds " + str(seeds) + "; 'test-selected, "
@@ -86,7 +86,7 @@ shown
 # ### The paper's Table 3 statements under each reading
 
 # %%
-claims = protocol.reading_claims(frame, runs)
+claims = protocol_report.reading_claims(frame, runs)
 report.save_table(stats.claims_frame(claims), "protocol_claims",
                   "Claims of the paper (Table 3) and the EMA control, decided under each reading. " + caption)
 print(stats.claims_text(claims))
@@ -123,7 +123,7 @@ spread
 # epoch each reading picks (the dotted line: warm-up end).
 
 # %%
-fig = protocol.plot_curves(fixed, seed=seeds[0])
+fig = protocol_report.plot_curves(fixed, seed=seeds[0])
 report.save_figure(fig, "09_protocol_curves")
 
 # %% [markdown]
@@ -139,8 +139,8 @@ plain = [r for r in runs.records if not r["config"].get("log_test_every")
          and r["config"].get("warmup") == profiles.base(profile).get("warmup", "plateau")
          and r["config"].get("warmup_epochs") == profiles.base(profile).get("warmup_epochs", 20)]
 default_rule = "plateau (reference)" if profile != "smoke" else "fixed 4 (smoke default)"
-warm = protocol.warmup_frame(runs.records, profiles.warmup_variants(profile), plain, default_rule)
-wt = protocol.summary_table(warm)
+warm = protocol_report.warmup_frame(runs.records, profiles.warmup_variants(profile), plain, default_rule)
+wt = protocol_report.summary_table(warm)
 if len(warm):
     wt["warm-up end (epochs)"] = [f"{g['warmup_end'].dropna().mean():.0f}" if g["warmup_end"].notna().any() else ""
                                   for _, g in warm.groupby("rule", sort=False)]
@@ -157,7 +157,7 @@ wt
 # over SASRec (same seed, NDCG@10 sampled) in each group.
 
 # %%
-held = protocol.heldout_split(fixed)
+held = protocol_report.heldout_split(fixed)
 report.save_table(held, "protocol_heldout", "UFN's gain over SASRec split by whether the user's held-out item was "
                   "in N_false at the selected epoch (fixed-budget runs). " + caption, index=False)
 held
@@ -166,7 +166,7 @@ held
 # ## 6. Verdict
 
 # %%
-verdict = protocol.verdict_text(table, warm)
+verdict = protocol_report.verdict_text(table, warm)
 print("\n".join(verdict))
 
 # %% [markdown]

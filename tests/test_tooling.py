@@ -105,3 +105,37 @@ def test_ruff_passes():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     r = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """ufnlib's module graph from the sources: every `from . import`, `from .x import` and
+    `from ufnlib.x import`, at the top of a module or inside a function."""
+    import ast
+    mods = {p.stem: p for p in (ROOT / "ufnlib").glob("*.py")}
+    graph = {m: set() for m in mods}
+    for m, p in mods.items():
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, ast.ImportFrom) and (n.level == 1 or (n.module or "").startswith("ufnlib")):
+                parts = (n.module or "").split(".")
+                target = parts[0] if n.level == 1 else (parts[1] if len(parts) > 1 else "")
+                names = [target] if target else [a.name for a in n.names]
+                graph[m].update(x for x in names if x in mods and x != m)
+    return graph
+
+
+def test_no_import_cycle_inside_ufnlib():
+    """No module reaches itself through imports (including imports inside functions)."""
+    graph = _import_graph()
+    assert graph["data"] >= {"sequences", "registry", "owndata", "synthetic"}   # the graph is read
+    state: dict[str, int] = {}
+
+    def visit(m, path):
+        state[m] = 1
+        for d in sorted(graph[m]):
+            assert state.get(d) != 1, "import cycle: " + " -> ".join(path + [m, d])
+            if d not in state:
+                visit(d, path + [m])
+        state[m] = 2
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])

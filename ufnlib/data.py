@@ -12,67 +12,24 @@ Every file is verified (git blob SHA-1, the hash GitHub itself uses) before it i
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from . import owndata
+from .registry import ATTRIBUTE_FILES, PROJECT_ROOT, REGISTRY, DatasetInfo  # noqa: F401 (re-exported)
+from .sequences import DataError, Sequences, git_blob_sha1, parse  # noqa: F401 (re-exported)
+from .synthetic import from_spec
+
 DEFAULT_CACHE = PROJECT_ROOT / "data_cache"
 
 
-class DataError(ValueError):
-    """Bad or missing input data. The message names the file, the line (if any) and the fix."""
 
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    file: str            # file name at the source
-    subdir: str          # folder under UFN_DATA_DIR / the cache
-    fmt: str             # "s3rec" (user item item ...) or "pairs" (user item per line)
-    url: str             # public raw-file address
-    git_sha1: str        # git blob SHA-1 of the file
-    n_bytes: int | None
-    users: int
-    items: int
-    actions: int | None  # None where the source only states it roughly
-    note: str = ""
-
-
-_S3REC = "https://raw.githubusercontent.com/aHuiWang/CIKM2020-S3Rec/master/data/"
-REGISTRY: dict[str, DatasetInfo] = {
-    "beauty": DatasetInfo(
-        "beauty", "Beauty.txt", "s3rec", "s3rec", _S3REC + "Beauty.txt",
-        "a29773026846d857ec8176cb25f37b23ecf20155", 1_090_094, 22_363, 12_101, 198_502,
-        note="S3-Rec version of Amazon Beauty (NOT the paper's 52,024-user SASRec version)"),
-    "sports": DatasetInfo(
-        "sports", "Sports_and_Outdoors.txt", "s3rec", "s3rec", _S3REC + "Sports_and_Outdoors.txt",
-        "50a7023ca502b42eb0e840c603abda6e851b2018", 1_707_483, 35_598, 18_357, 296_337,
-        note="S3-Rec version; the paper's Table 1 prints 25,598 users (a typo for 35,598)"),
-    "yelp": DatasetInfo(
-        "yelp", "Yelp.txt", "s3rec", "s3rec", _S3REC + "Yelp.txt",
-        "d0f642c11487b3bcb515249d676aa1e37a1bb99e", 1_814_224, 30_431, 20_033, 316_354,
-        note="S3-Rec version (interactions after 2019-01-01)"),
-    "beauty_sasrec": DatasetInfo(
-        "beauty_sasrec", "Beauty.txt", "sasrec", "pairs",
-        "https://raw.githubusercontent.com/UFNRec-code/UFNRec/main/data/Beauty.txt",
-        "cee2ab468d220772a9dfefed9aa9c492dc9b3418", None, 52_024, 57_289, None,
-        note="the paper's Beauty (SASRec version, Kang & McAuley 2018)"),
-}
-ATTRIBUTE_FILES = {"beauty": "Beauty", "sports": "Sports_and_Outdoors", "yelp": "Yelp"}
-
-
-def git_blob_sha1(data: bytes) -> str:
-    """SHA-1 of ``blob <len>\\0<data>``: what ``git hash-object FILE`` prints."""
-    h = hashlib.sha1(b"blob %d\0" % len(data))
-    h.update(data)
-    return h.hexdigest()
 
 
 def _verify(path: Path, info: DatasetInfo) -> bytes:
@@ -149,97 +106,13 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 # ----------------------------------------------------------------------------------- parsing
-@dataclass
-class Sequences:
-    """Chronological interactions: ``items[offsets[u]:offsets[u+1]]`` is user u's sequence.
-
-    Users are re-indexed 0..n_users-1 in file order (``user_ids`` holds the original ids); item
-    ids are kept as in the file (1-based, 0 is padding), so ``n_items`` is the largest item id.
-    """
-    name: str
-    items: np.ndarray          # int64 [n_actions]
-    offsets: np.ndarray        # int64 [n_users + 1]
-    user_ids: np.ndarray       # int64 [n_users], original ids
-    n_items: int
-    source: str = ""
-    extra: dict = field(default_factory=dict)   # e.g. synthetic ground truth
-
-    @property
-    def n_users(self) -> int:
-        return len(self.offsets) - 1
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    def seq(self, u: int) -> np.ndarray:
-        return self.items[self.offsets[u]:self.offsets[u + 1]]
-
-
-def _int_tokens(tokens: list[bytes], path, lineno: int) -> list[int]:
-    out = []
-    for t in tokens:
-        try:
-            if not t.removeprefix(b"-").isdigit():   # int() would also take b"1_0", b"+5"
-                raise ValueError
-            v = int(t)
-        except ValueError:
-            raise DataError(f"{path}, line {lineno}: '{t.decode(errors='replace')}' is not an "
-                            f"integer id. Fix: every field must be a positive integer.") from None
-        if v <= 0:
-            raise DataError(f"{path}, line {lineno}: id {v} is not positive (ids are 1-based, 0 "
-                            f"is padding). Fix: re-index the file from 1.")
-        out.append(v)
-    return out
-
-
-def parse(data: bytes, fmt: str, path="<bytes>", name: str = "") -> Sequences:
-    """Parse a dataset file's bytes. ``fmt``: "s3rec" (``user item item ...`` per line, one line
-    per user) or "pairs" (``user item`` per line, chronological per user)."""
-    lines = data.splitlines()
-    if not any(l.strip() for l in lines):
-        raise DataError(f"{path}: the file is empty. Fix: download it again or point "
-                        f"UFN_DATA_DIR to a complete copy.")
-    seqs: dict[int, list[int]] = {}
-    first_line: dict[int, int] = {}
-    for i, raw in enumerate(lines, start=1):
-        tokens = raw.split()
-        if not tokens:
-            continue
-        vals = _int_tokens(tokens, path, i)
-        if fmt == "s3rec":
-            if len(vals) < 2:
-                raise DataError(f"{path}, line {i}: expected 'user item [item ...]', got a user "
-                                f"with no items. Fix: drop the line or add the user's items.")
-            u = vals[0]
-            if u in seqs:
-                raise DataError(f"{path}, line {i}: user {u} appears again (first on line "
-                                f"{first_line[u]}); this format holds one line per user. Fix: "
-                                f"merge the two lines in chronological order.")
-            seqs[u] = vals[1:]
-            first_line[u] = i
-        elif fmt == "pairs":
-            if len(vals) != 2:
-                raise DataError(f"{path}, line {i}: expected 'user item', got {len(vals)} "
-                                f"fields. Fix: one interaction per line.")
-            seqs.setdefault(vals[0], []).append(vals[1])
-        else:
-            raise DataError(f"unknown file format '{fmt}' (known: s3rec, pairs)")
-    users = np.fromiter(seqs.keys(), dtype=np.int64, count=len(seqs))
-    lens = np.fromiter((len(s) for s in seqs.values()), dtype=np.int64, count=len(seqs))
-    offsets = np.zeros(len(users) + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    items = np.fromiter((v for s in seqs.values() for v in s), dtype=np.int64, count=int(offsets[-1]))
-    return Sequences(name or str(path), items, offsets, users, int(items.max()), source=str(path))
 
 
 def load(name: str, data_dir=None, **kw) -> Sequences:
     """Load a registered dataset (verified), a synthetic one (``synthetic[:key=value,...]``) or
     a file (``PATH[#s3rec|#pairs]``, see ``ufnlib.owndata``)."""
     if name.split(":")[0] == "synthetic":
-        from .synthetic import from_spec
         return from_spec(name)
-    from . import owndata
     if owndata.is_file_spec(name):
         return owndata.load(name)
     info = dataset_info(name)

@@ -15,7 +15,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,27 +26,14 @@ from .config import CACHE_VERSION, Config, config_key, unused_fields
 from .data import PROJECT_ROOT, REGISTRY, DataError, leave_one_out, load
 from .diagnostics import runaway_epoch
 from .evaluate import Evaluator, metrics_from_ranks
+from .files import atomic_torch_save, atomic_write_bytes  # noqa: F401 (atomic_write_bytes re-exported)
+from .train import Trainer, stopped_after_few_steps
 
 DEFAULT_RESULTS = PROJECT_ROOT / "results"
 
 
 def results_dir(path=None) -> Path:
     return Path(path or os.environ.get("UFN_RESULTS_DIR") or DEFAULT_RESULTS)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def git_commit() -> dict:
@@ -206,7 +192,6 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     """Train and evaluate ``cfg`` (or return its cached record). ``stop_after_epochs`` simulates an
     interruption (returns None with the checkpoint left in place). ``device``: see
     ``resolve_device`` (default ``$UFN_DEVICE`` or cpu)."""
-    from .train import Trainer, stopped_after_few_steps
     cfg = Config.from_dict(cfg) if isinstance(cfg, dict) else cfg
     if threads:
         torch.set_num_threads(threads)
@@ -278,7 +263,6 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     }
     import io
 
-    from .train import atomic_torch_save
     # order matters: the record is written last, so a cached record always has its companions
     atomic_torch_save({k: v.cpu() for k, v in tr.best["state"].items()}, root / "models" / f"{key}.pt")
     buf = io.BytesIO()

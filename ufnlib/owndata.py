@@ -24,7 +24,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import PROJECT_ROOT, REGISTRY, DataError, Sequences, git_blob_sha1, parse
+from .registry import PROJECT_ROOT, REGISTRY
+from .sequences import DataError, Sequences, git_blob_sha1, parse
 
 FORMATS = ("s3rec", "pairs")
 FORMAT_HELP = ("one line per user 'user item item ...' (oldest first), or one 'user item' pair "

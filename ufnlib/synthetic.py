@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .data import DataError, Sequences
+from .sequences import DataError, Sequences
 
 
 @dataclass(frozen=True)

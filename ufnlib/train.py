@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .batches import NegativeSampler, membership_keys
 from .evaluate import Evaluator
+from .files import atomic_torch_save
 from .models import make_data, make_model
 from .strategies import make_strategy
 
@@ -102,16 +103,6 @@ def basic_loss(logits, targets) -> torch.Tensor:
         return 2.0 * F.binary_cross_entropy_with_logits(logits, targets.labels)
     m = targets.loss_mask
     return 2.0 * F.binary_cross_entropy_with_logits(logits[m], targets.labels[m])
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    """``torch.save`` that never leaves a half-written file (via ``experiments.atomic_write_bytes``)."""
-    import io
-
-    from .experiments import atomic_write_bytes
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(Path(path), buf.getvalue())
 
 
 class Trainer:

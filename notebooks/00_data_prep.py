@@ -31,7 +31,7 @@
 import pandas as pd
 
 import ufnlib
-from ufnlib import report
+from ufnlib import dataprep, report
 
 # %% tags=["parameters"]
 profile = "paper"                        # smoke | quick | paper (smoke: synthetic data only)
@@ -52,7 +52,7 @@ if profile == "smoke":  # no real data needed: the seeded synthetic dataset only
 # git blob SHA-1 equals the registered one. The `origin` column says where each file came from.
 
 # %%
-data, sources = report.load_datasets(datasets, optional_datasets, download=download)
+data, sources = dataprep.load_datasets(datasets, optional_datasets, download=download)
 pd.DataFrame(sources).set_index("dataset").reindex(columns=["available", "origin", "git_sha1", "note", "reason"])
 
 # %% [markdown]
@@ -64,7 +64,7 @@ pd.DataFrame(sources).set_index("dataset").reindex(columns=["available", "origin
 # disagree with the printed values.
 
 # %%
-table1, caption = report.table1_comparison(data, sources)
+table1, caption = dataprep.table1_comparison(data, sources)
 report.save_table(table1, "table1", caption,
                   formats={"avg_len": "{:.2f}", "density": "{:.3%}", "median_len": "{:.0f}"})
 print(caption)
@@ -78,7 +78,7 @@ table1
 # items per user; SASRec's window is the last 50 (`maxlen`).
 
 # %%
-fig = report.plot_length_histograms(data)
+fig = dataprep.plot_length_histograms(data)
 report.save_figure(fig, "00_sequence_lengths")
 
 # %% [markdown]
@@ -89,7 +89,7 @@ report.save_figure(fig, "00_sequence_lengths")
 # likeliest false negatives.
 
 # %%
-fig = report.plot_popularity(data)
+fig = dataprep.plot_popularity(data)
 report.save_figure(fig, "00_item_popularity")
 
 # %% [markdown]
@@ -98,7 +98,7 @@ report.save_figure(fig, "00_item_popularity")
 # %%
 numbers = {
     "profile": profile,
-    "datasets": {name: {**ufnlib.statistics(seqs), "top20_share": report.top_share(seqs)}
+    "datasets": {name: {**ufnlib.statistics(seqs), "top20_share": dataprep.top_share(seqs)}
                  for name, seqs in data.items()},
     "sources": sources,
     "table1_differs": table1["differs"].to_dict(),

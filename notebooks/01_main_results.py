@@ -64,8 +64,7 @@ runs = grid.notebook_runs(profiles.main_results(profile, datasets, seeds, backbo
 
 # %%
 t2 = tables.table2(runs, "sampled", datasets, backbones, test=test, profile=profile)
-report.save_table(t2.display, "table2", t2.caption)
-report.save_table(t2.long, "table2_data", t2.caption, index=False)
+report.save_result(t2, "table2")
 print(t2.caption)
 t2.display
 
@@ -85,8 +84,7 @@ report.save_table(stats.claims_frame(t2.claims), "table2_claims",
 
 # %%
 t2f = tables.table2(runs, "full", datasets, backbones, test=test, profile=profile)
-report.save_table(t2f.display, "table2_full", t2f.caption)
-report.save_table(t2f.long, "table2_full_data", t2f.caption, index=False)
+report.save_result(t2f, "table2_full")
 print(stats.claims_text(t2f.claims))
 t2f.display
 

@@ -63,8 +63,7 @@ runs = grid.notebook_runs(profiles.ablation(profile, seeds, dataset), profile, c
 # %%
 ufn_student = stats.as_student(runs.select(strategy="ufn"))
 t3 = tables.table3(runs, "sampled", test=test, profile=profile, student=ufn_student)
-report.save_table(t3.display, "table3", t3.caption)
-report.save_table(t3.long, "table3_data", t3.caption, index=False)
+report.save_result(t3, "table3")
 print(t3.caption)
 t3.display
 
@@ -81,8 +80,7 @@ report.save_table(stats.claims_frame(t3.claims), "table3_claims",
 
 # %%
 t3f = tables.table3(runs, "full", test=test, profile=profile, student=ufn_student)
-report.save_table(t3f.display, "table3_full", t3f.caption)
-report.save_table(t3f.long, "table3_full_data", t3f.caption, index=False)
+report.save_result(t3f, "table3_full")
 t3f.display
 
 # %% [markdown]

@@ -58,8 +58,7 @@ runs = grid.notebook_runs(profiles.srns_comparison(profile, seeds, dataset), pro
 
 # %%
 t4 = tables.table4(runs, "sampled", test=test, profile=profile)
-report.save_table(t4.display, "table4", t4.caption)
-report.save_table(t4.long, "table4_data", t4.caption, index=False)
+report.save_result(t4, "table4")
 print(t4.caption)
 t4.display
 
@@ -78,8 +77,7 @@ report.save_table(stats.claims_frame(t4.claims), "table4_claims",
 
 # %%
 vs_ufn = tables.table4_versus_ufn(runs, "sampled", test=test)
-report.save_table(vs_ufn.display, "table4_vs_ufn", vs_ufn.caption)
-report.save_table(vs_ufn.long, "table4_vs_ufn_data", vs_ufn.caption, index=False)
+report.save_result(vs_ufn, "table4_vs_ufn")
 print(vs_ufn.caption)
 vs_ufn.display.xs("ndcg@10")
 
@@ -88,8 +86,7 @@ vs_ufn.display.xs("ndcg@10")
 
 # %%
 t4f = tables.table4(runs, "full", test=test, profile=profile)
-report.save_table(t4f.display, "table4_full", t4f.caption)
-report.save_table(t4f.long, "table4_full_data", t4f.caption, index=False)
+report.save_result(t4f, "table4_full")
 t4f.display
 
 # %% [markdown]
@@ -104,8 +101,7 @@ t4f.display
 
 # %%
 det = tables.detectors(runs)
-report.save_table(det.display, "table4_detectors", det.caption)
-report.save_table(det.long, "table4_detectors_data", det.caption, index=False)
+report.save_result(det, "table4_detectors")
 print(det.caption)
 det.display
 
@@ -123,8 +119,7 @@ syn = grid.run_grid(profiles.detectors_synthetic(profile, seeds), compute=comput
                     **profiles.grid_options(profile, workers))
 print(syn.summary())
 det_syn = tables.detectors_synthetic(syn)
-report.save_table(det_syn.display, "table4_detectors_synthetic", det_syn.caption)
-report.save_table(det_syn.long, "table4_detectors_synthetic_data", det_syn.caption, index=False)
+report.save_result(det_syn, "table4_detectors_synthetic")
 print(det_syn.caption)
 det_syn.display
 

@@ -172,7 +172,7 @@ def speed(recs) -> str:
 
 def claims(recs) -> str:
     """Every claim the paper profile's notebooks tested, from their claims tables."""
-    from ufnlib.report import claims_markdown, claims_overview
+    from ufnlib.runindex import claims_markdown, claims_overview
     df = claims_overview("paper", ROOT / "results")
     df = df[~df["source"].str.startswith("Reading:")]     # the protocol study's: in docs/results.md
     if not len(df):

@@ -24,19 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from .experiments import atomic_write_bytes, git_commit, results_dir
-
-PROFILES = ("smoke", "quick", "paper")
-
+from .profiles import PROFILES  # noqa: F401 (re-exported)
+from .profiles import check as check_profile
 
 # ------------------------------------------------------------------------------------ places
 _profile: str | None = None   # the profile whose report folder save_* write into (use_profile)
-
-
-def check_profile(profile: str) -> str:
-    """Return ``profile`` if it is one of ``PROFILES``, else fail with the choices."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile '{profile}' unknown; choose from {PROFILES}")
-    return profile
 
 
 def use_profile(profile: str) -> str:

@@ -4,7 +4,7 @@ Three profiles (``bash run_all.sh --profile P`` passes ``profile = P`` to every 
 
 * ``smoke``: the seeded synthetic dataset (``SMOKE_DATASET``), tiny models (d=16, window 20,
   10 negatives), 10 epochs with a fixed 4-epoch warm-up and m=2, seeds 1 and 2 (the sweeps: seed
-  1, one extra value per panel). 33 runs of about a CPU-second each; the numbers mean nothing
+  1, one extra value per panel), a CPU-second or so per run; the numbers mean nothing
   beyond "the pipeline works".
 * ``quick``: real data, SASRec on Beauty (the S3-Rec version, not the paper's), seed 1, the
   paper's settings unchanged, so the quick runs are exactly the seed-1 runs of ``paper`` and a

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .batches import NegativeSampler, membership_keys
+from .diagnostics import chance_level, runaway, runaway_epoch
 from .evaluate import Evaluator
 from .files import atomic_torch_save
 from .models import make_data, make_model
@@ -42,7 +43,6 @@ def warmup_ended(losses: list[float], cfg, valid: list[float] | None = None) -> 
     if cfg.warmup == "fixed":
         return len(losses) >= cfg.warmup_epochs
     if cfg.warmup == "validation":
-        from .diagnostics import chance_level
         v, k = list(valid or []), cfg.warmup_patience
         return (len(v) > k and max(v) > WARMUP_MIN_LIFT * chance_level(cfg.select_metric, cfg.eval_neg)
                 and max(v[-k:]) <= max(v[:-k]))
@@ -278,7 +278,6 @@ class Trainer:
 
     def check_runaway(self, rec: dict) -> None:
         """Flag runaway mining (``diagnostics.runaway``) in the epoch's record; warn the first time."""
-        from .diagnostics import runaway, runaway_epoch
         if not self.strategy.active or not runaway(self.history + [rec], self.cfg.eval_neg, self.cfg.select_metric):
             return
         if runaway_epoch(self.history) is None:

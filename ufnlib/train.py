@@ -22,6 +22,7 @@ from .diagnostics import chance_level, runaway, runaway_epoch
 from .evaluate import Evaluator
 from .files import atomic_torch_save
 from .models import make_data, make_model
+from .protocol import ProtocolLog
 from .strategies import make_strategy
 
 WARMUP_MIN_LIFT = 2.0   # warmup="validation": the backbone's best validation must exceed this x chance
@@ -136,7 +137,6 @@ class Trainer:
         self.done = False
         self.protocol = None
         if cfg.log_test_every:
-            from .protocol import ProtocolLog
             self.protocol = ProtocolLog(cfg, split, self.evaluator)
 
     # ------------------------------------------------------------------ checkpointing
@@ -186,7 +186,7 @@ class Trainer:
     def epoch_users(self) -> torch.Tensor:
         users = torch.from_numpy(self.data.train_users)
         if self.cfg.epoch_mode == "replacement":   # reference: n_users // batch draws with replacement
-            nb = max(len(users) // self.cfg.batch_size, 1)
+            nb = self.steps_per_epoch
             return users[torch.randint(len(users), (nb * self.cfg.batch_size,), generator=self.g_order)]
         return users[torch.randperm(len(users), generator=self.g_order)]
 

@@ -113,18 +113,18 @@ for nb in "${notebooks[@]}"; do
     fi
     secs=$((SECONDS - t0))
     printf '%s\t%s\t%s\n' "$name" "$status" "$secs" >> "$status_file"
-    [ -f "$dest" ] && python -m ufnlib.runindex tidy "$dest" >> "$log" 2>&1
+    [ -f "$dest" ] && python -m ufnlib.analysis.runindex tidy "$dest" >> "$log" 2>&1
     python -m nbconvert --to html --log-level WARN "$dest" --output-dir "$out" >> "$log" 2>&1 \
         || echo "run_all: warning: could not render $dest to HTML" >> "$log"
     echo "$status  $(printf '%4d' "$secs") s" | tee -a "$log"
     if [ "$status" != ok ]; then
-        python -m ufnlib.runindex index --profile "$profile" --status-file "$status_file" --started "$started" \
+        python -m ufnlib.analysis.runindex index --profile "$profile" --status-file "$status_file" --started "$started" \
             --mode "$mode" >> "$log" 2>&1 || true
         {
             echo
             echo "run_all: FAILED: $nb (profile $profile) after ${secs} s"
             if [ -f "$dest" ]; then
-                python -m ufnlib.runindex failure "$dest" || true
+                python -m ufnlib.analysis.runindex failure "$dest" || true
                 echo "inspect the executed copy: $dest"
                 [ -f "$out/$name.html" ] && echo "                  or: $out/$name.html"
             fi
@@ -133,7 +133,7 @@ for nb in "${notebooks[@]}"; do
         exit 1
     fi
 done
-index="$(python -m ufnlib.runindex index --profile "$profile" --status-file "$status_file" --started "$started" --mode "$mode")"
+index="$(python -m ufnlib.analysis.runindex index --profile "$profile" --status-file "$status_file" --started "$started" --mode "$mode")"
 echo
-python -m ufnlib.runindex summary --profile "$profile" | tee -a "$log"
+python -m ufnlib.analysis.runindex summary --profile "$profile" | tee -a "$log"
 say "run_all: ${#notebooks[@]} notebook(s) ran in $((SECONDS - t_setup)) s. Report: $index; full log: $log"

@@ -50,7 +50,7 @@ def turns(args):
     import torch
     torch.set_num_threads(args.threads)
     from ufnlib import Config, load_split
-    from ufnlib.train import Trainer
+    from ufnlib.training.train import Trainer
     split = load_split(args.dataset)
     cfg = Config(dataset=args.dataset, backbone=args.backbone, strategy=args.strategy,
                  warmup="fixed", warmup_epochs=0, seed=1)
@@ -124,8 +124,8 @@ def main():
     import torch
     torch.set_num_threads(args.threads)
     from ufnlib import Config, Evaluator, load_split
-    from ufnlib.experiments import GIT_AT_IMPORT
-    from ufnlib.train import Trainer
+    from ufnlib.experiments.run import GIT_AT_IMPORT
+    from ufnlib.training.train import Trainer
     split = load_split(args.dataset)
     t = time.perf_counter()
     ev = Evaluator(split, 50)

@@ -31,7 +31,7 @@
 import pandas as pd
 
 import ufnlib
-from ufnlib import dataprep, report
+from ufnlib.analysis import dataprep, report
 
 # %% tags=["parameters"]
 profile = "paper"                        # smoke | quick | paper (smoke: synthetic data only)

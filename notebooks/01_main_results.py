@@ -29,10 +29,11 @@
 # `table2_full`, `table2_full_data`) and `results/<profile>/tables/01_main_results.json`.
 
 # %%
-from ufnlib import grid, profiles, report, stats, tables
+from ufnlib.analysis import report, stats, tables
+from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
-profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)
+profile = "paper"     # smoke | quick | paper (ufnlib.experiments.profiles says what each one runs)
 datasets = None       # None: the profile's (smoke: synthetic; quick: beauty; paper: beauty, sports, yelp);
                       # or file paths
 backbones = None      # None: the profile's (quick: sasrec; smoke, paper: sasrec, bert4rec, ssept)

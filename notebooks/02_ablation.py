@@ -28,10 +28,11 @@
 # Writes `results/<profile>/tables/table3*.{csv,md}` and `results/<profile>/tables/02_ablation.json`.
 
 # %%
-from ufnlib import grid, profiles, report, stats, tables
+from ufnlib.analysis import report, stats, tables
+from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
-profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)
+profile = "paper"     # smoke | quick | paper (ufnlib.experiments.profiles says what each one runs)
 dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty); or a file path
 seeds = None          # None: the profile's (smoke: 1, 2; quick: 1; paper: 1, 2, 3)
 test = "wilcoxon"     # per-user significance test: wilcoxon | ttest

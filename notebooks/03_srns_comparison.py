@@ -29,10 +29,11 @@
 # `results/<profile>/tables/03_srns_comparison.json`.
 
 # %%
-from ufnlib import grid, plots, profiles, report, stats, tables, teaching
+from ufnlib.analysis import plots, report, stats, tables, teaching
+from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
-profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)
+profile = "paper"     # smoke | quick | paper (ufnlib.experiments.profiles says what each one runs)
 dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty); or a file path
 seeds = None          # None: the profile's (smoke: 1, 2; quick: 1; paper: 1, 2, 3)
 test = "wilcoxon"     # per-user significance test: wilcoxon | ttest
@@ -96,7 +97,7 @@ t4f.display
 # negatives. Two views of that. On Beauty the only ground truth is what each user did next: a
 # flagged item that is the user's validation or test item is a false negative the user did
 # interact with later, and the same share among the uniformly drawn negatives is the baseline
-# (`ufnlib/diagnostics.py`). On synthetic data the generator knows every item each user likes but
+# (`ufnlib/negatives/diagnostics.py`). On synthetic data the generator knows every item each user likes but
 # never saw, so the precision of what is flagged, and the recall of N_false, are exact.
 
 # %%

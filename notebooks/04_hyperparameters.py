@@ -30,10 +30,11 @@
 # `results/<profile>/tables/04_hyperparameters.json`.
 
 # %%
-from ufnlib import grid, plots, profiles, report, stats, tables
+from ufnlib.analysis import plots, report, stats, tables
+from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
-profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)
+profile = "paper"     # smoke | quick | paper (ufnlib.experiments.profiles says what each one runs)
 dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty); or a file path
 seeds = None          # None: the profile's (smoke: 1; quick: 1; paper: 1, 2, 3)
 compute = False       # True: train the missing runs (False: report what the cache holds)

@@ -23,7 +23,7 @@
 # often a mined false negative shares a category with the user's history, or is an item the user
 # interacts with later (the valid or test item), compared with random negatives. The trainer does
 # not keep per-user mined lists, so the mining rule is replayed with the UFN run's selected weights
-# held fixed (see `ufnlib.casestudy`): a proxy of the last epoch's false negatives, stated as such.
+# held fixed (see `ufnlib.analysis.casestudy`): a proxy of the last epoch's false negatives, stated as such.
 # The trainer's own counters of the last mining epoch are shown beside it. One user is an anecdote;
 # the aggregate is the evidence.
 #
@@ -31,10 +31,11 @@
 # `results/<profile>/tables/06_case_study.json`.
 
 # %%
-from ufnlib import casestudy, grid, profiles, report, stats
+from ufnlib.analysis import casestudy, report, stats
+from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
-profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)
+profile = "paper"     # smoke | quick | paper (ufnlib.experiments.profiles says what each one runs)
 dataset = None        # None: the profile's (smoke: synthetic; quick, paper: beauty); or a file path
 seed = None           # which runs' seed (None: the profile's first)
 user = None           # 0-based user index to show (None: drawn with user_seed among eligible users)

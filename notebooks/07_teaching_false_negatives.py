@@ -18,7 +18,7 @@
 #
 # Uniform negative sampling treats every item a user has not interacted with as a negative, but
 # some of those items are ones the user would have liked had they been shown them: *false
-# negatives*. On real data nobody knows which; on `ufnlib.synthetic` we do, because the generator
+# negatives*. On real data nobody knows which; on `ufnlib.data.synthetic` we do, because the generator
 # keeps, per user, the liked items that were never shown. This notebook first measures, exactly,
 # how often uniform sampling draws a false negative as the exposure rate and the catalogue size
 # change; then it trains SASRec with four negative strategies (`uniform`; `removal`, `fmr` and
@@ -33,13 +33,13 @@
 import pandas as pd
 
 import ufnlib
-from ufnlib import report, teaching
-from ufnlib.synthetic import uniform_false_negative_rate
+from ufnlib.analysis import report, teaching
+from ufnlib.data.synthetic import uniform_false_negative_rate
 
 # %% tags=["parameters"]
 profile = "paper"                          # smoke | quick | paper
 seeds = [1]                                # training seeds (tables average over them)
-dataset = "synthetic"                      # the generator's defaults (see ufnlib/synthetic.py)
+dataset = "synthetic"                      # the generator's defaults (see ufnlib/data/synthetic.py)
 exposures = [0.2, 0.35, 0.5, 0.8]          # grid: chance that a liked item is shown
 catalogue_sizes = [100, 300, 1000, 3000]   # grid: number of items
 grid_users = 1000                          # users per generated grid dataset

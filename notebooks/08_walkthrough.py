@@ -33,10 +33,10 @@ import pandas as pd
 import torch
 
 import ufnlib
-from ufnlib import report, walkthrough
-from ufnlib.mining import FMRMemory
-from ufnlib.oracle import PlainFMR
-from ufnlib.train import Trainer, basic_loss, consistency_loss, ema_decay, make_teacher, warmup_ended
+from ufnlib.analysis import report, walkthrough
+from ufnlib.negatives.fmr import FMRMemory
+from ufnlib.negatives.oracle import PlainFMR
+from ufnlib.training.train import Trainer, basic_loss, consistency_loss, ema_decay, make_teacher, warmup_ended
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 20)
@@ -107,7 +107,7 @@ logits = toy.model.score(users, cands).detach()
 labels = (cands == torch.tensor(positives)[:, None]).float()
 per_entry = walkthrough.entry_losses(logits, labels)
 eq4 = per_entry.sum(1)                                    # Eq. 4, one value per position
-code_loss = basic_loss(logits, ufnlib.strategies.Targets(labels, None, None))
+code_loss = basic_loss(logits, ufnlib.negatives.strategies.Targets(labels, None, None))
 display(pd.DataFrame({"item": cands.flatten(), "label y": labels.flatten(), "logit": logits.flatten(),
                       "sigma(logit)": torch.sigmoid(logits).flatten(), "l (Eq. 2)": per_entry.flatten()},
                      index=pd.MultiIndex.from_product(

@@ -38,10 +38,11 @@
 # and `results/<profile>/tables/09_protocol.json`.
 
 # %%
-from ufnlib import grid, profiles, protocol_report, report, stats
+from ufnlib.analysis import protocol_report, report, stats
+from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
-profile = "paper"     # smoke | quick | paper (ufnlib.profiles says what each one runs)
+profile = "paper"     # smoke | quick | paper (ufnlib.experiments.profiles says what each one runs)
 dataset = None        # None: the profile's (smoke: synthetic; paper: beauty); or a file path
 seeds = None          # None: the profile's (smoke: 1, 2; paper: 1, 2, 3); quick computes no protocol runs
 compute = False       # True: train the missing runs (False: report what the cache holds)

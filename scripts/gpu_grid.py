@@ -17,7 +17,7 @@ the finished records back as one archive (for a borrowed machine with a short le
    final archive and exits: runs still training then are lost (they have no record).
 
 Records hold ``env.device = cuda`` and the GPU's name; float results on a GPU are not bit-for-bit
-those of a CPU run of the same config and seed (see ``ufnlib.experiments.resolve_device``).
+those of a CPU run of the same config and seed (see ``ufnlib.experiments.run.resolve_device``).
 """
 from __future__ import annotations
 
@@ -46,11 +46,11 @@ def parse(spec: str) -> dict:
 def smoke(backbone: str, strategy: str, root: str) -> str | None:
     """None if a 3-epoch synthetic run of (backbone, strategy) trains and evaluates on the device."""
     from ufnlib import run
-    from ufnlib.profiles import SMOKE_DATASET, base
+    from ufnlib.experiments.profiles import SMOKE_DATASET, base
     params = {**base("smoke"), "dataset": SMOKE_DATASET, "backbone": backbone, "strategy": strategy,
               "seed": 1, "max_epochs": 3, "warmup_epochs": 1}
     try:
-        from ufnlib.experiments import resolve_device
+        from ufnlib.experiments.run import resolve_device
         rec = run(params, root=root, progress=False, threads=1)
         assert rec["env"]["device"] == resolve_device().type, rec["env"]
         return None
@@ -61,7 +61,7 @@ def smoke(backbone: str, strategy: str, root: str) -> str | None:
 def one(params: dict, root: str) -> tuple[dict, float, str | None]:
     t0 = time.time()
     try:
-        from ufnlib.grid import compute_one
+        from ufnlib.experiments.grid import compute_one
         compute_one(params, root, threads=1)
         return params, time.time() - t0, None
     except Exception:  # noqa: BLE001
@@ -109,7 +109,7 @@ def main() -> int:
     say(f"{len(todo)} runs to do, {len(bad)} combination(s) dropped")
 
     # 2. the pool
-    from ufnlib.grid import archive
+    from ufnlib.experiments.grid import archive
     lock = threading.Lock()
     done: list[dict] = []
 

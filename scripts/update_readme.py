@@ -108,8 +108,8 @@ def table4_claims(recs) -> str:
     runs (``tables.table4_claims``: means over the seeds there; notebook 03 adds the p-values)."""
     import pandas as pd
 
-    from ufnlib import tables
-    from ufnlib.stats import summarize
+    from ufnlib.analysis import tables
+    from ufnlib.analysis.stats import summarize
     rows = [dict(arm=s, metric=m, mean=summarize(beauty_runs(recs, s, "sasrec"), m)["mean"])
             for s in TABLE4_COLUMNS for m in METRICS]
     seeds = ", ".join(f"{TABLE4_COLUMNS[s]} {len(beauty_runs(recs, s, 'sasrec'))}" for s in TABLE4_COLUMNS)
@@ -172,7 +172,7 @@ def speed(recs) -> str:
 
 def claims(recs) -> str:
     """Every claim the paper profile's notebooks tested, from their claims tables."""
-    from ufnlib.runindex import claims_markdown, claims_overview
+    from ufnlib.analysis.runindex import claims_markdown, claims_overview
     df = claims_overview("paper", ROOT / "results")
     df = df[~df["source"].str.startswith("Reading:")]     # the protocol study's: in docs/results.md
     if not len(df):
@@ -202,7 +202,7 @@ def verdicts_at_a_glance(recs) -> str:
         ref = f[(f["strategy"] == "uniform") & (f["panel"] == "alpha")]["ndcg@10_mean"]
         ufn = f[f["strategy"] == "ufn"]
         if len(ref) and len(ufn):
-            from ufnlib.profiles import base_value
+            from ufnlib.experiments.profiles import base_value
             base = float(ref.iloc[0])
             swept = ufn[[v != base_value("paper", p) for p, v in zip(ufn["panel"], ufn["value"])]]
             above = ufn[ufn["ndcg@10_mean"] > base]
@@ -229,8 +229,10 @@ def protocol(recs) -> str:
 def detectors(recs) -> str:
     """Table 4's detectors (notebook 03 section 5): on the default Beauty runs, and on the synthetic
     runs of ``profiles.detectors_synthetic`` (paper profile, seeds 1-3), with run keys."""
-    from ufnlib import config_key, profiles, tables
-    from ufnlib.report import markdown_table
+    from ufnlib import config_key
+    from ufnlib.analysis import tables
+    from ufnlib.analysis.report import markdown_table
+    from ufnlib.experiments import profiles
     beauty = [r for s in tables.DETECTOR_COLUMNS for r in beauty_runs(recs, s, "sasrec")]
     want = {config_key(c) for c in profiles.detectors_synthetic("paper", [1, 2, 3])}
     syn = [r for r in recs if r["key"] in want]

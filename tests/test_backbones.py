@@ -9,13 +9,13 @@ import torch
 
 import ufnlib
 from ufnlib import Config, config_key
-from ufnlib.bert4rec import BERT4Rec, MaskedItemData, cloze_mask, n_masked
-from ufnlib.data import leave_one_out, parse
-from ufnlib.evaluate import Evaluator
-from ufnlib.experiments import matches
+from ufnlib.data.datasets import leave_one_out, parse
+from ufnlib.experiments.run import matches
 from ufnlib.models import make_data, make_model
-from ufnlib.sasrec import SASRec
-from ufnlib.ssept import SSEPT, sse_replace
+from ufnlib.models.bert4rec import BERT4Rec, MaskedItemData, cloze_mask, n_masked
+from ufnlib.models.sasrec import SASRec
+from ufnlib.models.ssept import SSEPT, sse_replace
+from ufnlib.training.evaluate import Evaluator
 
 N_ITEMS, N_USERS = 40, 30
 SYN = "synthetic:users=80,items=60"

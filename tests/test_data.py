@@ -13,8 +13,8 @@ import pytest
 from conftest import data_dir
 
 import ufnlib
-from ufnlib.data import REGISTRY, DataError, leave_one_out, parse, resolve, statistics
-from ufnlib.synthetic import false_negative_mask, false_negative_sets
+from ufnlib.data.datasets import REGISTRY, DataError, leave_one_out, parse, resolve, statistics
+from ufnlib.data.synthetic import false_negative_mask, false_negative_sets
 
 
 # ------------------------------------------------------------------------------ parsing

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from ufnlib import experiments
-from ufnlib.batches import NegativeSampler, NextItemData, membership_keys
-from ufnlib.experiments import environment, resolve_device
+from ufnlib.data.batches import NegativeSampler, NextItemData, membership_keys
+from ufnlib.experiments import run as experiments
+from ufnlib.experiments.run import environment, resolve_device
 
 
 def test_resolve_device_default_env_and_argument(monkeypatch):

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 import ufnlib
-from ufnlib.batches import NegativeSampler, is_member, membership_keys
-from ufnlib.data import leave_one_out, parse
-from ufnlib.evaluate import Evaluator, metrics_from_ranks, per_user_metric
+from ufnlib.data.batches import NegativeSampler, is_member, membership_keys
+from ufnlib.data.datasets import leave_one_out, parse
+from ufnlib.training.evaluate import Evaluator, metrics_from_ranks, per_user_metric
 
 SMALL = "synthetic:users=60,items=30,clusters=4"   # small catalogue: collisions are frequent
 

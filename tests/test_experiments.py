@@ -15,8 +15,8 @@ import ufnlib
 from ufnlib import Config, ConfigError, config_key
 from ufnlib.__main__ import main as cli_main
 from ufnlib.config import CACHE_VERSION
-from ufnlib.evaluate import Evaluator
-from ufnlib.experiments import load_model, load_ranks, load_record, load_split, record_path
+from ufnlib.experiments.run import load_model, load_ranks, load_record, load_split, record_path
+from ufnlib.training.evaluate import Evaluator
 
 TIMING = {"train_seconds", "eval_seconds"}
 
@@ -184,7 +184,7 @@ def test_interrupted_run_resumes_identically(tmp_path, tiny_cfg):
 def test_load_state_leaves_the_given_state_alone(tiny_cfg):
     """A state held in memory (not fresh from disk) stays as it was when another trainer loads
     it and trains on: Adam would otherwise update the caller's moment tensors in place."""
-    from ufnlib.train import Trainer
+    from ufnlib.training.train import Trainer
     split = load_split(tiny_cfg.dataset)
     a = Trainer(tiny_cfg, split, progress=False)
     a.history.append(a.run_epoch())
@@ -286,7 +286,7 @@ def test_record_of_other_generated_data_is_not_reused(tmp_path):
     import json
 
     import ufnlib
-    from ufnlib.experiments import record_path
+    from ufnlib.experiments.run import record_path
     cfg = ufnlib.Config(dataset="synthetic:users=60,items=50", hidden=16, n_neg=5, max_epochs=1)
     rec = ufnlib.run(cfg, root=tmp_path, progress=False)
     assert ufnlib.is_cached(cfg, tmp_path)
@@ -304,7 +304,7 @@ def test_fields_a_strategy_never_reads_do_not_invalidate_its_record(tmp_path):
     import json
 
     import ufnlib
-    from ufnlib.experiments import record_path
+    from ufnlib.experiments.run import record_path
     for strategy, reused in (("uniform", True), ("srns_removal", False)):
         cfg = ufnlib.Config(dataset="synthetic:users=60,items=50", strategy=strategy, hidden=16,
                             n_neg=10, max_epochs=1, warmup="fixed", warmup_epochs=0)

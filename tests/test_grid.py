@@ -1,4 +1,4 @@
-"""ufnlib.profiles and ufnlib.grid: what each profile asks for, cached vs missing, computing on an
+"""ufnlib.experiments.profiles and .grid: what each profile asks for, cached vs missing, computing on an
 executor (threads, processes, Dask), failures reported, and moving a cache as one archive."""
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from ufnlib import Config, config_key, grid, load_ranks, load_record, profiles
+from ufnlib import Config, config_key, load_ranks, load_record
 from ufnlib.__main__ import main as cli_main
 from ufnlib.config import ConfigError
+from ufnlib.experiments import grid, profiles
 
 
 def tiny(**kw) -> Config:

@@ -4,8 +4,8 @@ import random
 import pytest
 import torch
 
-from ufnlib.mining import FMRMemory
-from ufnlib.oracle import PlainFMR
+from ufnlib.negatives.fmr import FMRMemory
+from ufnlib.negatives.oracle import PlainFMR
 
 
 def _random_batch(rng, n_inter, P, n, n_items, dup_rate):
@@ -146,7 +146,7 @@ def test_memory_is_bounded_and_evicts_oldest_unreversed(backend):
 def test_memory_does_not_grow_across_epochs():
     """Bytes held by the memory tensors are fixed at construction (no per-element containers)."""
     from ufnlib import Config, load_split
-    from ufnlib.train import Trainer
+    from ufnlib.training.train import Trainer
     cfg = Config(dataset="synthetic:users=80,items=60", strategy="ufn", warmup="fixed", warmup_epochs=1,
                  m=1, hidden=16, n_neg=10, max_epochs=4, patience=10)
     tr = Trainer(cfg, load_split(cfg.dataset), progress=False)
@@ -162,7 +162,7 @@ def test_memory_does_not_grow_across_epochs():
 
 def test_warmup_rule():
     from ufnlib import Config
-    from ufnlib.train import warmup_ended
+    from ufnlib.training.train import warmup_ended
     cfg = Config()
     L = [100, 60, 40, 30, 25, 20, 19, 18.9]
     # drop over first five epochs = 100 - 20 = 80 -> threshold 0.4; last drop 0.1 < 0.4
@@ -177,7 +177,7 @@ def test_teacher_matches_torch_ema_schedule():
     """The AveragedModel teacher follows torch-ema's decay min(d, (1+k)/(10+k)) exactly."""
     from torch_ema import ExponentialMovingAverage
 
-    from ufnlib.train import make_teacher
+    from ufnlib.training.train import make_teacher
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
     ref = ExponentialMovingAverage(model.parameters(), decay=0.9)
@@ -195,7 +195,7 @@ def test_teacher_matches_torch_ema_schedule():
 
 
 def test_consistency_only_on_mined_entries():
-    from ufnlib.train import consistency_loss
+    from ufnlib.training.train import consistency_loss
     s = torch.tensor([[0.0, 1.0, -1.0]], requires_grad=True)
     t = torch.tensor([[5.0, 2.0, 3.0]])
     mask = torch.tensor([[False, True, False]])
@@ -229,7 +229,7 @@ def test_strategies_train_and_record_teacher(strategy, tmp_path):
 def test_teacher_logits_on_a_subset_equal_the_full_computation():
     """Encoding only the sequences that hold mined entries gives the same teacher logits."""
     from ufnlib import Config, load_split
-    from ufnlib.train import Trainer, make_teacher
+    from ufnlib.training.train import Trainer, make_teacher
     cfg = Config(dataset="synthetic:users=80,items=60", strategy="ufn", hidden=16, n_neg=10, dropout=0.0)
     tr = Trainer(cfg, load_split(cfg.dataset), progress=False)
     tr.teacher = make_teacher(tr.model, cfg.decay)

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import ufnlib
-from ufnlib.batches import NextItemData, left_pad, length_groups
-from ufnlib.data import leave_one_out, parse
-from ufnlib.layers import attention_mask, gather_dot
-from ufnlib.sasrec import SASRec
+from ufnlib.data.batches import NextItemData, left_pad, length_groups
+from ufnlib.data.datasets import leave_one_out, parse
+from ufnlib.models.layers import attention_mask, gather_dot
+from ufnlib.models.sasrec import SASRec
 
 N_ITEMS = 40
 

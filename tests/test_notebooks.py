@@ -474,7 +474,7 @@ def test_describe_failure_names_the_cell(tmp_path):
     """run_all.sh's failure message points at the failing cell, not counting papermill's cells."""
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    from ufnlib.runindex import describe_failure
+    from ufnlib.analysis.runindex import describe_failure
     cells = [new_code_cell("profile = 'quick'"), new_code_cell("profile = 'smoke'"),
              new_code_cell("x = 1"), new_code_cell("1 / 0\ny = 2")]
     cells[1].metadata["tags"] = ["injected-parameters"]

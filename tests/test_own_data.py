@@ -1,4 +1,4 @@
-"""Bring your own data: a dataset file wherever a registry name goes (``ufnlib.owndata``)."""
+"""Bring your own data: a dataset file wherever a registry name goes (``ufnlib.data.owndata``)."""
 from __future__ import annotations
 
 import json
@@ -10,9 +10,11 @@ import pytest
 from conftest import PROJECT_ROOT
 
 import ufnlib
-from ufnlib import Config, DataError, config_key, owndata, profiles
+from ufnlib import Config, DataError, config_key
 from ufnlib.__main__ import main as cli_main
-from ufnlib.data import git_blob_sha1, table1
+from ufnlib.data import owndata
+from ufnlib.data.datasets import git_blob_sha1, table1
+from ufnlib.experiments import profiles
 
 TINY = ["--set", "max_epochs=2", "--set", "hidden=8", "--set", "n_neg=5", "--set", "eval_neg=20",
         "--set", "maxlen=10", "--quiet"]

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import ufnlib
-from ufnlib import profiles, protocol
 from ufnlib.config import Config
-from ufnlib.data import leave_one_out
-from ufnlib.train import Trainer, warmup_ended
+from ufnlib.data.datasets import leave_one_out
+from ufnlib.experiments import profiles
+from ufnlib.training import protocol
+from ufnlib.training.train import Trainer, warmup_ended
 
 SMALL = dict(dataset="synthetic:users=120,items=80", hidden=16, n_neg=5, maxlen=10, max_epochs=8,
              patience=8, warmup="fixed", warmup_epochs=3, m=1)
@@ -155,7 +156,7 @@ def _epoch(e, mined, valid, positions=1000):
 
 
 def test_runaway_rule_on_histories():
-    from ufnlib.diagnostics import chance_ndcg, runaway
+    from ufnlib.negatives.diagnostics import chance_ndcg, runaway
     chance = chance_ndcg(10, 100)
     assert chance == pytest.approx(sum(1 / np.log2(r + 2) for r in range(10)) / 101)
     near = [_epoch(e, m, chance * 1.2) for e, m in zip(range(1, 5), (800, 1500, 2000, 3000))]
@@ -179,7 +180,7 @@ def test_runaway_fires_when_mining_starts_on_an_untrained_model():
     split = leave_one_out(ufnlib.load(cfg.dataset))
     with pytest.warns(RuntimeWarning, match="runaway mining"):
         tr = Trainer(cfg, split, progress=False).fit(resume=False)
-    from ufnlib.diagnostics import runaway_epoch
+    from ufnlib.negatives.diagnostics import runaway_epoch
     assert tr.warmup_epoch is not None and runaway_epoch(tr.history) is not None
 
 
@@ -190,8 +191,8 @@ def test_runaway_fires_only_where_it_should_on_the_cached_runs():
     import json
     from pathlib import Path
 
-    from ufnlib.data import REGISTRY
-    from ufnlib.diagnostics import runaway
+    from ufnlib.data.datasets import REGISTRY
+    from ufnlib.negatives.diagnostics import runaway
     recs = [json.loads(p.read_text()) for p in (Path(__file__).parent.parent / "results" / "runs").glob("*.json")]
     mining = [r for r in recs if r["config"]["strategy"] != "uniform"]
     assert len(mining) >= 20
@@ -209,7 +210,7 @@ def test_runaway_fires_only_where_it_should_on_the_cached_runs():
 
 # ------------------------------------------------------------------ early stopping, few steps
 def test_patience_counts_after_min_steps_and_the_teachers_lag():
-    from ufnlib.train import counts_toward_patience
+    from ufnlib.training.train import counts_toward_patience
     assert counts_toward_patience(0, None, Config())                     # default: every validation counts
     cfg = Config(patience_min_steps=500, decay=0.99)
     assert not counts_toward_patience(499, None, cfg) and counts_toward_patience(500, None, cfg)
@@ -224,7 +225,7 @@ def test_min_steps_keep_a_slow_start_from_stopping_a_run():
     split = leave_one_out(ufnlib.load(base["dataset"]))
     short = Trainer(Config(**base), split, progress=False).fit(resume=False)
     longer = Trainer(Config(**base, patience_min_steps=15 * 8), split, progress=False).fit(resume=False)
-    from ufnlib.train import stopped_after_few_steps
+    from ufnlib.training.train import stopped_after_few_steps
     assert short.epoch < 15 and stopped_after_few_steps(short.history, short.cfg, short.steps_per_epoch)
     assert longer.epoch >= 15
     assert [h["valid"] for h in longer.history[:short.epoch]] == [h["valid"] for h in short.history]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ufnlib.mining import FMRMemory
-from ufnlib.oracle import PlainFMR, PlainSRNS
-from ufnlib.srns import SRNSMemory, gumbel, variance_rule
+from ufnlib.negatives.fmr import FMRMemory
+from ufnlib.negatives.oracle import PlainFMR, PlainSRNS
+from ufnlib.negatives.srns import SRNSMemory, gumbel, variance_rule
 
 SMALL = dict(dataset="synthetic:users=80,items=60", warmup="fixed", warmup_epochs=1, m=1, hidden=16,
              n_neg=10, max_epochs=4)
@@ -237,7 +237,7 @@ def test_flagged_candidate_leaves_tracking_and_is_flagged_again_on_return(backen
 
 def test_srns_memory_does_not_grow_across_epochs():
     from ufnlib import Config, load_split
-    from ufnlib.train import Trainer
+    from ufnlib.training.train import Trainer
     for strategy in ("srns_removal", "ufn_srns_rec"):
         cfg = Config(strategy=strategy, srns_t=2, patience=10, **SMALL)
         tr = Trainer(cfg, load_split(cfg.dataset), progress=False)
@@ -254,7 +254,7 @@ def test_srns_memory_does_not_grow_across_epochs():
 
 def test_needs_fresh_candidates():
     from ufnlib import Config, ConfigError, load_split
-    from ufnlib.train import Trainer
+    from ufnlib.training.train import Trainer
     cfg = Config(strategy="srns_removal", **{**SMALL, "n_neg": 8})
     with pytest.raises(ConfigError, match="n_neg"):
         Trainer(cfg, load_split(cfg.dataset), progress=False)
@@ -283,7 +283,7 @@ def test_strategies_run_and_record_diagnostics(strategy, tmp_path):
 @pytest.mark.parametrize("strategy", ["srns_removal", "ufn_srns_rec"])
 def test_interrupted_srns_run_resumes_identically(strategy, tmp_path):
     import ufnlib
-    from ufnlib.experiments import load_ranks
+    from ufnlib.experiments.run import load_ranks
     cfg = ufnlib.Config(strategy=strategy, srns_t=2, patience=10, **{**SMALL, "max_epochs": 5})
     assert ufnlib.run(cfg, root=tmp_path / "a", progress=False, stop_after_epochs=4) is None
     resumed = ufnlib.run(cfg, root=tmp_path / "a", progress=False)

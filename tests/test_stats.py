@@ -1,4 +1,4 @@
-"""ufnlib.stats, tables and paper: seed summaries, significance on toys with known answers, the
+"""ufnlib.analysis.stats, tables and paper: seed summaries, significance on toys with known answers, the
 paper's numbers as typed, and claims decided on the paper's own tables."""
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ufnlib import paper, stats, tables
-from ufnlib.evaluate import metrics_from_ranks
+from ufnlib import paper
+from ufnlib.analysis import stats, tables
+from ufnlib.training.evaluate import metrics_from_ranks
 
 METRICS = paper.METRICS
 
@@ -201,7 +202,7 @@ def test_claims_partly_computed_while_their_runs_are_missing():
     'partly computed', names the missing run, and says what the computed part shows; claims that
     do not need the missing run are decided as before."""
     from ufnlib import Config
-    from ufnlib.grid import GridResult
+    from ufnlib.experiments.grid import GridResult
     res = GridResult(missing=[Config(strategy="fcr", seed=3)])
     c3 = {c.source: c for c in tables.table3_claims(_long_from(paper.TABLE3), res)}
     assert c3["Table 3, FMR"].ours == stats.HOLDS and c3["Table 3, FMR"].missing == ""
@@ -223,8 +224,9 @@ def test_figure3_claims_need_their_swept_values():
     """Only the default alpha computed (the quick profile sweeps nothing): the small-alpha claim
     is 'not computed', never decided on the default alpha; under the paper profile with the
     smallest alpha's run missing it is not decided either."""
-    from ufnlib import Config, plots
-    from ufnlib.grid import GridResult
+    from ufnlib import Config
+    from ufnlib.analysis import plots
+    from ufnlib.experiments.grid import GridResult
     rows = [dict(panel=p, strategy=s, value=v, seed=1, **{"hr@10": h, "ndcg@10": n})
             for p, v in (("alpha", 0.3), ("m", 5), ("decay", 0.999), ("batch_size", 128))
             for s, h, n in (("uniform", 0.50, 0.35), ("ufn", 0.52, 0.36))]
@@ -241,7 +243,7 @@ def test_figure3_claims_need_their_swept_values():
 
 def test_table_builders_on_an_empty_grid():
     """No records: the tables come out with empty cells, captions say so, claims are not computed."""
-    from ufnlib.grid import GridResult
+    from ufnlib.experiments.grid import GridResult
     t2 = tables.table2(GridResult(), "sampled", ["beauty"], ["sasrec"])
     assert t2.long["n"].eq(0).all() and t2.display["ours"].eq("").all()
     assert "No runs available yet" in t2.caption

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import ufnlib
-from ufnlib import synthetic, teaching, walkthrough
-from ufnlib.batches import NegativeSampler, membership_keys
+from ufnlib.analysis import teaching, walkthrough
+from ufnlib.data import synthetic
+from ufnlib.data.batches import NegativeSampler, membership_keys
 
 SPEC = "synthetic:users=300,items=120,clusters=6"
 
@@ -127,7 +128,7 @@ class _HandSampler:
 @pytest.mark.parametrize("name", ["ufn", "fmr"])
 def test_toy_labels_equal_the_strategy(name):
     """The toy's labelling equals strategies.UFN / FMR fed the same negatives and logits."""
-    from ufnlib.strategies import STRATEGY_CLASSES
+    from ufnlib.negatives.strategies import STRATEGY_CLASSES
     toy = _toy(consistency=(name == "ufn"))
     cfg = ufnlib.Config(strategy=name, n_neg=3, m=1)
     data = SimpleNamespace(n_inter=2, n_items=8, inter_user=torch.arange(2))
@@ -152,9 +153,9 @@ def test_toy_labels_equal_the_strategy(name):
 
 
 def test_source_and_tables():
-    from ufnlib.train import basic_loss
+    from ufnlib.training.train import basic_loss
     txt = walkthrough.source(basic_loss)
-    assert txt.startswith("# ufnlib/train.py, lines ") and "def basic_loss" in txt
+    assert txt.startswith("# ufnlib/training/train.py, lines ") and "def basic_loss" in txt
     e = walkthrough.ema_schedule(0.999, 3)
     assert e["decay"].tolist() == pytest.approx([2 / 11, 3 / 12, 4 / 13])
     w = walkthrough.warmup_table([100, 60, 40, 30, 25, 20, 19, 18.9], ufnlib.Config())

@@ -70,7 +70,7 @@ def test_gpu_grid_script_runs_a_list_and_archives_it(tmp_path):
     with tarfile.open(out / "runs.tar.gz") as tar:
         names = tar.getnames()
     assert len([n for n in names if n.endswith(".json")]) == 1 and any(n.endswith(".npz") for n in names)
-    from ufnlib.grid import import_archive
+    from ufnlib.experiments.grid import import_archive
     imp = import_archive(out / "runs.tar.gz", root=tmp_path / "home")
     assert imp["imported"] == 1
 
@@ -107,26 +107,56 @@ def test_ruff_passes():
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
 
 
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def _import_graph() -> dict[str, set[str]]:
-    """ufnlib's module graph from the sources: every `from . import`, `from .x import` and
-    `from ufnlib.x import`, at the top of a module or inside a function."""
+    """ufnlib's module graph from the sources: every ``from . import``, ``from ..x import`` and
+    ``from ufnlib.x import``, at the top of a module or inside a function. ``from P import name``
+    counts as an import of the module ``P.name`` when that module exists, else of ``P``."""
     import ast
-    mods = {p.stem: p for p in (ROOT / "ufnlib").glob("*.py")}
-    graph = {m: set() for m in mods}
-    for m, p in mods.items():
+    paths = {_module_name(p): p for p in (ROOT / "ufnlib").rglob("*.py")}
+    graph = {m: set() for m in paths}
+    for m, p in paths.items():
+        pkg = m if p.name == "__init__.py" else m.rpartition(".")[0]
         for n in ast.walk(ast.parse(p.read_text())):
-            if isinstance(n, ast.ImportFrom) and (n.level == 1 or (n.module or "").startswith("ufnlib")):
-                parts = (n.module or "").split(".")
-                target = parts[0] if n.level == 1 else (parts[1] if len(parts) > 1 else "")
-                names = [target] if target else [a.name for a in n.names]
-                graph[m].update(x for x in names if x in mods and x != m)
+            if isinstance(n, ast.Import):
+                graph[m].update(a.name for a in n.names if a.name in paths)
+            if not isinstance(n, ast.ImportFrom):
+                continue
+            if n.level:
+                base = pkg.split(".")[:len(pkg.split(".")) - (n.level - 1)]
+                target = ".".join(base + ([n.module] if n.module else []))
+            elif (n.module or "").split(".")[0] == "ufnlib":
+                target = n.module
+            else:
+                continue
+            for a in n.names:
+                sub = f"{target}.{a.name}"
+                graph[m].add(sub if sub in paths else target)
+            graph[m].discard(m)
     return graph
+
+
+# the documented layering, bottom up: a module may import its own layer and the ones below
+LAYERS = {"ufnlib.files": 0, "ufnlib.paper": 0, "ufnlib.data": 1, "ufnlib.config": 2, "ufnlib.models": 3,
+          "ufnlib.negatives": 3, "ufnlib.training": 4, "ufnlib.experiments": 5, "ufnlib.analysis": 6,
+          "ufnlib": 7, "ufnlib.__main__": 7}
+
+
+def _layer(mod: str) -> str:
+    parts = mod.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else mod
 
 
 def test_no_import_cycle_inside_ufnlib():
     """No module reaches itself through imports (including imports inside functions)."""
     graph = _import_graph()
-    assert graph["data"] >= {"sequences", "registry", "owndata", "synthetic"}   # the graph is read
+    assert graph["ufnlib.data.datasets"] >= {"ufnlib.data.sequences", "ufnlib.data.registry",
+                                              "ufnlib.data.owndata", "ufnlib.data.synthetic"}   # the graph is read
     state: dict[str, int] = {}
 
     def visit(m, path):
@@ -139,3 +169,22 @@ def test_no_import_cycle_inside_ufnlib():
     for m in sorted(graph):
         if m not in state:
             visit(m, [])
+
+
+def test_imports_follow_the_layering():
+    """analysis -> experiments -> training -> negatives / models -> config -> data -> files, paper
+    (each subpackage's docstring says so): no import goes up a layer or sideways between models and
+    negatives, and every module belongs to a layer."""
+    graph = _import_graph()
+    assert {_layer(m) for m in graph} == set(LAYERS)
+    bad = []
+    for m, deps in graph.items():
+        for d in deps:
+            lm, ld = _layer(m), _layer(d)
+            if lm == ld:
+                continue
+            if LAYERS[ld] > LAYERS[lm] or (LAYERS[ld] == LAYERS[lm]):
+                bad.append(f"{m} -> {d}")
+    assert not bad, "imports against the layering: " + ", ".join(sorted(bad))
+    assert all("ufnlib.analysis" not in {_layer(d) for d in deps} for m, deps in graph.items()
+               if _layer(m) not in ("ufnlib.analysis", "ufnlib", "ufnlib.__main__"))

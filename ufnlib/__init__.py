@@ -2,11 +2,22 @@
 
 Public names (notebooks import only these):
 """
-from . import srns, strategies  # importing them registers the strategies (srns: Table 4's)
 from .config import Config, ConfigError, config_key
-from .data import REGISTRY, DataError, Sequences, Split, leave_one_out, load, print_table1, resolve, statistics, table1
-from .evaluate import Evaluator, metrics_from_ranks, per_user_metric
-from .experiments import is_cached, list_runs, load_model, load_ranks, load_record, load_split, run
+from .data.datasets import (
+           REGISTRY,
+           DataError,
+           Sequences,
+           Split,
+           leave_one_out,
+           load,
+           print_table1,
+           resolve,
+           statistics,
+           table1,
+)
+from .experiments.run import is_cached, list_runs, load_model, load_ranks, load_record, load_split, run
+from .negatives import srns, strategies  # importing them registers the strategies (srns: Table 4's)
+from .training.evaluate import Evaluator, metrics_from_ranks, per_user_metric
 
 __all__ = ["Config", "ConfigError", "config_key", "DataError", "REGISTRY", "Sequences", "Split",
            "leave_one_out", "load", "print_table1", "resolve", "statistics", "table1", "Evaluator",

@@ -46,7 +46,7 @@ def _parse_value(field, text: str):
 
 def main(argv=None) -> int:
     """Entry point; bad or missing data ends with its one-paragraph message, not a traceback."""
-    from .data import DataError
+    from .data.datasets import DataError
     try:
         return _main(argv)
     except DataError as e:
@@ -78,7 +78,7 @@ def _main(argv=None) -> int:
     fe = sub.add_parser("fetch", help="download + verify datasets into the cache")
     fe.add_argument("datasets", nargs="+")
     gr = sub.add_parser("grid", help="compute the missing runs of a profile's notebooks; archive / import a cache")
-    gr.add_argument("--profile", choices=("smoke", "quick", "paper"), help="which grid (ufnlib.profiles)")
+    gr.add_argument("--profile", choices=("smoke", "quick", "paper"), help="which grid (ufnlib.experiments.profiles)")
     gr.add_argument("--notebook", action="append", default=[], metavar="NN",
                     help="only this notebook's runs, e.g. 01 (repeatable; default: all notebooks)")
     gr.add_argument("--dataset", action="append", default=[], metavar="DATASET",
@@ -102,7 +102,7 @@ def _main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     if args.cmd == "train":
-        from .experiments import run
+        from .experiments.run import run
         byname = {f.name: f for f in fields(Config)}
         params = {}
         for k in ("dataset", "backbone", "strategy", "seed"):
@@ -127,23 +127,23 @@ def _main(argv=None) -> int:
         print(json.dumps({"key": rec["key"], "best_epoch": rec["selection"]["best_epoch"],
                           "test_sampled": t["sampled"], "test_full": t["full"]}, indent=1))
     elif args.cmd == "list":
-        from .experiments import list_runs
+        from .experiments.run import list_runs
         df = list_runs(args.results)
         print(df.to_string(index=False) if len(df) else "no cached runs")
     elif args.cmd == "table1":
-        from .data import print_table1
+        from .data.datasets import print_table1
         print_table1(args.datasets)
     elif args.cmd == "grid":
         return _grid(args)
     elif args.cmd == "fetch":
-        from .data import resolve
+        from .data.datasets import resolve
         for name in args.datasets:
             print(name, resolve(name))
     return 0
 
 
 def _grid(args) -> int:
-    from . import grid, profiles
+    from .experiments import grid, profiles
     if args.import_:
         out = grid.import_archive(args.import_, root=args.results, overwrite=args.overwrite)
         print(json.dumps({k: v for k, v in out.items() if k != "keys"}, indent=1))

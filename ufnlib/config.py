@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 CACHE_VERSION = 1
 
 BACKBONES = ("sasrec", "bert4rec", "ssept")
-STRATEGIES = ("uniform",)   # extended by ufnlib.strategies at import time
+STRATEGIES = ("uniform",)   # extended by ufnlib.negatives.strategies at import time
 METRICS = ("hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", "mrr")
 
 
@@ -171,7 +171,7 @@ def config_key(cfg: Config) -> str:
     cached record whose stored config disagrees with the asked one is recomputed. Fields the
     backbone never reads (``unused_fields``) are left out. A file dataset is hashed by its
     content (checksum, size, format: ``owndata.FileIdentity.key``), not by its path."""
-    from .owndata import identity, is_file_spec
+    from .data.owndata import identity, is_file_spec
     skip = unused_fields(cfg)
     items = {k: v for k, v in non_default(cfg).items() if k not in skip}
     if is_file_spec(cfg.dataset):

@@ -1,7 +1,7 @@
 """The numbers published in the paper (Liu et al. 2022, Tables 2-4), typed from its text.
 
 They are facts about another experiment: the paper's Beauty is the 52,024-user SASRec version,
-ours the S3-Rec version (see ``ufnlib.data.REGISTRY``), and the paper does not say how many seeds
+ours the S3-Rec version (see ``ufnlib.data.datasets.REGISTRY``), and the paper does not say how many seeds
 its numbers average or how its epochs were chosen. They are printed beside ours, never mixed in.
 
 Keys follow ufnlib's names: datasets ``beauty``/``sports``/``yelp``, backbones

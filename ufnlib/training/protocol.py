@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .batches import NegativeSampler, membership_keys
+from ..data.batches import NegativeSampler, membership_keys
 from .evaluate import metrics_from_ranks
 
 REFERENCE_USERS = 10_000   # the reference evaluates this many randomly drawn users

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import owndata
-from .data import DEFAULT_CACHE, PAPER_TABLE1, REGISTRY, DataError, Sequences, load, resolve, statistics
+from ..data import owndata
+from ..data.datasets import DEFAULT_CACHE, PAPER_TABLE1, REGISTRY, DataError, Sequences, load, resolve, statistics
 
 
 def plot_length_histograms(datasets: dict[str, Sequences], clip: int = 50):
@@ -74,7 +74,7 @@ def dataset_source(name: str, download: bool = True) -> dict:
     checksums (no folder of this machine). Raises ``DataError`` if unavailable."""
     if name.split(":")[0] == "synthetic":
         return dict(dataset=name, origin="generated", file=None, git_sha1=None, sha256=None,
-                    url=None, note="seeded synthetic data with known false negatives (ufnlib.synthetic)")
+                    url=None, note="seeded synthetic data with known false negatives (ufnlib.data.synthetic)")
     if owndata.is_file_spec(name):
         ident = owndata.identity(name)
         return dict(dataset=name, origin=f"user file ({ident.where})", file=ident.name, git_sha1=ident.git_sha1,

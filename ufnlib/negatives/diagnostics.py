@@ -4,7 +4,7 @@ whether the mined false negatives are real ones.
 * ``later`` shares: a mined item that is the user's valid or test item is a false negative the
   user did interact with later (the only ground truth real data has); the same share among the
   random negatives is the baseline.
-* On synthetic data (``ufnlib.synthetic``), precision of mined entries and of random negatives
+* On synthetic data (``ufnlib.data.synthetic``), precision of mined entries and of random negatives
   against the generator's ground truth, and precision / recall of the current N_false set
   (distinct (user, item) pairs) against all of the ground truth.
 """
@@ -25,7 +25,7 @@ class MiningDiagnostics:
             self.later = True
             extra = split.seqs.extra
             if "false_negatives" in extra:
-                from .synthetic import false_negative_mask
+                from ..data.synthetic import false_negative_mask
                 self.seqs = split.seqs
                 self.truth = lambda u, i: torch.from_numpy(
                     false_negative_mask(self.seqs, u.cpu().numpy(), i.cpu().numpy())).to(u.device)

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .mining import FMRMemory
-from .oracle import PlainFMR
-from .strategies import Targets
-from .train import basic_loss, consistency_loss, ema_decay, make_teacher
+from ..negatives.fmr import FMRMemory
+from ..negatives.oracle import PlainFMR
+from ..negatives.strategies import Targets
+from ..training.train import basic_loss, consistency_loss, ema_decay, make_teacher
 
 
 def source(obj) -> str:
@@ -226,7 +226,7 @@ def ema_schedule(d: float, updates: int = 8) -> pd.DataFrame:
 
 def warmup_table(losses, cfg) -> pd.DataFrame:
     """``train.warmup_ended`` evaluated after each epoch of a list of per-epoch summed losses."""
-    from .train import warmup_ended
+    from ..training.train import warmup_ended
     rows = []
     for e in range(1, len(losses) + 1):
         L = list(losses[:e])

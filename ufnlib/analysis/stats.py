@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluate import per_user_metric
-from .experiments import load_ranks
+from ..experiments.run import load_ranks
+from ..training.evaluate import per_user_metric
 
 ALPHA = 0.05
 
@@ -230,7 +230,7 @@ def missing_runs(res, **want) -> list[str]:
     """Labels of the runs of grid ``res`` (a ``GridResult``; anything else has none) that are not
     in the cache and whose config has the wanted fields; a wanted value may be a collection of
     allowed values."""
-    from .profiles import run_label
+    from ..experiments.profiles import run_label
     out = []
     for c in getattr(res, "missing", []):
         d = c.to_dict()

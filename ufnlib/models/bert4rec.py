@@ -48,7 +48,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .batches import Group, TrainBatch, left_pad, length_groups
+from ..data.batches import Group, TrainBatch, left_pad, length_groups
 from .sasrec import SASRec
 
 

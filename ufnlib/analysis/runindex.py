@@ -2,10 +2,10 @@
 ``run.json`` (statuses, commit, machine), ``index.html``, the claims summary
 (``<profile>/summary.md``) and the tidying of executed notebooks.
 
-    python -m ufnlib.runindex index --profile P --status-file F --started T [--mode M]
-    python -m ufnlib.runindex summary --profile P
-    python -m ufnlib.runindex tidy NOTEBOOK
-    python -m ufnlib.runindex failure NOTEBOOK
+    python -m ufnlib.analysis.runindex index --profile P --status-file F --started T [--mode M]
+    python -m ufnlib.analysis.runindex summary --profile P
+    python -m ufnlib.analysis.runindex tidy NOTEBOOK
+    python -m ufnlib.analysis.runindex failure NOTEBOOK
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .experiments import atomic_write_bytes, git_commit, results_dir
+from ..experiments.run import atomic_write_bytes, git_commit, results_dir
 from .report import PROFILES, profile_dir
 from .stats import NOT_COMPUTED, VERDICTS
 
@@ -232,7 +232,7 @@ def tidy_executed(path) -> None:
 
 def main(argv=None) -> int:
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m ufnlib.runindex", description="run_all.sh helpers")
+    ap = argparse.ArgumentParser(prog="python -m ufnlib.analysis.runindex", description="run_all.sh helpers")
     sub = ap.add_subparsers(dest="cmd", required=True)
     ix = sub.add_parser("index", help="record a run's statuses and rewrite index.html")
     ix.add_argument("--profile", required=True, choices=PROFILES)

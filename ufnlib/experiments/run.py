@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import owndata
-from .config import CACHE_VERSION, Config, config_key, unused_fields
-from .data import PROJECT_ROOT, REGISTRY, DataError, leave_one_out, load
-from .diagnostics import runaway_epoch
-from .evaluate import Evaluator, metrics_from_ranks
-from .files import atomic_torch_save, atomic_write_bytes  # noqa: F401 (atomic_write_bytes re-exported)
-from .train import Trainer, stopped_after_few_steps
+from ..config import CACHE_VERSION, Config, config_key, unused_fields
+from ..data import owndata
+from ..data.datasets import PROJECT_ROOT, REGISTRY, DataError, leave_one_out, load
+from ..files import atomic_torch_save, atomic_write_bytes  # noqa: F401 (atomic_write_bytes re-exported)
+from ..negatives.diagnostics import runaway_epoch
+from ..training.evaluate import Evaluator, metrics_from_ranks
+from ..training.train import Trainer, stopped_after_few_steps
 
 DEFAULT_RESULTS = PROJECT_ROOT / "results"
 
@@ -234,7 +234,7 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     extra = {"reported_model": "student"}
     if tr.best.get("student_state") is not None:
         # the selected epoch's weights were the EMA teacher's: record the student's too
-        from .models import make_model
+        from ..models import make_model
         student = make_model(cfg, split.n_items, split.n_users).to(dev)
         student.load_state_dict(tr.best["student_state"])
         m_s, r_s = final_evaluation(ev, student, prefix="student_")
@@ -294,7 +294,7 @@ def list_runs(root=None):
 
 def load_model(cfg: Config, root=None):
     """The selected (best-on-validation) weights of a cached run, if its model file is present."""
-    from .models import make_model
+    from ..models import make_model
     split = load_split(cfg.dataset)
     model = make_model(cfg, split.n_items, split.n_users)
     model.load_state_dict(torch.load(results_dir(root) / "models" / f"{config_key(cfg)}.pt", map_location="cpu"))

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import paper
-from .data import REGISTRY
+from .. import paper
+from ..data.datasets import REGISTRY
 from .stats import HOLDS, Claim, compare, decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs, verdict
 
 METRICS = paper.METRICS
@@ -80,15 +80,15 @@ def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
                 f"reference code does.")
     flagged = [r for r in records if r.get("runaway_epoch") or any(h.get("runaway") for h in r.get("history", ()))]
     if flagged:
-        from .profiles import run_label
-        txt += (" WARNING: runaway mining (ufnlib.diagnostics.runaway) in "
+        from ..experiments.profiles import run_label
+        txt += (" WARNING: runaway mining (ufnlib.negatives.diagnostics.runaway) in "
                 + ", ".join(run_label(r["config"]) for r in flagged)
                 + "; these runs never learned after mining started.")
     plateau = [r for r in records if (r.get("selection") or {}).get("few_steps_stop")]
     if plateau:
-        from .profiles import run_label
+        from ..experiments.profiles import run_label
         txt += (" WARNING: stopped by patience after few optimizer steps, possibly in the flat start of "
-                "the learning curve (ufnlib.train.stopped_after_few_steps; set patience_min_steps): "
+                "the learning curve (ufnlib.training.train.stopped_after_few_steps; set patience_min_steps): "
                 + ", ".join(run_label(r["config"]) for r in plateau) + ".")
     if profile:
         txt += f" Profile: {profile}."
@@ -491,7 +491,7 @@ def detectors(res, strategies=DETECTOR_COLUMNS) -> TableResult:
            "lift = their ratio; later_flagged_per_epoch = flagged entries that are such items; "
            "nfalse_at_best = size of N_false (interaction, item) at the selected epoch. Mean ± sample std "
            "over seeds. SASRec^R and +UFN use FMR's rule (re-fed more than m times); the others SRNS's "
-           "variance rule (ufnlib/srns.py).")
+           "variance rule (ufnlib/negatives/srns.py).")
     return TableResult(runs, display, cap)
 
 
@@ -524,7 +524,7 @@ def detectors_synthetic(res, strategies=DETECTOR_COLUMNS) -> TableResult:
            "test_ndcg10": "{:.4f}"}
     display = _per_strategy(long, strategies, SYNTHETIC_DETECTOR_COLUMNS, fmt)
     c = recs[0]["config"] if recs else {}
-    cap = ("Table 4's detectors on synthetic data (``ufnlib.synthetic``: the generator knows which unseen "
+    cap = ("Table 4's detectors on synthetic data (``ufnlib.data.synthetic``: the generator knows which unseen "
            "items each user likes, i.e. every false negative). "
            + (f"SASRec d={c.get('hidden')}, {c.get('max_epochs')} epochs, mining after a fixed warm-up of "
               f"{c.get('warmup_epochs')}, m = {c.get('m')}, SRNS T = {c.get('srns_t')}, dataset "

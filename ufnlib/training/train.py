@@ -17,13 +17,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .batches import NegativeSampler, membership_keys
-from .diagnostics import chance_level, runaway, runaway_epoch
+from ..data.batches import NegativeSampler, membership_keys
+from ..files import atomic_torch_save
+from ..models import make_data, make_model
+from ..negatives.diagnostics import chance_level, runaway, runaway_epoch
+from ..negatives.strategies import make_strategy
 from .evaluate import Evaluator
-from .files import atomic_torch_save
-from .models import make_data, make_model
 from .protocol import ProtocolLog
-from .strategies import make_strategy
 
 WARMUP_MIN_LIFT = 2.0   # warmup="validation": the backbone's best validation must exceed this x chance
 

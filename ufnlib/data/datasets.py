@@ -101,7 +101,7 @@ def dataset_info(name: str) -> DatasetInfo:
         raise DataError(f"unknown dataset '{name}'. Fix: use one of {sorted(REGISTRY)}, 'synthetic' "
                         f"(optionally 'synthetic:users=500,items=300,...'), or a file path "
                         f"holding a '/' or a '.' (e.g. ./{name}.txt, optionally ending in #s3rec "
-                        f"or #pairs; see ufnlib.owndata).")
+                        f"or #pairs; see ufnlib.data.owndata).")
     return REGISTRY[name]
 
 
@@ -110,7 +110,7 @@ def dataset_info(name: str) -> DatasetInfo:
 
 def load(name: str, data_dir=None, **kw) -> Sequences:
     """Load a registered dataset (verified), a synthetic one (``synthetic[:key=value,...]``) or
-    a file (``PATH[#s3rec|#pairs]``, see ``ufnlib.owndata``)."""
+    a file (``PATH[#s3rec|#pairs]``, see ``ufnlib.data.owndata``)."""
     if name.split(":")[0] == "synthetic":
         return from_spec(name)
     if owndata.is_file_spec(name):

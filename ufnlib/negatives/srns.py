@@ -62,8 +62,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .config import ConfigError
-from .mining import FMRMemory, compiled_kernels
+from ..config import ConfigError
+from .fmr import FMRMemory, compiled_kernels
 from .strategies import Strategy, Targets, strategy
 
 INT = torch.int64

@@ -38,5 +38,5 @@ def make_data(cfg, split, generator=None):
         from .bert4rec import MaskedItemData
         g = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
         return MaskedItemData(split, cfg.maxlen, cfg.mask_prob, g)
-    from .batches import NextItemData
+    from ..data.batches import NextItemData
     return NextItemData(split, cfg.maxlen)

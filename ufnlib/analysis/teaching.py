@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import config as _config
-from .data import leave_one_out
-from .synthetic import SyntheticSpec, generate, spec_string, uniform_false_negative_rate
+from .. import config as _config
+from ..data.datasets import leave_one_out
+from ..data.synthetic import SyntheticSpec, generate, spec_string, uniform_false_negative_rate
 
 SUMMARY_FORMATS = {"best_epoch": "{:.0f}", "epochs": "{:.0f}", "train_seconds": "{:.0f}", "mined": "{:,.0f}",
                    **{k: "{:.3f}" for k in ("test_hr10", "test_ndcg10", "test_full_hr10", "mined_precision",

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .batches import NegativeSampler, left_pad, membership_keys
-from .data import Split
+from ..data.batches import NegativeSampler, left_pad, membership_keys
+from ..data.datasets import Split
 
 KS = (1, 5, 10)
 

@@ -7,7 +7,7 @@
     archive("grid.tar.gz", configs)              # records + per-user ranks of those runs
     import_archive("grid.tar.gz")                # into this machine's cache
 
-``configs`` is a list as ``ufnlib.profiles`` returns it: ``Config`` entries, and ``Unavailable``
+``configs`` is a list as ``ufnlib.experiments.profiles`` returns it: ``Config`` entries, and ``Unavailable``
 entries (a strategy or backbone not registered yet) that are reported, never computed. A run that
 fails is reported with its error; the others go on. Every run is ``experiments.run``: the same
 config gives the same cache key and the same numbers wherever it is computed, provided that the
@@ -28,8 +28,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Config, config_key
-from .experiments import atomic_write_bytes, is_cached, load_record, results_dir
+from ..config import Config, config_key
+from .run import atomic_write_bytes, is_cached, load_record, results_dir
 
 
 @dataclass
@@ -100,8 +100,8 @@ def compute_one(params: dict, root: str, threads: int | None = None) -> str:
     """Worker entry point (picklable by reference): train + evaluate one config into ``root``'s
     cache. Returns its key. Imports the optional modules first so that their strategies are
     registered in a fresh worker process."""
-    from .experiments import run
     from .profiles import _optional_module_errors
+    from .run import run
     _optional_module_errors()
     cfg = Config.from_dict(params)
     run(cfg, root=root, progress=False, threads=threads)

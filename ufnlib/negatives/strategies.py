@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import register_strategy
+from ..config import register_strategy
 
 STRATEGY_CLASSES: dict[str, type] = {}
 
@@ -83,7 +83,7 @@ def make_strategy(cfg, data, sampler, split=None, device="cpu") -> Strategy:
 
 
 # ----------------------------------------------------------------------------------- UFN family
-from .mining import FMRMemory  # noqa: E402
+from .fmr import FMRMemory  # noqa: E402
 
 
 class Mining(Strategy):

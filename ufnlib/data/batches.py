@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import DataError, Split
+from .datasets import DataError, Split
 
 
 def left_pad(items: np.ndarray, offsets: np.ndarray, starts: np.ndarray, ends: np.ndarray,

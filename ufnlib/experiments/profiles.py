@@ -20,8 +20,8 @@ Three profiles (``bash run_all.sh --profile P`` passes ``profile = P`` to every 
   included on the batch-size sweep. Settings are the Config defaults (the paper's / reference's).
 
 A run that cannot be configured yet (a strategy or backbone that is not registered, e.g. while
-``ufnlib/srns.py`` is being written) comes back as an ``Unavailable`` entry that says why, so a
-notebook can list it instead of failing. ``ufnlib.grid.run_grid`` takes these lists as they are.
+``ufnlib/negatives/srns.py`` is being written) comes back as an ``Unavailable`` entry that says why, so a
+notebook can list it instead of failing. ``ufnlib.experiments.grid.run_grid`` takes these lists as they are.
 """
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ import importlib
 import inspect
 from dataclasses import dataclass, field
 
-from . import config as _config
-from . import paper
-from .config import Config
+from .. import config as _config
+from .. import paper
+from ..config import Config
 
 PROFILES = ("smoke", "quick", "paper")
 SMOKE_DATASET = "synthetic:users=300,items=200"
@@ -45,7 +45,7 @@ BACKBONE_SETTINGS: dict[str, dict] = {"sasrec": {}, "bert4rec": {}, "ssept": {}}
 ABLATION = ("uniform", "fmr", "fcr", "ufn", "ema_eval")
 QUICK_STRATEGIES = ("uniform", "ufn", "ema_eval")
 TABLE4 = tuple(paper.TABLE4_COLUMNS)          # uniform, removal, srns_rec_removal, ..., ufn
-OPTIONAL_MODULES = ("ufnlib.srns", "ufnlib.bert4rec", "ufnlib.ssept")
+OPTIONAL_MODULES = ("ufnlib.negatives.srns", "ufnlib.models.bert4rec", "ufnlib.models.ssept")
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _optional_module_errors() -> dict:
 @functools.lru_cache(maxsize=None)
 def backbone_problem(name: str) -> str | None:
     """None if ``make_model`` builds backbone ``name``, else why not."""
-    from .models import make_model
+    from ..models import make_model
     _optional_module_errors()
     try:
         cfg = Config(backbone=name, hidden=8, heads=1, maxlen=4, user_hidden=8)
@@ -251,7 +251,7 @@ PROTOCOL_STRATEGIES = ("uniform", "ema_eval", "fmr", "ufn")
 
 def fixed_budget(profile: str) -> dict:
     """The protocol study's fixed budget: every epoch of ``max_epochs`` trained (patience never
-    runs out), test logged every 4 epochs (smoke: 2) beside validation (``ufnlib.protocol``)."""
+    runs out), test logged every 4 epochs (smoke: 2) beside validation (``ufnlib.training.protocol``)."""
     epochs = base(profile).get("max_epochs", Config.max_epochs)
     return dict(patience=epochs, log_test_every=2 if check(profile) == "smoke" else 4)
 

@@ -9,7 +9,7 @@ With fixed weights an entry that beats the positive once keeps beating it, so th
 is the set of sampled negatives the final model ranks above the positive: a proxy of the last
 training epoch's N_false, not the set itself (which came from a changing student with dropout on).
 
-Item "categories" are the S3-Rec attributes with their names (``ufnlib.data.load_attributes`` and
+Item "categories" are the S3-Rec attributes with their names (``ufnlib.data.datasets.load_attributes`` and
 ``load_attribute_names``, read from ``UFN_DATA_DIR``), or the generator's clusters for synthetic data.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .experiments import load_model, load_split, results_dir
+from ..experiments.run import load_model, load_split, results_dir
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Mined:
 # ------------------------------------------------------------------------------- categories
 def item_categories(dataset: str) -> tuple[dict[int, list[str]], str]:
     """Item id -> category names, and where they come from (empty dict if unavailable)."""
-    from .data import load, load_attribute_names, load_attributes
+    from ..data.datasets import load, load_attribute_names, load_attributes
     if dataset.startswith("synthetic"):
         cl = load(dataset).extra["item_cluster"]
         return {i: [f"cluster {int(cl[i])}"] for i in range(1, len(cl))}, "synthetic generator clusters"
@@ -62,9 +62,9 @@ def short_label(cats: list[str] | None, n: int = 2) -> str:
 @torch.no_grad()
 def replay_mining(cfg, root=None, passes: int | None = None, batch_size: int = 512) -> Mined:
     """N_false of the run ``cfg`` replayed with its selected weights fixed (see module doc)."""
-    from .batches import NegativeSampler, membership_keys
-    from .mining import FMRMemory
-    from .models import make_data
+    from ..data.batches import NegativeSampler, membership_keys
+    from ..models import make_data
+    from ..negatives.fmr import FMRMemory
     split = load_split(cfg.dataset)
     model = load_model(cfg, root)
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7)
@@ -102,7 +102,7 @@ def replay_mining(cfg, root=None, passes: int | None = None, batch_size: int = 5
 
 def missing_models(cfgs, root=None) -> list:
     """The configs whose selected weights (results/models/<key>.pt) are not on this machine."""
-    from .config import config_key
+    from ..config import config_key
     return [c for c in cfgs if not (results_dir(root) / "models" / f"{config_key(c)}.pt").is_file()]
 
 
@@ -148,7 +148,7 @@ def aggregate(mined: Mined, dataset: str, cats: dict) -> "object":
     split = load_split(dataset)
     truth = None
     if "false_negatives" in split.seqs.extra:
-        from .synthetic import false_negative_mask
+        from ..data.synthetic import false_negative_mask
         truth = lambda u, i: false_negative_mask(split.seqs, u, i)
     rows = [dict(set="mined false negatives (replayed N_false)",
                  **overlap_shares(split, cats, mined.users, mined.items, truth)),
@@ -288,7 +288,7 @@ class CaseStudy:
     an empty result) when its inputs are missing, and ``status`` says what is missing."""
 
     def __init__(self, runs, dataset: str, root=None):
-        from .config import Config
+        from ..config import Config
         self.runs, self.dataset, self.root = runs, dataset, root
         recs = {r["config"]["strategy"]: r for r in runs.records if r["config"]["dataset"] == dataset}
         self.records = {s: recs.get(s) for s in ("uniform", "ufn")}

@@ -1,11 +1,11 @@
 """The protocol study's report (notebook 09): readings of the fixed-budget runs as tables, the
 paper's Table 3 statements under each reading, the warm-up comparison, the held-out-item split,
-the curves and the verdict in words. The runs and their logs: ``ufnlib.protocol``."""
+the curves and the verdict in words. The runs and their logs: ``ufnlib.training.protocol``."""
 from __future__ import annotations
 
-from .evaluate import per_user_metric
-from .experiments import load_ranks
-from .protocol import OPTIMISTIC, READINGS, readings
+from ..experiments.run import load_ranks
+from ..training.evaluate import per_user_metric
+from ..training.protocol import OPTIMISTIC, READINGS, readings
 from .stats import decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs
 
 

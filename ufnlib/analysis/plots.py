@@ -7,8 +7,8 @@ import operator
 
 import numpy as np
 
-from . import paper
-from .profiles import base_value, sweeps
+from .. import paper
+from ..experiments.profiles import base_value, sweeps
 from .stats import Claim, decided, missing_runs
 
 PANELS = {"alpha": "loss weight α", "m": "re-fed times m", "decay": "EMA decay d", "batch_size": "batch size"}

@@ -1,9 +1,9 @@
 """Reporting: where a notebook's results go, and the writers of captioned tables, key numbers
-and figures. (Notebook 00's data description: ``ufnlib.dataprep``; run_all.sh's run index and
-claims summary: ``ufnlib.runindex``.)
+and figures. (Notebook 00's data description: ``ufnlib.analysis.dataprep``; run_all.sh's run index and
+claims summary: ``ufnlib.analysis.runindex``.)
 
 The results root is ``$UFN_RESULTS_DIR`` when set, else ``<project>/results`` (the root
-``ufnlib.experiments`` caches runs under, in ``runs/``: one cache for every profile). Each
+``ufnlib.experiments.run`` caches runs under, in ``runs/``: one cache for every profile). Each
 profile's report lives in a folder of its own, so no profile's tables replace another's; a
 notebook names its profile with ``use_profile(profile)`` before it writes:
 
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .experiments import atomic_write_bytes, git_commit, results_dir
-from .profiles import PROFILES  # noqa: F401 (re-exported)
-from .profiles import check as check_profile
+from ..experiments.profiles import PROFILES  # noqa: F401 (re-exported)
+from ..experiments.profiles import check as check_profile
+from ..experiments.run import atomic_write_bytes, git_commit, results_dir
 
 # ------------------------------------------------------------------------------------ places
 _profile: str | None = None   # the profile whose report folder save_* write into (use_profile)
@@ -45,7 +45,7 @@ def profile_dir(profile: str | None = None, root=None) -> Path:
     profile = profile or _profile
     if profile is None:
         raise RuntimeError("no profile chosen for the report folder. Fix: call "
-                           "ufnlib.report.use_profile(profile) before saving tables or figures.")
+                           "ufnlib.analysis.report.use_profile(profile) before saving tables or figures.")
     return results_dir(root) / check_profile(profile)
 
 

@@ -1,0 +1,5 @@
+"""Data: where the datasets come from and how they are checked (``registry``, ``datasets``,
+``owndata``), user sequences and the leave-one-out split (``sequences``, ``datasets``), the
+synthetic generator with planted false negatives (``synthetic``), and the training batches and
+negative sampler (``batches``). Imports nothing else of ufnlib: every other layer may import it.
+"""

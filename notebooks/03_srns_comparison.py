@@ -29,7 +29,7 @@
 # `results/<profile>/tables/03_srns_comparison.json`.
 
 # %%
-from ufnlib.analysis import plots, report, stats, tables, teaching
+from ufnlib.analysis import detector_tables, plots, report, stats, tables, teaching
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -101,13 +101,13 @@ t4f.display
 # never saw, so the precision of what is flagged, and the recall of N_false, are exact.
 
 # %%
-det = tables.detectors(runs)
+det = detector_tables.detectors(runs)
 report.save_result(det, "table4_detectors")
 print(det.caption)
 det.display
 
 # %%
-labels = {s: tables.ARM_LABELS[s] for s in tables.DETECTOR_COLUMNS}
+labels = {s: tables.ARM_LABELS[s] for s in detector_tables.DETECTOR_COLUMNS}
 fig = plots.plot_detectors(runs.records, labels, seed=seeds[0])
 report.save_figure(fig, "table4_detectors")
 
@@ -119,7 +119,7 @@ report.save_figure(fig, "table4_detectors")
 syn = grid.run_grid(profiles.detectors_synthetic(profile, seeds), compute=compute,
                     **profiles.grid_options(profile, workers))
 print(syn.summary())
-det_syn = tables.detectors_synthetic(syn)
+det_syn = detector_tables.detectors_synthetic(syn)
 report.save_result(det_syn, "table4_detectors_synthetic")
 print(det_syn.caption)
 det_syn.display
@@ -132,7 +132,7 @@ if first:
     fig = teaching.plot_mining({labels[s]: teaching.mining_history(r) for s, r in first.items()},
                                title=f"synthetic data, seed {min(r['config']['seed'] for r in first.values())}")
     report.save_figure(fig, "table4_detectors_synthetic")
-findings = tables.detector_findings(det, det_syn)
+findings = detector_tables.detector_findings(det, det_syn)
 print("\n".join(findings) or "Not enough runs for the comparison yet.")
 
 # %% [markdown]

@@ -31,7 +31,7 @@
 # `results/<profile>/tables/06_case_study.json`.
 
 # %%
-from ufnlib.analysis import casestudy, report, stats
+from ufnlib.analysis import casestudy, plots, report, stats
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -80,7 +80,7 @@ print(study.mined_summary())
 case = study.case(user, user_seed)
 if case is not None:
     report.save_table(study.case_table(case), "figure5_case", study.case_caption(case, profile), index=False)
-    report.save_figure(casestudy.plot_case(case), "figure5_case_study")
+    report.save_figure(plots.plot_case(case), "figure5_case_study")
     print(f"user {case['user']}; dominant history category: {case['dominant']}")
     display(study.case_table(case))
 

@@ -190,17 +190,12 @@ sweep.round(3)
 # diagnostics are plotted beside those of `removal` (FMR's detector, same use of what it detects).
 
 # %%
-if teaching.strategy_available("srns_removal"):
-    srns = ufnlib.run(base.replace(strategy="srns_removal", seed=seeds[0]), progress=False, threads=threads)
-    compare = {"removal (FMR detector)": mining["removal"], "srns_removal": teaching.mining_history(srns)}
-    fig = teaching.plot_mining(compare, title=f"FMR vs SRNS detector, seed {seeds[0]}")
-    report.save_figure(fig, "07_srns_vs_fmr")
-    srns_row = teaching.summary_row(srns)
-    display(pd.DataFrame([teaching.summary_row(runs["removal"][0]), srns_row]).set_index("strategy").round(3))
-else:
-    srns_row = None
-    print("No strategy 'srns_removal' is registered in this version of ufnlib: the SRNS comparison "
-          "is skipped. It runs here once ufnlib provides it.")
+srns = ufnlib.run(base.replace(strategy="srns_removal", seed=seeds[0]), progress=False, threads=threads)
+compare = {"removal (FMR detector)": mining["removal"], "srns_removal": teaching.mining_history(srns)}
+fig = teaching.plot_mining(compare, title=f"FMR vs SRNS detector, seed {seeds[0]}")
+report.save_figure(fig, "07_srns_vs_fmr")
+srns_row = teaching.summary_row(srns)
+display(pd.DataFrame([teaching.summary_row(runs["removal"][0]), srns_row]).set_index("strategy").round(3))
 
 # %% [markdown]
 # ## 7. When mining starts too early

@@ -36,6 +36,7 @@ import ufnlib
 from ufnlib.analysis import report, walkthrough
 from ufnlib.negatives.fmr import FMRMemory
 from ufnlib.negatives.oracle import PlainFMR
+from ufnlib.negatives.strategies import Targets
 from ufnlib.training.train import Trainer, basic_loss, consistency_loss, ema_decay, make_teacher, warmup_ended
 
 pd.set_option("display.width", 200)
@@ -107,7 +108,7 @@ logits = toy.model.score(users, cands).detach()
 labels = (cands == torch.tensor(positives)[:, None]).float()
 per_entry = walkthrough.entry_losses(logits, labels)
 eq4 = per_entry.sum(1)                                    # Eq. 4, one value per position
-code_loss = basic_loss(logits, ufnlib.negatives.strategies.Targets(labels, None, None))
+code_loss = basic_loss(logits, Targets(labels, None, None))
 display(pd.DataFrame({"item": cands.flatten(), "label y": labels.flatten(), "logit": logits.flatten(),
                       "sigma(logit)": torch.sigmoid(logits).flatten(), "l (Eq. 2)": per_entry.flatten()},
                      index=pd.MultiIndex.from_product(
@@ -276,9 +277,9 @@ walkthrough.warmup_table([100, 60, 40, 30, 25, 20, 19, 18.9], ufnlib.Config())
 # | 1-2 | initialise the model and an empty N_rec | `Trainer.__init__`, `FMRMemory.__init__` |
 # | 3-8 | warm-up: random negatives, basic loss | `Trainer.maybe_end_warmup`, `warmup_ended` |
 # | 9 | the teacher starts as a copy of the student | `make_teacher` |
-# | 11 | negatives = N_rec, then random (Eq. 5) | `FMRMemory.inject` (via `Mining.negatives`) |
-# | 12 | N_rec = negatives scoring above the positive | `FMRMemory.record` (via `Mining.after_step`) |
-# | 13 | N_false = re-fed more than m times | `Mining.labels` |
+# | 11 | negatives = N_rec, then random (Eq. 5) | `FMRMemory.inject` (via `Strategy.negatives`) |
+# | 12 | N_rec = negatives scoring above the positive | `FMRMemory.record` (via `Strategy.after_step`) |
+# | 13 | N_false = re-fed more than m times | `FMRDetector.flag`, `Strategy.labels` |
 # | 14 | basic loss with reversed labels (Eq. 4) | `basic_loss` |
 # | 15 | teacher update (Eq. 6) | `teacher.update_parameters`, `ema_decay` |
 # | 16 | consistency loss on N_false (Eqs. 7-8) | `consistency_loss` |

@@ -230,18 +230,18 @@ def detectors(recs) -> str:
     """Table 4's detectors (notebook 03 section 5): on the default Beauty runs, and on the synthetic
     runs of ``profiles.detectors_synthetic`` (paper profile, seeds 1-3), with run keys."""
     from ufnlib import config_key
-    from ufnlib.analysis import tables
+    from ufnlib.analysis import detector_tables
     from ufnlib.analysis.report import markdown_table
     from ufnlib.experiments import profiles
-    beauty = [r for s in tables.DETECTOR_COLUMNS for r in beauty_runs(recs, s, "sasrec")]
+    beauty = [r for s in detector_tables.DETECTOR_COLUMNS for r in beauty_runs(recs, s, "sasrec")]
     want = {config_key(c) for c in profiles.detectors_synthetic("paper", [1, 2, 3])}
     syn = [r for r in recs if r["key"] in want]
-    b, y = tables.detectors(beauty), tables.detectors_synthetic(syn)
+    b, y = detector_tables.detectors(beauty), detector_tables.detectors_synthetic(syn)
     out = [b.caption, "", markdown_table(b.display).strip(), "",
            "Runs: " + ", ".join(f"`{r['key']}`" for r in beauty) + ".", "",
            y.caption, "", markdown_table(y.display).strip(), "",
            "Runs: " + ", ".join(f"`{r['key']}`" for r in syn) + ".", ""]
-    out += [f"- {f}" for f in tables.detector_findings(b, y)]
+    out += [f"- {f}" for f in detector_tables.detector_findings(b, y)]
     return "\n".join(out).rstrip()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +25,8 @@ def tiny(**kw) -> Config:
 def test_profiles_build_valid_configs():
     for p in profiles.PROFILES:
         for c in profiles.profile_runs(p):
-            assert isinstance(c, (Config, profiles.Unavailable))
-    smoke = [c for c in profiles.profile_runs("smoke") if isinstance(c, Config)]
+            assert isinstance(c, Config)
+    smoke = profiles.profile_runs("smoke")
     assert {c.dataset for c in smoke} == {profiles.SMOKE_DATASET}
     assert all(c.max_epochs == 10 for c in smoke)
     # a fixed warm-up everywhere but in notebook 09's comparison of warm-up rules
@@ -64,33 +65,24 @@ def test_paper_profile_grid():
     assert d.loc["total (distinct)", "runs"] == len(profiles.profile_runs("paper"))
 
 
-def test_unregistered_strategy_or_backbone_is_unavailable(monkeypatch):
-    import ufnlib.config as C
-    monkeypatch.setattr(C, "STRATEGIES", tuple(s for s in C.STRATEGIES if s != "srns_removal"))
-    got = profiles.make(dataset="beauty", strategy="srns_removal", seed=2)
-    assert isinstance(got, profiles.Unavailable) and "srns_removal" in got.reason
-    assert got.label == "beauty/sasrec/srns_removal/s2"
-    plan = profiles.srns_comparison("paper")
-    assert sum(isinstance(c, profiles.Unavailable) for c in plan) == 3
-    res = grid.run_grid(plan, compute=False)
-    assert len(res.unavailable) == 3 and "not computable here yet: 3" in res.summary()
-
-    import ufnlib.models as M
-    real = M.make_model
-
-    def fake(cfg, n_items, n_users):
-        if cfg.backbone == "ssept":
-            raise NotImplementedError("backbone 'ssept' is not implemented yet")
-        return real(cfg, n_items, n_users)
-    monkeypatch.setattr(M, "make_model", fake)
-    profiles.backbone_problem.cache_clear()
-    try:
-        got = profiles.make(dataset="yelp", backbone="ssept", strategy="ufn")
-        assert isinstance(got, profiles.Unavailable) and "not implemented" in got.reason
-        assert isinstance(profiles.make(dataset="yelp", backbone="sasrec"), Config)
-    finally:
-        profiles.backbone_problem.cache_clear()
-    with pytest.raises(ConfigError):          # a wrong value is a bug, not "unavailable"
+def test_strategy_names_are_a_fixed_table():
+    """The strategy names are a literal tuple in config.py that nothing extends at import time,
+    each is a row of SPECS (in the same order), and an unknown name says which ones exist."""
+    import ast
+    root = Path(__file__).resolve().parent.parent / "ufnlib"
+    tree = ast.parse((root / "config.py").read_text())
+    lit = [n.value for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "STRATEGIES"
+                                                                           for t in n.targets)]
+    assert len(lit) == 1 and isinstance(lit[0], ast.Tuple) and all(isinstance(e, ast.Constant) for e in lit[0].elts)
+    srcs = [p.read_text() for p in root.rglob("*.py")]
+    assert not [t for t in srcs if "global STRATEGIES" in t or "STRATEGIES +" in t]
+    from ufnlib.config import STRATEGIES
+    from ufnlib.negatives.strategies import SPECS
+    assert tuple(SPECS) == STRATEGIES == tuple(e.value for e in lit[0].elts)
+    assert {s.detector for s in SPECS.values()} == {None, "fmr", "srns", "srns_rec"}
+    with pytest.raises(ConfigError, match="strategy 'srns' unknown; choose from"):
+        Config(strategy="srns")
+    with pytest.raises(ConfigError):
         profiles.make(dataset="yelp", dropout=2.0)
 
 

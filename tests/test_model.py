@@ -160,9 +160,10 @@ def test_gather_dot_matches_autograd():
 def test_left_pad():
     items = np.array([10, 11, 12, 20, 30, 31, 32, 33])
     off = np.array([0, 3, 4, 8])
-    idx = left_pad(items, off, off[:-1], off[1:], 3)
+    idx = left_pad(off[:-1], off[1:], 3)
     assert idx.tolist() == [[0, 1, 2], [-1, -1, 3], [5, 6, 7]]
-    idx = left_pad(items, off, off[:-1] + 1, off[1:], 4)   # starts shifted: drop first item
+    assert np.where(idx >= 0, items[idx], 0).tolist() == [[10, 11, 12], [0, 0, 20], [31, 32, 33]]
+    idx = left_pad(off[:-1] + 1, off[1:], 4)   # starts shifted: drop first item
     assert idx.tolist() == [[-1, -1, 1, 2], [-1, -1, -1, -1], [-1, 5, 6, 7]]
 
 

@@ -123,7 +123,6 @@ def test_key_follows_content_not_path(tmp_path, seqs):
 def test_cached_record_keys_unchanged():
     """Every record in results/runs recomputes to its stored key (registry and synthetic names
     are hashed exactly as before file datasets existed)."""
-    profiles._optional_module_errors()                # register the strategies the records use
     recs = [json.loads(p.read_text()) for p in sorted((PROJECT_ROOT / "results" / "runs").glob("*.json"))]
     if not recs:
         pytest.skip("no cached records in results/runs")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ufnlib import paper
-from ufnlib.analysis import stats, tables
+from ufnlib.analysis import detector_tables, stats, tables
 from ufnlib.training.evaluate import metrics_from_ranks
 
 METRICS = paper.METRICS
@@ -275,7 +275,7 @@ def test_detector_table_pools_mining_epochs_up_to_the_selected_one():
            "history": [{"epoch": 1}, {"epoch": 2}, ep(3, 10, 1), ep(4, 30, 1), ep(5, 1000, 1000)]}
     none = {"key": "b", "config": {"strategy": "removal", "backbone": "sasrec", "seed": 1},
             "warmup_end_epoch": 2, "selection": {"best_epoch": 3}, "history": [{"epoch": 1}, {"epoch": 2}, ep(3, 0, 0)]}
-    t = tables.detectors([rec, none])
+    t = detector_tables.detectors([rec, none])
     row = t.long.set_index("strategy").loc["srns_removal"]
     assert row["mining_epochs"] == 2 and row["flagged_per_epoch"] == 20
     assert row["later_share"] == pytest.approx(2 / 40)           # pooled: not (1/10 + 1/30) / 2

@@ -84,7 +84,6 @@ def test_mining_history_and_summary(tmp_path):
     assert h.loc[4, "random_precision"] is not None
     row = teaching.summary_row(rec)
     assert row["strategy"] == "fmr" and 0 <= row["random_precision"] <= 1
-    assert teaching.strategy_available("fmr") and not teaching.strategy_available("no_such_strategy")
 
 
 # --------------------------------------------------------------------------- walkthrough toy
@@ -127,13 +126,13 @@ class _HandSampler:
 
 @pytest.mark.parametrize("name", ["ufn", "fmr"])
 def test_toy_labels_equal_the_strategy(name):
-    """The toy's labelling equals strategies.UFN / FMR fed the same negatives and logits."""
-    from ufnlib.negatives.strategies import STRATEGY_CLASSES
+    """The toy's labelling equals the ufn / fmr strategies fed the same negatives and logits."""
+    from ufnlib.negatives.strategies import make_strategy
     toy = _toy(consistency=(name == "ufn"))
     cfg = ufnlib.Config(strategy=name, n_neg=3, m=1)
     data = SimpleNamespace(n_inter=2, n_items=8, inter_user=torch.arange(2))
     sampler = _HandSampler()
-    st = STRATEGY_CLASSES[name](cfg, data, sampler)
+    st = make_strategy(cfg, data, sampler)
     st.activate()
     batch = SimpleNamespace(inter=torch.arange(2), pos_users=torch.arange(2))
     for n in NEGS:
@@ -148,8 +147,8 @@ def test_toy_labels_equal_the_strategy(name):
         if tg.con_mask is not None:
             assert torch.equal(tg.con_mask, last["mined"])
         st.after_step(batch, last["cands"], last["logits"], tg)
-        assert torch.equal(st.memory.rec_items, toy.memory.rec_items)
-        assert torch.equal(st.memory.hist_count, toy.memory.hist_count)
+        assert torch.equal(st.detector.memory.rec_items, toy.memory.rec_items)
+        assert torch.equal(st.detector.memory.hist_count, toy.memory.hist_count)
 
 
 def test_source_and_tables():

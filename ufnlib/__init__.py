@@ -16,7 +16,6 @@ from .data.datasets import (
            table1,
 )
 from .experiments.run import is_cached, list_runs, load_model, load_ranks, load_record, load_split, run
-from .negatives import srns, strategies  # importing them registers the strategies (srns: Table 4's)
 from .training.evaluate import Evaluator, metrics_from_ranks, per_user_metric
 
 __all__ = ["Config", "ConfigError", "config_key", "DataError", "REGISTRY", "Sequences", "Split",

@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, fields
 CACHE_VERSION = 1
 
 BACKBONES = ("sasrec", "bert4rec", "ssept")
-STRATEGIES = ("uniform",)   # extended by ufnlib.negatives.strategies at import time
+# the negative strategies (what each one is: ufnlib.negatives.strategies.SPECS, in this order)
+STRATEGIES = ("uniform", "fmr", "fcr", "ufn", "removal", "ema_eval", "srns_removal", "srns_rec_removal", "ufn_srns",
+              "ufn_srns_rec")
 METRICS = ("hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", "mrr")
 
 
@@ -178,9 +180,3 @@ def config_key(cfg: Config) -> str:
         items["dataset"] = identity(cfg.dataset).key()
     blob = json.dumps({"v": CACHE_VERSION, **items}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-
-def register_strategy(name: str) -> None:
-    global STRATEGIES
-    if name not in STRATEGIES:
-        STRATEGIES = STRATEGIES + (name,)

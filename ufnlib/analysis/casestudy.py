@@ -2,7 +2,7 @@
 
 The training loop keeps no per-user list of mined items (only per-epoch counts, in a record's
 history), and the FMR memory is gone when a run ends. ``replay_mining`` therefore re-runs the
-mining rule (``mining.FMRMemory``, paper Eq. 5 and Algorithm 1 lines 11-13) over the training
+mining rule (the run's own strategy: paper Eq. 5 and Algorithm 1 lines 11-13) over the training
 positions with the run's **selected weights held fixed** (for UFN the EMA teacher's, in eval
 mode), for ``m + 2`` passes: record the negatives that outscore the positive, re-feed them, count.
 With fixed weights an entry that beats the positive once keeps beating it, so the replayed N_false
@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from ..experiments.run import load_model, load_split, results_dir
+
+REPLAY_SEED_OFFSET = 7   # the replay's generator: seed * 1_000_003 + 7 (negatives and masking of the replay)
 
 
 @dataclass
@@ -61,16 +63,20 @@ def short_label(cats: list[str] | None, n: int = 2) -> str:
 # ----------------------------------------------------------------------------------- replay
 @torch.no_grad()
 def replay_mining(cfg, root=None, passes: int | None = None, batch_size: int = 512) -> Mined:
-    """N_false of the run ``cfg`` replayed with its selected weights fixed (see module doc)."""
+    """N_false of the run ``cfg`` replayed with its selected weights fixed (see module doc): the
+    run's own strategy (FMR's detector; reversed entries are not re-recorded) driven over the
+    training positions, with the trainer's steps minus the optimiser."""
     from ..data.batches import NegativeSampler, membership_keys
     from ..models import make_data
-    from ..negatives.fmr import FMRMemory
+    from ..negatives.strategies import make_strategy
     split = load_split(cfg.dataset)
     model = load_model(cfg, root)
-    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7)
+    g = torch.Generator().manual_seed(REPLAY_SEED_OFFSET + cfg.seed * 1_000_003)
     data = make_data(cfg, split, g)
-    sampler = NegativeSampler(membership_keys(split, "train"), split.n_items, g)
-    mem = FMRMemory(data.n_inter, cfg.n_neg, data.n_items, cfg.m, cfg.memory_slots or None, cfg.count_mode)
+    st = make_strategy(cfg, data, NegativeSampler(membership_keys(split, "train"), split.n_items, g))
+    if st.spec.detector != "fmr" or not st.spec.reverse:
+        raise ValueError(f"replay_mining replays FMR mining with reversal (ufn, fmr); got strategy {cfg.strategy!r}")
+    st.activate()
     users = torch.from_numpy(data.train_users)
     passes = passes or cfg.m + 2
     rnd_u, rnd_i, positions = [], [], 0
@@ -78,21 +84,16 @@ def replay_mining(cfg, root=None, passes: int | None = None, batch_size: int = 5
         for s in range(0, len(users), batch_size):
             b = data.batch(users[s:s + batch_size], trim=not cfg.attend_padding)
             h = torch.cat([model.encode(gr.inputs, gr.users)[gr.real] for gr in b.groups])
-            negs = sampler.sample(b.pos_users, cfg.n_neg)
-            negs, refed, counts = mem.inject(b.inter, negs)
+            negs = st.negatives(b)
             cands = torch.cat([b.targets[:, None], negs], 1)
             logits = model.score(h, cands, b.pos_users)
-            labels = torch.zeros(cands.shape)
-            labels[:, 0] = 1.0
-            labels[:, 1:][refed & (counts > cfg.m)] = 1.0      # reversed: not re-recorded (as ufn)
-            mem.record(b.inter, cands, logits, labels)
+            st.after_step(b, cands, logits, st.labels(b, cands, logits))
             if p == passes - 1:
-                last = negs[:, -1]                             # the last slot: random unless N_rec is full
-                ok = ~refed[:, -1]
+                ok = ~st.fed[:, -1]                          # the last slot: random unless N_rec is full
                 rnd_u.append(b.pos_users[ok].numpy())
-                rnd_i.append(last[ok].numpy())
+                rnd_i.append(negs[ok, -1].numpy())
                 positions += len(b.inter)
-    i, items = mem.false_negatives()
+    i, items = st.memory.false_negatives()
     u = data.inter_user[i].numpy()
     n1 = split.n_items + 1
     keys, times = np.unique(u.astype(np.int64) * n1 + items.numpy(), return_counts=True)
@@ -234,52 +235,6 @@ def case(dataset: str, user: int, mined: Mined, cats: dict, models: dict, k: int
     out["categories"] = {int(i): cats.get(int(i), []) for i in
                          set(hist) | set(fn) | set(out["next"]) | {i for t in out["top"].values() for i in t}}
     return out
-
-
-def plot_case(c: dict, title: str = ""):
-    """Rows of boxes: (a) history, (a') mined false negatives (green), (b) next items, then each
-    model's top-k; a thick border marks items of the history's dominant category."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
-    rows = [("(a) history (training items)", c["history"], None),
-            ("(a') false negatives mined for this user", c["mined"], "#c9f2c7"),
-            ("(b) next items (valid, test)", c["next"], None)]
-    rows += [(f"({chr(ord('c') + j)}) top-{len(t)} of {name}", t, None) for j, (name, t) in enumerate(c["top"].items())]
-    per_line = 9
-    heights = [max(1, -(-len(items) // per_line)) for _, items, _ in rows]
-    fig, ax = plt.subplots(figsize=(14, 0.95 * sum(heights) + 0.55 * len(rows) + 0.6))
-    ax.set_xlim(0, per_line)
-    total = sum(heights) + 0.6 * len(rows)
-    ax.set_ylim(0, total)
-    ax.axis("off")
-    y = total
-    for label, items, color in rows:
-        ax.text(0, y - 0.25, label, fontsize=9, fontweight="bold", va="center")
-        y -= 0.55
-        if not items:
-            ax.text(0.1, y - 0.4, "(none)", fontsize=8, va="center", color="0.4")
-        for j, it in enumerate(items):
-            r, col = divmod(j, per_line)
-            x0, y0 = col + 0.04, y - (r + 1) * 0.95 + 0.1
-            cats = c["categories"].get(int(it), [])
-            dom = c["dominant"] is not None and c["dominant"] in cats
-            ax.add_patch(FancyBboxPatch((x0, y0), 0.92, 0.78, boxstyle="round,pad=0.01",
-                                        fc=color or "white", ec="black", lw=2.4 if dom else 0.7))
-            txt = short_label(cats)
-            if len(txt) > 34:
-                txt = txt[:33] + "…"
-            ax.text(x0 + 0.46, y0 + 0.39, f"#{it}\n" + "\n".join(_wrap(txt, 17)), ha="center", va="center",
-                    fontsize=6.5)
-        y -= heights[rows.index((label, items, color))] * 0.95 + 0.05
-    ax.set_title(title or f"user {c['user']}: thick border = the history's dominant category "
-                 f"'{c['dominant']}'", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    import textwrap
-    return textwrap.wrap(text, width)[:3] or [""]
 
 
 # ------------------------------------------------------------------------ the notebook's view

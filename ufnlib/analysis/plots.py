@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import paper
 from ..experiments.profiles import base_value, sweeps
+from . import casestudy
 from .stats import Claim, decided, missing_runs
 
 PANELS = {"alpha": "loss weight α", "m": "re-fed times m", "decay": "EMA decay d", "batch_size": "batch size"}
@@ -315,3 +316,50 @@ def plot_detectors(records, labels: dict, seed: int | None = None):
     axes[0].legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------------ Figure 5 (case study)
+def plot_case(c: dict, title: str = ""):
+    """Rows of boxes: (a) history, (a') mined false negatives (green), (b) next items, then each
+    model's top-k; a thick border marks items of the history's dominant category."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+    rows = [("(a) history (training items)", c["history"], None),
+            ("(a') false negatives mined for this user", c["mined"], "#c9f2c7"),
+            ("(b) next items (valid, test)", c["next"], None)]
+    rows += [(f"({chr(ord('c') + j)}) top-{len(t)} of {name}", t, None) for j, (name, t) in enumerate(c["top"].items())]
+    per_line = 9
+    heights = [max(1, -(-len(items) // per_line)) for _, items, _ in rows]
+    fig, ax = plt.subplots(figsize=(14, 0.95 * sum(heights) + 0.55 * len(rows) + 0.6))
+    ax.set_xlim(0, per_line)
+    total = sum(heights) + 0.6 * len(rows)
+    ax.set_ylim(0, total)
+    ax.axis("off")
+    y = total
+    for label, items, color in rows:
+        ax.text(0, y - 0.25, label, fontsize=9, fontweight="bold", va="center")
+        y -= 0.55
+        if not items:
+            ax.text(0.1, y - 0.4, "(none)", fontsize=8, va="center", color="0.4")
+        for j, it in enumerate(items):
+            r, col = divmod(j, per_line)
+            x0, y0 = col + 0.04, y - (r + 1) * 0.95 + 0.1
+            cats = c["categories"].get(int(it), [])
+            dom = c["dominant"] is not None and c["dominant"] in cats
+            ax.add_patch(FancyBboxPatch((x0, y0), 0.92, 0.78, boxstyle="round,pad=0.01",
+                                        fc=color or "white", ec="black", lw=2.4 if dom else 0.7))
+            txt = casestudy.short_label(cats)
+            if len(txt) > 34:
+                txt = txt[:33] + "…"
+            ax.text(x0 + 0.46, y0 + 0.39, f"#{it}\n" + "\n".join(_wrap(txt, 17)), ha="center", va="center",
+                    fontsize=6.5)
+        y -= heights[rows.index((label, items, color))] * 0.95 + 0.05
+    ax.set_title(title or f"user {c['user']}: thick border = the history's dominant category "
+                 f"'{c['dominant']}'", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+    return textwrap.wrap(text, width)[:3] or [""]

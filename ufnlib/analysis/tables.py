@@ -14,16 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import paper
-from ..data.datasets import REGISTRY
+from .captions import MODE_TEXT, SIG_TEXT, dataset_note, protocol  # noqa: F401 (tables.protocol: notebooks)
 from .stats import HOLDS, Claim, compare, decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs, verdict
 
 METRICS = paper.METRICS
-MODE_TEXT = {
-    "sampled": "sampled-100 protocol (the test item ranked against 100 items drawn uniformly, once, "
-               "from a fixed seed, among items the user never interacted with; the paper's protocol)",
-    "full": "full ranking (the test item ranked against every item, the user's history excluded; "
-            "not reported in the paper)",
-}
 ARM_LABELS = {"uniform": "SASRec", "fmr": "+FMR", "fcr": "+FCR", "ufn": "+UFN",
               "ema_eval": "SASRec, EMA-evaluated (control)", **paper.TABLE4_COLUMNS}
 
@@ -36,68 +30,9 @@ class TableResult:
     claims: list = field(default_factory=list)
 
 
-def _records(res) -> list[dict]:
+def records_of(res) -> list[dict]:
     """The records of a ``GridResult``, or the given records."""
     return res.records if hasattr(res, "records") else list(res)
-
-
-# --------------------------------------------------------------------------------- captions
-def dataset_note(name: str, rec: dict | None = None) -> str:
-    if name.startswith("synthetic"):
-        return (f"{name}: seeded synthetic data (smoke profile), a pipeline check whose numbers are "
-                f"not comparable with the paper's")
-    size = f"{rec['dataset']['users']:,} users, {rec['dataset']['items']:,} items" if rec else ""
-    base = name.replace("_sasrec", "")
-    if base == "beauty" and name == "beauty":
-        return (f"Beauty: our Beauty is the S3-Rec version ({size}), NOT the paper's 52,024-user "
-                f"SASRec version; compare directions and gaps with the paper, not values")
-    info = REGISTRY.get(name)
-    return f"{name.capitalize()}: {info.note if info else 'unregistered'}" + (f" ({size})" if size else "")
-
-
-def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
-    """The caption's protocol sentence(s), read from the records themselves."""
-    if not records:
-        return (f"No runs available yet (see the list of missing runs). Evaluation: {MODE_TEXT[mode]}."
-                + (f" Profile {profile}." if profile else ""))
-    cfgs = [r["config"] for r in records]
-    seeds = sorted({c["seed"] for c in cfgs})
-    by_ds = {}
-    for r in records:
-        by_ds.setdefault(r["config"]["dataset"], r)
-    sel = sorted({(c["select_metric"], c["max_epochs"], c["patience"]) for c in cfgs})
-    sel_txt = "; ".join(f"at most {me} epochs, stop after {pa} validations without improvement"
-                        for _, me, pa in sel)
-    teacher = sorted({c["strategy"] for c in cfgs if any(r.get("metrics_student") for r in records
-                                                            if r["config"]["strategy"] == c["strategy"])})
-    txt = ("Data: " + "; ".join(dataset_note(d, r) for d, r in by_ds.items()) + ". "
-           f"Evaluation: {MODE_TEXT[mode]}, test split of leave-one-out. "
-           f"Numbers: mean ± sample standard deviation over seeds {seeds} "
-           f"({len(seeds)} seed{'s' if len(seeds) != 1 else ''}); the epoch of each run is chosen on "
-           f"validation (sampled {sel[0][0].upper()}; {sel_txt}); test is never used for selection.")
-    if teacher:
-        txt += (f" Runs with an EMA teacher ({', '.join(teacher)}) report the teacher's weights, as the "
-                f"reference code does.")
-    flagged = [r for r in records if r.get("runaway_epoch") or any(h.get("runaway") for h in r.get("history", ()))]
-    if flagged:
-        from ..experiments.profiles import run_label
-        txt += (" WARNING: runaway mining (ufnlib.negatives.diagnostics.runaway) in "
-                + ", ".join(run_label(r["config"]) for r in flagged)
-                + "; these runs never learned after mining started.")
-    plateau = [r for r in records if (r.get("selection") or {}).get("few_steps_stop")]
-    if plateau:
-        from ..experiments.profiles import run_label
-        txt += (" WARNING: stopped by patience after few optimizer steps, possibly in the flat start of "
-                "the learning curve (ufnlib.training.train.stopped_after_few_steps; set patience_min_steps): "
-                + ", ".join(run_label(r["config"]) for r in plateau) + ".")
-    if profile:
-        txt += f" Profile: {profile}."
-    return txt
-
-
-SIG_TEXT = ("Improv. = relative change of the mean over the baseline; p (users) = Wilcoxon signed-rank "
-            "test over users on per-user values averaged over seeds (same candidates in every run); "
-            "p (seeds) = paired t-test over seeds (needs 2+ seeds); * = improvement with p (users) < 0.05.")
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -158,7 +93,7 @@ def table2(res, mode: str = "sampled", datasets=None, backbones=None, test: str 
            root=None, profile: str | None = None) -> TableResult:
     """Backbone vs backbone + UFN for every (dataset, backbone) with runs (or asked)."""
     import pandas as pd
-    recs = _records(res)
+    recs = records_of(res)
     datasets = datasets or sorted({r["config"]["dataset"] for r in recs})
     backbones = backbones or ["sasrec", "bert4rec", "ssept"]
     parts = []
@@ -280,7 +215,7 @@ TABLE_SSEPT_WINS = _ssept_wins()
 
 # ------------------------------------------------------------------------------ Tables 3 and 4
 def _strategy_table(res, strategies, paper_table, mode, test, root, extra_arms=None):
-    recs = _records(res)
+    recs = records_of(res)
     arms = {s: [r for r in recs if r["config"]["strategy"] == s and r["config"]["backbone"] == "sasrec"]
             for s in strategies}
     arms.update(extra_arms or {})
@@ -367,7 +302,7 @@ def table4(res, mode: str = "sampled", test: str = "wilcoxon", root=None, profil
 def table4_versus_ufn(res, mode: str = "sampled", test: str = "wilcoxon", root=None) -> TableResult:
     """Observations 3 and 4 are about +UFN against the other columns: each column against +UFN
     as the baseline (Improv. < 0: below +UFN), with both p-values."""
-    recs = _records(res)
+    recs = records_of(res)
     arms = {s: [r for r in recs if r["config"]["strategy"] == s and r["config"]["backbone"] == "sasrec"]
             for s in ("ufn", *[c for c in paper.TABLE4_COLUMNS if c != "ufn"])}
     long = compare(arms, "ufn", METRICS, "test", mode, test, root)
@@ -422,142 +357,3 @@ def table4_claims(long, res=None) -> list[Claim]:
               "+UFN above each SRNS-mined UFN variant on more than half of the metrics", ["ufn"],
               ["ufn_srns_rec", "ufn_srns"], "most"),
     ]
-
-
-# ------------------------------------------------------------------- Table 4's detectors
-DETECTOR_COLUMNS = ("removal", "srns_rec_removal", "srns_removal", "ufn_srns_rec", "ufn_srns", "ufn")
-
-
-def _per_strategy(long, strategies, cols, fmt):
-    """Display frame: per strategy (a row even without runs), each column's mean ± sample std over
-    its runs; "none flagged" where every run's value is undefined (a share of nothing flagged)."""
-    import pandas as pd
-    out = []
-    for s in strategies:
-        g = long[long["strategy"] == s] if len(long) else long
-        row = {"column": ARM_LABELS.get(s, s), "strategy": s, "seeds": len(g)}
-        for k in cols:
-            v = g[k].astype(float).dropna() if len(g) else g
-            row[k] = ("not run yet" if not len(g) else "none flagged" if not len(v) else
-                      fmt[k].format(v.mean()) + (" ± " + fmt[k].format(v.std()) if len(v) > 1 else ""))
-        out.append(row)
-    return pd.DataFrame(out).set_index("column")
-
-
-def detector_runs(res, strategies=DETECTOR_COLUMNS):
-    """One row per mining run: what its detector flagged over the mining epochs up to the
-    validation-selected one (pooled over those epochs). ``later`` = the flagged item is the user's
-    validation or test item (the one ground truth real data has); ``random_later`` = the same
-    share among the random negatives of those steps; ``lift`` = their ratio."""
-    import pandas as pd
-    recs = _records(res)
-    rows = []
-    for r in recs:
-        c = r["config"]
-        if c["strategy"] not in strategies or c["backbone"] != "sasrec":
-            continue
-        w, best = r.get("warmup_end_epoch"), r["selection"]["best_epoch"]
-        hs = [h for h in r["history"] if w is not None and w < h["epoch"] <= best and "mined" in h]
-        if not hs:
-            continue
-        tot = {k: sum(h[k] for h in hs) for k in ("mined", "mined_later", "random", "random_later", "refed")}
-        later = tot["mined_later"] / tot["mined"] if tot["mined"] else math.nan
-        rnd = tot["random_later"] / tot["random"] if tot["random"] else math.nan
-        rows.append(dict(strategy=c["strategy"], column=ARM_LABELS.get(c["strategy"], c["strategy"]),
-                         seed=c["seed"], key=r["key"], mining_epochs=len(hs), best_epoch=best,
-                         flagged_per_epoch=tot["mined"] / len(hs), later_share=later,
-                         random_later_share=rnd, lift=later / rnd if rnd else math.nan,
-                         later_flagged_per_epoch=tot["mined_later"] / len(hs),
-                         refed_per_epoch=tot["refed"] / len(hs),
-                         nfalse_at_best=hs[-1].get("nfalse_entries")))
-    return pd.DataFrame(rows)
-
-
-def detectors(res, strategies=DETECTOR_COLUMNS) -> TableResult:
-    """Table 4's mining columns side by side: how much each detector flags and how often what it
-    flags is an item the user comes back to (``detector_runs``), mean ± std over seeds."""
-    runs = detector_runs(res, strategies)
-    cols = ["flagged_per_epoch", "later_share", "random_later_share", "lift", "later_flagged_per_epoch",
-            "nfalse_at_best", "mining_epochs"]
-    fmt = {"flagged_per_epoch": "{:,.0f}", "later_share": "{:.3%}", "random_later_share": "{:.4%}",
-           "lift": "{:.1f}x", "later_flagged_per_epoch": "{:,.1f}", "nfalse_at_best": "{:,.0f}",
-           "mining_epochs": "{:.0f}"}
-    display = _per_strategy(runs, strategies, cols, fmt)
-    cap = ("Table 4's detectors. Per mining run, pooled over its mining epochs up to the epoch chosen on "
-           "validation: entries flagged per epoch (removed in SASRec^R, +SRNS^R, +SRNS; reversed in the "
-           "UFN columns); later_share = share of them that is the user's validation or test item, i.e. a "
-           "false negative the user did interact with later (the only ground truth real data has); "
-           "random_later_share = the same share among the uniformly drawn negatives of the same steps; "
-           "lift = their ratio; later_flagged_per_epoch = flagged entries that are such items; "
-           "nfalse_at_best = size of N_false (interaction, item) at the selected epoch. Mean ± sample std "
-           "over seeds. SASRec^R and +UFN use FMR's rule (re-fed more than m times); the others SRNS's "
-           "variance rule (ufnlib/negatives/srns.py).")
-    return TableResult(runs, display, cap)
-
-
-SYNTHETIC_DETECTOR_COLUMNS = ("mined", "mined_precision", "random_precision", "lift", "nfalse_pairs",
-                              "nfalse_precision", "nfalse_recall", "test_ndcg10")
-
-
-def detectors_synthetic(res, strategies=DETECTOR_COLUMNS) -> TableResult:
-    """The same detectors on synthetic data, against the generator's ground truth: per run, the
-    mining diagnostics averaged over its last 3 epochs (``teaching.summary_row``); precision of
-    the flagged entries and of the random negatives, their ratio, and precision / recall of the
-    N_false set; mean ± std over seeds."""
-    import pandas as pd
-
-    from .teaching import summary_row
-    recs = _records(res)
-    rows = []
-    for r in recs:
-        if r["config"]["strategy"] not in strategies:
-            continue
-        row = summary_row(r)
-        row["nfalse_pairs"] = r["history"][-1].get("nfalse_pairs") if r["history"] else None
-        mp, rp = row.get("mined_precision"), row.get("random_precision")
-        row["lift"] = mp / rp if mp is not None and rp else math.nan
-        rows.append({"column": ARM_LABELS.get(row["strategy"], row["strategy"]), "seed": r["config"]["seed"],
-                     "key": r["key"], **row})
-    long = pd.DataFrame(rows)
-    fmt = {"mined": "{:,.0f}", "mined_precision": "{:.3f}", "random_precision": "{:.4f}", "lift": "{:.1f}x",
-           "nfalse_pairs": "{:,.0f}", "nfalse_precision": "{:.3f}", "nfalse_recall": "{:.3f}",
-           "test_ndcg10": "{:.4f}"}
-    display = _per_strategy(long, strategies, SYNTHETIC_DETECTOR_COLUMNS, fmt)
-    c = recs[0]["config"] if recs else {}
-    cap = ("Table 4's detectors on synthetic data (``ufnlib.data.synthetic``: the generator knows which unseen "
-           "items each user likes, i.e. every false negative). "
-           + (f"SASRec d={c.get('hidden')}, {c.get('max_epochs')} epochs, mining after a fixed warm-up of "
-              f"{c.get('warmup_epochs')}, m = {c.get('m')}, SRNS T = {c.get('srns_t')}, dataset "
-              f"`{c.get('dataset')}`. " if c else "")
-           + "Averages over the last 3 epochs: entries flagged per epoch (mined), their precision, the "
-           "random negatives' precision and the ratio (lift); N_false pairs, their precision and their "
-           "recall of all ground-truth false negatives at the last epoch; test NDCG@10 (sampled) at the "
-           "epoch chosen on validation. Mean ± sample std over seeds.")
-    return TableResult(long, display, cap)
-
-
-def detector_findings(beauty, synthetic) -> list[str]:
-    """Sentences comparing FMR's rule (SASRec^R) with SRNS's (+SRNS) computed from the two
-    detector tables' runs (``long`` frames); empty where a side is missing."""
-    out = []
-
-    def mean(df, s, k):
-        g = df[df["strategy"] == s][k].astype(float).dropna() if len(df) else []
-        return float(g.mean()) if len(g) else None
-
-    b = beauty.long
-    f, r = mean(b, "removal", "flagged_per_epoch"), mean(b, "srns_removal", "flagged_per_epoch")
-    lf, lr = mean(b, "removal", "lift"), mean(b, "srns_removal", "lift")
-    nf, nr = mean(b, "removal", "later_flagged_per_epoch"), mean(b, "srns_removal", "later_flagged_per_epoch")
-    if None not in (f, r, lf, lr, nf, nr):
-        out.append(f"Beauty: FMR's rule (SASRec^R) flags {f / r:.1f}x as many entries per epoch as SRNS's "
-                   f"(+SRNS); an SRNS-flagged entry is an item the user comes back to {lr:.1f}x as often as a "
-                   f"random negative, an FMR-flagged one {lf:.1f}x; in absolute numbers FMR flags "
-                   f"{nf:.0f} such items per epoch, SRNS {nr:.0f}.")
-    s = synthetic.long
-    pf, pr = mean(s, "removal", "mined_precision"), mean(s, "srns_removal", "mined_precision")
-    rf, rr = mean(s, "removal", "nfalse_recall"), mean(s, "srns_removal", "nfalse_recall")
-    if None not in (pf, pr, rf, rr):
-        out.append(f"Synthetic data: precision of the flagged entries {pf:.3f} (FMR) vs {pr:.3f} (SRNS); "
-                   f"N_false recalls {rf:.3f} vs {rr:.3f} of all false negatives.")
-    return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import config as _config
 from ..data.datasets import leave_one_out
 from ..data.synthetic import SyntheticSpec, generate, spec_string, uniform_false_negative_rate
 
@@ -15,11 +14,6 @@ SUMMARY_FORMATS = {"best_epoch": "{:.0f}", "epochs": "{:.0f}", "train_seconds": 
                                             "random_precision", "nfalse_precision", "nfalse_recall")}}
 MINING_COLUMNS = ("mined", "mined_precision", "random_precision", "nfalse_pairs", "nfalse_precision",
                   "nfalse_recall", "nrec_mean")
-
-
-def strategy_available(name: str) -> bool:
-    """Is a negative strategy called ``name`` registered (``Config(strategy=name)`` accepted)?"""
-    return name in _config.STRATEGIES
 
 
 # ------------------------------------------------------------------ how often uniform misses

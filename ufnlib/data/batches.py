@@ -14,10 +14,9 @@ import torch
 from .datasets import DataError, Split
 
 
-def left_pad(items: np.ndarray, offsets: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-             width: int) -> np.ndarray:
-    """Rows of ``items[starts[u]:ends[u]]`` truncated to the last ``width`` and left-padded with 0.
-    Returns the padded matrix of *indices into items* (-1 = padding)."""
+def left_pad(starts: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
+    """Index rows ``starts[u]:ends[u]`` (into a flat item array) truncated to the last ``width``
+    and left-padded: the padded matrix of *indices into the item array* (-1 = padding)."""
     n = len(starts)
     lens = np.minimum(ends - starts, width)
     idx = np.full((n, width), -1, dtype=np.int64)
@@ -89,7 +88,7 @@ class NextItemData:
         # inputs are train[:-1] -> indices start .. end-1 ; targets train[1:] -> start+1 .. end
         ok = (ends - starts) >= 2
         self.train_users = np.flatnonzero(ok)
-        tgt_idx = left_pad(split.train_items, off, starts + 1, ends, maxlen)
+        tgt_idx = left_pad(starts + 1, ends, maxlen)
         inp_idx = np.where(tgt_idx >= 0, tgt_idx - 1, -1)
         items = split.train_items
         self.inputs = torch.from_numpy(np.where(inp_idx >= 0, items[np.maximum(inp_idx, 0)], 0))

@@ -7,8 +7,7 @@
     archive("grid.tar.gz", configs)              # records + per-user ranks of those runs
     import_archive("grid.tar.gz")                # into this machine's cache
 
-``configs`` is a list as ``ufnlib.experiments.profiles`` returns it: ``Config`` entries, and ``Unavailable``
-entries (a strategy or backbone not registered yet) that are reported, never computed. A run that
+``configs`` is a list of ``Config`` (as ``ufnlib.experiments.profiles`` returns them). A run that
 fails is reported with its error; the others go on. Every run is ``experiments.run``: the same
 config gives the same cache key and the same numbers wherever it is computed, provided that the
 torch thread count is the same and no two runs share a process at the same time (the trainer
@@ -37,13 +36,12 @@ class GridResult:
     """What a grid holds now. ``records`` follow the order of the asked configs (each once)."""
     records: list[dict] = field(default_factory=list)
     missing: list[Config] = field(default_factory=list)       # not in the cache (not computed or failed)
-    unavailable: list = field(default_factory=list)            # profiles.Unavailable entries
     failed: dict[str, str] = field(default_factory=dict)       # run label -> error
     computed: list[str] = field(default_factory=list)          # keys computed by this call
 
     @property
     def complete(self) -> bool:
-        return not self.missing and not self.unavailable
+        return not self.missing
 
     def select(self, **fields_) -> list[dict]:
         """Records whose config has all the given field values, e.g. ``select(strategy="ufn")``."""
@@ -52,7 +50,7 @@ class GridResult:
     def summary(self) -> str:
         """A few lines: how many runs are here, which are missing and why."""
         from .profiles import run_label
-        n = len(self.records) + len(self.missing) + len(self.unavailable)
+        n = len(self.records) + len(self.missing)
         lines = [f"{len(self.records)} of {n} runs available"
                  + (f" ({len(self.computed)} computed now)" if self.computed else "")]
         if self.missing:
@@ -61,48 +59,36 @@ class GridResult:
             lines += [f"  - {run_label(c)}"
                       + (f": FAILED {self.failed[run_label(c)]}" if run_label(c) in self.failed else "")
                       for c in self.missing]
-        if self.unavailable:
-            lines.append(f"not computable here yet: {len(self.unavailable)}")
-            lines += [f"  - {u.label}: {u.reason}" for u in self.unavailable]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         from .profiles import run_label
         return {"available": len(self.records), "computed": len(self.computed),
                 "missing": [run_label(c) for c in self.missing],
-                "unavailable": {u.label: u.reason for u in self.unavailable},
                 "failed": dict(self.failed)}
 
 
-def _split(configs):
-    from .profiles import Unavailable
-    cfgs, unav, seen = [], [], set()
+def _distinct(configs) -> list[Config]:
+    cfgs, seen = [], set()
     for c in configs:
-        if isinstance(c, Unavailable):
-            unav.append(c)
-        elif isinstance(c, Config):
-            k = config_key(c)
-            if k not in seen:
-                seen.add(k)
-                cfgs.append(c)
-        else:
-            raise TypeError(f"expected Config or profiles.Unavailable, got {type(c).__name__}")
-    return cfgs, unav
+        if not isinstance(c, Config):
+            raise TypeError(f"expected Config, got {type(c).__name__}")
+        k = config_key(c)
+        if k not in seen:
+            seen.add(k)
+            cfgs.append(c)
+    return cfgs
 
 
 def missing(configs, root=None) -> list:
-    """The entries of ``configs`` that the cache does not hold (``Unavailable`` ones included)."""
-    cfgs, unav = _split(configs)
-    return [c for c in cfgs if not is_cached(c, root)] + unav
+    """The entries of ``configs`` that the cache does not hold."""
+    return [c for c in _distinct(configs) if not is_cached(c, root)]
 
 
 def compute_one(params: dict, root: str, threads: int | None = None) -> str:
     """Worker entry point (picklable by reference): train + evaluate one config into ``root``'s
-    cache. Returns its key. Imports the optional modules first so that their strategies are
-    registered in a fresh worker process."""
-    from .profiles import _optional_module_errors
+    cache. Returns its key."""
     from .run import run
-    _optional_module_errors()
     cfg = Config.from_dict(params)
     run(cfg, root=root, progress=False, threads=threads)
     return config_key(cfg)
@@ -127,10 +113,10 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
         warnings.warn("runs in concurrent threads of one process share torch's global RNG (seeded per "
                       "run), so their numbers are not reproducible; use processes (the default pool, or "
                       "Dask workers with threads_per_worker=1)", UserWarning, stacklevel=2)
-    cfgs, unav = _split(configs)
+    cfgs = _distinct(configs)
     root_s = str(results_dir(root).resolve())
     todo = [c for c in cfgs if not is_cached(c, root_s)]
-    res = GridResult(unavailable=unav)
+    res = GridResult()
     if compute and todo:
         say = print if verbose else (lambda *a, **k: None)
         own = None
@@ -203,7 +189,7 @@ def archive(path, configs=None, root=None, models: bool = False) -> dict:
         keys = sorted(p.stem for p in (root / "runs").glob("*.json"))
         skipped = []
     else:
-        cfgs, _ = _split(configs)
+        cfgs = _distinct(configs)
         keys = [config_key(c) for c in cfgs if is_cached(c, root)]
         skipped = [config_key(c) for c in cfgs if not is_cached(c, root)]
     files = 0

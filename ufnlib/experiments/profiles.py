@@ -9,28 +9,18 @@ Three profiles (``bash run_all.sh --profile P`` passes ``profile = P`` to every 
 * ``quick``: real data, SASRec on Beauty (the S3-Rec version, not the paper's), seed 1, the
   paper's settings unchanged, so the quick runs are exactly the seed-1 runs of ``paper`` and a
   quick cache is reused by a later paper run. Three runs: uniform, ufn and the ema_eval control
-  (on this 2-core machine, loaded with other work: uniform and ema_eval stopped early after 77
-  and 70 epochs, 29 and 19 min of training; ufn ran to the 200-epoch cap, 93 min). What it cuts, against
-  ``paper``: the BERT4Rec and SSE-PT backbones,
-  Sports and Yelp, seeds 2 and 3, the +FMR and +FCR columns of Table 3, five of Table 4's seven
+  (their records say how long each took). What it cuts, against ``paper``: the BERT4Rec and
+  SSE-PT backbones, Sports and Yelp, seeds 2 and 3, the +FMR and +FCR columns of Table 3, five of Table 4's seven
   columns, and every hyper-parameter sweep of Figure 3 (each panel shows the default only).
 * ``paper``: the full protocol: 3 backbones x {beauty, sports, yelp} x {uniform, ufn} x seeds
   1-3 (Table 2); the ablation (fmr, fcr, ema_eval) and the six Table 4 strategies with 3 seeds on
   Beauty; the Figure 3 sweeps alpha, m, d, batch size (``paper.SWEEPS``) with 3 seeds, SASRec
   included on the batch-size sweep. Settings are the Config defaults (the paper's / reference's).
-
-A run that cannot be configured yet (a strategy or backbone that is not registered, e.g. while
-``ufnlib/negatives/srns.py`` is being written) comes back as an ``Unavailable`` entry that says why, so a
-notebook can list it instead of failing. ``ufnlib.experiments.grid.run_grid`` takes these lists as they are.
 """
 from __future__ import annotations
 
-import functools
-import importlib
 import inspect
-from dataclasses import dataclass, field
 
-from .. import config as _config
 from .. import paper
 from ..config import Config
 
@@ -39,24 +29,9 @@ SMOKE_DATASET = "synthetic:users=300,items=200"
 NOTEBOOKS = {"01": "main_results", "02": "ablation", "03": "srns_comparison",
              "04": "hyperparameters", "05": "training_curves", "06": "case_study", "09": "protocol_study"}
 
-# per-backbone settings applied on top of the profile's base (the backbone modules' authors put
-# their published settings here, e.g. BERT4Rec's mask probability); empty = Config defaults
-BACKBONE_SETTINGS: dict[str, dict] = {"sasrec": {}, "bert4rec": {}, "ssept": {}}
 ABLATION = ("uniform", "fmr", "fcr", "ufn", "ema_eval")
 QUICK_STRATEGIES = ("uniform", "ufn", "ema_eval")
 TABLE4 = tuple(paper.TABLE4_COLUMNS)          # uniform, removal, srns_rec_removal, ..., ufn
-OPTIONAL_MODULES = ("ufnlib.negatives.srns", "ufnlib.models.bert4rec", "ufnlib.models.ssept")
-
-
-@dataclass(frozen=True)
-class Unavailable:
-    """A run the grid asks for that cannot be configured here yet, and why."""
-    params: dict = field(hash=False, compare=True)
-    reason: str = ""
-
-    @property
-    def label(self) -> str:
-        return run_label(self.params)
 
 
 def run_label(params) -> str:
@@ -68,50 +43,9 @@ def run_label(params) -> str:
                      str(p.get("strategy", "uniform")), f"s{p.get('seed', 1)}"] + extra)
 
 
-# ------------------------------------------------------------------------- what is registered
-@functools.lru_cache(maxsize=None)
-def _optional_module_errors() -> dict:
-    """Import the modules colleagues add (they register strategies / backbones on import). A
-    module that does not exist yet is skipped; one that fails to import is reported."""
-    errors = {}
-    for name in OPTIONAL_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                errors[name] = f"{type(e).__name__}: {e}"
-        except Exception as e:  # a half-written module must not break every notebook
-            errors[name] = f"{type(e).__name__}: {e}"
-    return errors
-
-
-@functools.lru_cache(maxsize=None)
-def backbone_problem(name: str) -> str | None:
-    """None if ``make_model`` builds backbone ``name``, else why not."""
-    from ..models import make_model
-    _optional_module_errors()
-    try:
-        cfg = Config(backbone=name, hidden=8, heads=1, maxlen=4, user_hidden=8)
-        make_model(cfg, 5, 3)
-    except (NotImplementedError, ImportError, _config.ConfigError) as e:
-        return f"backbone '{name}' is not available yet ({e})"
-    except Exception as e:
-        return f"backbone '{name}' failed to build ({type(e).__name__}: {e})"
-    return None
-
-
-def strategy_problem(name: str) -> str | None:
-    errs = _optional_module_errors()
-    if name in _config.STRATEGIES:
-        return None
-    why = "; ".join(f"{m}: {e}" for m, e in errs.items())
-    return f"strategy '{name}' is not registered yet" + (f" ({why})" if why else "")
-
-
-def make(**params) -> Config | Unavailable:
-    """``Config(**params)``, or ``Unavailable`` if its strategy or backbone is not there yet."""
-    why = strategy_problem(params.get("strategy", "uniform")) or backbone_problem(params.get("backbone", "sasrec"))
-    return Unavailable(params, why) if why else Config.from_dict(params)
+def make(**params) -> Config:
+    """``Config(**params)`` (unknown fields and values out of range raise ``ConfigError``)."""
+    return Config.from_dict(params)
 
 
 # ----------------------------------------------------------------------------- the profiles
@@ -166,8 +100,7 @@ def _one_dataset(profile, dataset):
 
 
 def _runs(profile, strategies, seeds, dataset, backbone="sasrec", **extra) -> list:
-    b = {**base(profile), **BACKBONE_SETTINGS.get(backbone, {})}
-    return [make(**{**b, "dataset": dataset, "backbone": backbone, "strategy": s, "seed": seed, **extra})
+    return [make(**{**base(profile), "dataset": dataset, "backbone": backbone, "strategy": s, "seed": seed, **extra})
             for s in strategies for seed in seeds]
 
 
@@ -304,26 +237,22 @@ def profile_runs(profile: str, notebooks=None, datasets=None) -> list:
     out, seen = [], set()
     for nb in notebooks or NOTEBOOKS:
         for c in plan_on(nb, profile, datasets):
-            k = c.label if isinstance(c, Unavailable) else c
-            if k not in seen:
-                seen.add(k)
+            if c not in seen:
+                seen.add(c)
                 out.append(c)
     return out
 
 
 def describe(profile: str):
-    """Runs per notebook: how many, how many new (not asked by an earlier notebook), how many
-    unavailable here. A DataFrame, one row per notebook plus a total."""
+    """Runs per notebook: how many, and how many new (not asked by an earlier notebook). A
+    DataFrame, one row per notebook plus a total."""
     import pandas as pd
     rows, seen = [], set()
     for nb, name in NOTEBOOKS.items():
         runs = plan(nb, profile)
-        keys = [c.label if isinstance(c, Unavailable) else c for c in runs]
-        new = [k for k in dict.fromkeys(keys) if k not in seen]
-        seen.update(keys)
-        rows.append(dict(notebook=f"{nb}_{name}", runs=len(set(keys)), new=len(new),
-                         unavailable=sum(isinstance(c, Unavailable) for c in runs)))
+        new = [c for c in dict.fromkeys(runs) if c not in seen]
+        seen.update(runs)
+        rows.append(dict(notebook=f"{nb}_{name}", runs=len(set(runs)), new=len(new)))
     df = pd.DataFrame(rows)
-    total = dict(notebook="total (distinct)", runs=len(seen), new=len(seen),
-                 unavailable=sum(isinstance(c, Unavailable) for c in profile_runs(profile)))
+    total = dict(notebook="total (distinct)", runs=len(seen), new=len(seen))
     return pd.concat([df, pd.DataFrame([total])], ignore_index=True).set_index("notebook")

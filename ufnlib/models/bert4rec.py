@@ -98,7 +98,7 @@ class MaskedItemData:
         off = split.train_offsets
         starts, ends = off[:-1], off[1:]
         self.train_users = np.flatnonzero((ends - starts) >= 2)   # as NextItemData
-        idx = left_pad(split.train_items, off, starts, ends, maxlen)
+        idx = left_pad(starts, ends, maxlen)
         items = split.train_items
         self.items = torch.from_numpy(np.where(idx >= 0, items[np.maximum(idx, 0)], 0))
         self.inter = torch.from_numpy(idx)                        # -1 = padding

@@ -36,12 +36,12 @@ class MiningDiagnostics:
         self.acc = dict(positions=0, recorded=0, refed=0, mined=0, mined_later=0, random=0,
                         random_later=0, mined_true=0, random_true=0)
 
-    def observe(self, batch, cands, inj, mined, recorded):
+    def observe(self, batch, cands, fed, mined, recorded):
         a = self.acc
         a["positions"] += len(batch.inter)
         a["recorded"] += int(recorded.sum())
         negs = cands[:, 1:]
-        refed = inj[0] if inj is not None else torch.zeros_like(negs, dtype=torch.bool)
+        refed = fed if fed is not None else torch.zeros_like(negs, dtype=torch.bool)
         mn = mined[:, 1:] if mined is not None else torch.zeros_like(negs, dtype=torch.bool)
         a["refed"] += int(refed.sum())
         a["mined"] += int(mn.sum())

@@ -18,8 +18,7 @@ Choices (each one a named rule below, tested against ``oracle.PlainSRNS``):
    forward pass as the loss: the tracked candidates are fed as negatives, so no extra pass.
    One observation per visit; an interaction is visited once per epoch, so T visits ~ T epochs.
    Unlike SRNS (a separate scoring pass per epoch), the scores carry the training pass's dropout
-   noise: on a trained SASRec (Sports) with the weights held fixed, a candidate's std over 5
-   visits is ~0.06-0.2 from dropout alone.
+   noise, which the variance rule sees as spread.
 2. *Rule* (``variance_rule``): a candidate with a full history (T = ``srns_t`` = 5 visits, SRNS's
    5 epochs, this visit's score included) is a false negative when
    ``mean(p) - alpha * std(p) > 1/2`` (population std, as SRNS): it outranks the positive on
@@ -39,13 +38,10 @@ Choices (each one a named rule below, tested against ``oracle.PlainSRNS``):
    candidates (S2 = n - S1; they are scored anyway). Flagged, label-1 and duplicate entries are
    not eligible. A kept candidate keeps its history, a new one starts empty, so a history fills
    only if the candidate survives T - 1 refreshes in a row, and tau sets that: tau = ``srns_tau``
-   = 0.25 on the backbone's logits (SRNS: 10 on its MF scores, another scale). Measured on a
-   trained SASRec (Sports, uniform; 1,400 positions, n = 100, S1 = 8, 8 visits, weights fixed,
-   dropout on): share of tracked candidates kept per visit 0.62 at tau 0.25, 0.34 at tau 1
-   (dropout off: 0.08 at tau 10, 0.19 at 2, 0.43 at 1, 0.66 at 0.5, 0.75 at 0.25, 0.77 at 0.1;
-   no history reached T = 5 at tau 10). The share kept is reported per epoch
-   (``srns_kept_share``), with the number of full histories (``srns_full``).
-5. *What a flag does*, as FMR (mining.py rules 1-2) so that Table 4 varies only the detector:
+   = 0.25 on the backbone's logits (SRNS: 10 on its MF scores, another scale; see docs/design.md).
+   The share of tracked candidates kept per visit is reported per epoch (``srns_kept_share``),
+   with the number of full histories (``srns_full``).
+5. *What a flag does*, as FMR (fmr.py rules 1-2) so that Table 4 varies only the detector:
    flagged entries are reversed / removed / regularised by the strategy and leave the tracked
    set (a label-1 or removed entry is not re-recorded); the pair joins N_false, and an N_false
    item fed again from memory (tracked, or re-fed from N_rec) is flagged at once, as FMR's
@@ -62,9 +58,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..config import ConfigError
-from .fmr import FMRMemory, compiled_kernels
-from .strategies import Strategy, Targets, strategy
+from .fmr import compiled_kernels
 
 INT = torch.int64
 
@@ -311,136 +305,3 @@ class SRNSMemory:
         return {"srns_tracked_mean": float(n[n > 0].double().mean()) if bool((n > 0).any()) else 0.0,
                 "srns_full": int((filled & (self.obs >= self.T)).sum()),
                 "srns_kept_share": self.kept / self.offered if self.offered else None}
-
-
-class _Memories:
-    """The SRNS memory and, for the ``*_rec`` variants, the FMR memory that supplies N_rec:
-    one object for ``MiningDiagnostics.finish`` and the speed benchmark."""
-
-    def __init__(self, srns: SRNSMemory, fmr: FMRMemory | None):
-        self.srns, self.fmr = srns, fmr
-
-    @property
-    def evictions(self) -> int:
-        return self.srns.evictions
-
-    def false_negatives(self):
-        return self.srns.false_negatives()
-
-    def n_false(self) -> int:
-        return self.srns.n_false()
-
-    def tensors(self) -> dict:
-        t = {f"srns.{k}": v for k, v in self.srns.tensors().items()}
-        if self.fmr is not None:
-            t.update({f"fmr.{k}": v for k, v in self.fmr.tensors().items()})
-        return t
-
-    def nbytes(self) -> int:
-        return self.srns.nbytes() + (self.fmr.nbytes() if self.fmr is not None else 0)
-
-
-# ----------------------------------------------------------------------------------- strategies
-class SRNSDetect(Strategy):
-    """Table 4 detectors: SRNS's variance rule finds false negatives (see the module docstring);
-    by subclass they are ``remove``d from the basic loss, or ``reverse``d (label 1) with the FCR
-    ``consistency`` loss. ``in_nrec``: the rule looks inside N_rec of an FMR memory (the ^R rows)."""
-    needs_warmup = True
-    in_nrec = False
-    reverse = remove = consistency = False
-
-    def __init__(self, cfg, data, sampler, split=None, device="cpu"):
-        super().__init__(cfg, data, sampler, split, device)
-        if not self.in_nrec and cfg.n_neg <= cfg.srns_s1:
-            raise ConfigError(f"strategy {self.name}: n_neg ({cfg.n_neg}) must exceed srns_s1 "
-                              f"({cfg.srns_s1}), the tracked candidates, so that fresh random "
-                              f"candidates enter each visit. Fix: raise n_neg or lower srns_s1.")
-        self.srns = SRNSMemory(data.n_inter, cfg.srns_s1, cfg.srns_t, cfg.srns_alpha, device=self.device)
-        self.fmr = (FMRMemory(data.n_inter, cfg.n_neg, data.n_items, cfg.m, cfg.memory_slots or None,
-                              cfg.count_mode, device=self.device) if self.in_nrec else None)
-        self.memory = _Memories(self.srns, self.fmr)
-        self._fed = self._mined = None
-
-    def negatives(self, batch):
-        negs = super().negatives(batch)
-        self._fed = None
-        if self.active:
-            if self.in_nrec:
-                negs, self._fed, _ = self.fmr.inject(batch.inter, negs)
-            else:
-                negs, self._fed = self.srns.inject(batch.inter, negs)
-        return negs
-
-    def labels(self, batch, cands, logits) -> Targets:
-        y = torch.zeros(cands.shape, dtype=torch.float32, device=cands.device)
-        y[:, 0] = 1.0
-        if self._fed is None:
-            self._mined = None
-            return Targets(y, None, None)
-        mined = torch.zeros(cands.shape, dtype=torch.bool, device=cands.device)
-        mined[:, 1:] = self.srns.observe(batch.inter, cands[:, 1:], logits, self._fed)
-        self._mined = mined
-        if self.reverse:
-            y[mined] = 1.0
-        return Targets(y, ~mined if self.remove else None, mined if self.consistency else None)
-
-    def after_step(self, batch, cands, logits, targets) -> None:
-        if not self.active:
-            return
-        flags = self._mined[:, 1:]
-        if self.in_nrec:
-            pool = self.fmr.record(batch.inter, cands, logits, targets.labels, exclude=flags)
-        else:
-            pool = ~flags & (targets.labels[:, 1:] != 1)
-        noise = gumbel(pool.shape, self.sampler.g).to(pool.device)   # drawn on the CPU generator
-        sel = self.srns.refresh(batch.inter, cands[:, 1:], logits, pool, noise, self.cfg.srns_tau)
-        # "recorded" = N_rec (``*_rec``) or the new tracked sets; "refed" = slots fed from memory
-        self.diag.observe(batch, cands, (self._fed, None), self._mined, pool if self.in_nrec else sel)
-
-    def epoch_diagnostics(self) -> dict:
-        if not self.active:
-            return {}
-        d = self.diag.finish(self.memory)
-        d.update(self.srns.summary())
-        if self.fmr is not None:
-            d["fmr_evictions"] = self.fmr.evictions
-        self.srns.offered = self.srns.kept = 0
-        return d
-
-    def state_dict(self) -> dict:
-        st = {**super().state_dict(), "srns": self.srns.state_dict()}
-        if self.fmr is not None:
-            st["fmr"] = self.fmr.state_dict()
-        return st
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.srns.load_state_dict(state["srns"])
-        if self.fmr is not None:
-            self.fmr.load_state_dict(state["fmr"])
-
-
-@strategy("srns_removal")
-class SRNSRemoval(SRNSDetect):
-    """Table 4 '+SRNS': the variance rule over the tracked candidates; flagged ones removed."""
-    remove = True
-
-
-@strategy("srns_rec_removal")
-class SRNSRecRemoval(SRNSDetect):
-    """Table 4 '+SRNS^R': the variance rule inside N_rec of the FMR memory; flagged ones removed."""
-    remove = in_nrec = True
-
-
-@strategy("ufn_srns")
-class UFNSRNS(SRNSDetect):
-    """Table 4 '+UFN_srns': SRNS-detected false negatives reversed, with the FCR consistency loss."""
-    reverse = consistency = True
-    uses_teacher = True
-
-
-@strategy("ufn_srns_rec")
-class UFNSRNSRec(SRNSDetect):
-    """Table 4 '+UFN^R_srns': as ``ufn_srns`` with the rule inside N_rec of the FMR memory."""
-    reverse = consistency = in_nrec = True
-    uses_teacher = True

@@ -3,8 +3,15 @@
 A strategy knows candidates, logits and labels, never a model class. The trainer calls, per
 batch: ``negatives(batch)`` -> ``[P, n]`` item ids; then, with the (detached) logits of the
 candidates ``[P, 1 + n]`` (column 0 = the positive), ``labels(batch, cands, logits)`` ->
-``Targets`` (labels, which entries enter the basic loss, which enter the consistency loss).
-``uniform`` is the backbone as published: n uniform negatives, label 1 on the positive only.
+``Targets`` (labels, which entries enter the basic loss, which enter the consistency loss);
+after the optimiser step ``after_step(batch, cands, logits, targets)``.
+
+One family: every strategy is a row of ``SPECS``, a false-negative *detector* (none, FMR's
+re-feed counter, SRNS's variance rule, or that rule inside FMR's N_rec; see ``detectors``) times
+a *treatment* of what it flags: ``reverse`` (label 1), ``remove`` (out of the basic loss) and/or
+``consistency`` (BCE against the EMA teacher). Table 4 varies only the detector, Table 3 only
+the treatment. ``uniform`` is the backbone as published: n uniform negatives, label 1 on the
+positive only.
 """
 from __future__ import annotations
 
@@ -12,18 +19,35 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import register_strategy
+from ..config import STRATEGIES
+from .detectors import make_detector
+from .diagnostics import MiningDiagnostics
 
-STRATEGY_CLASSES: dict[str, type] = {}
+
+@dataclass(frozen=True)
+class Spec:
+    detector: str | None = None     # None | "fmr" | "srns" | "srns_rec"
+    reverse: bool = False
+    remove: bool = False
+    consistency: bool = False
+    teacher: bool = False           # an EMA teacher after warm-up (implied by consistency)
+    doc: str = ""
 
 
-def strategy(name: str):
-    def deco(cls):
-        cls.name = name
-        STRATEGY_CLASSES[name] = cls
-        register_strategy(name)
-        return cls
-    return deco
+SPECS: dict[str, Spec] = {
+    "uniform": Spec(doc="the backbone: n uniform negatives per positive, never a training item of the user"),
+    "fmr": Spec("fmr", reverse=True, doc="Table 3 '+FMR': mining and reversal, no teacher"),
+    "fcr": Spec("fmr", consistency=True, doc="Table 3 '+FCR': the consistency loss on mined negatives, labels stay 0"),
+    "ufn": Spec("fmr", reverse=True, consistency=True, doc="UFNRec: mining, reversal and consistency (Algorithm 1)"),
+    "removal": Spec("fmr", remove=True, doc="Table 4 SASRec^R: mined false negatives dropped from the basic loss"),
+    "ema_eval": Spec(teacher=True, doc="control: trained as uniform, evaluated with an EMA of its weights started "
+                                       "at the same warm-up end (as the reference does for UFN), no mining"),
+    "srns_removal": Spec("srns", remove=True, doc="Table 4 '+SRNS': the variance rule on tracked candidates; removed"),
+    "srns_rec_removal": Spec("srns_rec", remove=True, doc="Table 4 '+SRNS^R': the variance rule inside N_rec; removed"),
+    "ufn_srns": Spec("srns", reverse=True, consistency=True, doc="Table 4 '+UFN_srns': SRNS-detected, reversed, FCR"),
+    "ufn_srns_rec": Spec("srns_rec", reverse=True, consistency=True, doc="Table 4 '+UFN^R_srns': ufn_srns in N_rec"),
+}
+assert tuple(SPECS) == STRATEGIES, "config.STRATEGIES and SPECS name the same strategies, in the same order"
 
 
 @dataclass
@@ -33,145 +57,85 @@ class Targets:
     con_mask: torch.Tensor | None      # [P, C] bool: entries in the consistency loss (None = none)
 
 
-class Strategy:
-    """Base class: uniform negatives, no mining, no teacher."""
-    name = "base"
-    uses_teacher = False   # an EMA teacher after warm-up; evaluation reports the teacher
-    mines = False          # FMR memory after warm-up
-    needs_warmup = False   # the warm-up rule switches something on (set for mines/teacher)
+def positive_only(cands: torch.Tensor) -> torch.Tensor:
+    y = torch.zeros(cands.shape, dtype=torch.float32, device=cands.device)
+    y[:, 0] = 1.0
+    return y
 
-    def __init__(self, cfg, data, sampler, split=None, device="cpu"):
+
+class Strategy:
+    """One row of ``SPECS``. Until ``activate`` (the trainer's warm-up end) every strategy is
+    ``uniform``; after it, the detector's memory feeds the first negative slots, flags entries,
+    and the treatment decides their labels and masks (mining.py / srns.py rules)."""
+
+    def __init__(self, name: str, cfg, data, sampler, split=None, device="cpu"):
+        self.name, self.spec = name, SPECS[name]
         self.cfg, self.data, self.sampler = cfg, data, sampler
         self.device = torch.device(device)    # where the memories live (the model's device)
-        self.active = False
-        from .diagnostics import MiningDiagnostics
+        self.uses_teacher = self.spec.teacher or self.spec.consistency   # evaluation reports the teacher
+        self.needs_warmup = self.spec.detector is not None or self.uses_teacher
+        self.detector = make_detector(self.spec.detector, cfg, data, self.device)
         self.diag = MiningDiagnostics(data, split)
+        self.active = False
+        self._fed = self._mined = None
+
+    @property
+    def memory(self):
+        """The detector's memory (N_rec, counters, N_false), None for strategies without one."""
+        return self.detector.memory if self.detector is not None else None
+
+    @property
+    def fed(self):
+        """[P, n] bool: the negative slots of the current batch filled from memory (None before
+        activation or without a detector)."""
+        return self._fed
 
     def activate(self) -> None:
-        """Called once at warm-up end (only for strategies that mine)."""
+        """Called once at warm-up end (only for strategies that need it)."""
         self.active = True
 
     def negatives(self, batch) -> torch.Tensor:
-        return self.sampler.sample(batch.pos_users, self.cfg.n_neg)
-
-    def labels(self, batch, cands, logits) -> Targets:
-        y = torch.zeros(cands.shape, dtype=torch.float32, device=cands.device)
-        y[:, 0] = 1.0
-        return Targets(y, None, None)
-
-    def after_step(self, batch, cands, logits, targets) -> None:
-        """Called after the optimiser step with the detached logits of this step."""
-
-    def epoch_diagnostics(self) -> dict:
-        return {}
-
-    def state_dict(self) -> dict:
-        return {"active": self.active}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.active = state["active"]
-
-
-@strategy("uniform")
-class Uniform(Strategy):
-    """The backbone: n uniform negatives per positive, never a training item of the user."""
-
-
-def make_strategy(cfg, data, sampler, split=None, device="cpu") -> Strategy:
-    cls = STRATEGY_CLASSES[cfg.strategy]
-    return cls(cfg, data, sampler, split, device)
-
-
-# ----------------------------------------------------------------------------------- UFN family
-from .fmr import FMRMemory  # noqa: E402
-
-
-class Mining(Strategy):
-    """FMR memory after warm-up (paper Eq. 5): N_rec re-fed in the first negative slots; entries
-    re-fed more than m times are mined false negatives (N_false), then, by subclass:
-    ``reverse`` -> label 1 in the basic loss (Eq. 4 with v+ in N_false);
-    ``remove`` -> left out of the basic loss (and not re-recorded), SASRec^R of Table 4;
-    ``consistency`` -> BCE against the EMA teacher's soft label (Eqs. 7-9)."""
-    mines = True
-    needs_warmup = True
-    reverse = remove = consistency = False
-
-    def __init__(self, cfg, data, sampler, split=None, device="cpu"):
-        super().__init__(cfg, data, sampler, split, device)
-        self.memory = FMRMemory(data.n_inter, cfg.n_neg, data.n_items, cfg.m,
-                                cfg.memory_slots or None, cfg.count_mode, device=self.device)
-        self._inj = None
-
-    def negatives(self, batch):
-        negs = super().negatives(batch)
-        self._inj = None
-        if self.active:
-            negs, refed, counts = self.memory.inject(batch.inter, negs)
-            self._inj = (refed, counts)
+        negs = self.sampler.sample(batch.pos_users, self.cfg.n_neg)
+        self._fed = None
+        if self.active and self.detector is not None:
+            negs, self._fed = self.detector.inject(batch.inter, negs)
         return negs
 
     def labels(self, batch, cands, logits) -> Targets:
-        y = torch.zeros(cands.shape, dtype=torch.float32, device=cands.device)
-        y[:, 0] = 1.0
-        if self._inj is None:
+        y = positive_only(cands)
+        if self._fed is None:
             self._mined = None
             return Targets(y, None, None)
-        refed, counts = self._inj
         mined = torch.zeros(cands.shape, dtype=torch.bool, device=cands.device)
-        mined[:, 1:] = refed & (counts > self.cfg.m)
+        mined[:, 1:] = self.detector.flag(batch.inter, cands[:, 1:], logits, self._fed)
         self._mined = mined
-        if self.reverse:
+        sp = self.spec
+        if sp.reverse:
             y[mined] = 1.0
-        return Targets(y, ~mined if self.remove else None, mined if self.consistency else None)
+        return Targets(y, ~mined if sp.remove else None, mined if sp.consistency else None)
 
     def after_step(self, batch, cands, logits, targets) -> None:
-        if not self.active:
+        """Called after the optimiser step with the detached logits of this step: the detector
+        records what the next visit re-feeds (a reversed or removed entry is not re-recorded)."""
+        if not self.active or self.detector is None:
             return
-        excl = self._mined[:, 1:] if (self.remove and self._mined is not None) else None
-        rec = self.memory.record(batch.inter, cands, logits, targets.labels, exclude=excl)
-        self.diag.observe(batch, cands, self._inj, self._mined, rec)
+        exclude = self._mined[:, 1:] if self.spec.remove else None
+        recorded = self.detector.update(batch.inter, cands, logits, targets.labels, exclude, self.sampler)
+        self.diag.observe(batch, cands, self._fed, self._mined, recorded)
 
     def epoch_diagnostics(self) -> dict:
-        d = self.diag.finish(self.memory) if self.active else {}
-        return d
+        if not self.active or self.detector is None:
+            return {}
+        return {**self.diag.finish(self.detector.memory), **self.detector.summary()}
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "memory": self.memory.state_dict()}
+        return {"active": self.active, **(self.detector.state_dict() if self.detector is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.memory.load_state_dict(state["memory"])
+        self.active = state["active"]
+        if self.detector is not None:
+            self.detector.load_state_dict(state)
 
 
-@strategy("fmr")
-class FMR(Mining):
-    """Table 3 '+FMR': mining and reversal, no teacher."""
-    reverse = True
-
-
-@strategy("fcr")
-class FCR(Mining):
-    """Table 3 '+FCR': mining and the consistency loss on mined negatives, labels stay 0."""
-    consistency = True
-    uses_teacher = True
-
-
-@strategy("ufn")
-class UFN(Mining):
-    """UFNRec: mining, reversal and the consistency loss (Algorithm 1)."""
-    reverse = consistency = True
-    uses_teacher = True
-
-
-@strategy("removal")
-class Removal(Mining):
-    """Table 4 SASRec^R: mined false negatives are dropped from the basic loss."""
-    remove = True
-
-
-@strategy("ema_eval")
-class EMAEval(Strategy):
-    """Control: the backbone trained as ``uniform``, evaluated with an EMA of its weights started
-    at the same warm-up end (what the reference does for UFN runs), with no mining at all."""
-    needs_warmup = True
-    uses_teacher = True
+def make_strategy(cfg, data, sampler, split=None, device="cpu") -> Strategy:
+    return Strategy(cfg.strategy, cfg, data, sampler, split, device)

@@ -52,9 +52,9 @@ class Evaluator:
         off = split.train_offsets
         n = len(users)
         # valid input: train items; test input: train items + valid item
-        tr = left_pad(split.train_items, off, off[:-1][users], off[1:][users], maxlen)
+        tr = left_pad(off[:-1][users], off[1:][users], maxlen)
         valid_in = np.where(tr >= 0, split.train_items[np.maximum(tr, 0)], 0)
-        tr2 = left_pad(split.train_items, off, off[:-1][users], off[1:][users], maxlen - 1)
+        tr2 = left_pad(off[:-1][users], off[1:][users], maxlen - 1)
         test_in = np.concatenate([np.where(tr2 >= 0, split.train_items[np.maximum(tr2, 0)], 0),
                                   split.valid[users][:, None]], axis=1)
         self.inputs = {"valid": torch.from_numpy(valid_in), "test": torch.from_numpy(test_in)}

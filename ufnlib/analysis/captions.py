@@ -1,0 +1,70 @@
+"""Table captions: the protocol sentence read from the records themselves (data version, seeds,
+selection, evaluation, warnings about runaway or early-stopped runs) and the significance note."""
+from __future__ import annotations
+
+from ..data.datasets import REGISTRY
+
+MODE_TEXT = {
+    "sampled": "sampled-100 protocol (the test item ranked against 100 items drawn uniformly, once, "
+               "from a fixed seed, among items the user never interacted with; the paper's protocol)",
+    "full": "full ranking (the test item ranked against every item, the user's history excluded; "
+            "not reported in the paper)",
+}
+
+
+def dataset_note(name: str, rec: dict | None = None) -> str:
+    if name.startswith("synthetic"):
+        return (f"{name}: seeded synthetic data (smoke profile), a pipeline check whose numbers are "
+                f"not comparable with the paper's")
+    size = f"{rec['dataset']['users']:,} users, {rec['dataset']['items']:,} items" if rec else ""
+    base = name.replace("_sasrec", "")
+    if base == "beauty" and name == "beauty":
+        return (f"Beauty: our Beauty is the S3-Rec version ({size}), NOT the paper's 52,024-user "
+                f"SASRec version; compare directions and gaps with the paper, not values")
+    info = REGISTRY.get(name)
+    return f"{name.capitalize()}: {info.note if info else 'unregistered'}" + (f" ({size})" if size else "")
+
+
+def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
+    """The caption's protocol sentence(s), read from the records themselves."""
+    if not records:
+        return (f"No runs available yet (see the list of missing runs). Evaluation: {MODE_TEXT[mode]}."
+                + (f" Profile {profile}." if profile else ""))
+    cfgs = [r["config"] for r in records]
+    seeds = sorted({c["seed"] for c in cfgs})
+    by_ds = {}
+    for r in records:
+        by_ds.setdefault(r["config"]["dataset"], r)
+    sel = sorted({(c["select_metric"], c["max_epochs"], c["patience"]) for c in cfgs})
+    sel_txt = "; ".join(f"at most {me} epochs, stop after {pa} validations without improvement"
+                        for _, me, pa in sel)
+    teacher = sorted({c["strategy"] for c in cfgs if any(r.get("metrics_student") for r in records
+                                                            if r["config"]["strategy"] == c["strategy"])})
+    txt = ("Data: " + "; ".join(dataset_note(d, r) for d, r in by_ds.items()) + ". "
+           f"Evaluation: {MODE_TEXT[mode]}, test split of leave-one-out. "
+           f"Numbers: mean ± sample standard deviation over seeds {seeds} "
+           f"({len(seeds)} seed{'s' if len(seeds) != 1 else ''}); the epoch of each run is chosen on "
+           f"validation (sampled {sel[0][0].upper()}; {sel_txt}); test is never used for selection.")
+    if teacher:
+        txt += (f" Runs with an EMA teacher ({', '.join(teacher)}) report the teacher's weights, as the "
+                f"reference code does.")
+    flagged = [r for r in records if r.get("runaway_epoch") or any(h.get("runaway") for h in r.get("history", ()))]
+    if flagged:
+        from ..experiments.profiles import run_label
+        txt += (" WARNING: runaway mining (ufnlib.negatives.diagnostics.runaway) in "
+                + ", ".join(run_label(r["config"]) for r in flagged)
+                + "; these runs never learned after mining started.")
+    plateau = [r for r in records if (r.get("selection") or {}).get("few_steps_stop")]
+    if plateau:
+        from ..experiments.profiles import run_label
+        txt += (" WARNING: stopped by patience after few optimizer steps, possibly in the flat start of "
+                "the learning curve (ufnlib.training.train.stopped_after_few_steps; set patience_min_steps): "
+                + ", ".join(run_label(r["config"]) for r in plateau) + ".")
+    if profile:
+        txt += f" Profile: {profile}."
+    return txt
+
+
+SIG_TEXT = ("Improv. = relative change of the mean over the baseline; p (users) = Wilcoxon signed-rank "
+            "test over users on per-user values averaged over seeds (same candidates in every run); "
+            "p (seeds) = paired t-test over seeds (needs 2+ seeds); * = improvement with p (users) < 0.05.")

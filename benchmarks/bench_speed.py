@@ -124,7 +124,7 @@ def main():
     import torch
     torch.set_num_threads(args.threads)
     from ufnlib import Config, Evaluator, load_split
-    from ufnlib.experiments.run import GIT_AT_IMPORT
+    from ufnlib.experiments.provenance import GIT_AT_IMPORT
     from ufnlib.training.train import Trainer
     split = load_split(args.dataset)
     t = time.perf_counter()

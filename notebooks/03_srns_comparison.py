@@ -126,8 +126,8 @@ det_syn.display
 
 # %%
 first = {}
-for r in sorted(syn.records, key=lambda r: r["config"]["seed"]):
-    first.setdefault(r["config"]["strategy"], r)
+for r in sorted(syn.records, key=lambda r: r.seed):
+    first.setdefault(r.strategy, r)
 if first:
     fig = teaching.plot_mining({labels[s]: teaching.mining_history(r) for s, r in first.items()},
                                title=f"synthetic data, seed {min(r['config']['seed'] for r in first.values())}")

@@ -80,9 +80,9 @@ report.save_table(stats.claims_frame(claims), "figure4_claims",
 
 # %%
 numbers = {"profile": profile, "dataset": dataset, "seeds": seeds, "runs": runs.to_dict(),
-           "warmup_end_epochs": {f"{r['config']['strategy']}/s{r['config']['seed']}": r.get("warmup_end_epoch")
+           "warmup_end_epochs": {f"{r.strategy}/s{r.seed}": r.warmup_end
                                  for r in runs.records},
-           "best_epochs": {f"{r['config']['strategy']}/s{r['config']['seed']}": r["selection"]["best_epoch"]
+           "best_epochs": {f"{r.strategy}/s{r.seed}": r.best_epoch
                            for r in runs.records},
            "claims": {f"{c.source}: {c.text}": c.ours for c in claims}}
 report.save_numbers("05_training_curves", numbers)

@@ -72,7 +72,7 @@ runs = grid.notebook_runs(profiles.protocol_study(profile, seeds, dataset), prof
 # negatives per user at every logged epoch (seeded by run and epoch).
 
 # %%
-fixed = [r for r in runs.records if r["config"].get("log_test_every")]
+fixed = [r for r in runs.records if r.config.get("log_test_every")]
 frame = protocol_report.readings_frame(fixed)
 table = protocol_report.readings_table(frame)
 caption = ("Protocol study: test NDCG@10 (sampled-100) of fixed-budget SASRec runs on " + dataset + " (all "
@@ -107,7 +107,7 @@ for r in fixed:
     last = max(p["log"], key=lambda e: e["epoch"])
     for at, spread, allv in (("last", p["reference_spread_last"], last["test"]["sampled"]),
                              ("selected", p["reference_spread_selected"], r["metrics"]["test"]["sampled"])):
-        rows.append(dict(strategy=r["config"]["strategy"], seed=r["seed"], at=at, all_users=allv["ndcg@10"],
+        rows.append(dict(strategy=r.strategy, seed=r.seed, at=at, all_users=allv["ndcg@10"],
                          estimate_mean=spread["ndcg@10"]["mean"], estimate_std=spread["ndcg@10"]["std"],
                          estimate_min=spread["ndcg@10"]["min"], estimate_max=spread["ndcg@10"]["max"]))
 spread = pd.DataFrame(rows, columns=["strategy", "seed", "at", "all_users", "estimate_mean", "estimate_std",
@@ -136,9 +136,9 @@ report.save_figure(fig, "09_protocol_curves")
 # stopping). SASRec for reference.
 
 # %%
-plain = [r for r in runs.records if not r["config"].get("log_test_every")
-         and r["config"].get("warmup") == profiles.base(profile).get("warmup", "plateau")
-         and r["config"].get("warmup_epochs") == profiles.base(profile).get("warmup_epochs", 20)]
+plain = [r for r in runs.records if not r.config.get("log_test_every")
+         and r.config.get("warmup") == profiles.base(profile).get("warmup", "plateau")
+         and r.config.get("warmup_epochs") == profiles.base(profile).get("warmup_epochs", 20)]
 default_rule = "plateau (reference)" if profile != "smoke" else "fixed 4 (smoke default)"
 warm = protocol_report.warmup_frame(runs.records, profiles.warmup_variants(profile), plain, default_rule)
 wt = protocol_report.summary_table(warm)

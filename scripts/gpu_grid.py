@@ -50,7 +50,7 @@ def smoke(backbone: str, strategy: str, root: str) -> str | None:
     params = {**base("smoke"), "dataset": SMOKE_DATASET, "backbone": backbone, "strategy": strategy,
               "seed": 1, "max_epochs": 3, "warmup_epochs": 1}
     try:
-        from ufnlib.experiments.run import resolve_device
+        from ufnlib.experiments.provenance import resolve_device
         rec = run(params, root=root, progress=False, threads=1)
         assert rec["env"]["device"] == resolve_device().type, rec["env"]
         return None

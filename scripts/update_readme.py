@@ -23,16 +23,17 @@ from ufnlib.paper import TABLE2, TABLE3, TABLE4, TABLE4_COLUMNS  # noqa: E402
 METRICS = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10")
 
 
-def records(root: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((root / "runs").glob("*.json"))]
+def records(root: Path) -> list:
+    from ufnlib.experiments.store import load_record
+    return [load_record(p.stem, root) for p in sorted((root / "runs").glob("*.json"))]
 
 
 def is_default(rec: dict, **want) -> bool:
     """A run of the paper's defaults except the given fields."""
     from ufnlib import Config, config_key
-    c = rec["config"]
+    c = rec.config
     base = Config(dataset=c["dataset"], backbone=c["backbone"], strategy=c["strategy"], seed=c["seed"])
-    return rec["key"] == config_key(base) and all(c[k] == v for k, v in want.items())
+    return rec.key == config_key(base) and all(c[k] == v for k, v in want.items())
 
 
 def sasrec_vs_paper(recs) -> str:
@@ -41,7 +42,7 @@ def sasrec_vs_paper(recs) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for ds in ("sports", "yelp"):
         for r in recs:
-            if r["config"]["dataset"] != ds or not is_default(r, backbone="sasrec", strategy="uniform"):
+            if r.dataset != ds or not is_default(r, backbone="sasrec", strategy="uniform"):
                 continue
             t, f = r["metrics"]["test"]["sampled"], r["metrics"]["test"]["full"]
             ph, pn = TABLE2[ds]["sasrec"]["hr@10"][0], TABLE2[ds]["sasrec"]["ndcg@10"][0]
@@ -54,8 +55,8 @@ def sasrec_vs_paper(recs) -> str:
 
 def beauty_runs(recs, strategy: str, backbone: str) -> list[dict]:
     """The default-config Beauty runs of (backbone, strategy), in seed order."""
-    return sorted((r for r in recs if r["config"]["dataset"] == "beauty"
-                   and is_default(r, strategy=strategy, backbone=backbone)), key=lambda r: r["seed"])
+    return sorted((r for r in recs if r.dataset == "beauty"
+                   and is_default(r, strategy=strategy, backbone=backbone)), key=lambda r: r.seed)
 
 
 def mean_cells(rs) -> list[str]:
@@ -63,7 +64,7 @@ def mean_cells(rs) -> list[str]:
     import numpy as np
     cells = []
     for m in METRICS:
-        v = np.array([r["metrics"]["test"]["sampled"][m] for r in rs])
+        v = np.array([r.value(m, "sampled", "test") for r in rs])
         cells.append(f"{v.mean():.4f}" + (f" ± {v.std(ddof=1):.4f}" if len(v) > 1 else ""))
     return cells
 
@@ -83,7 +84,7 @@ def variants(recs, names: dict, paper: dict) -> str:
             rows.append(f"| {name} | 0 | " + " | ".join("not run yet" for _ in METRICS) + f" | | {ph} | {pn} |")
             continue
         cell = mean_cells(rs)
-        full = np.mean([r["metrics"]["test"]["full"]["ndcg@10"] for r in rs])
+        full = np.mean([r.value("ndcg@10", "full", "test") for r in rs])
         rows.append(f"| {name} | {','.join(str(r['seed']) for r in rs)} | " + " | ".join(cell)
                     + f" | {full:.4f} | {ph} | {pn} |")
     keys = ", ".join(f"`{r['key']}`" for s in names for r in by[s])
@@ -140,11 +141,11 @@ def backbones(recs) -> str:
                             + f" | | {p_val:.4f} | {p_imp} | | | | | |")
                 continue
             cell = mean_cells(rs)
-            nd = float(np.mean([r["metrics"]["test"]["sampled"]["ndcg@10"] for r in rs]))
+            nd = float(np.mean([r.value("ndcg@10", "sampled", "test") for r in rs]))
             imp = "" if st == "uniform" or base is None else f"{(nd / base - 1):+.2%}"
             if st == "uniform":
                 base = nd
-            full = np.mean([r["metrics"]["test"]["full"]["ndcg@10"] for r in rs])
+            full = np.mean([r.value("ndcg@10", "full", "test") for r in rs])
             ep = ", ".join(f"{r['selection']['best_epoch']} / {r['selection']['epochs_run']}" for r in rs)
             dev = ", ".join(sorted({r["env"].get("gpu") or r["env"].get("device", "cpu") for r in rs}))
             rows.append(f"| {nm} | {arm} | {','.join(str(r['seed']) for r in rs)} | " + " | ".join(cell)
@@ -235,7 +236,7 @@ def detectors(recs) -> str:
     from ufnlib.experiments import profiles
     beauty = [r for s in detector_tables.DETECTOR_COLUMNS for r in beauty_runs(recs, s, "sasrec")]
     want = {config_key(c) for c in profiles.detectors_synthetic("paper", [1, 2, 3])}
-    syn = [r for r in recs if r["key"] in want]
+    syn = [r for r in recs if r.key in want]
     b, y = detector_tables.detectors(beauty), detector_tables.detectors_synthetic(syn)
     out = [b.caption, "", markdown_table(b.display).strip(), "",
            "Runs: " + ", ".join(f"`{r['key']}`" for r in beauty) + ".", "",

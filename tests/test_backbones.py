@@ -10,7 +10,7 @@ import torch
 import ufnlib
 from ufnlib import Config, config_key
 from ufnlib.data.datasets import leave_one_out, parse
-from ufnlib.experiments.run import matches
+from ufnlib.experiments.store import matches
 from ufnlib.models import make_data, make_model
 from ufnlib.models.bert4rec import BERT4Rec, MaskedItemData, cloze_mask, n_masked
 from ufnlib.models.sasrec import SASRec

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from ufnlib.data.batches import NegativeSampler, NextItemData, membership_keys
+from ufnlib.experiments import provenance
 from ufnlib.experiments import run as experiments
-from ufnlib.experiments.run import environment, resolve_device
+from ufnlib.experiments.provenance import environment, resolve_device
 
 
 def test_resolve_device_default_env_and_argument(monkeypatch):
@@ -71,9 +72,9 @@ def test_commit_of_a_copied_tree(monkeypatch):
         raise OSError("git not found")
     monkeypatch.setattr(subprocess, "run", no_git)
     monkeypatch.delenv("UFN_GIT_COMMIT", raising=False)
-    assert experiments.git_commit()["commit"] == "unknown"
+    assert provenance.git_commit()["commit"] == "unknown"
     monkeypatch.setenv("UFN_GIT_COMMIT", "a" * 40)
-    g = experiments.git_commit()
+    g = provenance.git_commit()
     assert g == {"commit": "a" * 40, "dirty": False, "source": "UFN_GIT_COMMIT"}
 
 

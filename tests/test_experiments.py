@@ -15,7 +15,8 @@ import ufnlib
 from ufnlib import Config, ConfigError, config_key
 from ufnlib.__main__ import main as cli_main
 from ufnlib.config import CACHE_VERSION
-from ufnlib.experiments.run import load_model, load_ranks, load_record, load_split, record_path
+from ufnlib.experiments.splits import load_split
+from ufnlib.experiments.store import load_model, load_ranks, load_record, record_path
 from ufnlib.training.evaluate import Evaluator
 
 TIMING = {"train_seconds", "eval_seconds"}
@@ -134,6 +135,22 @@ def test_record_contents_and_cache_hit(tmp_path, tiny_cfg):
     assert rpath.stat().st_mtime_ns == mtime
     assert load_record(tiny_cfg, tmp_path) == rec
     assert not ufnlib.is_cached(tiny_cfg.replace(seed=5), tmp_path)
+
+
+def test_record_accessor_reads_what_the_json_holds(tmp_path, tiny_cfg):
+    """A record is a ``store.Record``: the accessors read the nested JSON keys, ``lookup`` is the
+    one cache check (None for another config), and the paths are spelled in one place."""
+    from ufnlib.experiments import store
+    rec = ufnlib.run(tiny_cfg, root=tmp_path, progress=False)
+    assert isinstance(rec, store.Record) and isinstance(store.lookup(tiny_cfg, tmp_path), store.Record)
+    assert rec.key == rec["key"] == config_key(tiny_cfg) and rec.seed == rec["config"]["seed"]
+    assert (rec.strategy, rec.dataset, rec.backbone) == (tiny_cfg.strategy, tiny_cfg.dataset, tiny_cfg.backbone)
+    assert rec.value("ndcg@10", "full", "valid") == rec["metrics"]["valid"]["full"]["ndcg@10"]
+    assert rec.best_epoch == rec["selection"]["best_epoch"] and rec.history == rec["history"]
+    assert rec.field("patience_min_steps") == 0 and rec.protocol_log == [] and not rec.reports_teacher
+    assert store.lookup(tiny_cfg.replace(seed=tiny_cfg.seed + 1), tmp_path) is None
+    assert store.record_path(rec.key, tmp_path).is_file() and store.ranks_path(rec.key, tmp_path).is_file()
+    assert store.model_path(tiny_cfg, tmp_path).is_file() and not store.checkpoint_path(tiny_cfg, tmp_path).exists()
 
 
 def test_stale_record_is_recomputed(tmp_path, tiny_cfg):
@@ -286,7 +303,7 @@ def test_record_of_other_generated_data_is_not_reused(tmp_path):
     import json
 
     import ufnlib
-    from ufnlib.experiments.run import record_path
+    from ufnlib.experiments.store import record_path
     cfg = ufnlib.Config(dataset="synthetic:users=60,items=50", hidden=16, n_neg=5, max_epochs=1)
     rec = ufnlib.run(cfg, root=tmp_path, progress=False)
     assert ufnlib.is_cached(cfg, tmp_path)
@@ -304,7 +321,7 @@ def test_fields_a_strategy_never_reads_do_not_invalidate_its_record(tmp_path):
     import json
 
     import ufnlib
-    from ufnlib.experiments.run import record_path
+    from ufnlib.experiments.store import record_path
     for strategy, reused in (("uniform", True), ("srns_removal", False)):
         cfg = ufnlib.Config(dataset="synthetic:users=60,items=50", strategy=strategy, hidden=16,
                             n_neg=10, max_epochs=1, warmup="fixed", warmup_epochs=0)

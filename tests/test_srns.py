@@ -283,7 +283,7 @@ def test_strategies_run_and_record_diagnostics(strategy, tmp_path):
 @pytest.mark.parametrize("strategy", ["srns_removal", "ufn_srns_rec"])
 def test_interrupted_srns_run_resumes_identically(strategy, tmp_path):
     import ufnlib
-    from ufnlib.experiments.run import load_ranks
+    from ufnlib.experiments.store import load_ranks
     cfg = ufnlib.Config(strategy=strategy, srns_t=2, patience=10, **{**SMALL, "max_epochs": 5})
     assert ufnlib.run(cfg, root=tmp_path / "a", progress=False, stop_after_epochs=4) is None
     resumed = ufnlib.run(cfg, root=tmp_path / "a", progress=False)

@@ -12,6 +12,7 @@ import pytest
 
 from ufnlib import paper
 from ufnlib.analysis import detector_tables, stats, tables
+from ufnlib.experiments.store import Record
 from ufnlib.training.evaluate import metrics_from_ranks
 
 METRICS = paper.METRICS
@@ -39,7 +40,7 @@ def fake_run(root, key: str, strategy: str, seed: int, test_sampled, users=None,
     np.savez_compressed(buf, **{k: np.asarray(v, dtype=np.int32) for k, v in ranks.items()})
     (root / "runs" / f"{key}.npz").write_bytes(buf.getvalue())
     (root / "runs" / f"{key}.json").write_text(json.dumps(rec))
-    return rec
+    return Record(rec)
 
 
 def with_metric(rec: dict, metric: str, v: float) -> dict:

@@ -15,7 +15,9 @@ from .data.datasets import (
            statistics,
            table1,
 )
-from .experiments.run import is_cached, list_runs, load_model, load_ranks, load_record, load_split, run
+from .experiments.run import run
+from .experiments.splits import load_split
+from .experiments.store import is_cached, list_runs, load_model, load_ranks, load_record
 from .training.evaluate import Evaluator, metrics_from_ranks, per_user_metric
 
 __all__ = ["Config", "ConfigError", "config_key", "DataError", "REGISTRY", "Sequences", "Split",

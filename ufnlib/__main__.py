@@ -124,10 +124,10 @@ def _main(argv=None) -> int:
         rec = run(cfg, root=args.results, force=args.force, progress=not args.quiet, threads=args.threads,
                   device=args.device)
         t = rec["metrics"]["test"]
-        print(json.dumps({"key": rec["key"], "best_epoch": rec["selection"]["best_epoch"],
+        print(json.dumps({"key": rec.key, "best_epoch": rec.best_epoch,
                           "test_sampled": t["sampled"], "test_full": t["full"]}, indent=1))
     elif args.cmd == "list":
-        from .experiments.run import list_runs
+        from .experiments.store import list_runs
         df = list_runs(args.results)
         print(df.to_string(index=False) if len(df) else "no cached runs")
     elif args.cmd == "table1":

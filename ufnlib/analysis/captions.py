@@ -30,16 +30,16 @@ def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
     if not records:
         return (f"No runs available yet (see the list of missing runs). Evaluation: {MODE_TEXT[mode]}."
                 + (f" Profile {profile}." if profile else ""))
-    cfgs = [r["config"] for r in records]
+    cfgs = [r.config for r in records]
     seeds = sorted({c["seed"] for c in cfgs})
     by_ds = {}
     for r in records:
-        by_ds.setdefault(r["config"]["dataset"], r)
+        by_ds.setdefault(r.dataset, r)
     sel = sorted({(c["select_metric"], c["max_epochs"], c["patience"]) for c in cfgs})
     sel_txt = "; ".join(f"at most {me} epochs, stop after {pa} validations without improvement"
                         for _, me, pa in sel)
-    teacher = sorted({c["strategy"] for c in cfgs if any(r.get("metrics_student") for r in records
-                                                            if r["config"]["strategy"] == c["strategy"])})
+    teacher = sorted({c["strategy"] for c in cfgs if any(r.reports_teacher for r in records
+                                                            if r.strategy == c["strategy"])})
     txt = ("Data: " + "; ".join(dataset_note(d, r) for d, r in by_ds.items()) + ". "
            f"Evaluation: {MODE_TEXT[mode]}, test split of leave-one-out. "
            f"Numbers: mean ± sample standard deviation over seeds {seeds} "
@@ -48,18 +48,18 @@ def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
     if teacher:
         txt += (f" Runs with an EMA teacher ({', '.join(teacher)}) report the teacher's weights, as the "
                 f"reference code does.")
-    flagged = [r for r in records if r.get("runaway_epoch") or any(h.get("runaway") for h in r.get("history", ()))]
+    flagged = [r for r in records if r.runaway]
     if flagged:
         from ..experiments.profiles import run_label
         txt += (" WARNING: runaway mining (ufnlib.negatives.diagnostics.runaway) in "
-                + ", ".join(run_label(r["config"]) for r in flagged)
+                + ", ".join(run_label(r.config) for r in flagged)
                 + "; these runs never learned after mining started.")
-    plateau = [r for r in records if (r.get("selection") or {}).get("few_steps_stop")]
+    plateau = [r for r in records if r.few_steps_stop]
     if plateau:
         from ..experiments.profiles import run_label
         txt += (" WARNING: stopped by patience after few optimizer steps, possibly in the flat start of "
                 "the learning curve (ufnlib.training.train.stopped_after_few_steps; set patience_min_steps): "
-                + ", ".join(run_label(r["config"]) for r in plateau) + ".")
+                + ", ".join(run_label(r.config) for r in plateau) + ".")
     if profile:
         txt += f" Profile: {profile}."
     return txt

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..experiments.run import load_model, load_split, results_dir
+from ..experiments.splits import load_split
+from ..experiments.store import load_model, model_path
 
 REPLAY_SEED_OFFSET = 7   # the replay's generator: seed * 1_000_003 + 7 (negatives and masking of the replay)
 
@@ -103,8 +104,7 @@ def replay_mining(cfg, root=None, passes: int | None = None, batch_size: int = 5
 
 def missing_models(cfgs, root=None) -> list:
     """The configs whose selected weights (results/models/<key>.pt) are not on this machine."""
-    from ..config import config_key
-    return [c for c in cfgs if not (results_dir(root) / "models" / f"{config_key(c)}.pt").is_file()]
+    return [c for c in cfgs if not model_path(c, root).is_file()]
 
 
 # ------------------------------------------------------------------------------ aggregates
@@ -161,7 +161,7 @@ def aggregate(mined: Mined, dataset: str, cats: dict) -> "object":
 
 def training_diagnostics(rec: dict) -> dict:
     """The last mining epoch's counters of a run's history (kept by the trainer), if any."""
-    for h in reversed(rec.get("history", [])):
+    for h in reversed(rec.history):
         if h.get("mined") is not None:
             keys = ("epoch", "mined", "refed", "mined_later_share", "random_later_share",
                     "mined_precision", "random_precision", "nfalse_entries")
@@ -245,9 +245,9 @@ class CaseStudy:
     def __init__(self, runs, dataset: str, root=None):
         from ..config import Config
         self.runs, self.dataset, self.root = runs, dataset, root
-        recs = {r["config"]["strategy"]: r for r in runs.records if r["config"]["dataset"] == dataset}
+        recs = {r.strategy: r for r in runs.records if r.dataset == dataset}
         self.records = {s: recs.get(s) for s in ("uniform", "ufn")}
-        self.cfgs = {s: Config.from_dict(r["config"]) for s, r in self.records.items() if r is not None}
+        self.cfgs = {s: Config.from_dict(r.config) for s, r in self.records.items() if r is not None}
         lacking = [s for s, r in self.records.items() if r is None]
         no_w = missing_models(self.cfgs.values(), root)
         self.ready = not lacking and not no_w

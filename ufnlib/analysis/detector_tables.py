@@ -35,18 +35,18 @@ def detector_runs(res, strategies=DETECTOR_COLUMNS):
     recs = records_of(res)
     rows = []
     for r in recs:
-        c = r["config"]
+        c = r.config
         if c["strategy"] not in strategies or c["backbone"] != "sasrec":
             continue
-        w, best = r.get("warmup_end_epoch"), r["selection"]["best_epoch"]
-        hs = [h for h in r["history"] if w is not None and w < h["epoch"] <= best and "mined" in h]
+        w, best = r.warmup_end, r.best_epoch
+        hs = [h for h in r.history if w is not None and w < h["epoch"] <= best and "mined" in h]
         if not hs:
             continue
         tot = {k: sum(h[k] for h in hs) for k in ("mined", "mined_later", "random", "random_later", "refed")}
         later = tot["mined_later"] / tot["mined"] if tot["mined"] else math.nan
         rnd = tot["random_later"] / tot["random"] if tot["random"] else math.nan
         rows.append(dict(strategy=c["strategy"], column=ARM_LABELS.get(c["strategy"], c["strategy"]),
-                         seed=c["seed"], key=r["key"], mining_epochs=len(hs), best_epoch=best,
+                         seed=c["seed"], key=r.key, mining_epochs=len(hs), best_epoch=best,
                          flagged_per_epoch=tot["mined"] / len(hs), later_share=later,
                          random_later_share=rnd, lift=later / rnd if rnd else math.nan,
                          later_flagged_per_epoch=tot["mined_later"] / len(hs),
@@ -92,20 +92,20 @@ def detectors_synthetic(res, strategies=DETECTOR_COLUMNS) -> TableResult:
     recs = records_of(res)
     rows = []
     for r in recs:
-        if r["config"]["strategy"] not in strategies:
+        if r.strategy not in strategies:
             continue
         row = summary_row(r)
-        row["nfalse_pairs"] = r["history"][-1].get("nfalse_pairs") if r["history"] else None
+        row["nfalse_pairs"] = r.history[-1].get("nfalse_pairs") if r.history else None
         mp, rp = row.get("mined_precision"), row.get("random_precision")
         row["lift"] = mp / rp if mp is not None and rp else math.nan
-        rows.append({"column": ARM_LABELS.get(row["strategy"], row["strategy"]), "seed": r["config"]["seed"],
-                     "key": r["key"], **row})
+        rows.append({"column": ARM_LABELS.get(row["strategy"], row["strategy"]), "seed": r.seed,
+                     "key": r.key, **row})
     long = pd.DataFrame(rows)
     fmt = {"mined": "{:,.0f}", "mined_precision": "{:.3f}", "random_precision": "{:.4f}", "lift": "{:.1f}x",
            "nfalse_pairs": "{:,.0f}", "nfalse_precision": "{:.3f}", "nfalse_recall": "{:.3f}",
            "test_ndcg10": "{:.4f}"}
     display = _per_strategy(long, strategies, SYNTHETIC_DETECTOR_COLUMNS, fmt)
-    c = recs[0]["config"] if recs else {}
+    c = recs[0].config if recs else {}
     cap = ("Table 4's detectors on synthetic data (``ufnlib.data.synthetic``: the generator knows which unseen "
            "items each user likes, i.e. every false negative). "
            + (f"SASRec d={c.get('hidden')}, {c.get('max_epochs')} epochs, mining after a fixed warm-up of "

@@ -26,7 +26,7 @@ def hyper_frame(records, profile: str, metrics=("hr@10", "ndcg@10"), which="test
     import pandas as pd
     rows = []
     for r in records:
-        c = r["config"]
+        c = r.config
         if c["strategy"] not in LABEL:
             continue
         diff = [f for f in PANELS if c[f] != base_value(profile, f)]
@@ -34,7 +34,7 @@ def hyper_frame(records, profile: str, metrics=("hr@10", "ndcg@10"), which="test
             continue
         for panel in (diff or list(PANELS)):
             rows.append(dict(panel=panel, value=c[panel], strategy=c["strategy"], seed=c["seed"],
-                             base=not diff, **{m: r["metrics"][which][mode][m] for m in metrics}))
+                             base=not diff, **{m: r.value(m, mode, which) for m in metrics}))
     cols = ["panel", "value", "strategy", "seed", "base", *metrics]
     return pd.DataFrame(rows, columns=cols)
 
@@ -192,14 +192,14 @@ def curves_frame(records, metrics=("hr@10", "ndcg@10")):
     import pandas as pd
     rows = []
     for r in records:
-        c = r["config"]
-        for h in r["history"]:
+        c = r.config
+        for h in r.history:
             if "valid" not in h:
                 continue
             for kind, key in (("reported", "valid"), ("student", "valid_student")):
                 if key in h:
                     rows.append(dict(strategy=c["strategy"], seed=c["seed"], epoch=h["epoch"], model=kind,
-                                     warmup_end=r.get("warmup_end_epoch"), best_epoch=r["selection"]["best_epoch"],
+                                     warmup_end=r.warmup_end, best_epoch=r.best_epoch,
                                      **{m: h[key][m] for m in metrics}))
     return pd.DataFrame(rows, columns=["strategy", "seed", "epoch", "model", "warmup_end", "best_epoch", *metrics])
 
@@ -294,18 +294,18 @@ def plot_detectors(records, labels: dict, seed: int | None = None):
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     i = 0
     for s, label in labels.items():
-        rs = [r for r in records if r["config"]["strategy"] == s and (seed is None or r["config"]["seed"] == seed)]
+        rs = [r for r in records if r.strategy == s and (seed is None or r.seed == seed)]
         if not rs:
             continue
-        r = min(rs, key=lambda x: x["config"]["seed"])
-        hs = [h for h in r["history"] if h.get("mined") is not None]
+        r = min(rs, key=lambda x: x.seed)
+        hs = [h for h in r.history if h.get("mined") is not None]
         ep = [h["epoch"] for h in hs]
         c = f"C{i}"
         i += 1
         axes[0].plot(ep, [max(h["mined"], 0.5) for h in hs], "-", color=c, label=label)
         axes[1].plot(ep, [100 * (h["mined_later_share"] or 0) for h in hs], "-", color=c, label=label)
         axes[1].plot(ep, [100 * (h["random_later_share"] or 0) for h in hs], ":", color=c, alpha=0.6)
-        best = r["selection"]["best_epoch"]
+        best = r.best_epoch
         axes[1].axvline(best, color=c, lw=0.6, alpha=0.4)
     axes[0].set(yscale="log", xlabel="epoch", ylabel="entries flagged in the epoch",
                 title="How much each detector flags")

@@ -3,7 +3,7 @@ paper's Table 3 statements under each reading, the warm-up comparison, the held-
 the curves and the verdict in words. The runs and their logs: ``ufnlib.training.protocol``."""
 from __future__ import annotations
 
-from ..experiments.run import load_ranks
+from ..experiments.store import load_ranks
 from ..training.evaluate import per_user_metric
 from ..training.protocol import OPTIMISTIC, READINGS, readings
 from .stats import decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs
@@ -12,9 +12,9 @@ from .stats import decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs
 def _by_strategy(records, **want) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for r in records:
-        if all(r["config"].get(k) == v for k, v in want.items()):
-            out.setdefault(r["config"]["strategy"], []).append(r)
-    return {s: sorted(v, key=lambda r: r["seed"]) for s, v in out.items()}
+        if all(r.config.get(k) == v for k, v in want.items()):
+            out.setdefault(r.strategy, []).append(r)
+    return {s: sorted(v, key=lambda r: r.seed) for s, v in out.items()}
 
 
 def readings_frame(records, metrics=("hr@10", "ndcg@10")):
@@ -24,7 +24,7 @@ def readings_frame(records, metrics=("hr@10", "ndcg@10")):
     for r in records:
         for name, rd in readings(r).items():
             for m in metrics:
-                rows.append(dict(strategy=r["config"]["strategy"], seed=r["seed"], reading=name,
+                rows.append(dict(strategy=r.strategy, seed=r.seed, reading=name,
                                  epoch=rd["epoch"], metric=m, value=rd["sampled"][m],
                                  full=(rd["full"] or {}).get(m)))
     return pd.DataFrame(rows, columns=["strategy", "seed", "reading", "epoch", "metric", "value", "full"])
@@ -88,14 +88,14 @@ def warmup_frame(records, variants: dict, plateau_records=(), default_label: str
 
     def add(rule, r):
         t = r["metrics"]["test"]["sampled"]
-        rows.append(dict(rule=rule, strategy=r["config"]["strategy"], seed=r["seed"],
-                         warmup_end=r.get("warmup_end_epoch"),
-                         best_epoch=r["selection"]["best_epoch"], **{"hr@10": t["hr@10"], "ndcg@10": t["ndcg@10"]}))
+        rows.append(dict(rule=rule, strategy=r.strategy, seed=r.seed,
+                         warmup_end=r.warmup_end,
+                         best_epoch=r.best_epoch, **{"hr@10": t["hr@10"], "ndcg@10": t["ndcg@10"]}))
     for r in plateau_records:
-        add(default_label if r["config"]["strategy"] == "ufn" else "SASRec (no warm-up)", r)
+        add(default_label if r.strategy == "ufn" else "SASRec (no warm-up)", r)
     for rule, kw in variants.items():
         for r in records:
-            c = r["config"]
+            c = r.config
             if c["strategy"] == "ufn" and all(c.get(k) == v for k, v in kw.items()):
                 add(rule, r)
     return pd.DataFrame(rows, columns=["rule", "strategy", "seed", "warmup_end", "best_epoch", "hr@10", "ndcg@10"])
@@ -108,13 +108,13 @@ def heldout_split(records, root=None):
     import pandas as pd
 
     by = _by_strategy(records)
-    base = {r["seed"]: r for r in by.get("uniform", [])}
+    base = {r.seed: r for r in by.get("uniform", [])}
     rows = []
     for r in by.get("ufn", []):
-        b = base.get(r["seed"])
+        b = base.get(r.seed)
         if b is None:
             continue
-        ru, rb = load_ranks(r["key"], root), load_ranks(b["key"], root)
+        ru, rb = load_ranks(r.key, root), load_ranks(b.key, root)
         for which in ("valid", "test"):
             flags = ru.get(f"heldout_in_nfalse/{which}")
             if flags is None:
@@ -123,7 +123,7 @@ def heldout_split(records, root=None):
             gain = (per_user_metric(ru[f"{which}/sampled"], "ndcg@10")
                     - per_user_metric(rb[f"{which}/sampled"], "ndcg@10"))
             for grp, mask in (("reversed", flags), ("not reversed", ~flags)):
-                rows.append(dict(seed=r["seed"], split=which, group=grp, users=int(mask.sum()),
+                rows.append(dict(seed=r.seed, split=which, group=grp, users=int(mask.sum()),
                                  share=float(mask.mean()),
                                  gain=float(gain[mask].mean()) if mask.any() else float("nan"),
                                  gain_all=float(gain.mean())))
@@ -134,12 +134,12 @@ def plot_curves(records, seed: int | None = None):
     """Validation and logged test NDCG@10 (sampled) over epochs, one panel per strategy of one
     seed's fixed-budget runs, with the epoch each reading chooses marked."""
     import matplotlib.pyplot as plt
-    by = {s: [r for r in rs if seed is None or r["seed"] == seed][:1] for s, rs in _by_strategy(records).items()}
+    by = {s: [r for r in rs if seed is None or r.seed == seed][:1] for s, rs in _by_strategy(records).items()}
     by = {s: rs[0] for s, rs in by.items() if rs}
     fig, axes = plt.subplots(1, max(len(by), 1), figsize=(3.6 * max(len(by), 1), 3.2), sharey=True, squeeze=False)
     marks = {"validation": ("o", "C0"), "last": ("s", "0.3"), "full_validation": ("^", "C2"), "test_best": ("*", "C3")}
     for ax, (s, r) in zip(axes[0], by.items()):
-        h = [e for e in r["history"] if "valid" in e]
+        h = [e for e in r.history if "valid" in e]
         ax.plot([e["epoch"] for e in h], [e["valid"]["ndcg@10"] for e in h], color="C0", lw=1, label="validation")
         log = r["protocol"]["log"]
         ax.plot([e["epoch"] for e in log], [e["test"]["sampled"]["ndcg@10"] for e in log], color="C3", lw=1,
@@ -148,7 +148,7 @@ def plot_curves(records, seed: int | None = None):
             if name in marks:
                 mk, col = marks[name]
                 ax.plot(rd["epoch"], rd["sampled"]["ndcg@10"], mk, color=col, ms=7, label=READINGS[name])
-        if r.get("warmup_end_epoch"):
+        if r.warmup_end:
             ax.axvline(r["warmup_end_epoch"], color="0.6", ls=":", lw=1)
         ax.set_title(f"{s} (seed {r['seed']})", fontsize=9)
         ax.set_xlabel("epoch")

@@ -25,9 +25,10 @@ import numpy as np
 
 from ..experiments.profiles import PROFILES  # noqa: F401 (re-exported)
 from ..experiments.profiles import check as check_profile
-from ..experiments.run import atomic_write_bytes, git_commit, results_dir
+from ..experiments.provenance import git_commit
+from ..experiments.store import results_dir
+from ..files import atomic_write_bytes
 
-# ------------------------------------------------------------------------------------ places
 _profile: str | None = None   # the profile whose report folder save_* write into (use_profile)
 
 

@@ -18,7 +18,9 @@ import socket
 import sys
 from pathlib import Path
 
-from ..experiments.run import atomic_write_bytes, git_commit, results_dir
+from ..experiments.provenance import git_commit
+from ..experiments.store import results_dir
+from ..files import atomic_write_bytes
 from .report import PROFILES, profile_dir
 from .stats import NOT_COMPUTED, VERDICTS
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..experiments.run import load_ranks
+from ..experiments.store import Record, as_record, load_ranks
 from ..training.evaluate import per_user_metric
 
 ALPHA = 0.05
@@ -33,24 +33,24 @@ def as_student(records: list[dict]) -> list[dict]:
     out = []
     for r in records:
         if "metrics_student" in r:
-            r = {**r, "metrics": r["metrics_student"], "_ranks_prefix": "student_"}
+            r = Record({**r, "metrics": r["metrics_student"], "_ranks_prefix": "student_"})
         out.append(r)
     return out
 
 
 def value(rec: dict, metric: str, which: str = "test", mode: str = "sampled") -> float:
-    return float(rec["metrics"][which][mode][metric])
+    return as_record(rec).value(metric, mode, which)
 
 
 def user_values(rec: dict, metric: str, which: str = "test", mode: str = "sampled", root=None):
     """(users, per-user metric values) of a cached run, from its saved ranks."""
-    ranks = load_ranks(rec["key"], root)
+    ranks = load_ranks(as_record(rec).key, root)
     r = ranks[f"{rec.get('_ranks_prefix', '')}{which}/{mode}"]
     return ranks["users"], per_user_metric(r, metric)
 
 
 def seeds_of(records) -> list[int]:
-    return sorted(r["config"]["seed"] for r in records)
+    return sorted(as_record(r).seed for r in records)
 
 
 def summarize(records: list[dict], metric: str, which: str = "test", mode: str = "sampled") -> dict:
@@ -72,16 +72,16 @@ def rel_improvement(treat: float, base: float) -> float:
 # ------------------------------------------------------------------------------ significance
 def _check_comparable(a: list[dict], b: list[dict]) -> None:
     keys = ("dataset", "eval_neg", "eval_seed", "maxlen")
-    ref = a[0]["config"]
+    ref = as_record(a[0]).config
     for r in a + b:
         for k in keys:
-            if r["config"][k] != ref[k]:
+            if as_record(r).config[k] != ref[k]:
                 raise ValueError(f"runs are not evaluated alike ({k}: {ref[k]!r} vs {r['config'][k]!r}); "
                                  f"per-user pairing needs the same users, targets and candidates")
 
 
 def _by_seed(records):
-    return {r["config"]["seed"]: r for r in records}
+    return {as_record(r).seed: r for r in records}
 
 
 def paired_users(base: list[dict], treat: list[dict], metric: str, which: str = "test",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import paper
+from ..experiments.store import Record, as_record
 from .captions import MODE_TEXT, SIG_TEXT, dataset_note, protocol  # noqa: F401 (tables.protocol: notebooks)
 from .stats import HOLDS, Claim, compare, decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs, verdict
 
@@ -30,9 +31,9 @@ class TableResult:
     claims: list = field(default_factory=list)
 
 
-def records_of(res) -> list[dict]:
+def records_of(res) -> list[Record]:
     """The records of a ``GridResult``, or the given records."""
-    return res.records if hasattr(res, "records") else list(res)
+    return [as_record(r) for r in (res.records if hasattr(res, "records") else res)]
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -94,13 +95,13 @@ def table2(res, mode: str = "sampled", datasets=None, backbones=None, test: str 
     """Backbone vs backbone + UFN for every (dataset, backbone) with runs (or asked)."""
     import pandas as pd
     recs = records_of(res)
-    datasets = datasets or sorted({r["config"]["dataset"] for r in recs})
+    datasets = datasets or sorted({r.dataset for r in recs})
     backbones = backbones or ["sasrec", "bert4rec", "ssept"]
     parts = []
     for d in datasets:
         for bb in backbones:
-            sel = lambda s: [r for r in recs if r["config"]["dataset"] == d and r["config"]["backbone"] == bb
-                             and r["config"]["strategy"] == s]
+            sel = lambda s: [r for r in recs if r.dataset == d and r.backbone == bb
+                             and r.strategy == s]
             df = compare({"backbone": sel("uniform"), "+UFN": sel("ufn")}, "backbone", METRICS, "test",
                          mode, test, root)
             df.insert(0, "backbone", paper.BACKBONE_LABELS.get(bb, bb))
@@ -121,8 +122,8 @@ def table2(res, mode: str = "sampled", datasets=None, backbones=None, test: str 
                       zip(long["dataset"], long["backbone"], long["arm"], long["n"], have) if h and n == 0})
     long = long[have].reset_index(drop=True) if have.any() else long
     display = _display_rows(long, ["dataset", "backbone", "metric", "arm"], paper_cols=(mode == "sampled"))
-    used = [r for r in recs if r["config"]["dataset"] in datasets and r["config"]["backbone"] in backbones
-            and r["config"]["strategy"] in ("uniform", "ufn")]
+    used = [r for r in recs if r.dataset in datasets and r.backbone in backbones
+            and r.strategy in ("uniform", "ufn")]
     cap = (f"Table 2{' (full ranking)' if mode == 'full' else ''}. Backbones and backbone + UFN. "
            + protocol(used, mode, profile) + " " + SIG_TEXT
            + (" Paper: the values printed in the paper's Table 2 (its Beauty is another version of "
@@ -216,7 +217,7 @@ TABLE_SSEPT_WINS = _ssept_wins()
 # ------------------------------------------------------------------------------ Tables 3 and 4
 def _strategy_table(res, strategies, paper_table, mode, test, root, extra_arms=None):
     recs = records_of(res)
-    arms = {s: [r for r in recs if r["config"]["strategy"] == s and r["config"]["backbone"] == "sasrec"]
+    arms = {s: [r for r in recs if r.strategy == s and r.backbone == "sasrec"]
             for s in strategies}
     arms.update(extra_arms or {})
     long = compare(arms, "uniform", METRICS, "test", mode, test, root)
@@ -303,7 +304,7 @@ def table4_versus_ufn(res, mode: str = "sampled", test: str = "wilcoxon", root=N
     """Observations 3 and 4 are about +UFN against the other columns: each column against +UFN
     as the baseline (Improv. < 0: below +UFN), with both p-values."""
     recs = records_of(res)
-    arms = {s: [r for r in recs if r["config"]["strategy"] == s and r["config"]["backbone"] == "sasrec"]
+    arms = {s: [r for r in recs if r.strategy == s and r.backbone == "sasrec"]
             for s in ("ufn", *[c for c in paper.TABLE4_COLUMNS if c != "ufn"])}
     long = compare(arms, "ufn", METRICS, "test", mode, test, root)
     long["label"] = [ARM_LABELS.get(a, a) for a in long["arm"]]

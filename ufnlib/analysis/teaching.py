@@ -57,9 +57,9 @@ def mining_history(rec: dict) -> pd.DataFrame:
     """Per epoch of a run record: loss, validation HR@10 / NDCG@10 and the mining diagnostics
     (``diagnostics.MiningDiagnostics``; empty before the warm-up ends and for non-mining
     strategies). ``phase`` says warm-up or mining."""
-    w = rec.get("warmup_end_epoch")
+    w = rec.warmup_end
     rows = []
-    for h in rec["history"]:
+    for h in rec.history:
         row = dict(epoch=h["epoch"], phase="mining" if (w is not None and h["epoch"] > w) else "warm-up",
                    loss=h["loss_mean"], valid_hr10=h.get("valid", {}).get("hr@10"),
                    valid_ndcg10=h.get("valid", {}).get("ndcg@10"))
@@ -114,8 +114,8 @@ def summary_row(rec: dict, last: int = 3) -> dict:
     h = mining_history(rec)
     tail = h[h["phase"] == "mining"].tail(last)
     t = rec["metrics"]["test"]
-    row = dict(strategy=rec["config"]["strategy"], m=rec["config"]["m"],
-               best_epoch=rec["selection"]["best_epoch"], epochs=rec["selection"]["epochs_run"],
+    row = dict(strategy=rec.strategy, m=rec.config["m"],
+               best_epoch=rec.best_epoch, epochs=rec.epochs_run,
                reported=rec.get("reported_model", "student"),
                test_hr10=t["sampled"]["hr@10"], test_ndcg10=t["sampled"]["ndcg@10"],
                test_full_hr10=t["full"]["hr@10"], train_seconds=rec["train_seconds"])
@@ -133,11 +133,11 @@ def plot_runaway(records: dict):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for i, (label, r) in enumerate(records.items()):
-        c, h = f"C{i}", [e for e in r["history"] if "valid" in e]
+        c, h = f"C{i}", [e for e in r.history if "valid" in e]
         ep = [e["epoch"] for e in h]
         axes[0].plot(ep, [e["valid"]["ndcg@10"] for e in h], color=c, lw=1.2, label=label)
         axes[1].plot(ep, [e.get("mined", 0) / e["positions"] if e.get("positions") else 0 for e in h], color=c, lw=1.2)
-        if r.get("warmup_end_epoch"):
+        if r.warmup_end:
             for ax in axes:
                 ax.axvline(r["warmup_end_epoch"], color=c, ls=":", lw=1)
         flag = next((e for e in h if e.get("runaway")), None)
@@ -153,7 +153,7 @@ def plot_runaway(records: dict):
 def runaway_table(records: dict) -> pd.DataFrame:
     """One row per run: warm-up end, the epoch runaway mining was flagged, selected epoch, best
     validation and test NDCG@10 (sampled)."""
-    return pd.DataFrame([dict(run=label, warmup_end=r.get("warmup_end_epoch"), runaway_at=r.get("runaway_epoch"),
-                              best_epoch=r["selection"]["best_epoch"], best_valid=r["selection"]["best_score"],
-                              test_ndcg10=r["metrics"]["test"]["sampled"]["ndcg@10"])
+    return pd.DataFrame([dict(run=label, warmup_end=r.warmup_end, runaway_at=r.runaway,
+                              best_epoch=r.best_epoch, best_valid=r.best_score,
+                              test_ndcg10=r.value("ndcg@10", "sampled", "test"))
                          for label, r in records.items()]).set_index("run")

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config, config_key
-from .run import atomic_write_bytes, is_cached, load_record, results_dir
+from ..files import atomic_write_bytes
+from .store import is_cached, lookup, record_path, results_dir
 
 
 @dataclass
@@ -45,7 +46,7 @@ class GridResult:
 
     def select(self, **fields_) -> list[dict]:
         """Records whose config has all the given field values, e.g. ``select(strategy="ufn")``."""
-        return [r for r in self.records if all(r["config"].get(k) == v for k, v in fields_.items())]
+        return [r for r in self.records if all(r.config.get(k) == v for k, v in fields_.items())]
 
     def summary(self) -> str:
         """A few lines: how many runs are here, which are missing and why."""
@@ -115,7 +116,8 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
                       "Dask workers with threads_per_worker=1)", UserWarning, stacklevel=2)
     cfgs = _distinct(configs)
     root_s = str(results_dir(root).resolve())
-    todo = [c for c in cfgs if not is_cached(c, root_s)]
+    found = {config_key(c): lookup(c, root_s) for c in cfgs}      # one cache lookup per config
+    todo = [c for c in cfgs if found[config_key(c)] is None]
     res = GridResult()
     if compute and todo:
         say = print if verbose else (lambda *a, **k: None)
@@ -153,9 +155,12 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
             finally:
                 if own is not None:
                     own.shutdown(wait=True, cancel_futures=True)
+    for c in todo:                                                # read what was just written
+        found[config_key(c)] = lookup(c, root_s)
     for c in cfgs:
-        if is_cached(c, root_s):
-            res.records.append(load_record(c, root_s))
+        rec = found[config_key(c)]
+        if rec is not None:
+            res.records.append(rec)
         else:
             res.missing.append(c)
     return res
@@ -190,8 +195,9 @@ def archive(path, configs=None, root=None, models: bool = False) -> dict:
         skipped = []
     else:
         cfgs = _distinct(configs)
-        keys = [config_key(c) for c in cfgs if is_cached(c, root)]
-        skipped = [config_key(c) for c in cfgs if not is_cached(c, root)]
+        cached = {config_key(c): is_cached(c, root) for c in cfgs}
+        keys = [k for k, ok in cached.items() if ok]
+        skipped = [k for k, ok in cached.items() if not ok]
     files = 0
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -240,13 +246,13 @@ def import_archive(path, root=None, overwrite: bool = False) -> dict:
             if f"runs/{k}.npz" not in members:
                 incomplete.append(k)
                 continue
-            if (root / "runs" / f"{k}.json").is_file() and not overwrite:
+            if record_path(k, root).is_file() and not overwrite:
                 kept.append(k)
                 continue
             for name in (f"runs/{k}.npz", f"models/{k}.pt"):
                 if name in members:
                     atomic_write_bytes(root / name, tar.extractfile(members[name]).read())
-            atomic_write_bytes(root / "runs" / f"{k}.json", rec_bytes)
+            atomic_write_bytes(record_path(k, root), rec_bytes)
             imported.append(k)
     return {"imported": len(imported), "already_cached": len(kept), "incomplete": incomplete,
             "refused": refused, "keys": imported}

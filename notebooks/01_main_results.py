@@ -73,9 +73,8 @@ t2.display
 # ## 3. The paper's claims about Table 2
 
 # %%
-print(stats.claims_text(t2.claims))
-report.save_table(stats.claims_frame(t2.claims), "table2_claims",
-                  "Claims of the paper about Table 2, tested on our runs. " + t2.caption)
+report.save_claims(t2.claims, "table2_claims",
+                   "Claims of the paper about Table 2, tested on our runs. " + t2.caption)
 
 # %% [markdown]
 # ## 4. The same under full ranking

@@ -72,9 +72,8 @@ t3.display
 # ## 3. The paper's claims about Table 3, and the control
 
 # %%
-print(stats.claims_text(t3.claims))
-report.save_table(stats.claims_frame(t3.claims), "table3_claims",
-                  "Claims of the paper about Table 3 (and our EMA control), tested on our runs. " + t3.caption)
+report.save_claims(t3.claims, "table3_claims",
+                   "Claims of the paper about Table 3 (and our EMA control), tested on our runs. " + t3.caption)
 
 # %% [markdown]
 # ## 4. The same under full ranking

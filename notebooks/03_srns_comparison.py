@@ -29,7 +29,7 @@
 # `results/<profile>/tables/03_srns_comparison.json`.
 
 # %%
-from ufnlib.analysis import detector_tables, plots, report, stats, tables, teaching
+from ufnlib.analysis import detector_tables, plots, report, tables, teaching
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -67,10 +67,9 @@ t4.display
 # ## 3. The paper's four observations
 
 # %%
-print(stats.claims_text(t4.claims))
-report.save_table(stats.claims_frame(t4.claims), "table4_claims",
-                  "Claims of the paper (its four observations about Table 4), tested on our runs and on its "
-                  "own printed numbers. " + t4.caption)
+report.save_claims(t4.claims, "table4_claims",
+                   "Claims of the paper (its four observations about Table 4), tested on our runs and on its "
+                   "own printed numbers. " + t4.caption)
 
 # %% [markdown]
 # Observations 3 and 4 compare +UFN with the other columns; the same runs with +UFN as the baseline

@@ -30,7 +30,7 @@
 # `results/<profile>/tables/04_hyperparameters.json`.
 
 # %%
-from ufnlib.analysis import plots, report, stats, tables
+from ufnlib.analysis import plots, report, tables
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -73,9 +73,8 @@ print(caption)
 
 # %%
 claims = plots.hyper_claims(frame, profile, runs)
-print(stats.claims_text(claims))
-report.save_table(stats.claims_frame(claims), "figure3_claims",
-                  "Claims of the paper about Figure 3, tested on our runs (seed means). " + caption)
+report.save_claims(claims, "figure3_claims",
+                   "Claims of the paper about Figure 3, tested on our runs (seed means). " + caption)
 
 # %% [markdown]
 # ## 4. Key numbers

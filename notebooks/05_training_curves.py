@@ -29,7 +29,7 @@
 # `results/<profile>/tables/05_training_curves.json`.
 
 # %%
-from ufnlib.analysis import plots, report, stats, tables
+from ufnlib.analysis import plots, report, tables
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -71,9 +71,8 @@ print(caption)
 
 # %%
 claims = plots.curve_claims(frame, res=runs)
-print(stats.claims_text(claims))
-report.save_table(stats.claims_frame(claims), "figure4_claims",
-                  "Claims of the paper about Figure 4, tested on our validation curves. " + caption)
+report.save_claims(claims, "figure4_claims",
+                   "Claims of the paper about Figure 4, tested on our validation curves. " + caption)
 
 # %% [markdown]
 # ## 4. Key numbers

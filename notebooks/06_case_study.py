@@ -31,7 +31,7 @@
 # `results/<profile>/tables/06_case_study.json`.
 
 # %%
-from ufnlib.analysis import casestudy, plots, report, stats
+from ufnlib.analysis import casestudy, plots, report
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -103,9 +103,8 @@ if agg is not None:
     print("training-time counters of the last mining epoch:", study.training_diagnostics())
     display(agg)
 claims = study.claims()
-print(stats.claims_text(claims))
-report.save_table(stats.claims_frame(claims), "figure5_claims",
-                  "Claims of the paper's case study, tested across users. " + study.aggregate_caption(profile))
+report.save_claims(claims, "figure5_claims",
+                   "Claims of the paper's case study, tested across users. " + study.aggregate_caption(profile))
 
 # %% [markdown]
 # ## 5. Key numbers

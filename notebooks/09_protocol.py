@@ -38,7 +38,7 @@
 # and `results/<profile>/tables/09_protocol.json`.
 
 # %%
-from ufnlib.analysis import protocol_report, report, stats
+from ufnlib.analysis import protocol_report, report
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -88,9 +88,8 @@ shown
 
 # %%
 claims = protocol_report.reading_claims(frame, runs)
-report.save_table(stats.claims_frame(claims), "protocol_claims",
-                  "Claims of the paper (Table 3) and the EMA control, decided under each reading. " + caption)
-print(stats.claims_text(claims))
+report.save_claims(claims, "protocol_claims",
+                   "Claims of the paper (Table 3) and the EMA control, decided under each reading. " + caption)
 
 # %% [markdown]
 # ### How good is the reference's estimate?

@@ -66,3 +66,16 @@ def cli_env(tmp_path):
     env.pop("UFN_RESULTS_DIR", None)
     env["OMP_NUM_THREADS"] = "1"
     return env
+
+
+def reversed_batch(data, sp, maxlen):
+    """A batch of every training user of ``data`` (users with 2+ training items, in reverse
+    order, so that lengths are mixed), checked for what every backbone's batch shares: several
+    length groups, inputs and scored positions of one shape, no row wider than ``maxlen``."""
+    import numpy as np
+    assert data.train_users.tolist() == np.flatnonzero(np.diff(sp.train_offsets) >= 2).tolist()
+    users = torch.from_numpy(data.train_users[::-1].copy())
+    b = data.batch(users)
+    assert len(b.groups) >= 2
+    assert all(g.inputs.shape == g.real.shape and g.inputs.shape[1] <= maxlen for g in b.groups)
+    return users, b

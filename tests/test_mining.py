@@ -143,21 +143,28 @@ def test_memory_is_bounded_and_evicts_oldest_unreversed(backend):
     assert mem.evictions == 18
 
 
-def test_memory_does_not_grow_across_epochs():
-    """Bytes held by the memory tensors are fixed at construction (no per-element containers)."""
+@pytest.mark.parametrize("strategy", ["ufn", "srns_removal", "ufn_srns_rec"])
+def test_memory_does_not_grow_across_epochs(strategy):
+    """Bytes held by the memory tensors (FMR's, SRNS's) are fixed at construction (no
+    per-element containers), while the memory is in use."""
     from ufnlib import Config, load_split
     from ufnlib.training.train import Trainer
-    cfg = Config(dataset="synthetic:users=80,items=60", strategy="ufn", warmup="fixed", warmup_epochs=1,
-                 m=1, hidden=16, n_neg=10, max_epochs=4, patience=10)
+    srns = strategy != "ufn"
+    cfg = Config(dataset="synthetic:users=80,items=60", strategy=strategy, warmup="fixed", warmup_epochs=1,
+                 m=1, hidden=16, n_neg=10, max_epochs=4, patience=10,
+                 **({"srns_t": 2} if srns else {}))
     tr = Trainer(cfg, load_split(cfg.dataset), progress=False)
     sizes = []
     for _ in range(4):
         tr.maybe_end_warmup()
         tr.history.append(tr.run_epoch())
         tr.epoch += 1
-        sizes.append((tr.strategy.memory.nbytes(), {k: t.data_ptr() for k, t in tr.strategy.memory.tensors().items()}))
+        mem = tr.strategy.memory
+        sizes.append((mem.nbytes(), {k: t.data_ptr() for k, t in mem.tensors().items()}))
     assert all(s == sizes[0] for s in sizes)
     assert tr.history[-1]["recorded"] > 0 and tr.history[-1]["refed"] > 0
+    if srns:
+        assert tr.history[-1]["mined"] > 0 and tr.history[-1]["srns_full"] > 0
 
 
 def test_warmup_rule():

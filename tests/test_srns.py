@@ -235,23 +235,6 @@ def test_flagged_candidate_leaves_tracking_and_is_flagged_again_on_return(backen
     assert flags[0, c] and int(flags.sum()) == 1
 
 
-def test_srns_memory_does_not_grow_across_epochs():
-    from ufnlib import Config, load_split
-    from ufnlib.training.train import Trainer
-    for strategy in ("srns_removal", "ufn_srns_rec"):
-        cfg = Config(strategy=strategy, srns_t=2, patience=10, **SMALL)
-        tr = Trainer(cfg, load_split(cfg.dataset), progress=False)
-        sizes = []
-        for _ in range(4):
-            tr.maybe_end_warmup()
-            tr.history.append(tr.run_epoch())
-            tr.epoch += 1
-            mem = tr.strategy.memory
-            sizes.append((mem.nbytes(), {k: t.data_ptr() for k, t in mem.tensors().items()}))
-        assert all(s == sizes[0] for s in sizes)
-        assert tr.history[-1]["mined"] > 0 and tr.history[-1]["srns_full"] > 0
-
-
 def test_needs_fresh_candidates():
     from ufnlib import Config, ConfigError, load_split
     from ufnlib.training.train import Trainer

@@ -134,6 +134,13 @@ def save_result(result, name: str) -> Saved:
     return Saved(**a, **{f"data_{k}": v for k, v in b.items()})
 
 
+def save_claims(claims, name: str, caption: str) -> Saved:
+    """Print the claims in words and write them as ``tables/<name>`` (one row per claim)."""
+    from .stats import claims_frame, claims_text
+    print(claims_text(claims))
+    return save_table(claims_frame(claims), name, caption)
+
+
 def _jsonable(o):
     if isinstance(o, dict):
         return {str(k): _jsonable(v) for k, v in o.items()}

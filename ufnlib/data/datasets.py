@@ -121,32 +121,28 @@ def load(name: str, data_dir=None, **kw) -> Sequences:
     return seqs
 
 
-def load_attributes(name: str, data_dir=None) -> dict[int, list[int]]:
-    """Item -> attribute ids (S3-Rec ``*_item2attributes.json``), from UFN_DATA_DIR if present."""
+def _attribute_json(name: str, data_dir, folder: str, suffix: str) -> dict:
+    """``<folder>/<Dataset><suffix>`` (or the file directly under the data folder) as a dict with
+    integer keys; empty where the dataset has no such file or no data folder is set."""
     import json
     stem = ATTRIBUTE_FILES.get(name.replace("_sasrec", ""))
     data_dir = data_dir or os.environ.get("UFN_DATA_DIR")
     if stem is None or not data_dir:
         return {}
-    for p in (Path(data_dir) / "s3rec" / f"{stem}_item2attributes.json",
-              Path(data_dir) / f"{stem}_item2attributes.json"):
+    for p in (Path(data_dir) / folder / f"{stem}{suffix}", Path(data_dir) / f"{stem}{suffix}"):
         if p.is_file():
             return {int(k): v for k, v in json.loads(p.read_text()).items()}
     return {}
+
+
+def load_attributes(name: str, data_dir=None) -> dict[int, list[int]]:
+    """Item -> attribute ids (S3-Rec ``*_item2attributes.json``), from UFN_DATA_DIR if present."""
+    return _attribute_json(name, data_dir, "s3rec", "_item2attributes.json")
 
 
 def load_attribute_names(name: str, data_dir=None) -> dict[int, str]:
     """Attribute id -> readable name, where ``names/<Dataset>_attrid2name.json`` is available."""
-    import json
-    stem = ATTRIBUTE_FILES.get(name.replace("_sasrec", ""))
-    data_dir = data_dir or os.environ.get("UFN_DATA_DIR")
-    if stem is None or not data_dir:
-        return {}
-    for p in (Path(data_dir) / "names" / f"{stem}_attrid2name.json",
-              Path(data_dir) / f"{stem}_attrid2name.json"):
-        if p.is_file():
-            return {int(k): v for k, v in json.loads(p.read_text()).items()}
-    return {}
+    return _attribute_json(name, data_dir, "names", "_attrid2name.json")
 
 
 # ------------------------------------------------------------------------------------- split

@@ -8,6 +8,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 
+from .data.owndata import identity, is_file_spec
+
 # Bump when a change to the code changes what a config computes, so old cache entries are not
 # mistaken for new ones. Stored in every record.
 CACHE_VERSION = 1
@@ -173,7 +175,6 @@ def config_key(cfg: Config) -> str:
     cached record whose stored config disagrees with the asked one is recomputed. Fields the
     backbone never reads (``unused_fields``) are left out. A file dataset is hashed by its
     content (checksum, size, format: ``owndata.FileIdentity.key``), not by its path."""
-    from .data.owndata import identity, is_file_spec
     skip = unused_fields(cfg)
     items = {k: v for k, v in non_default(cfg).items() if k not in skip}
     if is_file_spec(cfg.dataset):

@@ -3,6 +3,7 @@ selection, evaluation, warnings about runaway or early-stopped runs) and the sig
 from __future__ import annotations
 
 from ..data.datasets import REGISTRY
+from ..experiments.profiles import run_label
 
 MODE_TEXT = {
     "sampled": "sampled-100 protocol (the test item ranked against 100 items drawn uniformly, once, "
@@ -50,13 +51,11 @@ def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
                 f"reference code does.")
     flagged = [r for r in records if r.runaway]
     if flagged:
-        from ..experiments.profiles import run_label
         txt += (" WARNING: runaway mining (ufnlib.negatives.diagnostics.runaway) in "
                 + ", ".join(run_label(r.config) for r in flagged)
                 + "; these runs never learned after mining started.")
     plateau = [r for r in records if r.few_steps_stop]
     if plateau:
-        from ..experiments.profiles import run_label
         txt += (" WARNING: stopped by patience after few optimizer steps, possibly in the flat start of "
                 "the learning curve (ufnlib.training.train.stopped_after_few_steps; set patience_min_steps): "
                 + ", ".join(run_label(r.config) for r in plateau) + ".")

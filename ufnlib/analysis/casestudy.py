@@ -19,8 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..config import Config
+from ..data.batches import NegativeSampler, membership_keys
+from ..data.datasets import load, load_attribute_names, load_attributes
+from ..data.synthetic import false_negative_mask
 from ..experiments.splits import load_split
 from ..experiments.store import load_model, model_path
+from ..models import make_data
+from ..negatives.strategies import make_strategy
+from .stats import Claim, verdict
+from .tables import protocol
 
 REPLAY_SEED_OFFSET = 7   # the replay's generator: seed * 1_000_003 + 7 (negatives and masking of the replay)
 
@@ -39,7 +47,6 @@ class Mined:
 # ------------------------------------------------------------------------------- categories
 def item_categories(dataset: str) -> tuple[dict[int, list[str]], str]:
     """Item id -> category names, and where they come from (empty dict if unavailable)."""
-    from ..data.datasets import load, load_attribute_names, load_attributes
     if dataset.startswith("synthetic"):
         cl = load(dataset).extra["item_cluster"]
         return {i: [f"cluster {int(cl[i])}"] for i in range(1, len(cl))}, "synthetic generator clusters"
@@ -67,9 +74,6 @@ def replay_mining(cfg, root=None, passes: int | None = None, batch_size: int = 5
     """N_false of the run ``cfg`` replayed with its selected weights fixed (see module doc): the
     run's own strategy (FMR's detector; reversed entries are not re-recorded) driven over the
     training positions, with the trainer's steps minus the optimiser."""
-    from ..data.batches import NegativeSampler, membership_keys
-    from ..models import make_data
-    from ..negatives.strategies import make_strategy
     split = load_split(cfg.dataset)
     model = load_model(cfg, root)
     g = torch.Generator().manual_seed(REPLAY_SEED_OFFSET + cfg.seed * 1_000_003)
@@ -149,7 +153,6 @@ def aggregate(mined: Mined, dataset: str, cats: dict) -> "object":
     split = load_split(dataset)
     truth = None
     if "false_negatives" in split.seqs.extra:
-        from ..data.synthetic import false_negative_mask
         truth = lambda u, i: false_negative_mask(split.seqs, u, i)
     rows = [dict(set="mined false negatives (replayed N_false)",
                  **overlap_shares(split, cats, mined.users, mined.items, truth)),
@@ -243,7 +246,6 @@ class CaseStudy:
     an empty result) when its inputs are missing, and ``status`` says what is missing."""
 
     def __init__(self, runs, dataset: str, root=None):
-        from ..config import Config
         self.runs, self.dataset, self.root = runs, dataset, root
         recs = {r.strategy: r for r in runs.records if r.dataset == dataset}
         self.records = {s: recs.get(s) for s in ("uniform", "ufn")}
@@ -300,7 +302,6 @@ class CaseStudy:
                              for row, items in groups for i in items])
 
     def case_caption(self, c: dict, profile=None) -> str:
-        from .tables import protocol
         return (f"Figure 5 data: user {c['user']} (original id {c['original_user_id']}) of {self.dataset}; "
                 f"categories: {self.category_source}; 'dominant' = the item carries the category most frequent "
                 f"in the user's training history ('{c['dominant']}'). Mined false negatives replayed with the "
@@ -317,7 +318,6 @@ class CaseStudy:
         return self._agg
 
     def aggregate_caption(self, profile=None) -> str:
-        from .tables import protocol
         return (f"Figure 5 aggregate on {self.dataset}: replayed N_false of the UFN run (distinct (user, item) "
                 f"pairs) vs one random negative per training position; categories: {self.category_source}. "
                 + protocol([r for r in self.records.values() if r], "full", profile))
@@ -338,7 +338,6 @@ class CaseStudy:
         return training_diagnostics(r) if r else {}
 
     def claims(self) -> list:
-        from .stats import Claim, verdict
         agg, tk, diag = self.aggregate(), self.topk(), self.training_diagnostics()
         out = []
 

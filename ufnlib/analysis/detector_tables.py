@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from .tables import ARM_LABELS, TableResult, records_of
+from .teaching import summary_row
 
 DETECTOR_COLUMNS = ("removal", "srns_rec_removal", "srns_removal", "ufn_srns_rec", "ufn_srns", "ufn")
 
@@ -88,7 +89,6 @@ def detectors_synthetic(res, strategies=DETECTOR_COLUMNS) -> TableResult:
     N_false set; mean ± std over seeds."""
     import pandas as pd
 
-    from .teaching import summary_row
     recs = records_of(res)
     rows = []
     for r in recs:

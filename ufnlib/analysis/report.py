@@ -28,6 +28,7 @@ from ..experiments.profiles import check as check_profile
 from ..experiments.provenance import git_commit
 from ..experiments.store import results_dir
 from ..files import atomic_write_bytes
+from .stats import claims_frame, claims_text
 
 _profile: str | None = None   # the profile whose report folder save_* write into (use_profile)
 
@@ -136,7 +137,6 @@ def save_result(result, name: str) -> Saved:
 
 def save_claims(claims, name: str, caption: str) -> Saved:
     """Print the claims in words and write them as ``tables/<name>`` (one row per claim)."""
-    from .stats import claims_frame, claims_text
     print(claims_text(claims))
     return save_table(claims_frame(claims), name, caption)
 

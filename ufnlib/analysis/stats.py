@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..experiments.profiles import run_label
 from ..experiments.store import Record, as_record, load_ranks
 from ..training.evaluate import per_user_metric
 
@@ -230,7 +231,6 @@ def missing_runs(res, **want) -> list[str]:
     """Labels of the runs of grid ``res`` (a ``GridResult``; anything else has none) that are not
     in the cache and whose config has the wanted fields; a wanted value may be a collection of
     allowed values."""
-    from ..experiments.profiles import run_label
     out = []
     for c in getattr(res, "missing", []):
         d = c.to_dict()

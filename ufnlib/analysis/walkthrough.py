@@ -29,7 +29,7 @@ from torch import nn
 from ..negatives.fmr import FMRMemory
 from ..negatives.oracle import PlainFMR
 from ..negatives.strategies import Targets
-from ..training.train import basic_loss, consistency_loss, ema_decay, make_teacher
+from ..training.train import basic_loss, consistency_loss, ema_decay, make_teacher, warmup_ended
 
 
 def source(obj) -> str:
@@ -227,7 +227,6 @@ def ema_schedule(d: float, updates: int = 8) -> pd.DataFrame:
 
 def warmup_table(losses, cfg) -> pd.DataFrame:
     """``train.warmup_ended`` evaluated after each epoch of a list of per-epoch summed losses."""
-    from ..training.train import warmup_ended
     rows = []
     for e in range(1, len(losses) + 1):
         L = list(losses[:e])

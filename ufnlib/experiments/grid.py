@@ -29,6 +29,8 @@ from pathlib import Path
 
 from ..config import Config, config_key
 from ..files import atomic_write_bytes
+from .profiles import grid_options, run_label
+from .run import run
 from .store import is_cached, lookup, record_path, results_dir
 
 
@@ -50,7 +52,6 @@ class GridResult:
 
     def summary(self) -> str:
         """A few lines: how many runs are here, which are missing and why."""
-        from .profiles import run_label
         n = len(self.records) + len(self.missing)
         lines = [f"{len(self.records)} of {n} runs available"
                  + (f" ({len(self.computed)} computed now)" if self.computed else "")]
@@ -63,7 +64,6 @@ class GridResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        from .profiles import run_label
         return {"available": len(self.records), "computed": len(self.computed),
                 "missing": [run_label(c) for c in self.missing],
                 "failed": dict(self.failed)}
@@ -89,7 +89,6 @@ def missing(configs, root=None) -> list:
 def compute_one(params: dict, root: str, threads: int | None = None) -> str:
     """Worker entry point (picklable by reference): train + evaluate one config into ``root``'s
     cache. Returns its key."""
-    from .run import run
     cfg = Config.from_dict(params)
     run(cfg, root=root, progress=False, threads=threads)
     return config_key(cfg)
@@ -109,7 +108,6 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
       computes in this process, one run after the other.
     Returns a ``GridResult``; failed runs are listed in ``failed`` (and stay in ``missing``).
     """
-    from .profiles import run_label
     if isinstance(executor, cf.ThreadPoolExecutor) and getattr(executor, "_max_workers", 1) > 1:
         warnings.warn("runs in concurrent threads of one process share torch's global RNG (seeded per "
                       "run), so their numbers are not reproducible; use processes (the default pool, or "
@@ -169,7 +167,6 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
 def notebook_runs(plan, profile: str, compute: bool = False, workers: int | None = None) -> GridResult:
     """A notebook's runs: ``run_grid`` with the profile's options (``profiles.grid_options``),
     computing the missing ones only when ``compute``; prints what is there and what is missing."""
-    from .profiles import grid_options
     res = run_grid(plan, compute=compute, **grid_options(profile, workers))
     print(res.summary())
     return res

@@ -15,6 +15,7 @@ import torch
 
 from ..config import CACHE_VERSION, Config, config_key
 from ..data.datasets import DataError
+from ..models import make_model
 from ..negatives.diagnostics import runaway_epoch
 from ..training.evaluate import Evaluator, metrics_from_ranks
 from ..training.train import Trainer, stopped_after_few_steps
@@ -77,7 +78,6 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     extra = {"reported_model": "student"}
     if tr.best.get("student_state") is not None:
         # the selected epoch's weights were the EMA teacher's: record the student's too
-        from ..models import make_model
         student = make_model(cfg, split.n_items, split.n_users).to(dev)
         student.load_state_dict(tr.best["student_state"])
         m_s, r_s = final_evaluation(ev, student, prefix="student_")

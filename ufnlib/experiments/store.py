@@ -21,6 +21,7 @@ from ..config import Config, config_key, unused_fields
 from ..data import owndata
 from ..data.datasets import PROJECT_ROOT, REGISTRY
 from ..files import atomic_torch_save, atomic_write_bytes
+from ..models import make_model
 from .provenance import data_fingerprint
 from .splits import load_split
 
@@ -177,7 +178,6 @@ def list_runs(root=None):
 
 def load_model(cfg: Config, root=None):
     """The selected (best-on-validation) weights of a cached run, if its model file is present."""
-    from ..models import make_model
     split = load_split(cfg.dataset)
     model = make_model(cfg, split.n_items, split.n_users)
     model.load_state_dict(torch.load(model_path(cfg, root), map_location="cpu"))

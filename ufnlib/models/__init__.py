@@ -15,28 +15,28 @@ Its training examples come from a data object with ``batch(users) -> TrainBatch`
 """
 from __future__ import annotations
 
+import torch
+
+from ..data.batches import NextItemData
+from .bert4rec import BERT4Rec, MaskedItemData
+from .sasrec import SASRec
+from .ssept import SSEPT
+
 
 def make_model(cfg, n_items: int, n_users: int):
     if cfg.backbone == "sasrec":
-        from .sasrec import SASRec
         return SASRec(n_items, cfg, n_users)
     if cfg.backbone == "bert4rec":
-        from .bert4rec import BERT4Rec
         return BERT4Rec(n_items, cfg, n_users)
     if cfg.backbone == "ssept":
-        from .ssept import SSEPT
         return SSEPT(n_items, cfg, n_users)
-    raise NotImplementedError(f"backbone '{cfg.backbone}' is not implemented yet")
+    raise ValueError(f"unknown backbone '{cfg.backbone}' (config.BACKBONES lists them)")
 
 
 def make_data(cfg, split, generator=None):
     """Training examples for the backbone: next-item targets (SASRec, SSE-PT) or cloze targets
     (BERT4Rec). ``generator`` drives any randomness of batch construction (masking)."""
     if cfg.backbone == "bert4rec":
-        import torch
-
-        from .bert4rec import MaskedItemData
         g = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
         return MaskedItemData(split, cfg.maxlen, cfg.mask_prob, g)
-    from ..data.batches import NextItemData
     return NextItemData(split, cfg.maxlen)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..data.synthetic import false_negative_mask
+
 
 class MiningDiagnostics:
     def __init__(self, data, split=None):
@@ -25,7 +27,6 @@ class MiningDiagnostics:
             self.later = True
             extra = split.seqs.extra
             if "false_negatives" in extra:
-                from ..data.synthetic import false_negative_mask
                 self.seqs = split.seqs
                 self.truth = lambda u, i: torch.from_numpy(
                     false_negative_mask(self.seqs, u.cpu().numpy(), i.cpu().numpy())).to(u.device)

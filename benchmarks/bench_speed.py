@@ -2,6 +2,7 @@
 
     python benchmarks/bench_speed.py [--dataset beauty] [--threads 2] [--epochs 3]
                                      [--strategies uniform ufn] [--out results/benchmarks]
+                                     [--baseline REV]
 
 Protocol, side by side in one run: a SASRec is warmed up with ``--warm`` uniform epochs (so that
 mining sees realistic scores); each strategy then starts from that same state in its own
@@ -13,6 +14,12 @@ which running one strategy after the other did not. Reported per strategy: secon
 (the first mining epoch only records; re-feeding starts in the second), peak RSS after each epoch
 (VmHWM of the subprocess), and the memory held by the FMR tensors. Evaluation: seconds to rank all
 users (valid and test) in both modes. The load average is printed.
+
+``--baseline REV`` measures this checkout against another commit side by side: the tree of REV
+(``git archive``) is unpacked into a temporary folder, and every strategy gets a second
+subprocess that runs REV's own copy of this script on REV's ufnlib, from the same warmed-up
+weights. All subprocesses take turns (within an epoch: this checkout first on even epochs,
+REV first on odd ones), so the ratio this checkout / REV per strategy is measured in one run.
 """
 from __future__ import annotations
 
@@ -77,19 +84,39 @@ def turns(args):
     print(json.dumps(out), flush=True)
 
 
-def start(args, strategy: str, state: str) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, "--turns", "--dataset", args.dataset, "--backbone", args.backbone,
+def start(args, strategy: str, state: str, tree: Path | None = None) -> subprocess.Popen:
+    """A ``--turns`` subprocess of this checkout, or (``tree``) of another commit's unpacked tree,
+    running that tree's own script on that tree's ufnlib."""
+    script = (tree / "benchmarks" / "bench_speed.py") if tree else Path(__file__)
+    cmd = [sys.executable, str(script), "--turns", "--dataset", args.dataset, "--backbone", args.backbone,
            "--threads", str(args.threads), "--strategy", strategy, "--state", state]
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONPATH": str(tree or ROOT)}
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                         cwd=str(tree or ROOT))
     if p.stdout.readline().strip() != "ready":
-        raise RuntimeError(f"benchmark subprocess for {strategy} failed to start")
+        raise RuntimeError(f"benchmark subprocess for {strategy} ({tree or 'this checkout'}) failed to start")
     return p
 
 
-def drive(procs: list, epochs: int) -> list[dict]:
-    """Let the subprocesses train in turns, one epoch each, then collect their summaries."""
-    for _ in range(epochs):
-        for p in procs:
+def unpack(rev: str, into: Path) -> dict:
+    """The tree of commit ``rev`` of this repository, unpacked into ``into``; its full hash."""
+    full = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    tar = subprocess.run(["git", "archive", "--format=tar", full], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=tar, check=True)
+    if "--turns" not in (into / "benchmarks" / "bench_speed.py").read_text():
+        raise SystemExit(f"--baseline {rev}: its benchmarks/bench_speed.py has no --turns protocol (too old)")
+    return {"commit": full, "rev": rev}
+
+
+def drive(procs: list, epochs: int, flip: bool = False) -> list[dict]:
+    """Let the subprocesses train in turns, one epoch each, then collect their summaries.
+    ``flip``: procs come in pairs (this checkout, baseline); odd epochs run the baseline first."""
+    for e in range(epochs):
+        order = procs
+        if flip and e % 2:
+            order = [q for i in range(0, len(procs), 2) for q in (procs[i + 1], procs[i])]
+        for p in order:
             p.stdin.write("go\n")
             p.stdin.flush()
             p.stdout.readline()
@@ -111,6 +138,8 @@ def main():
     ap.add_argument("--warm", type=int, default=5)
     ap.add_argument("--strategies", nargs="+", default=["uniform", "ufn"])
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks"))
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also run commit REV's code side by side (in turns) and report this checkout / REV")
     ap.add_argument("--sequential", action="store_true",
                     help="one strategy after the other (the protocol of reports before 2026-11-27 07:30)")
     ap.add_argument("--turns", action="store_true", help=argparse.SUPPRESS)
@@ -144,14 +173,23 @@ def main():
     fd, state = tempfile.mkstemp(suffix=".pt")
     os.close(fd)
     torch.save(tr.model.state_dict(), state)
+    baseline = None
     if args.sequential:
         runs = [drive([start(args, st, state)], args.epochs)[0] for st in args.strategies]
+    elif args.baseline:
+        with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
+            baseline = unpack(args.baseline, Path(tmp))
+            procs = [p for st in args.strategies for p in (start(args, st, state), start(args, st, state, Path(tmp)))]
+            runs = drive(procs, args.epochs, flip=True)
+        for i, r in enumerate(runs):
+            r["code"] = "baseline" if i % 2 else "current"
     else:
         runs = drive([start(args, st, state) for st in args.strategies], args.epochs)
     os.unlink(state)
     report = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git": GIT_AT_IMPORT, "protocol": "sequential" if args.sequential else "interleaved",
+        **({"baseline": baseline} if baseline else {}),
         "dataset": args.dataset, "backbone": args.backbone, "threads": args.threads,
         "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "torch": torch.__version__, "loadavg_at_end": os.getloadavg()},
@@ -163,7 +201,7 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = f"speed-{args.dataset}-{args.backbone}-{stamp}"
+    name = f"speed-{args.dataset}-{args.backbone}-{stamp}" + (f"-vs-{baseline['commit'][:8]}" if baseline else "")
     (out / f"{name}.json").write_text(json.dumps(report, indent=1))
     (out / f"{name}.md").write_text(text + "\n")
 
@@ -178,7 +216,7 @@ def steady(epochs: list[float], k: int = 4) -> float:
 def render(report: dict) -> str:
     """The Markdown summary of a report (``--render report.json`` rewrites it from the JSON)."""
     runs, evals, warm = report["runs"], report["eval_all_users_both_modes_s"], report["warm_epochs_s"]
-    base = next((r for r in runs if r["strategy"] == "uniform"), None)
+    base = next((r for r in runs if r["strategy"] == "uniform" and r.get("code", "current") == "current"), None)
     k = min(4, min(len(r["epochs"]) for r in runs))
     lines = [f"# Speed, {report['dataset']} / {report['backbone']}, {report['threads']} threads "
              f"({report['date']}, commit {report['git']['commit'][:8]}, "
@@ -197,9 +235,18 @@ def render(report: dict) -> str:
              "|---|---|---|---|---|---|"]
     for r in runs:
         ratio = steady(r["epochs"], k) / steady(base["epochs"], k) if base else float("nan")
-        lines.append(f"| {r['strategy']} | {', '.join(f'{x:.2f}' for x in r['epochs'])} | "
+        name = r["strategy"] + (f" ({r['code']})" if "code" in r else "")
+        lines.append(f"| {name} | {', '.join(f'{x:.2f}' for x in r['epochs'])} | "
                      f"{steady(r['epochs'], k):.2f} | "
                      f"{ratio:.2f} | {', '.join(f'{x:.0f}' for x in r['rss_mb'])} | {r['memory_mb']:.0f} |")
+    if report.get("baseline"):
+        b = report["baseline"]["commit"][:8]
+        lines += ["", f"Side by side with commit {b} ({report['baseline']['rev']}), in turns: this checkout / {b}, "
+                  f"median of the last {k} epochs:", "", "| strategy | this checkout s/epoch | "
+                  f"{b} s/epoch | ratio |", "|---|---|---|---|"]
+        for cur, old in zip(runs[::2], runs[1::2]):
+            c, o = steady(cur["epochs"], k), steady(old["epochs"], k)
+            lines.append(f"| {cur['strategy']} | {c:.2f} | {o:.2f} | {c / o:.2f} |")
     return "\n".join(lines)
 
 

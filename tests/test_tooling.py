@@ -97,6 +97,40 @@ def test_speed_benchmark_interleaves_strategies_and_reports_own_memory(tmp_path)
     assert "interleaved" in md and "| ufn |" in md
 
 
+def test_speed_benchmark_runs_a_second_commit_side_by_side(tmp_path):
+    """``--baseline REV``: every strategy also runs REV's own code (its tree unpacked from git) in
+    the same turns, and the report gives this checkout / REV per strategy."""
+    import json
+    import sys
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_speed.py"), "--dataset",
+                        "synthetic:users=120,items=80", "--warm", "1", "--epochs", "2", "--threads", "1",
+                        "--strategies", "uniform", "--baseline", "HEAD", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rep = json.loads(next(tmp_path.glob("speed-*-vs-*.json")).read_text())
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert rep["baseline"]["commit"] == head
+    assert [(x["strategy"], x["code"]) for x in rep["runs"]] == [("uniform", "current"), ("uniform", "baseline")]
+    assert all(len(x["epochs"]) == 2 and all(t > 0 for t in x["epochs"]) for x in rep["runs"])
+    md = next(tmp_path.glob("speed-*-vs-*.md")).read_text()
+    assert f"this checkout / {head[:8]}" in md and "| uniform | " in md
+
+
+def test_lever_benchmark_times_variants_in_turns_and_checks_their_results(tmp_path):
+    """benchmarks/bench_levers.py on a small synthetic set: every variant timed each round, and
+    each variant's first losses compared with the trainer as it is (base against itself: identical)."""
+    import json
+    import sys
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_levers.py"), "--dataset",
+                        "synthetic:users=120,items=80", "--threads", "1", "--variants", "base", "foreach",
+                        "--steps", "2", "--rounds", "3", "--check", "2", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rep = json.loads(next(tmp_path.glob("levers-*.json")).read_text())
+    assert rep["results"]["base"] == "identical" and set(rep["ms_per_step"]) == {"base", "foreach"}
+    assert all(len(v) == 3 and min(v) > 0 for v in rep["ms_per_step"].values())
+    assert "| foreach |" in next(tmp_path.glob("levers-*.md")).read_text()
+
 def test_ruff_passes():
     """The linter configuration in pyproject.toml (ruff: line length 120, pyflakes, pycodestyle,
     import order) holds for the library, tests, scripts, benchmarks and the notebooks' .py pairs."""

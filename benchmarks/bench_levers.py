@@ -80,7 +80,7 @@ def main():
     for v in args.variants:
         got = losses(v, cfg, split, args.check) if v != "base" else ref
         d = max(abs(a - b) for a, b in zip(got, ref))
-        same[v] = "identical" if d == 0 else f"max |loss diff| {d:.2e} over {args.check} steps"
+        same[v] = "identical" if d == 0 else f"max abs. loss difference {d:.2e} over {args.check} steps"
     trs = {v: make(v, cfg, split) for v in args.variants}
     ms = {v: [] for v in args.variants}
     for rnd in range(args.rounds):

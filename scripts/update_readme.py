@@ -161,6 +161,8 @@ def speed(recs) -> str:
     for bb in ("sasrec", "bert4rec", "ssept"):
         covered = set()     # newest report first; an older one only for strategies not measured since
         for f in sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*.md"), reverse=True):
+            if "-vs-" in f.name:          # side by side with another commit: section "sidebyside"
+                continue
             js = f.with_suffix(".json")
             strategies = {r["strategy"] for r in json.loads(js.read_text())["runs"]} if js.is_file() else set()
             if covered and strategies <= covered:
@@ -169,6 +171,29 @@ def speed(recs) -> str:
             text = f.read_text().strip().splitlines()
             out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]).strip())
     return "\n\n".join(out) or "No benchmark recorded yet: run `python benchmarks/bench_speed.py`."
+
+
+def side_by_side(recs) -> str:
+    """The newest report per backbone of this code against an earlier commit (bench_speed --baseline)."""
+    out = []
+    for bb in ("sasrec", "bert4rec", "ssept"):
+        for f in sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*-vs-*.md"), reverse=True)[:1]:
+            text = f.read_text().strip().splitlines()
+            out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]).strip())
+    return "\n\n".join(out) or "None yet: run `python benchmarks/bench_speed.py --baseline REV`."
+
+
+def levers(recs) -> str:
+    """The newest lever report per backbone and strategy (benchmarks/bench_levers.py writes them)."""
+    out, seen = [], set()
+    for f in sorted((ROOT / "results" / "benchmarks").glob("levers-*.md"), reverse=True):
+        what = f.stem.split("-")[1:4]              # dataset, backbone, strategy
+        if tuple(what) in seen:
+            continue
+        seen.add(tuple(what))
+        text = f.read_text().strip().splitlines()
+        out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]).strip())
+    return "\n\n".join(out) or "No lever measured yet: run `python benchmarks/bench_levers.py`."
 
 
 def claims(recs) -> str:
@@ -246,10 +271,9 @@ def detectors(recs) -> str:
     return "\n".join(out).rstrip()
 
 
-SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "claims": claims, "protocol": protocol,
-            "glance": verdicts_at_a_glance,
-            "backbones": backbones, "table4": table4, "table4_claims": table4_claims,
-            "detectors": detectors}
+SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
+            "sidebyside": side_by_side, "claims": claims, "protocol": protocol, "glance": verdicts_at_a_glance,
+            "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors}
 
 
 def render(text: str, recs) -> str:

@@ -3,7 +3,7 @@
 They work in place on numpy views of the memory tensors and follow the rules and the processing
 order of the ``mining`` module docstring, position by position and slot by slot, so their results
 equal the batched tensor implementation there slot by slot (tests/test_mining.py). Imported only
-when a CPU memory is built: numba adds about 130 MB and a second to a process that loads it.
+when a CPU memory is built: numba adds memory and start-up time to a process that loads it.
 """
 import numba
 import numpy as np

@@ -66,7 +66,7 @@ class Config:
     warmup_epochs: int = 20        # used when warmup == "fixed"
     warmup_patience: int = 5       # used when warmup == "validation": validations without a new best
     count_mode: str = "cumulative"  # cumulative (reference) | consecutive
-    memory_slots: int = 0          # FMR counter entries per interaction (0 = 2 n); see mining.py
+    memory_slots: int = 0          # FMR counter entries per interaction (0 = 2 n); see negatives/fmr.py
     # SRNS's variance rule as a false-negative detector (Table 4; Ding et al. 2020; see srns.py)
     srns_s1: int = 8               # candidates tracked per interaction (SRNS: S1)
     srns_t: int = 5                # score history length in visits of the interaction (SRNS: 5 epochs)

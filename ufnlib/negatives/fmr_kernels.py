@@ -1,7 +1,7 @@
-"""Compiled (numba) loops behind ``mining.FMRMemory.inject`` and ``.record`` on the CPU.
+"""Compiled (numba) loops behind ``fmr.FMRMemory.inject`` and ``.record`` on the CPU.
 
 They work in place on numpy views of the memory tensors and follow the rules and the processing
-order of the ``mining`` module docstring, position by position and slot by slot, so their results
+order of the ``fmr`` module docstring, position by position and slot by slot, so their results
 equal the batched tensor implementation there slot by slot (tests/test_mining.py). Imported only
 when a CPU memory is built: numba adds memory and start-up time to a process that loads it.
 """

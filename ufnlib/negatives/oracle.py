@@ -1,7 +1,7 @@
 """A deliberately plain implementation of FMR's mining and reversal rules (dicts and loops),
 and of SRNS's variance rule used as a false-negative detector (Table 4).
 
-They are the test oracles for the vectorised ``mining.FMRMemory`` and ``srns.SRNSMemory`` and
+They are the test oracles for the vectorised ``fmr.FMRMemory`` and ``srns.SRNSMemory`` and
 read next to the paper (Section 3.2, Algorithm 1 lines 11-13; Section 4.6) and the reference
 code: one batch position at a time, one negative slot at a time. Nothing here is fast, and
 nothing here is used in training.

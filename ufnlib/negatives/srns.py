@@ -5,7 +5,7 @@ refreshed by sampling from memory + fresh random candidates with softmax(score /
 tracks p = P(negative outranks positive) of each candidate over the last 5 epochs; its false
 negatives are the candidates with a high p and a *low* standard deviation. UFNRec's Table 4 uses
 that rule as a detector, in place of FMR's "re-fed more than m times". Here, per train
-interaction (the key of ``mining.FMRMemory``), in tensors allocated once:
+interaction (the key of ``fmr.FMRMemory``), in tensors allocated once:
 
 * ``items[i, :S1]`` -- the tracked candidates of interaction i (0 = empty slot, filled slots first);
 * ``hist[i, k, :T]`` / ``obs[i, k]`` -- ring buffer of the last T scores of candidate k and how
@@ -112,7 +112,7 @@ def first_occurrence(items: torch.Tensor) -> torch.Tensor:
 
 class SRNSMemory:
     """The tensors above. ``observe`` and ``refresh`` have two implementations with identical
-    results (as ``mining.FMRMemory``): compiled loops on the CPU (``srns_kernels``, numba), batched
+    results (as ``fmr.FMRMemory``): compiled loops on the CPU (``srns_kernels``, numba), batched
     tensor operations elsewhere or with ``backend="torch"``."""
 
     def __init__(self, n_inter: int, s1: int, T: int, alpha: float, fn_slots: int | None = None,

@@ -66,7 +66,7 @@ def positive_only(cands: torch.Tensor) -> torch.Tensor:
 class Strategy:
     """One row of ``SPECS``. Until ``activate`` (the trainer's warm-up end) every strategy is
     ``uniform``; after it, the detector's memory feeds the first negative slots, flags entries,
-    and the treatment decides their labels and masks (mining.py / srns.py rules)."""
+    and the treatment decides their labels and masks (fmr.py / srns.py rules)."""
 
     def __init__(self, name: str, cfg, data, sampler, split=None, device="cpu"):
         self.name, self.spec = name, SPECS[name]

@@ -31,7 +31,7 @@ from ..config import Config, config_key
 from ..files import atomic_write_bytes
 from .profiles import grid_options, run_label
 from .run import run
-from .store import is_cached, lookup, record_path, results_dir
+from .store import is_cached, lookup, model_path, ranks_path, record_path, results_dir
 
 
 @dataclass
@@ -182,6 +182,12 @@ def _error_text(e: BaseException) -> str:
 _MEMBER = re.compile(r"^(runs/[0-9a-f]{16}\.(json|npz)|models/[0-9a-f]{16}\.pt)$")
 
 
+def member(path_of, key: str) -> str:
+    """An archive member's name: the store's path of ``key`` relative to the results folder
+    (``runs/<key>.json``, ``runs/<key>.npz``, ``models/<key>.pt``)."""
+    return path_of(key, Path(".")).as_posix()
+
+
 def archive(path, configs=None, root=None, models: bool = False) -> dict:
     """Write ``path`` (.tar.gz) with the cached records (``runs/<key>.json``) and per-user ranks
     (``runs/<key>.npz``) of ``configs`` (all cached runs if None), plus the selected weights
@@ -201,7 +207,7 @@ def archive(path, configs=None, root=None, models: bool = False) -> dict:
     tmp = path.with_name(path.name + ".tmp")
     with tarfile.open(tmp, "w:gz") as tar:
         for k in keys:
-            names = [f"runs/{k}.npz", f"runs/{k}.json"] + ([f"models/{k}.pt"] if models else [])
+            names = [member(ranks_path, k), member(record_path, k)] + ([member(model_path, k)] if models else [])
             for name in names:        # record last, as the cache writes it
                 p = root / name
                 if p.is_file():
@@ -231,22 +237,22 @@ def import_archive(path, root=None, overwrite: bool = False) -> dict:
                 refused.append(m.name)
         keys = sorted({Path(n).stem for n in members if n.endswith(".json")})
         for k in keys:
-            rec_bytes = tar.extractfile(members[f"runs/{k}.json"]).read()
+            rec_bytes = tar.extractfile(members[member(record_path, k)]).read()
             try:
                 rec = json.loads(rec_bytes)
                 ok = rec.get("key") == k and config_key(Config.from_dict(rec["config"])) == k
             except (ValueError, KeyError, TypeError):
                 ok = False
             if not ok:
-                refused.append(f"runs/{k}.json (key does not match its config)")
+                refused.append(f"{member(record_path, k)} (key does not match its config)")
                 continue
-            if f"runs/{k}.npz" not in members:
+            if member(ranks_path, k) not in members:
                 incomplete.append(k)
                 continue
             if record_path(k, root).is_file() and not overwrite:
                 kept.append(k)
                 continue
-            for name in (f"runs/{k}.npz", f"models/{k}.pt"):
+            for name in (member(ranks_path, k), member(model_path, k)):
                 if name in members:
                     atomic_write_bytes(root / name, tar.extractfile(members[name]).read())
             atomic_write_bytes(record_path(k, root), rec_bytes)

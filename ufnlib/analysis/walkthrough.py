@@ -13,8 +13,8 @@ order ``train.Trainer.train_step`` calls them:
 ``PlainFMR`` (the loop-and-dict oracle) runs beside the memory on the same negatives and logits,
 and every table carries its numbers next to the memory's. The labelling rule (``mined = refed &
 (counts > m)``, reversal, consistency mask) is the one of ``detectors.FMRDetector.flag`` and
-``strategies.Strategy.labels``; a test
-drives the real ``ufn`` strategy on the same toy and checks that both agree.
+``strategies.Strategy.labels``; a test drives the real ``ufn`` strategy on the same toy and checks
+that both agree.
 """
 from __future__ import annotations
 

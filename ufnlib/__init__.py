@@ -1,6 +1,11 @@
 """ufnlib: a small library behind the UFNRec reproducibility notebooks.
 
-Public names (notebooks import only these):
+Subpackages by role, each importing only the ones below it (tests/test_tooling.py checks it):
+``analysis`` (statistics, tables, plots, what a reader sees) -> ``experiments`` (runs, the cache,
+grids, profiles) -> ``training`` (one run's loop and its evaluation) -> ``models`` (backbones) |
+``negatives`` (the strategy family: detector x treatment) -> ``config`` -> ``data``; ``files`` and
+``paper`` import nothing. The names below are the short public ones (``ufnlib.run``,
+``ufnlib.Config``, ...); notebooks import the rest from their subpackages.
 """
 from .config import Config, ConfigError, config_key
 from .data.datasets import (

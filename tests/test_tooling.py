@@ -131,6 +131,21 @@ def test_lever_benchmark_times_variants_in_turns_and_checks_their_results(tmp_pa
     assert all(len(v) == 3 and min(v) > 0 for v in rep["ms_per_step"].values())
     assert "| foreach |" in next(tmp_path.glob("levers-*.md")).read_text()
 
+def test_the_library_finds_its_checkout():
+    """PROJECT_ROOT is the checkout (the results cache, the data cache and the git commit of a
+    record are found from it), wherever the module that defines it sits in the package."""
+    import os
+
+    from ufnlib.data.registry import PROJECT_ROOT
+    from ufnlib.experiments import provenance, store
+    assert PROJECT_ROOT == ROOT and (PROJECT_ROOT / "pyproject.toml").is_file()
+    if not os.environ.get("UFN_RESULTS_DIR"):
+        assert store.results_dir() == ROOT / "results"
+    assert store.DEFAULT_RESULTS == ROOT / "results"
+    if (ROOT / ".git").exists():
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        assert provenance.git_commit()["commit"] == head
+
 def test_ruff_passes():
     """The linter configuration in pyproject.toml (ruff: line length 120, pyflakes, pycodestyle,
     import order) holds for the library, tests, scripts, benchmarks and the notebooks' .py pairs."""

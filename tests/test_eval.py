@@ -53,23 +53,6 @@ def test_is_member_exhaustive(small_split):
     assert got.tolist() == want
 
 
-@pytest.mark.parametrize("which", ["train", "all"])
-def test_membership_bitmap_equals_the_search(small_split, which):
-    """The sampler's bitmap answers as ``is_member`` for every (user, item) pair, including
-    users past the last key; and a sampler draws the same negatives with it and without it."""
-    from ufnlib.data.batches import MembershipBits
-    sp = small_split
-    keys = membership_keys(sp, which)
-    uu, ii = np.meshgrid(np.arange(sp.n_users + 2), np.arange(0, sp.n_items + 1), indexing="ij")
-    u, i = torch.from_numpy(uu.ravel()), torch.from_numpy(ii.ravel())
-    assert torch.equal(MembershipBits(keys).contains(u, i, sp.n_items), is_member(keys, u, i, sp.n_items))
-    users = torch.arange(sp.n_users).repeat_interleave(2)
-    draws = [NegativeSampler(keys, sp.n_items, torch.Generator().manual_seed(3), bitmap=b).sample(users, 60)
-             for b in (True, False)]
-    assert NegativeSampler(keys, sp.n_items, torch.Generator()).bits is not None     # the default here
-    assert torch.equal(draws[0], draws[1])
-
-
 def test_sampler_never_returns_a_train_item(small_split):
     sp = small_split
     sets = _sets(sp)

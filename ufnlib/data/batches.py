@@ -138,47 +138,12 @@ def is_member(keys: torch.Tensor, users: torch.Tensor, items: torch.Tensor, n_it
     return keys[pos] == q
 
 
-BITMAP_MAX_BYTES = 2**28   # the sampler's membership bitmap is used up to this size (else a search)
-
-
-class MembershipBits:
-    """The set of sorted ``keys`` as a packed bitmap (bit ``key`` set): a lookup is a gather and a
-    shift instead of a binary search, with the same answers as ``is_member``. One bit per possible
-    key up to the largest one (Beauty's training pairs: 32 MB)."""
-
-    def __init__(self, keys: torch.Tensor):
-        k = keys.numpy()
-        self.limit = int(k[-1]) + 1 if len(k) else 0
-        bits = np.zeros((self.limit + 7) // 8 or 1, np.uint8)
-        np.bitwise_or.at(bits, k >> 3, (1 << (k & 7)).astype(np.uint8))
-        self.bits = torch.from_numpy(bits)
-
-    @staticmethod
-    def fits(keys: torch.Tensor) -> bool:
-        return len(keys) > 0 and (int(keys[-1]) + 8) // 8 <= BITMAP_MAX_BYTES
-
-    def contains(self, users: torch.Tensor, items: torch.Tensor, n_items: int) -> torch.Tensor:
-        q = users * (n_items + 1) + items
-        inside = q < self.limit
-        q = torch.where(inside, q, 0)
-        return inside & ((self.bits[q >> 3] >> (q & 7).to(torch.uint8)) & 1).bool()
-
-
 class NegativeSampler:
     """Uniform negatives over items 1..n_items, rejection-sampled so that none is an excluded
     (user, item) pair (by default: none is in the user's training items)."""
 
-    def __init__(self, keys: torch.Tensor, n_items: int, generator: torch.Generator, bitmap: bool | None = None):
-        """``bitmap``: look membership up in a ``MembershipBits`` (default: when it fits in
-        ``BITMAP_MAX_BYTES``) instead of searching ``keys``; the draws are the same either way."""
+    def __init__(self, keys: torch.Tensor, n_items: int, generator: torch.Generator):
         self.keys, self.n_items, self.g = keys, n_items, generator
-        use = MembershipBits.fits(keys) if bitmap is None else bitmap
-        self.bits = MembershipBits(keys) if use else None
-
-    def member(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        if self.bits is not None:
-            return self.bits.contains(users, items, self.n_items)
-        return is_member(self.keys, users, items, self.n_items)
 
     def sample(self, users: torch.Tensor, n: int) -> torch.Tensor:
         """``[len(users), n]`` negatives; ``users`` is one user per row. Drawn on the CPU
@@ -188,13 +153,13 @@ class NegativeSampler:
             return self.sample(users.cpu(), n).to(users.device)
         out = torch.randint(1, self.n_items + 1, (len(users), n), generator=self.g)
         u = users[:, None].expand_as(out)
-        bad = self.member(u, out)
+        bad = is_member(self.keys, u, out, self.n_items)
         if bool(bad.any()):
             self._check_has_negatives(users[bad.any(1)])
         while bool(bad.any()):
             redo = bad.clone()
             out[redo] = torch.randint(1, self.n_items + 1, (int(redo.sum()),), generator=self.g)
-            bad[redo] = self.member(u[redo], out[redo])
+            bad[redo] = is_member(self.keys, u[redo], out[redo], self.n_items)
         return out
 
     def _check_has_negatives(self, users: torch.Tensor) -> None:

@@ -174,23 +174,19 @@ def speed(recs) -> str:
 
 
 def side_by_side(recs) -> str:
-    """The newest report per backbone of this code against an earlier commit (bench_speed --baseline)."""
+    """Every report of code against an earlier commit (bench_speed --baseline), newest first."""
     out = []
     for bb in ("sasrec", "bert4rec", "ssept"):
-        for f in sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*-vs-*.md"), reverse=True)[:1]:
+        for f in sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*-vs-*.md"), reverse=True):
             text = f.read_text().strip().splitlines()
             out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]).strip())
     return "\n\n".join(out) or "None yet: run `python benchmarks/bench_speed.py --baseline REV`."
 
 
 def levers(recs) -> str:
-    """The newest lever report per backbone and strategy (benchmarks/bench_levers.py writes them)."""
-    out, seen = [], set()
+    """Every lever report, newest first (benchmarks/bench_levers.py writes them)."""
+    out = []
     for f in sorted((ROOT / "results" / "benchmarks").glob("levers-*.md"), reverse=True):
-        what = f.stem.split("-")[1:4]              # dataset, backbone, strategy
-        if tuple(what) in seen:
-            continue
-        seen.add(tuple(what))
         text = f.read_text().strip().splitlines()
         out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]).strip())
     return "\n\n".join(out) or "No lever measured yet: run `python benchmarks/bench_levers.py`."

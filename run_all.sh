@@ -95,6 +95,13 @@ progress="--no-progress-bar"; [ "$verbose" = 1 ] && [ -t 2 ] && progress="--prog
 say "run_all: profile $profile, ${#notebooks[@]} notebook(s), $mode; environment ready in $((SECONDS - t_setup)) s"
 if [ -n "${UFN_DATA_DIR:-}" ]; then data_from="UFN_DATA_DIR ($UFN_DATA_DIR)"; else data_from="the project cache / download"; fi
 say "         data from $data_from; report in $results/$profile"
+# tidy the executed copies and render them to HTML, all in one process (after the loop, or at a failure)
+executed=()
+finish_notebooks() {
+    [ ${#executed[@]} -gt 0 ] || return 0
+    python -m ufnlib.analysis.runindex finish --html-dir "$out" "${executed[@]}" >> "$log" 2>&1 \
+        || echo "run_all: warning: could not tidy or render the executed notebooks" >> "$log"
+}
 i=0
 for nb in "${notebooks[@]}"; do
     i=$((i + 1))
@@ -113,11 +120,10 @@ for nb in "${notebooks[@]}"; do
     fi
     secs=$((SECONDS - t0))
     printf '%s\t%s\t%s\n' "$name" "$status" "$secs" >> "$status_file"
-    [ -f "$dest" ] && python -m ufnlib.analysis.runindex tidy "$dest" >> "$log" 2>&1
-    python -m nbconvert --to html --log-level WARN "$dest" --output-dir "$out" >> "$log" 2>&1 \
-        || echo "run_all: warning: could not render $dest to HTML" >> "$log"
+    executed+=("$dest")
     echo "$status  $(printf '%4d' "$secs") s" | tee -a "$log"
     if [ "$status" != ok ]; then
+        finish_notebooks
         python -m ufnlib.analysis.runindex index --profile "$profile" --status-file "$status_file" --started "$started" \
             --mode "$mode" >> "$log" 2>&1 || true
         {
@@ -133,6 +139,7 @@ for nb in "${notebooks[@]}"; do
         exit 1
     fi
 done
+finish_notebooks
 index="$(python -m ufnlib.analysis.runindex index --profile "$profile" --status-file "$status_file" --started "$started" --mode "$mode")"
 echo
 python -m ufnlib.analysis.runindex summary --profile "$profile" | tee -a "$log"

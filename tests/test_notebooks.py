@@ -500,3 +500,24 @@ def test_run_all_report_only_trains_nothing(tmp_path, committed_results_untouche
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
                    if o.get("output_type") == "stream")
     assert "missing (not in the cache" in text
+
+
+def test_finish_tidies_and_renders_in_one_call(tmp_path):
+    """run_all.sh's last step per run: every executed notebook loses its run-to-run times and gets
+    its HTML page, in one process; a notebook that is not there is skipped."""
+    import json
+    import shutil
+
+    from ufnlib.analysis.runindex import finish
+    src = ROOT / "results" / "paper" / "notebooks" / "02_ablation.ipynb"
+    nb = tmp_path / "02_ablation.ipynb"
+    shutil.copy(src, nb)
+    d = json.loads(nb.read_text())
+    d["metadata"].setdefault("papermill", {})["start_time"] = "2026-01-01T00:00:00"
+    d["cells"][0]["metadata"]["execution"] = {"iopub.status.busy": "x"}
+    nb.write_text(json.dumps(d))
+    assert finish([nb, tmp_path / "missing.ipynb"], tmp_path) == []
+    d = json.loads(nb.read_text())
+    assert "start_time" not in d["metadata"]["papermill"] and "execution" not in d["cells"][0]["metadata"]
+    assert (tmp_path / "02_ablation.html").stat().st_size > 1000 and not (tmp_path / "missing.html").exists()
+

@@ -232,6 +232,24 @@ def tidy_executed(path) -> None:
     nbformat.write(nb, str(path))
 
 
+def finish(notebooks, html_dir) -> list[str]:
+    """Tidy each executed notebook (``tidy_executed``) and render it to ``html_dir/<name>.html``,
+    all in this one process (run_all.sh calls it once, not twice per notebook). Returns the
+    notebooks that could not be rendered (a warning, not a failure)."""
+    from nbconvert import HTMLExporter
+    exporter, failed = HTMLExporter(), []
+    for nb in map(Path, notebooks):
+        if not nb.is_file():
+            continue
+        tidy_executed(nb)
+        try:
+            body, _ = exporter.from_filename(str(nb))
+            atomic_write_bytes(Path(html_dir) / f"{nb.stem}.html", body.encode())
+        except Exception as e:  # noqa: BLE001 -- a notebook that does not render is still a result
+            failed.append(f"{nb}: {type(e).__name__}: {e}")
+    return failed
+
+
 def main(argv=None) -> int:
     import argparse
     ap = argparse.ArgumentParser(prog="python -m ufnlib.analysis.runindex", description="run_all.sh helpers")
@@ -245,6 +263,9 @@ def main(argv=None) -> int:
     sm.add_argument("--profile", required=True, choices=PROFILES)
     td = sub.add_parser("tidy", help="drop the run-to-run times of an executed notebook")
     td.add_argument("notebook")
+    fn = sub.add_parser("finish", help="tidy executed notebooks and render them to HTML, in one process")
+    fn.add_argument("--html-dir", required=True)
+    fn.add_argument("notebooks", nargs="+")
     fl = sub.add_parser("failure", help="name the failing cell of an executed notebook")
     fl.add_argument("notebook")
     args = ap.parse_args(argv)
@@ -257,6 +278,9 @@ def main(argv=None) -> int:
         print(f"claims and evidence: {p}")
     elif args.cmd == "tidy":
         tidy_executed(args.notebook)
+    elif args.cmd == "finish":
+        for f in finish(args.notebooks, args.html_dir):
+            print(f"run_all: warning: could not render {f}", file=sys.stderr)
     else:
         print(describe_failure(args.notebook))
     return 0

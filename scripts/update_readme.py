@@ -155,6 +155,12 @@ def backbones(recs) -> str:
     return "\n".join(rows)
 
 
+def report_section(f: Path) -> str:
+    """A benchmark report's Markdown as a subsection: its title one level down, with its file."""
+    text = f.read_text().strip().splitlines()
+    return "###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]).strip()
+
+
 def speed(recs) -> str:
     """The newest benchmark report per backbone (benchmarks/bench_speed.py writes them)."""
     out = []
@@ -168,8 +174,7 @@ def speed(recs) -> str:
             if covered and strategies <= covered:
                 continue
             covered |= strategies
-            text = f.read_text().strip().splitlines()
-            out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]).strip())
+            out.append(report_section(f))
     return "\n\n".join(out) or "No benchmark recorded yet: run `python benchmarks/bench_speed.py`."
 
 
@@ -178,8 +183,7 @@ def side_by_side(recs) -> str:
     out = []
     for bb in ("sasrec", "bert4rec", "ssept"):
         for f in sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*-vs-*.md"), reverse=True):
-            text = f.read_text().strip().splitlines()
-            out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]).strip())
+            out.append(report_section(f))
     return "\n\n".join(out) or "None yet: run `python benchmarks/bench_speed.py --baseline REV`."
 
 
@@ -187,8 +191,7 @@ def levers(recs) -> str:
     """Every lever report, newest first (benchmarks/bench_levers.py writes them)."""
     out = []
     for f in sorted((ROOT / "results" / "benchmarks").glob("levers-*.md"), reverse=True):
-        text = f.read_text().strip().splitlines()
-        out.append("###" + text[0] + f" — `results/benchmarks/{f.name}`\n\n" + "\n".join(text[1:]).strip())
+        out.append(report_section(f))
     return "\n\n".join(out) or "No lever measured yet: run `python benchmarks/bench_levers.py`."
 
 

@@ -4,7 +4,7 @@
 
     python -m ufnlib.analysis.runindex index --profile P --status-file F --started T [--mode M]
     python -m ufnlib.analysis.runindex summary --profile P
-    python -m ufnlib.analysis.runindex tidy NOTEBOOK
+    python -m ufnlib.analysis.runindex finish --html-dir DIR NOTEBOOK...
     python -m ufnlib.analysis.runindex failure NOTEBOOK
 """
 from __future__ import annotations
@@ -261,8 +261,6 @@ def main(argv=None) -> int:
     ix.add_argument("--mode", default="", help="how the notebooks ran, e.g. 'report only'")
     sm = sub.add_parser("summary", help="write <profile>/summary.md and print the claims' verdicts")
     sm.add_argument("--profile", required=True, choices=PROFILES)
-    td = sub.add_parser("tidy", help="drop the run-to-run times of an executed notebook")
-    td.add_argument("notebook")
     fn = sub.add_parser("finish", help="tidy executed notebooks and render them to HTML, in one process")
     fn.add_argument("--html-dir", required=True)
     fn.add_argument("notebooks", nargs="+")
@@ -276,8 +274,6 @@ def main(argv=None) -> int:
         p, text = write_summary(args.profile)
         print(text)
         print(f"claims and evidence: {p}")
-    elif args.cmd == "tidy":
-        tidy_executed(args.notebook)
     elif args.cmd == "finish":
         for f in finish(args.notebooks, args.html_dir):
             print(f"run_all: warning: could not render {f}", file=sys.stderr)

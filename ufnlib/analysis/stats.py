@@ -74,10 +74,10 @@ def rel_improvement(treat: float, base: float) -> float:
 def _check_comparable(a: list[dict], b: list[dict]) -> None:
     keys = ("dataset", "eval_neg", "eval_seed", "maxlen")
     ref = as_record(a[0]).config
-    for r in a + b:
+    for r in map(as_record, a + b):
         for k in keys:
-            if as_record(r).config[k] != ref[k]:
-                raise ValueError(f"runs are not evaluated alike ({k}: {ref[k]!r} vs {r['config'][k]!r}); "
+            if r.config[k] != ref[k]:
+                raise ValueError(f"runs are not evaluated alike ({k}: {ref[k]!r} vs {r.config[k]!r}); "
                                  f"per-user pairing needs the same users, targets and candidates")
 
 

@@ -114,8 +114,9 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
                       "Dask workers with threads_per_worker=1)", UserWarning, stacklevel=2)
     cfgs = _distinct(configs)
     root_s = str(results_dir(root).resolve())
-    found = {config_key(c): lookup(c, root_s) for c in cfgs}      # one cache lookup per config
-    todo = [c for c in cfgs if found[config_key(c)] is None]
+    keys = [config_key(c) for c in cfgs]
+    found = {k: lookup(c, root_s) for k, c in zip(keys, cfgs)}     # one cache lookup per config
+    todo = [c for k, c in zip(keys, cfgs) if found[k] is None]
     res = GridResult()
     if compute and todo:
         say = print if verbose else (lambda *a, **k: None)
@@ -153,10 +154,10 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
             finally:
                 if own is not None:
                     own.shutdown(wait=True, cancel_futures=True)
-    for c in todo:                                                # read what was just written
-        found[config_key(c)] = lookup(c, root_s)
-    for c in cfgs:
-        rec = found[config_key(c)]
+        for c in todo:                                            # read what was just written
+            found[config_key(c)] = lookup(c, root_s)
+    for k, c in zip(keys, cfgs):
+        rec = found[k]
         if rec is not None:
             res.records.append(rec)
         else:

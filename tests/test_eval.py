@@ -83,6 +83,29 @@ def test_sampler_is_deterministic_for_a_seed(small_split):
     assert not torch.equal(a, c)
 
 
+@pytest.mark.parametrize("which", ["train", "all"])
+def test_sampler_kernel_gives_the_same_answers_and_draws(small_split, which):
+    """The compiled per-user membership test answers as ``is_member`` for every (user, item) pair,
+    users outside the keys included, and the sampler draws the same negatives with and without it."""
+    pytest.importorskip("numba")
+    sp = small_split
+    keys = membership_keys(sp, which)
+    s = NegativeSampler(keys, sp.n_items, torch.Generator().manual_seed(0))
+    assert s.kernel is not None
+    users = torch.arange(sp.n_users + 2).repeat_interleave(2)          # two rows per user, two unknown users
+    items = torch.arange(1, sp.n_items + 1).repeat(len(users), 1)
+    got, n_bad = s.excluded(users, items)
+    want = is_member(keys, users[:, None].expand_as(items), items, sp.n_items)
+    assert torch.equal(got, want) and n_bad == int(want.sum()) > 0
+
+    def draw(kernel):
+        sampler = NegativeSampler(keys, sp.n_items, torch.Generator().manual_seed(3))
+        if not kernel:
+            sampler.kernel = None
+        return [sampler.sample(users[:sp.n_users * 2], 60) for _ in range(3)]
+    assert all(torch.equal(a, b) for a, b in zip(draw(True), draw(False)))
+
+
 def test_sampler_user_with_every_item_raises():
     # user 0 interacted with every item: no negative exists; must fail, not loop forever
     sp = leave_one_out(parse(b"1 1 2 3 4\n2 1 2\n", "s3rec"))

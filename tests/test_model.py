@@ -157,6 +157,23 @@ def test_gather_dot_matches_autograd():
     torch.testing.assert_close(h3.grad, h2.grad)
 
 
+def test_gather_dot_table_gradient_is_bitwise_index_add():
+    """The compiled scatter (CPU, numba) adds the same float32 products in the same order as
+    ``index_add_`` of the outer product: equal bits, repeated items included."""
+    pytest.importorskip("numba")
+    from ufnlib.models import layers
+    g = torch.Generator().manual_seed(2)
+    table = torch.randn(40, 50, generator=g)
+    h = torch.randn(300, 50, generator=g)
+    items = torch.randint(0, 40, (300, 101), generator=g)        # every row repeated many times
+    w = torch.randn(300, 101, generator=g) * 1e-3
+    t = table.clone().requires_grad_()
+    (gather_dot(t, h, items) * w).sum().backward()
+    want = torch.zeros_like(table).index_add_(0, items.reshape(-1), (w[:, :, None] * h[:, None, :]).reshape(-1, 50))
+    assert layers._kernels() is not None
+    assert torch.equal(t.grad, want)
+
+
 # ----------------------------------------------------------------------------- batches
 def test_left_pad():
     items = np.array([10, 11, 12, 20, 30, 31, 32, 33])

@@ -6,6 +6,8 @@ bounded tensors indexed by that id.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,26 +142,51 @@ def is_member(keys: torch.Tensor, users: torch.Tensor, items: torch.Tensor, n_it
 
 class NegativeSampler:
     """Uniform negatives over items 1..n_items, rejection-sampled so that none is an excluded
-    (user, item) pair (by default: none is in the user's training items)."""
+    (user, item) pair (by default: none is in the user's training items).
+
+    On the CPU with numba installed, membership is tested per user (``sampler_kernels``) instead
+    of by ``is_member``'s binary search over all keys: the same answers, so the same draws."""
 
     def __init__(self, keys: torch.Tensor, n_items: int, generator: torch.Generator):
         self.keys, self.n_items, self.g = keys, n_items, generator
+        self.kernel = _sampler_kernels()
+        if self.kernel is not None:
+            k = keys.numpy()
+            n1 = n_items + 1
+            users = k // n1
+            n_users = int(users[-1]) + 1 if len(k) else 0
+            self._offsets = np.searchsorted(users, np.arange(n_users + 1)).astype(np.int64)
+            self._items = (k % n1).astype(np.int64)
+            self._mark = np.zeros(n1, dtype=np.int64)      # scratch of the kernel
+            self._stamp = 0
+
+    def excluded(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """([P, C] bool: is ``items[p, c]`` excluded for user ``users[p]``?, how many are);
+        ``users`` [P] on the CPU."""
+        if self.kernel is None:
+            bad = is_member(self.keys, users[:, None].expand_as(items), items, self.n_items)
+            return bad, int(bad.sum())
+        out = torch.empty(items.shape, dtype=torch.bool)
+        self._stamp, n_bad = self.kernel.member(users.numpy(), items.contiguous().numpy(), self._offsets,
+                                                self._items, self._mark, self._stamp, out.numpy())
+        return out, n_bad
 
     def sample(self, users: torch.Tensor, n: int) -> torch.Tensor:
         """``[len(users), n]`` negatives; ``users`` is one user per row. Drawn on the CPU
         generator whatever the device of ``users`` (so a run's negatives do not depend on it),
-        returned on the device of ``users``."""
+        returned on the device of ``users``. An excluded draw is drawn again, all of them at
+        once in row-major order, until none is left."""
         if users.device.type != "cpu":
             return self.sample(users.cpu(), n).to(users.device)
+        users = users.contiguous()
         out = torch.randint(1, self.n_items + 1, (len(users), n), generator=self.g)
-        u = users[:, None].expand_as(out)
-        bad = is_member(self.keys, u, out, self.n_items)
-        if bool(bad.any()):
+        bad, n_bad = self.excluded(users, out)
+        if n_bad:
             self._check_has_negatives(users[bad.any(1)])
-        while bool(bad.any()):
-            redo = bad.clone()
-            out[redo] = torch.randint(1, self.n_items + 1, (int(redo.sum()),), generator=self.g)
-            bad[redo] = is_member(self.keys, u[redo], out[redo], self.n_items)
+            flat, view = bad.view(-1).nonzero()[:, 0], out.view(-1)
+            while len(flat):
+                view[flat] = torch.randint(1, self.n_items + 1, (len(flat),), generator=self.g)
+                flat = flat[is_member(self.keys, users[flat // n], view[flat], self.n_items)]
         return out
 
     def _check_has_negatives(self, users: torch.Tensor) -> None:
@@ -174,3 +201,10 @@ class NegativeSampler:
                 f"user(s) {full[:5].tolist()} (0-based indices) interacted with every item of the "
                 f"catalogue (n_items={self.n_items}), so no negative can be drawn for them. Fix: "
                 f"use a larger catalogue or drop those users.")
+
+
+def _sampler_kernels():
+    """The compiled membership test (``sampler_kernels``) when numba is installed, else None."""
+    if importlib.util.find_spec("numba") is None:
+        return None
+    return importlib.import_module(f"{__package__}.sampler_kernels")

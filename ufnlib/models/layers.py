@@ -6,10 +6,13 @@
   attention weights (as ``nn.MultiheadAttention(dropout=p)`` in the reference); without dropout
   it calls ``scaled_dot_product_attention``.
 * ``gather_dot``: logits of candidate items, ``E[c] . h``, with a hand-written backward that
-  scatters the item-embedding gradient with ``index_add_`` (faster than the embedding backward).
+  scatters the item-embedding gradient: on the CPU with numba, a compiled loop
+  (``kernels.scatter_outer``, bitwise the same as the ``index_add_`` used elsewhere).
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
 
 import torch
@@ -103,11 +106,27 @@ class _GatherDot(torch.autograd.Function):
         gh = torch.bmm(g[:, None, :], e).squeeze(1) if ctx.needs_input_grad[1] else None
         gt = None
         if ctx.needs_input_grad[0]:
-            gt = torch.zeros_like(table).index_add_(
-                0, items.reshape(-1), (g[:, :, None] * h[:, None, :]).reshape(-1, table.shape[1]))
+            gt = torch.zeros_like(table)
+            kernels = _kernels() if table.device.type == "cpu" and table.dtype == torch.float32 else None
+            if kernels is not None:
+                kernels.scatter_outer(gt.numpy(), items.contiguous().numpy(), g.contiguous().numpy(),
+                                      h.detach().contiguous().numpy())
+            else:
+                gt.index_add_(0, items.reshape(-1), (g[:, :, None] * h[:, None, :]).reshape(-1, table.shape[1]))
         return gt, gh, None
 
 
 def gather_dot(table: torch.Tensor, h: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
     """``logits[p, c] = table[items[p, c]] . h[p]`` for ``h`` [P, d], ``items`` [P, C]."""
     return _GatherDot.apply(table, h, items)
+
+
+_KERNELS = []
+
+
+def _kernels():
+    """``ufnlib.models.kernels`` when numba is installed (imported once), else None."""
+    if not _KERNELS:
+        _KERNELS.append(importlib.import_module(f"{__package__}.kernels")
+                        if importlib.util.find_spec("numba") is not None else None)
+    return _KERNELS[0]

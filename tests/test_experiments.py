@@ -1,6 +1,7 @@
 """Config validation, determinism, the result cache, resume after interruption, and the CLI."""
 from __future__ import annotations
 
+import copy
 import json
 import signal
 import subprocess
@@ -331,3 +332,28 @@ def test_fields_a_strategy_never_reads_do_not_invalidate_its_record(tmp_path):
         p.write_text(json.dumps(old))
         assert ufnlib.is_cached(cfg, tmp_path) == reused
         assert ufnlib.config_key(cfg.replace(srns_tau=cfg.srns_tau * 4)) != ufnlib.config_key(cfg) or reused
+
+
+@pytest.mark.parametrize("seconds, saves", [(1e9, [1, 6]), (0.0, [1, 2, 3, 4, 5, 6])])
+def test_checkpoints_are_written_by_time(tmp_path, monkeypatch, seconds, saves):
+    """A checkpoint after the first epoch, then only once ``checkpoint_seconds`` have passed, and
+    at the end; resuming from the first one gives the run's numbers."""
+    from ufnlib.training.train import Trainer
+    cfg = Config(dataset="synthetic:users=80,items=60", max_epochs=6, patience=6, hidden=16, n_neg=5)
+    split = ufnlib.load_split(cfg.dataset)
+    tr = Trainer(cfg, split, ckpt_path=tmp_path / "c.pt", progress=False, checkpoint_seconds=seconds)
+    at, first = [], {}
+    real_save = Trainer.save
+
+    def save(self):
+        at.append(self.epoch)
+        if self.epoch == 1:
+            first.update(copy.deepcopy(self.state()))
+        real_save(self)
+    monkeypatch.setattr(Trainer, "save", save)
+    tr.fit(resume=False)
+    assert at == saves
+    again = Trainer(cfg, split, progress=False)
+    again.load_state(first)
+    again.fit(resume=False)
+    assert strip_timing(again.history) == strip_timing(tr.history)

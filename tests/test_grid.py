@@ -219,3 +219,17 @@ def test_cli_grid_dry_run_archive_and_import(tmp_path, capsys):
     assert grid.missing(plan, b) == [] and (b / "models").is_dir()
     with pytest.raises(SystemExit, match="--profile"):
         cli_main(["grid", "--results", str(b)])
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+def test_run_labels_tell_every_run_of_a_profile_apart(profile):
+    """Failures are reported and missing runs listed by label: two configs of one profile never
+    share one (the protocol study's fixed-budget and warm-up runs differ from the default runs
+    only in fields outside the sweeps)."""
+    from ufnlib.experiments import profiles
+    runs = profiles.profile_runs(profile)
+    labels = [profiles.run_label(c) for c in runs]
+    assert len(set(labels)) == len(runs)
+    if profile == "paper":
+        assert "beauty/sasrec/ufn/s1/budget=200" in labels
+        assert "beauty/sasrec/ufn/s1/warmup=validation:5" in labels

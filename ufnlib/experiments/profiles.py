@@ -35,12 +35,23 @@ TABLE4 = tuple(paper.TABLE4_COLUMNS)          # uniform, removal, srns_rec_remov
 
 
 def run_label(params) -> str:
-    """``dataset/backbone/strategy/s<seed>`` plus the non-default sweep fields, for listings."""
+    """``dataset/backbone/strategy/s<seed>`` plus what sets the run apart from the default
+    protocol: the non-default sweep fields, ``budget=<epochs>`` for a fixed-budget run that logs
+    test (the protocol study) and ``warmup=<rule>`` for a warm-up rule other than the plateau
+    (``fixed:<epochs>``, ``validation:<patience>``), for listings and failure reports."""
     p = params.to_dict() if isinstance(params, Config) else dict(params)
     d = Config.__dataclass_fields__
+
+    def get(k):
+        return p.get(k, d[k].default)
     extra = [f"{k}={p[k]}" for k in paper.SWEEPS if k in p and p[k] != d[k].default]
-    return "/".join([str(p.get("dataset", d["dataset"].default)), str(p.get("backbone", "sasrec")),
-                     str(p.get("strategy", "uniform")), f"s{p.get('seed', 1)}"] + extra)
+    if get("log_test_every"):
+        extra.append(f"budget={get('max_epochs')}")
+    if get("warmup") == "fixed":
+        extra.append(f"warmup=fixed:{get('warmup_epochs')}")
+    elif get("warmup") == "validation":
+        extra.append(f"warmup=validation:{get('warmup_patience')}")
+    return "/".join([str(get("dataset")), str(get("backbone")), str(get("strategy")), f"s{get('seed')}"] + extra)
 
 
 def make(**params) -> Config:

@@ -26,6 +26,7 @@ from .evaluate import Evaluator
 from .protocol import ProtocolLog
 
 WARMUP_MIN_LIFT = 2.0   # warmup="validation": the backbone's best validation must exceed this x chance
+CHECKPOINT_SECONDS = 60.0   # a checkpoint after the first epoch, then at most one per this many seconds
 
 
 def warmup_ended(losses: list[float], cfg, valid: list[float] | None = None) -> bool:
@@ -108,10 +109,15 @@ def basic_loss(logits, targets) -> torch.Tensor:
 
 class Trainer:
     def __init__(self, cfg, split, evaluator: Evaluator | None = None, ckpt_path=None,
-                 progress: bool = True, stop_after_epochs: int | None = None, device="cpu"):
+                 progress: bool = True, stop_after_epochs: int | None = None, device="cpu",
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS):
         """``device``: where the model, the teacher and the mining memories live. Batches,
         negative samples and masks are always drawn on the CPU generators and then moved, so
-        a run consumes the same random streams on any device (float results still differ)."""
+        a run consumes the same random streams on any device (float results still differ).
+        ``checkpoint_seconds``: the checkpoint is written after the first epoch, then after an
+        epoch only when this many seconds have passed since the last one (a UFN checkpoint on
+        Beauty is 260 MB), and always before ``stop_after_epochs`` interrupts the run. A resumed
+        run recomputes the epochs after its checkpoint and gives the same numbers."""
         self.cfg, self.split = cfg, split
         self.device = torch.device(device)
         torch.manual_seed(cfg.seed)
@@ -129,6 +135,8 @@ class Trainer:
         self.ckpt_path = Path(ckpt_path) if ckpt_path else None
         self.progress = progress
         self.stop_after_epochs = stop_after_epochs   # for tests: simulate an interruption
+        self.checkpoint_seconds = checkpoint_seconds
+        self._saved_at = None                        # time.monotonic() of the last checkpoint
         self.epoch = 0
         self.history: list[dict] = []
         self.best = {"score": -1.0, "epoch": 0, "state": None}
@@ -175,6 +183,12 @@ class Trainer:
     def save(self) -> None:
         if self.ckpt_path:
             atomic_torch_save(self.state(), self.ckpt_path)
+            self._saved_at = time.monotonic()
+
+    def maybe_save(self, now: bool = False) -> None:
+        """Checkpoint if ``now``, if none was written yet, or if ``checkpoint_seconds`` have passed."""
+        if now or self._saved_at is None or time.monotonic() - self._saved_at >= self.checkpoint_seconds:
+            self.save()
 
     def try_resume(self) -> bool:
         if self.ckpt_path and self.ckpt_path.is_file():
@@ -344,14 +358,16 @@ class Trainer:
             if self.protocol is not None and self.protocol.due(self.epoch, self.done):
                 self.protocol.log(self.epoch, self.reported_model(), self.strategy)   # not timed, never selects
             self.history.append(rec)
-            self.save()
+            stopped_early += 1
+            interrupt = (self.stop_after_epochs is not None and stopped_early >= self.stop_after_epochs
+                         and not self.done)
+            self.maybe_save(now=interrupt or self.done)
             if bar is not None:
                 bar.update(1)
                 v = rec.get("valid", {}).get(cfg.select_metric)
                 bar.set_postfix(loss=f"{rec['loss_mean']:.4f}", **({"val": f"{v:.4f}"} if v is not None else {}),
                                 best=self.best["epoch"])
-            stopped_early += 1
-            if self.stop_after_epochs is not None and stopped_early >= self.stop_after_epochs and not self.done:
+            if interrupt:
                 break
         if bar is not None:
             bar.close()

@@ -96,12 +96,15 @@ def test_reversed_item_is_not_rerecorded():
 
 @pytest.mark.parametrize("count_mode", ["cumulative", "consecutive"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_cpu_kernels_equal_tensor_implementation_with_evictions(count_mode, seed):
+@pytest.mark.parametrize("n, slots", [(8, 10), (3, 24)])
+def test_cpu_kernels_equal_tensor_implementation_with_evictions(count_mode, seed, n, slots):
     """The numba loops and the batched tensor code leave identical memories (every tensor, slot
     by slot) and return identical negatives, flags and counters, also when the bounded history
-    evicts (few slots, many distinct items) and interactions repeat within a batch."""
+    evicts (few slots, many distinct items) and interactions repeat within a batch. With many
+    slots and short N_rec the kernel picks the few slots to evict by repeated minimum, with few
+    slots by a sort: both are covered."""
     g = torch.Generator().manual_seed(seed)
-    n_inter, n, n_items, m, slots, P = 30, 8, 40, 2, 10, 40
+    n_inter, n_items, m, P = 30, 40 if slots == 10 else 400, 2, 40
     mems = [FMRMemory(n_inter, n, n_items, m, slots=slots, count_mode=count_mode, backend=b)
             for b in BACKENDS]
     n_mined = 0

@@ -25,8 +25,11 @@ def inject(inter, negs, refed, counts, rec_items, rec_len, hist_items, hist_coun
     seen = np.empty(n, np.int64)
     taken = np.zeros(K, np.bool_)
     cand = np.empty(K, np.int64)
-    prio = np.empty(K, np.int64)
-    idx = np.empty(K, np.int64)
+    order = np.empty(K, np.int64)
+    srt = np.empty(n, np.int64)
+    shift = np.int64(1)
+    while (np.int64(1) << shift) < K:                # bits of a slot index in an eviction key
+        shift += 1
     evictions = 0
     g0 = 0
     while g0 < P:
@@ -37,7 +40,9 @@ def inject(inter, negs, refed, counts, rec_items, rec_len, hist_items, hist_coun
         G = g1 - g0                                  # visits of interaction i in this batch
         L = rec_len[i]
         if L > 0:
-            srt = np.sort(rec_items[i, :L].astype(np.int64))
+            for s in range(L):
+                srt[s] = rec_items[i, s]
+            srt[:L].sort()
             nd = 0
             for s in range(L):
                 if nd > 0 and dv[nd - 1] == srt[s]:
@@ -69,15 +74,29 @@ def inject(inter, negs, refed, counts, rec_items, rec_len, hist_items, hist_coun
                         cand[c] = k
                         c += 1
                 if c < nnew:
+                    # eviction order (priority, slot) as one unique int64 key per slot, so that a
+                    # plain sort gives the stable order: priority = last re-feed step, + 2^40 for
+                    # counters above m; a few slots are picked by repeated minimum instead
                     nc = 0
                     for k in range(K):
                         if hist_items[i, k] != 0 and not taken[k]:
-                            prio[nc] = hist_last[i, k] + (np.int64(1) << 40 if hist_count[i, k] > m else 0)
-                            idx[nc] = k
+                            prio = np.int64(hist_last[i, k]) + (np.int64(1) << 40 if hist_count[i, k] > m else 0)
+                            order[nc] = (prio << shift) | k
                             nc += 1
-                    o = np.argsort(prio[:nc], kind="mergesort")
-                    for j in range(nnew - c):
-                        cand[c + j] = idx[o[j]]
+                    r = nnew - c
+                    if r * 8 < nc:                   # a few: pick the smallest keys one by one
+                        big = np.iinfo(np.int64).max
+                        for j in range(r):
+                            best = 0
+                            for q in range(1, nc):
+                                if order[q] < order[best]:
+                                    best = q
+                            cand[c + j] = order[best] & ((np.int64(1) << shift) - 1)
+                            order[best] = big
+                    else:
+                        order[:nc].sort()
+                        for j in range(r):
+                            cand[c + j] = order[j] & ((np.int64(1) << shift) - 1)
                 j = 0
                 for d in range(nd):                  # new items in ascending order
                     if slot_of[d] < 0:

@@ -2,15 +2,17 @@
 today's trainer and of variants of it, in one process, in turns.
 
     python benchmarks/bench_levers.py [--dataset beauty] [--strategy uniform] [--threads 2]
-                                      [--variants base fused foreach compile] [--steps 25] [--rounds 6]
+                                      [--variants base fused loop compile] [--steps 25] [--rounds 6]
 
-Variants: ``base`` (the trainer as it is), ``fused`` / ``foreach`` (Adam's fused or multi-tensor
-implementation), ``compile`` (``torch.compile(model.encode, dynamic=True)``). Each variant gets its
-own trainer (same config and seed, mining on from the first step); rounds of ``--steps`` steps
-take turns over the variants, so that a machine whose speed drifts slows all alike. Before the
-timing, each variant trains ``--check`` steps from a fresh seed alone, and its losses are compared
-with ``base``'s: "identical" or the largest difference (a lever that changes floating-point
-results needs the seed-spread check the speed issue asks for). The report goes to ``--out``.
+Variants: ``base`` (the trainer as it is; its Adam is the multi-tensor ``foreach`` one since
+2026-12-06, the single-tensor loop before, when ``foreach`` was a variant), ``fused`` / ``loop``
+(Adam's fused or single-tensor implementation), ``compile``
+(``torch.compile(model.encode, dynamic=True)``). Each variant gets its own trainer (same config
+and seed, mining on from the first step); rounds of ``--steps`` steps take turns over the
+variants, so that a machine whose speed drifts slows all alike. Before the timing, each variant
+trains ``--check`` steps from a fresh seed alone, and its losses are compared with ``base``'s:
+"identical" or the largest difference (a lever that changes floating-point results needs the
+seed-spread check the speed issue asks for). The report goes to ``--out``.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ def make(variant: str, cfg, split):
         tr.opt = torch.optim.Adam(tr.model.parameters(), lr=cfg.lr, betas=betas, fused=True)
     elif variant == "foreach":
         tr.opt = torch.optim.Adam(tr.model.parameters(), lr=cfg.lr, betas=betas, foreach=True)
+    elif variant == "loop":
+        tr.opt = torch.optim.Adam(tr.model.parameters(), lr=cfg.lr, betas=betas, foreach=False)
     elif variant == "compile":
         tr.model.encode = torch.compile(tr.model.encode, dynamic=True)
     elif variant != "base":
@@ -62,7 +66,7 @@ def main():
     ap.add_argument("--backbone", default="sasrec")
     ap.add_argument("--strategy", default="uniform")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variants", nargs="+", default=["base", "fused", "foreach", "compile"])
+    ap.add_argument("--variants", nargs="+", default=["base", "fused", "loop", "compile"])
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--check", type=int, default=10)

@@ -157,6 +157,28 @@ def test_gather_dot_matches_autograd():
     torch.testing.assert_close(h3.grad, h2.grad)
 
 
+@pytest.mark.parametrize("p", [0.5, 0.2, 0.7])
+def test_compiled_dropout_is_bitwise_the_tensor_expression(p):
+    """The compiled dropout pass gives the bits of ``x * ((r >= p) * (1 / (1 - p)))`` forward
+    (signed zeros included) and backward, also for draws exactly at float32(p) (compared in
+    float32, as torch compares)."""
+    pytest.importorskip("numba")
+    from ufnlib.models import layers
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(30, 17, 50, generator=g)
+    x[0, 0, :3] = -0.0
+    r = torch.rand(x.shape, generator=g)
+    r.view(-1)[:40] = float(np.float32(p))                              # on the threshold
+    w = torch.randn(x.shape, generator=g)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = layers._DropoutMask.apply(a, r, p, layers._kernels())
+    want = b * ((r >= p).to(torch.float32) * (1.0 / (1.0 - p)))
+    assert torch.equal(out.detach().view(torch.int32), want.detach().view(torch.int32))
+    (out * w).sum().backward()
+    (want * w).sum().backward()
+    assert torch.equal(a.grad.view(torch.int32), b.grad.view(torch.int32))
+
+
 def test_gather_dot_table_gradient_is_bitwise_index_add():
     """The compiled scatter (CPU, numba) adds the same float32 products in the same order as
     ``index_add_`` of the outer product: equal bits, repeated items included."""

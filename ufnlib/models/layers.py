@@ -1,7 +1,8 @@
 """Transformer pieces shared by the backbones, written for small CPU batches.
 
 * ``Dropout``: the same Bernoulli(1 - p) keep-mask with 1/(1 - p) scaling as ``nn.Dropout``,
-  drawn with ``torch.rand`` (on this CPU build ``bernoulli_`` is about twice as slow).
+  drawn with ``torch.rand`` (on this CPU build ``bernoulli_`` is about twice as slow); on the CPU
+  with numba the mask and the output come from one compiled pass (``kernels.dropout``).
 * ``SelfAttention``: single- or multi-head attention with a boolean mask and dropout on the
   attention weights (as ``nn.MultiheadAttention(dropout=p)`` in the reference); without dropout
   it calls ``scaled_dot_product_attention``.
@@ -15,6 +16,7 @@ import importlib
 import importlib.util
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,7 +30,27 @@ class Dropout(nn.Module):
     def forward(self, x):
         if not self.training or self.p == 0.0:
             return x
-        return x * ((torch.rand_like(x) >= self.p).to(x.dtype) * (1.0 / (1.0 - self.p)))
+        r = torch.rand_like(x)
+        if x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous() and (k := _kernels()):
+            return _DropoutMask.apply(x, r, self.p, k)
+        return x * ((r >= self.p).to(x.dtype) * (1.0 / (1.0 - self.p)))
+
+
+class _DropoutMask(torch.autograd.Function):
+    """``x * ((r >= p) * 1 / (1 - p))`` with the mask made by one compiled pass (same bits)."""
+
+    @staticmethod
+    def forward(ctx, x, r, p, kernels):
+        out, mask = torch.empty_like(x), torch.empty_like(x)
+        kernels.dropout(x.detach().view(-1).numpy(), r.view(-1).numpy(), np.float32(p), np.float32(1.0 / (1.0 - p)),
+                        out.view(-1).numpy(), mask.view(-1).numpy())
+        ctx.save_for_backward(mask)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        return g * mask, None, None, None
 
 
 class SelfAttention(nn.Module):

@@ -77,7 +77,8 @@ frame = protocol_report.readings_frame(fixed)
 table = protocol_report.readings_table(frame)
 caption = ("Protocol study: test NDCG@10 (sampled-100) of fixed-budget SASRec runs on " + dataset + " (all "
            + str(profiles.fixed_budget(profile)) + ", test logged beside validation, never used for "
-           "selection) under six readings; mean ± sample std over seeds " + str(seeds) + "; 'test-selected, "
+           "selection) under six readings; mean ± sample std over the seeds computed (column 'seeds'; the "
+           "profile asks for " + str(seeds) + "); 'test-selected, "
            "optimistic' readings choose their epoch on test. Profile: " + profile + ".")
 shown = table.drop(columns=[c for c in table.columns if c.startswith("_")]) if len(table) else table
 report.save_table(shown, "protocol_readings", caption, index=False)
@@ -145,7 +146,8 @@ if len(warm):
     wt["warm-up end (epochs)"] = [f"{g['warmup_end'].dropna().mean():.0f}" if g["warmup_end"].notna().any() else ""
                                   for _, g in warm.groupby("rule", sort=False)]
 report.save_table(wt, "protocol_warmup", "UFN's warm-up rules: test HR@10 and NDCG@10 (sampled-100) at the epoch "
-                  "chosen on validation, mean ± std over seeds " + str(seeds) + ". Profile: " + profile + ".",
+                  "chosen on validation, mean ± std over the seeds computed (column 'seeds'; the profile asks for "
+                  + str(seeds) + "). Profile: " + profile + ".",
                   index=False)
 wt
 

@@ -251,6 +251,27 @@ def protocol(recs) -> str:
     return head + t.read_text().rstrip() + "\n\n" + "\n".join(f"- {v}" for v in verdict)
 
 
+def protocol_glance(recs) -> str:
+    """README: notebook 09's verdict in a few lines (readings computed so far, seed counts, what
+    is missing), the paper's +5.6% beside it; the full table is in docs/results.md."""
+    nums = ROOT / "results" / "paper" / "tables" / "09_protocol.json"
+    if not nums.is_file():
+        return "Not computed yet: run `bash run_all.sh --only 09`."
+    data = json.loads(nums.read_text())
+    missing = data["runs"]["missing"]
+    seeds = sorted({r.get("seeds") for r in data.get("readings", []) if r.get("seeds") is not None})
+    base, ufn, _ = TABLE2["beauty"]["sasrec"]["ndcg@10"]
+    head = (f"The paper reports SASRec + UFN at {ufn / base - 1:+.1%} over SASRec in test NDCG@10 on Beauty "
+            "(Table 2). Our fixed-budget "
+            "runs, read each way (test NDCG@10, sampled-100; seeds per strategy: "
+            + (", ".join(map(str, seeds)) or "none") + "; with one seed these are observations, not tests):")
+    link = "[docs/results.md](docs/results.md#why-the-papers-numbers-differ-readings-of-a-fixed-budget-run-notebook-09)"
+    tail = (f"\n\n{len(missing)} of the study's {data['runs']['available'] + len(missing)} runs are not computed "
+            f"yet, so no reading decides the paper's claims; table and readings: {link}." if missing else
+            f"\n\nTable and readings: {link}.")
+    return head + "\n\n" + "\n".join(f"- {v}" for v in data.get("verdict", [])) + tail
+
+
 def detectors(recs) -> str:
     """Table 4's detectors (notebook 03 section 5): on the default Beauty runs, and on the synthetic
     runs of ``profiles.detectors_synthetic`` (paper profile, seeds 1-3), with run keys."""
@@ -272,6 +293,7 @@ def detectors(recs) -> str:
 
 SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
             "sidebyside": side_by_side, "claims": claims, "protocol": protocol, "glance": verdicts_at_a_glance,
+            "protocol_glance": protocol_glance,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors}
 
 

@@ -259,12 +259,16 @@ def protocol_glance(recs) -> str:
         return "Not computed yet: run `bash run_all.sh --only 09`."
     data = json.loads(nums.read_text())
     missing = data["runs"]["missing"]
-    seeds = sorted({r.get("seeds") for r in data.get("readings", []) if r.get("seeds") is not None})
+    seeds = sorted({int(r["seeds"]) for r in data.get("readings", []) if r.get("seeds") is not None})
+    if not seeds:
+        n_txt = "none computed yet"
+    elif seeds[-1] == 1:
+        n_txt = "one seed per strategy so far: observations, not tests"
+    else:
+        n_txt = f"{seeds[0]}-{seeds[-1]} seeds per strategy" if seeds[0] != seeds[-1] else f"{seeds[0]} seeds each"
     base, ufn, _ = TABLE2["beauty"]["sasrec"]["ndcg@10"]
     head = (f"The paper reports SASRec + UFN at {ufn / base - 1:+.1%} over SASRec in test NDCG@10 on Beauty "
-            "(Table 2). Our fixed-budget "
-            "runs, read each way (test NDCG@10, sampled-100; seeds per strategy: "
-            + (", ".join(map(str, seeds)) or "none") + "; with one seed these are observations, not tests):")
+            f"(Table 2). Our fixed-budget runs, read each way (test NDCG@10, sampled-100; {n_txt}):")
     link = "[docs/results.md](docs/results.md#why-the-papers-numbers-differ-readings-of-a-fixed-budget-run-notebook-09)"
     tail = (f"\n\n{len(missing)} of the study's {data['runs']['available'] + len(missing)} runs are not computed "
             f"yet, so no reading decides the paper's claims; table and readings: {link}." if missing else

@@ -276,6 +276,28 @@ def protocol_glance(recs) -> str:
     return head + "\n\n" + "\n".join(f"- {v}" for v in data.get("verdict", [])) + tail
 
 
+def protocol_heldout(recs) -> str:
+    """Notebook 09 section 5 in words: per fixed-budget UFN run, the share of users whose held-out
+    item was reversed into a positive (in N_false) at the selected epoch, and UFN's per-user gain
+    over SASRec in each group, from the paper profile's table."""
+    f = ROOT / "results" / "paper" / "tables" / "protocol_heldout.csv"
+    if not f.is_file():
+        return "Not computed yet: run `bash run_all.sh --only 09`."
+    import pandas as pd
+    t = pd.read_csv(f)
+    if t.empty:
+        return "Not computed: no fixed-budget UFN run with its SASRec run of the same seed is in the cache yet."
+    out = []
+    for (seed, split), g in t.groupby(["seed", "split"], sort=False):
+        g = g.set_index("group")
+        rev, rest = g.loc["reversed"], g.loc["not reversed"]
+        name = "validation" if split == "valid" else "test"
+        out.append(f"- seed {seed}, {name}: {rev['share']:.1%} of users had their {name} item in N_false; UFN's "
+                   f"per-user NDCG@10 gain over SASRec is {rev['gain']:+.4f} on them and {rest['gain']:+.4f} on "
+                   f"the others ({rev['gain_all']:+.4f} over all users).")
+    return "\n".join(out)
+
+
 def detectors(recs) -> str:
     """Table 4's detectors (notebook 03 section 5): on the default Beauty runs, and on the synthetic
     runs of ``profiles.detectors_synthetic`` (paper profile, seeds 1-3), with run keys."""
@@ -297,7 +319,7 @@ def detectors(recs) -> str:
 
 SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
             "sidebyside": side_by_side, "claims": claims, "protocol": protocol, "glance": verdicts_at_a_glance,
-            "protocol_glance": protocol_glance,
+            "protocol_glance": protocol_glance, "protocol_heldout": protocol_heldout,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors}
 
 

@@ -229,3 +229,17 @@ def test_min_steps_keep_a_slow_start_from_stopping_a_run():
     assert short.epoch < 15 and stopped_after_few_steps(short.history, short.cfg, short.steps_per_epoch)
     assert longer.epoch >= 15
     assert [h["valid"] for h in longer.history[:short.epoch]] == [h["valid"] for h in short.history]
+
+
+def test_readings_table_compares_strategies_on_the_seeds_both_have():
+    """A strategy with fewer seeds than SASRec is compared with SASRec's runs of the same seeds,
+    not with SASRec's mean over other seeds too."""
+    import pandas as pd
+
+    from ufnlib.analysis.protocol_report import readings_table
+    rows = [dict(strategy="uniform", seed=1, value=0.30), dict(strategy="uniform", seed=2, value=0.40),
+            dict(strategy="ufn", seed=1, value=0.33)]
+    frame = pd.DataFrame([dict(r, reading="last", epoch=200, metric="ndcg@10", full=None) for r in rows])
+    t = readings_table(frame).set_index("strategy")
+    assert abs(t.loc["ufn", "_rel"] - 0.10) < 1e-12          # 0.33 vs seed 1's 0.30, not vs 0.35
+    assert t.loc["uniform", "seeds"] == 2 and t.loc["ufn", "seeds"] == 1

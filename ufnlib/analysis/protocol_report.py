@@ -32,8 +32,8 @@ def readings_frame(records, metrics=("hr@10", "ndcg@10")):
 
 def readings_table(frame, baseline: str = "uniform", metric: str = "ndcg@10"):
     """Strategy x reading: mean ± std over seeds of test ``metric`` (sampled-100), the mean
-    epoch read, the relative change against ``baseline`` under the same reading and the paired
-    t-test over seeds (matched by seed)."""
+    epoch read, the relative change against ``baseline`` under the same reading over the seeds
+    both have, and the paired t-test over those seeds."""
     import pandas as pd
     from scipy import stats as st
 
@@ -43,7 +43,9 @@ def readings_table(frame, baseline: str = "uniform", metric: str = "ndcg@10"):
         b = f[(f["reading"] == reading) & (f["strategy"] == baseline)].set_index("seed")["value"]
         v = g.set_index("seed")["value"]
         common = v.index.intersection(b.index)
-        rel = (v.mean() - b.mean()) / b.mean() if strategy != baseline and len(b) else float("nan")
+        # against the baseline over the seeds both have (paired), never a mean over other seeds
+        rel = ((v[common].mean() - b[common].mean()) / b[common].mean()
+               if strategy != baseline and len(common) else float("nan"))
         p = (st.ttest_rel(v[common], b[common]).pvalue
              if strategy != baseline and len(common) >= 2 else float("nan"))
         rows.append({"reading": READINGS[reading], "strategy": strategy, "seeds": len(v),

@@ -6,13 +6,12 @@ bounded tensors indexed by that id.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .compiled import numba_module
 from .datasets import DataError, Split
 
 
@@ -149,7 +148,7 @@ class NegativeSampler:
 
     def __init__(self, keys: torch.Tensor, n_items: int, generator: torch.Generator):
         self.keys, self.n_items, self.g = keys, n_items, generator
-        self.kernel = _sampler_kernels()
+        self.kernel = numba_module(f"{__package__}.sampler_kernels")
         if self.kernel is not None:
             k = keys.numpy()
             n1 = n_items + 1
@@ -202,9 +201,3 @@ class NegativeSampler:
                 f"catalogue (n_items={self.n_items}), so no negative can be drawn for them. Fix: "
                 f"use a larger catalogue or drop those users.")
 
-
-def _sampler_kernels():
-    """The compiled membership test (``sampler_kernels``) when numba is installed, else None."""
-    if importlib.util.find_spec("numba") is None:
-        return None
-    return importlib.import_module(f"{__package__}.sampler_kernels")

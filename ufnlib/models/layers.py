@@ -12,14 +12,14 @@
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..data.compiled import numba_module
 
 
 class Dropout(nn.Module):
@@ -143,12 +143,6 @@ def gather_dot(table: torch.Tensor, h: torch.Tensor, items: torch.Tensor) -> tor
     return _GatherDot.apply(table, h, items)
 
 
-_KERNELS = []
-
-
 def _kernels():
-    """``ufnlib.models.kernels`` when numba is installed (imported once), else None."""
-    if not _KERNELS:
-        _KERNELS.append(importlib.import_module(f"{__package__}.kernels")
-                        if importlib.util.find_spec("numba") is not None else None)
-    return _KERNELS[0]
+    """``ufnlib.models.kernels`` when numba is installed, else None."""
+    return numba_module(f"{__package__}.kernels")

@@ -41,13 +41,12 @@ row per visit; elsewhere (a GPU), or without numba, the same rules as batched te
 """
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import torch
 
+from ..data.compiled import HAVE_NUMBA, numba_module
+
 INT = torch.int64
-HAVE_NUMBA = importlib.util.find_spec("numba") is not None   # imported only when used
 
 
 def compiled_kernels(module: str, backend: str, device: torch.device):
@@ -58,7 +57,7 @@ def compiled_kernels(module: str, backend: str, device: torch.device):
     if backend == "numba" and (not HAVE_NUMBA or device.type != "cpu"):
         raise ValueError("backend='numba' needs the numba package and a CPU memory")
     if backend == "numba" or (backend == "auto" and HAVE_NUMBA and device.type == "cpu"):
-        return importlib.import_module(f"{__package__}.{module}")
+        return numba_module(f"{__package__}.{module}")
     return None
 
 

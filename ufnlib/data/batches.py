@@ -185,7 +185,7 @@ class NegativeSampler:
             flat, view = bad.view(-1).nonzero()[:, 0], out.view(-1)
             while len(flat):
                 view[flat] = torch.randint(1, self.n_items + 1, (len(flat),), generator=self.g)
-                flat = flat[is_member(self.keys, users[flat // n], view[flat], self.n_items)]
+                flat = flat[self.excluded(users[flat // n], view[flat][:, None])[0][:, 0]]
         return out
 
     def _check_has_negatives(self, users: torch.Tensor) -> None:

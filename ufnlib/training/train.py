@@ -169,7 +169,7 @@ class Trainer:
         # training never writes into the caller's dict (or into another trainer's optimizer)
         self.opt.load_state_dict(copy.deepcopy(st["opt"]))
         for group in self.opt.param_groups:      # a checkpoint from before foreach=True says None
-            group["foreach"] = True
+            group["foreach"] = self.opt.defaults["foreach"]
         self.strategy.load_state_dict(st["strategy"])
         self.warmup_epoch = st.get("warmup_epoch")
         if self.protocol is not None and st.get("protocol") is not None:

@@ -2,17 +2,16 @@
 today's trainer and of variants of it, in one process, in turns.
 
     python benchmarks/bench_levers.py [--dataset beauty] [--strategy uniform] [--threads 2]
-                                      [--variants base fused loop compile] [--steps 25] [--rounds 6]
+                                      [--variants base foreach loop compile] [--steps 25] [--rounds 6]
 
-Variants: ``base`` (the trainer as it is; its Adam is the multi-tensor ``foreach`` one since
-2026-12-06, the single-tensor loop before, when ``foreach`` was a variant), ``fused`` / ``loop``
-(Adam's fused or single-tensor implementation), ``compile``
+Variants: ``base`` (the trainer as it is; its Adam is PyTorch's fused one), ``fused`` /
+``foreach`` / ``loop`` (Adam's fused, multi-tensor or single-tensor implementation), ``compile``
 (``torch.compile(model.encode, dynamic=True)``). Each variant gets its own trainer (same config
 and seed, mining on from the first step); rounds of ``--steps`` steps take turns over the
 variants, so that a machine whose speed drifts slows all alike. Before the timing, each variant
 trains ``--check`` steps from a fresh seed alone, and its losses are compared with ``base``'s:
 "identical" or the largest difference (a lever that changes floating-point results needs the
-seed-spread check the speed issue asks for). The report goes to ``--out``.
+numerics check, benchmarks/check_numerics.py). The report goes to ``--out``.
 """
 from __future__ import annotations
 
@@ -66,7 +65,7 @@ def main():
     ap.add_argument("--backbone", default="sasrec")
     ap.add_argument("--strategy", default="uniform")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variants", nargs="+", default=["base", "fused", "loop", "compile"])
+    ap.add_argument("--variants", nargs="+", default=["base", "foreach", "loop", "compile"])
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--check", type=int, default=10)

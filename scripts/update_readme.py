@@ -195,6 +195,13 @@ def levers(recs) -> str:
     return "\n\n".join(out) or "No lever measured yet: run `python benchmarks/bench_levers.py`."
 
 
+def numerics(recs) -> str:
+    """Every numerics check, newest first (benchmarks/check_numerics.py writes them)."""
+    out = [report_section(f) for f in sorted((ROOT / "results" / "benchmarks").glob("numerics-*.md"), reverse=True)]
+    return "\n\n".join(out) or ("Not computed yet: `python benchmarks/check_numerics.py --root DIR --compute` "
+                                "reruns the cached configs with this code.")
+
+
 def claims(recs) -> str:
     """Every claim the paper profile's notebooks tested, from their claims tables."""
     from ufnlib.analysis.runindex import claims_markdown, claims_overview
@@ -318,7 +325,8 @@ def detectors(recs) -> str:
 
 
 SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
-            "sidebyside": side_by_side, "claims": claims, "protocol": protocol, "glance": verdicts_at_a_glance,
+            "sidebyside": side_by_side, "numerics": numerics, "claims": claims, "protocol": protocol,
+            "glance": verdicts_at_a_glance,
             "protocol_glance": protocol_glance, "protocol_heldout": protocol_heldout,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors}
 

@@ -1,6 +1,8 @@
 """SASRec backbone (causality, padding invariance), gather_dot, and training batches."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -158,25 +160,45 @@ def test_gather_dot_matches_autograd():
 
 
 @pytest.mark.parametrize("p", [0.5, 0.2, 0.7])
-def test_compiled_dropout_is_bitwise_the_tensor_expression(p):
-    """The compiled dropout pass gives the bits of ``x * ((r >= p) * (1 / (1 - p)))`` forward
-    (signed zeros included) and backward, also for draws exactly at float32(p) (compared in
-    float32, as torch compares)."""
+def test_compiled_dropout_is_bitwise_the_tensor_code(p):
+    """The compiled pass and the tensor code draw the same hashed mask: equal bits forward
+    (signed zeros included) and backward."""
     pytest.importorskip("numba")
     from ufnlib.models import layers
     g = torch.Generator().manual_seed(4)
     x = torch.randn(30, 17, 50, generator=g)
     x[0, 0, :3] = -0.0
-    r = torch.rand(x.shape, generator=g)
-    r.view(-1)[:40] = float(np.float32(p))                              # on the threshold
     w = torch.randn(x.shape, generator=g)
+    seed, thr, scale = 2**64 - 12345, math.ceil(p * 2**24), 1.0 / (1.0 - p)
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out = layers._DropoutMask.apply(a, r, p, layers._kernels())
-    want = b * ((r >= p).to(torch.float32) * (1.0 / (1.0 - p)))
+    out = layers._DropoutMask.apply(a, seed, thr, scale, layers._kernels())
+    keep = layers.hashed_uniform24(seed, x.numel()).view(x.shape) >= thr
+    want = b * (keep.to(torch.float32) * scale)
     assert torch.equal(out.detach().view(torch.int32), want.detach().view(torch.int32))
     (out * w).sum().backward()
     (want * w).sum().backward()
     assert torch.equal(a.grad.view(torch.int32), b.grad.view(torch.int32))
+
+
+def test_dropout_keeps_the_right_share_seeded_and_uncorrelated():
+    """About 1 - p of the entries are kept (scaled by 1 / (1 - p)); the mask follows torch's seed
+    and changes from call to call; neighbouring draws are uncorrelated and uniform."""
+    from ufnlib.models.layers import Dropout, hashed_uniform24
+    drop = Dropout(0.3).train()
+    x = torch.ones(1000, 1000)
+    torch.manual_seed(0)
+    m1, m2 = drop(x), drop(x)
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), m1)
+    assert not torch.equal(m1, m2)
+    assert m1.unique().tolist() == [0.0, pytest.approx(1 / 0.7)]
+    kept = (m1 > 0).float().mean().item()
+    assert abs(kept - 0.7) < 5 * math.sqrt(0.21 / 1e6)
+    u = hashed_uniform24(7, 200_000).double() / 2**24
+    assert abs(u.mean().item() - 0.5) < 0.005 and abs(u.var().item() - 1 / 12) < 0.002
+    assert abs(np.corrcoef(u[:-1].numpy(), u[1:].numpy())[0, 1]) < 0.01
+    assert hashed_uniform24(7, 10).tolist() == u[:10].mul(2**24).long().tolist()     # a prefix
+    assert drop.eval()(x) is x
 
 
 def test_gather_dot_table_gradient_is_bitwise_index_add():

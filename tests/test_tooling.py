@@ -131,6 +131,32 @@ def test_lever_benchmark_times_variants_in_turns_and_checks_their_results(tmp_pa
     assert all(len(v) == 3 and min(v) > 0 for v in rep["ms_per_step"].values())
     assert "| foreach |" in next(tmp_path.glob("levers-*.md")).read_text()
 
+def test_numerics_check_puts_reruns_beside_the_cached_runs(tmp_path):
+    """benchmarks/check_numerics.py: reruns the configs into its own folder and compares them with
+    the project cache's records of the same configs; the same code on the same seeds gives the
+    same values (difference 0, within the spread), and the reruns' records are kept."""
+    import json
+    import sys
+
+    from ufnlib.experiments import grid, profiles
+    old, new, out = tmp_path / "old", tmp_path / "new", tmp_path / "out"
+    cfgs = [profiles.make(**{**profiles.base("smoke"), "dataset": profiles.SMOKE_DATASET, "strategy": "uniform",
+                             "seed": s}) for s in (1, 2)]
+    assert not grid.run_grid(cfgs, root=old, workers=1, threads=1, verbose=False).missing
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "check_numerics.py"), "--root", str(new), "--profile",
+           "smoke", "--dataset", profiles.SMOKE_DATASET, "--seeds", "1", "2", "--workers", "1", "--out", str(out)]
+    env = {**os.environ, "UFN_RESULTS_DIR": str(old), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode != 0 and "--compute" in r.stderr                 # nothing computed unless asked
+    r = subprocess.run(cmd + ["--compute"], capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rep = json.loads(next(out.glob("numerics-*.json")).read_text())
+    m = rep["metrics"]["test/sampled/ndcg@10"]
+    assert m["old"] == m["new"] and m["diff"] == 0 and m["within"] is True
+    assert [x["key"] for x in rep["old_runs"]] == [x["key"] for x in rep["new_runs"]]
+    assert len(list((out / "numerics").glob("*/*.json"))) == 2
+
+
 def test_the_library_finds_its_checkout():
     """PROJECT_ROOT is the checkout (the results cache, the data cache and the git commit of a
     record are found from it), wherever the module that defines it sits in the package."""

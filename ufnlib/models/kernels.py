@@ -1,14 +1,56 @@
-"""Compiled (numba) loops behind ``layers`` on the CPU, each bitwise equal to the tensor code it
-replaces (tests/test_model.py).
+"""Compiled (numba) loops behind ``layers`` on the CPU (tests/test_model.py).
+
+``gather_dot_forward`` and ``gather_dot_h_grad`` compute ``layers.gather_dot``'s logits and its
+gradient with respect to the position vectors straight from the item table, without the
+``[P, C, d]`` tensor of gathered rows that ``index_select`` + ``bmm`` materialise. Their sums run
+in an order of their own (vectorised, fixed for a given machine), so their floats differ from
+``bmm``'s in the last bits; the results are deterministic.
 
 ``scatter_outer(gt, items, g, h)``, the gradient of the item table in ``layers.gather_dot``,
 adds ``g[p, c] * h[p]`` to row ``items[p, c]`` of ``gt``, one entry after the other in row-major
 order: the same float32 products, added in the same order, as ``index_add_`` of the
-materialised outer product, without the ``[P * C, d]`` temporary. ``dropout`` makes
-``Dropout``'s mask and output in one pass instead of four tensor operations. Imported only when
-numba is installed.
+materialised outer product, without the ``[P * C, d]`` temporary. ``dropout`` draws
+``Dropout``'s hashed mask and makes its output in one pass. Imported only when numba is
+installed.
 """
 import numba
+
+from .layers import GOLDEN, MIX1, MIX2
+
+# the dot products may be vectorised (reassociated) and fused-multiply-added; NaNs and
+# infinities keep their meaning
+_FAST = {"reassoc", "contract"}
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def gather_dot_forward(table, h, items, out):
+    """``out[p, c] = table[items[p, c]] . h[p]``."""
+    P, C = items.shape
+    d = h.shape[1]
+    for p in range(P):
+        hp = h[p]
+        for c in range(C):
+            row = table[items[p, c]]
+            s = numba.float32(0.0)
+            for k in range(d):
+                s += row[k] * hp[k]
+            out[p, c] = s
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def gather_dot_h_grad(table, g, items, out):
+    """``out[p] = sum_c g[p, c] * table[items[p, c]]``, the gradient of ``h``."""
+    P, C = items.shape
+    d = out.shape[1]
+    for p in range(P):
+        acc = out[p]
+        for k in range(d):
+            acc[k] = 0.0
+        for c in range(C):
+            row = table[items[p, c]]
+            s = g[p, c]
+            for k in range(d):
+                acc[k] += s * row[k]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -23,12 +65,24 @@ def scatter_outer(gt, items, g, h):
                 gt[r, k] += s * h[p, k]
 
 
+
+
 @numba.njit(cache=True, nogil=True)
-def dropout(x, r, p, scale, out, mask):
-    """``mask = (r >= p) * scale`` and ``out = x * mask`` in one pass, over flat float32 arrays:
-    the mask is 0 or float32(scale), so the products equal ``Dropout``'s tensor expression, signed
-    zeros included."""
+def dropout(x, seed, threshold, scale, out, mask):
+    """Element ``i`` is kept (times ``scale``) when the top 24 bits of splitmix64's output for
+    ``seed + (i + 1) * GOLDEN`` are at least ``threshold``; ``mask`` is 0 or ``scale`` and
+    ``out = x * mask``, over flat float32 arrays. ``layers.hashed_uniform24`` computes the same
+    draws with tensors."""
+    z0 = numba.uint64(seed)
+    gold, m1, m2 = numba.uint64(GOLDEN), numba.uint64(MIX1), numba.uint64(MIX2)
+    s30, s27, s31, s40 = numba.uint64(30), numba.uint64(27), numba.uint64(31), numba.uint64(40)
+    thr = numba.uint64(threshold)
+    zero = numba.float32(0.0)
     for i in range(x.shape[0]):
-        m = scale if r[i] >= p else numba.float32(0.0)
+        z = z0 + numba.uint64(i + 1) * gold
+        z = (z ^ (z >> s30)) * m1
+        z = (z ^ (z >> s27)) * m2
+        z = z ^ (z >> s31)
+        m = scale if (z >> s40) >= thr else zero
         mask[i] = m
         out[i] = x[i] * m

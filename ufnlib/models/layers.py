@@ -1,14 +1,17 @@
 """Transformer pieces shared by the backbones, written for small CPU batches.
 
-* ``Dropout``: the same Bernoulli(1 - p) keep-mask with 1/(1 - p) scaling as ``nn.Dropout``,
-  drawn with ``torch.rand`` (on this CPU build ``bernoulli_`` is about twice as slow); on the CPU
-  with numba the mask and the output come from one compiled pass (``kernels.dropout``).
+* ``Dropout``: the same Bernoulli(1 - p) keep-mask with 1/(1 - p) scaling as ``nn.Dropout``, its
+  draws a hash (splitmix64) of one seed per call and the element's index; on the CPU with numba
+  the draws, the mask and the output come from one compiled pass (``kernels.dropout``), elsewhere
+  from tensor code that gives the same bits.
 * ``SelfAttention``: single- or multi-head attention with a boolean mask and dropout on the
   attention weights (as ``nn.MultiheadAttention(dropout=p)`` in the reference); without dropout
   it calls ``scaled_dot_product_attention``.
 * ``gather_dot``: logits of candidate items, ``E[c] . h``, with a hand-written backward that
-  scatters the item-embedding gradient: on the CPU with numba, a compiled loop
-  (``kernels.scatter_outer``, bitwise the same as the ``index_add_`` used elsewhere).
+  scatters the item-embedding gradient. On the CPU with numba (float32), compiled loops read the
+  candidates' rows straight from the table (``kernels.gather_dot_forward``, ``gather_dot_h_grad``;
+  deterministic, last bits differ from ``bmm``'s) and scatter the table's gradient
+  (``kernels.scatter_outer``, bitwise the same as ``index_add_``); elsewhere, tensor code.
 """
 from __future__ import annotations
 
@@ -21,8 +24,38 @@ from torch import nn
 
 from ..data.compiled import numba_module
 
+# splitmix64 (Steele, Lea & Flood, 2014): the odd increment and the finaliser's multipliers
+GOLDEN, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _int64(u: int) -> int:
+    """The int64 with the bits of uint64 ``u``."""
+    return u - (1 << 64) if u >= 1 << 63 else u
+
+
+def _shr(z: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of int64 ``z`` (``>>`` on int64 is arithmetic)."""
+    return (z >> s) & ((1 << (64 - s)) - 1)
+
+
+def hashed_uniform24(seed: int, n: int, device=None) -> torch.Tensor:
+    """Draws ``0 <= u < 2**24`` (int64 [n]) for elements ``0..n-1``: the top 24 bits of splitmix64
+    at ``seed + (i + 1) * GOLDEN``, in wrapping int64 arithmetic (the same bits as the compiled
+    ``kernels.dropout`` computes in uint64)."""
+    z = torch.arange(1, n + 1, dtype=torch.int64, device=device) * _int64(GOLDEN) + _int64(seed)
+    z = (z ^ _shr(z, 30)) * _int64(MIX1)
+    z = (z ^ _shr(z, 27)) * _int64(MIX2)
+    z = z ^ _shr(z, 31)
+    return _shr(z, 40)
+
 
 class Dropout(nn.Module):
+    """Bernoulli(1 - p) keep-mask with 1/(1 - p) scaling, as ``nn.Dropout``. The draws are a hash
+    of one 64-bit seed per call (taken from torch's CPU generator) and the element's index, so the
+    mask depends on neither the device nor the thread count: element ``i`` is kept when its
+    24-bit draw ``u_i`` satisfies ``u_i >= ceil(p * 2**24)``, i.e. ``u_i / 2**24 >= p``, as
+    ``torch.rand(...) >= p`` decides on its 24-bit floats."""
+
     def __init__(self, p: float):
         super().__init__()
         self.p = p
@@ -30,19 +63,23 @@ class Dropout(nn.Module):
     def forward(self, x):
         if not self.training or self.p == 0.0:
             return x
-        r = torch.rand_like(x)
-        if x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous() and (k := _kernels()):
-            return _DropoutMask.apply(x, r, self.p, k)
-        return x * ((r >= self.p).to(x.dtype) * (1.0 / (1.0 - self.p)))
+        seed = int(torch.randint(-(1 << 63), (1 << 63) - 1, (), dtype=torch.int64)) % (1 << 64)
+        threshold = math.ceil(self.p * (1 << 24))
+        scale = 1.0 / (1.0 - self.p)
+        if (x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous()
+                and not torch.compiler.is_compiling() and (k := _kernels())):
+            return _DropoutMask.apply(x, seed, threshold, scale, k)
+        keep = hashed_uniform24(seed, x.numel(), x.device).view(x.shape) >= threshold
+        return x * (keep.to(x.dtype) * scale)
 
 
 class _DropoutMask(torch.autograd.Function):
-    """``x * ((r >= p) * 1 / (1 - p))`` with the mask made by one compiled pass (same bits)."""
+    """``Dropout``'s mask and output made by one compiled pass (``kernels.dropout``)."""
 
     @staticmethod
-    def forward(ctx, x, r, p, kernels):
+    def forward(ctx, x, seed, threshold, scale, kernels):
         out, mask = torch.empty_like(x), torch.empty_like(x)
-        kernels.dropout(x.detach().view(-1).numpy(), r.view(-1).numpy(), np.float32(p), np.float32(1.0 / (1.0 - p)),
+        kernels.dropout(x.detach().view(-1).numpy(), np.uint64(seed), np.uint64(threshold), np.float32(scale),
                         out.view(-1).numpy(), mask.view(-1).numpy())
         ctx.save_for_backward(mask)
         return out
@@ -50,7 +87,7 @@ class _DropoutMask(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         (mask,) = ctx.saved_tensors
-        return g * mask, None, None, None
+        return g * mask, None, None, None, None
 
 
 class SelfAttention(nn.Module):
@@ -118,24 +155,43 @@ def attention_mask(real: torch.Tensor, causal: bool = True) -> torch.Tensor:
 class _GatherDot(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table, h, items):
+        kernels = _kernels() if _kernel_inputs(table, h) else None
+        ctx.kernels = kernels
+        if kernels is not None:
+            items = items.contiguous()
+            out = torch.empty(items.shape, dtype=table.dtype)
+            kernels.gather_dot_forward(table.detach().numpy(), h.detach().contiguous().numpy(), items.numpy(),
+                                       out.numpy())
+            ctx.save_for_backward(table, h, items)
+            return out
         e = table.index_select(0, items.reshape(-1)).view(*items.shape, table.shape[1])
         ctx.save_for_backward(table, h, items, e)
         return torch.bmm(e, h[:, :, None]).squeeze(-1)
 
     @staticmethod
     def backward(ctx, g):
-        table, h, items, e = ctx.saved_tensors
-        gh = torch.bmm(g[:, None, :], e).squeeze(1) if ctx.needs_input_grad[1] else None
-        gt = None
+        table, h, items, *e = ctx.saved_tensors
+        kernels = ctx.kernels
+        g = g.contiguous()
+        gh = gt = None
+        if ctx.needs_input_grad[1]:
+            if kernels is not None:
+                gh = torch.empty(h.shape, dtype=h.dtype)
+                kernels.gather_dot_h_grad(table.detach().numpy(), g.numpy(), items.numpy(), gh.numpy())
+            else:
+                gh = torch.bmm(g[:, None, :], e[0]).squeeze(1)
         if ctx.needs_input_grad[0]:
             gt = torch.zeros_like(table)
-            kernels = _kernels() if table.device.type == "cpu" and table.dtype == torch.float32 else None
             if kernels is not None:
-                kernels.scatter_outer(gt.numpy(), items.contiguous().numpy(), g.contiguous().numpy(),
-                                      h.detach().contiguous().numpy())
+                kernels.scatter_outer(gt.numpy(), items.numpy(), g.numpy(), h.detach().contiguous().numpy())
             else:
                 gt.index_add_(0, items.reshape(-1), (g[:, :, None] * h[:, None, :]).reshape(-1, table.shape[1]))
         return gt, gh, None
+
+
+def _kernel_inputs(table: torch.Tensor, h: torch.Tensor) -> bool:
+    return (table.device.type == "cpu" and table.dtype == torch.float32 and h.dtype == torch.float32
+            and table.is_contiguous() and not torch.compiler.is_compiling())
 
 
 def gather_dot(table: torch.Tensor, h: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

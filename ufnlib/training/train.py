@@ -127,8 +127,9 @@ class Trainer:
         self.data = make_data(cfg, split, self.g_sample)
         self.sampler = NegativeSampler(membership_keys(split, "train"), split.n_items, self.g_sample)
         self.model = make_model(cfg, split.n_items, split.n_users).to(self.device)
-        # foreach: the same per-element arithmetic as the default loop (same bits), fewer calls
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2), foreach=True)
+        # fused: one kernel per parameter for the whole update (its floats differ from the
+        # multi-tensor implementation's in the last bits)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2), fused=True)
         self.strategy = make_strategy(cfg, self.data, self.sampler, split, self.device)
         self.teacher = None
         self.warmup_epoch = None
@@ -168,8 +169,8 @@ class Trainer:
         # the optimizer keeps the tensors it is given (same dtype and device): copy them, so that
         # training never writes into the caller's dict (or into another trainer's optimizer)
         self.opt.load_state_dict(copy.deepcopy(st["opt"]))
-        for group in self.opt.param_groups:      # a checkpoint from before foreach=True says None
-            group["foreach"] = self.opt.defaults["foreach"]
+        for group in self.opt.param_groups:      # the implementation is this code's, not the checkpoint's
+            group["foreach"], group["fused"] = self.opt.defaults["foreach"], self.opt.defaults["fused"]
         self.strategy.load_state_dict(st["strategy"])
         self.warmup_epoch = st.get("warmup_epoch")
         if self.protocol is not None and st.get("protocol") is not None:

@@ -199,8 +199,18 @@ def levers(recs) -> str:
 
 
 def numerics(recs) -> str:
-    """Every numerics check, newest first (benchmarks/check_numerics.py writes them)."""
-    out = [report_section(f) for f in sorted((ROOT / "results" / "benchmarks").glob("numerics-*.md"), reverse=True)]
+    """Every numerics check, newest first (benchmarks/check_numerics.py writes them), each opened by
+    its verdict: how many metrics lie within the criterion, and the smallest Welch p."""
+    out = []
+    for f in sorted((ROOT / "results" / "benchmarks").glob("numerics-*.md"), reverse=True):
+        rep = json.loads(f.with_suffix(".json").read_text())
+        ms = rep["metrics"]
+        inside = [m for m, r in ms.items() if r["within"]]
+        verdict = (f"**{len(rep['seeds'])} seeds: {len(inside)} of {len(ms)} metrics within the criterion**"
+                   + ("" if len(inside) == len(ms) else f" (outside: {', '.join(m for m in ms if m not in inside)})")
+                   + f"; smallest Welch p {min(r['welch_p'] for r in ms.values()):.2f}.")
+        sec = report_section(f).split("\n", 1)
+        out.append(sec[0] + "\n\n" + verdict + "\n" + sec[1])
     return "\n\n".join(out) or ("Not computed yet: `python benchmarks/check_numerics.py --root DIR --compute` "
                                 "reruns the cached configs with this code.")
 

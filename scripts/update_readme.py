@@ -215,6 +215,30 @@ def numerics(recs) -> str:
                                 "reruns the cached configs with this code.")
 
 
+def gpu_probe(recs) -> str:
+    """The GPU probe's epochs (results/benchmarks/gpu_probe_*.jsonl): seconds per training epoch
+    per setting (processes sharing the GPU) and strategy."""
+    import statistics
+    out = []
+    for f in sorted((ROOT / "results" / "benchmarks").glob("gpu_probe_*.jsonl")):
+        lines = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+        head = next((x for x in lines if "note" in x), {})
+        rows = {}
+        for x in lines:
+            if "tag" in x:
+                rows.setdefault((x["tag"], x["strategy"]), []).append(x)
+        out += [f"From `results/benchmarks/{f.name}` ({head.get('date', 'undated')}): {head.get('note', '')}", "",
+                "| setting | strategy | epochs measured | train s/epoch (min-max) | median | "
+                "sampled validation s (median) |",
+                "|---|---|---|---|---|---|"]
+        for (tag, st), xs in rows.items():
+            t = [x["train_s"] for x in xs]
+            out.append(f"| {tag} | {st} | {len(xs)} | {min(t):.1f}-{max(t):.1f} | {statistics.median(t):.1f} | "
+                       f"{statistics.median(x['eval_s'] for x in xs):.2f} |")
+        out.append("")
+    return "\n".join(out).strip() or "No GPU measured yet."
+
+
 def claims(recs) -> str:
     """Every claim the paper profile's notebooks tested, from their claims tables."""
     from ufnlib.analysis.runindex import claims_markdown, claims_overview
@@ -338,8 +362,8 @@ def detectors(recs) -> str:
 
 
 SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
-            "sidebyside": side_by_side, "numerics": numerics, "claims": claims, "protocol": protocol,
-            "glance": verdicts_at_a_glance,
+            "sidebyside": side_by_side, "numerics": numerics, "gpu_probe": gpu_probe, "claims": claims,
+            "protocol": protocol, "glance": verdicts_at_a_glance,
             "protocol_glance": protocol_glance, "protocol_heldout": protocol_heldout,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors}
 

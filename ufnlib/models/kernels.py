@@ -65,8 +65,6 @@ def scatter_outer(gt, items, g, h):
                 gt[r, k] += s * h[p, k]
 
 
-
-
 @numba.njit(cache=True, nogil=True)
 def dropout(x, seed, threshold, scale, out, mask):
     """Element ``i`` is kept (times ``scale``) when the top 24 bits of splitmix64's output for

@@ -66,8 +66,7 @@ class Dropout(nn.Module):
         seed = int(torch.randint(-(1 << 63), (1 << 63) - 1, (), dtype=torch.int64)) % (1 << 64)
         threshold = math.ceil(self.p * (1 << 24))
         scale = 1.0 / (1.0 - self.p)
-        if (x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous()
-                and not torch.compiler.is_compiling() and (k := _kernels())):
+        if x.is_contiguous() and (k := _kernels_for(x)):
             return _DropoutMask.apply(x, seed, threshold, scale, k)
         keep = hashed_uniform24(seed, x.numel(), x.device).view(x.shape) >= threshold
         return x * (keep.to(x.dtype) * scale)
@@ -155,7 +154,7 @@ def attention_mask(real: torch.Tensor, causal: bool = True) -> torch.Tensor:
 class _GatherDot(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table, h, items):
-        kernels = _kernels() if _kernel_inputs(table, h) else None
+        kernels = _kernels_for(table, h) if table.is_contiguous() else None
         ctx.kernels = kernels
         if kernels is not None:
             items = items.contiguous()
@@ -189,11 +188,6 @@ class _GatherDot(torch.autograd.Function):
         return gt, gh, None
 
 
-def _kernel_inputs(table: torch.Tensor, h: torch.Tensor) -> bool:
-    return (table.device.type == "cpu" and table.dtype == torch.float32 and h.dtype == torch.float32
-            and table.is_contiguous() and not torch.compiler.is_compiling())
-
-
 def gather_dot(table: torch.Tensor, h: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
     """``logits[p, c] = table[items[p, c]] . h[p]`` for ``h`` [P, d], ``items`` [P, C]."""
     return _GatherDot.apply(table, h, items)
@@ -202,3 +196,11 @@ def gather_dot(table: torch.Tensor, h: torch.Tensor, items: torch.Tensor) -> tor
 def _kernels():
     """``ufnlib.models.kernels`` when numba is installed, else None."""
     return numba_module(f"{__package__}.kernels")
+
+
+def _kernels_for(*tensors: torch.Tensor):
+    """The compiled kernels for these tensors: ``_kernels()`` when all are float32 on the CPU and
+    no ``torch.compile`` trace is running, else None (the tensor code then runs)."""
+    if torch.compiler.is_compiling() or any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return None
+    return _kernels()

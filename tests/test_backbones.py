@@ -14,6 +14,7 @@ from ufnlib.data.datasets import leave_one_out, parse
 from ufnlib.experiments.store import matches
 from ufnlib.models import make_data, make_model
 from ufnlib.models.bert4rec import BERT4Rec, MaskedItemData, cloze_mask, n_masked
+from ufnlib.models.layers import Noise
 from ufnlib.models.sasrec import SASRec
 from ufnlib.models.ssept import SSEPT, sse_replace
 from ufnlib.training.evaluate import Evaluator
@@ -151,17 +152,18 @@ def test_bert4rec_eval_appends_mask():
 def test_sse_replace_rate_and_padding():
     g = torch.Generator().manual_seed(0)
     n_users, n_items = 1000, 2000
-    users = torch.randint(0, n_users, (40_000,), generator=g)
-    seq = random_seqs(2000, 50, seed=5)
+    users = torch.randint(0, n_users, (20_000,), generator=g)
+    seq = random_seqs(20_000, 50, seed=5)
     seq = torch.randint(1, n_items + 1, seq.shape, generator=g).masked_fill(seq == 0, 0)
-    s2, u2 = sse_replace(seq, users, 0.3, 0.1, n_items, n_users, torch.Generator().manual_seed(1))
+    noise = Noise.draw(len(seq), torch.Generator().manual_seed(1))
+    s2, u2 = sse_replace(seq, users, 0.3, 0.1, n_items, n_users, noise, 50)
     # a replacement may draw the same id again: expected change rate p (1 - 1/N)
     assert abs((u2 != users).float().mean().item() - 0.3 * (1 - 1 / n_users)) < 0.01
     real = seq > 0
     assert abs((s2 != seq)[real].float().mean().item() - 0.1 * (1 - 1 / n_items)) < 0.005
     assert (s2[~real] == 0).all() and (s2[real] >= 1).all() and (s2 <= n_items).all()
     assert u2.min() >= 0 and u2.max() < n_users
-    s3, u3 = sse_replace(seq, users, 0.0, 0.0, n_items, n_users)
+    s3, u3 = sse_replace(seq, users, 0.0, 0.0, n_items, n_users, noise, 50)
     assert torch.equal(s3, seq) and torch.equal(u3, users)
 
 
@@ -174,10 +176,9 @@ def test_ssept_replaces_only_in_training_by_the_rule():
     base = model.encode(seq, users)
     torch.testing.assert_close(model.encode(seq, users), base, rtol=0, atol=0)   # eval: no noise
     model.train()
-    torch.manual_seed(7)
-    noisy = model.encode(seq, users)
-    torch.manual_seed(7)
-    s2, u2 = sse_replace(seq, users, 0.5, 0.3, N_ITEMS, N_USERS)
+    noise = Noise.draw(len(seq), torch.Generator().manual_seed(7))
+    noisy = model.encode(seq, users, noise)
+    s2, u2 = sse_replace(seq, users, 0.5, 0.3, N_ITEMS, N_USERS, noise, cfg.maxlen)
     assert not torch.equal(s2, seq) and not torch.equal(u2, users)
     model.eval()
     torch.testing.assert_close(noisy, model.encode(s2, u2), rtol=1e-6, atol=1e-6)

@@ -159,21 +159,25 @@ def test_gather_dot_matches_autograd():
     torch.testing.assert_close(h3.grad, h2.grad)
 
 
-@pytest.mark.parametrize("p", [0.5, 0.2, 0.7])
-def test_compiled_dropout_is_bitwise_the_tensor_code(p):
+@pytest.mark.parametrize("p,attention", [(0.5, False), (0.2, False), (0.7, True)])
+def test_compiled_dropout_is_bitwise_the_tensor_code(p, attention):
     """The compiled pass and the tensor code draw the same hashed mask: equal bits forward
     (signed zeros included) and backward."""
     pytest.importorskip("numba")
     from ufnlib.models import layers
     g = torch.Generator().manual_seed(4)
-    x = torch.randn(30, 17, 50, generator=g)
-    x[0, 0, :3] = -0.0
+    x = torch.randn((30, 2, 17, 17) if attention else (30, 17, 50), generator=g)
+    x.view(-1)[:3] = -0.0
     w = torch.randn(x.shape, generator=g)
-    seed, thr, scale = 2**64 - 12345, math.ceil(p * 2**24), 1.0 / (1.0 - p)
-    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out = layers._DropoutMask.apply(a, seed, thr, scale, layers._kernels())
-    keep = layers.hashed_uniform24(seed, x.numel()).view(x.shape) >= thr
-    want = b * (keep.to(torch.float32) * scale)
+    drop = layers.Dropout(p, maxlen=20, attention=attention).train()
+    noise = layers.Noise(torch.full((30,), -12345), torch.arange(30) * 3 + 1)
+    a = x.clone().requires_grad_()
+    out = drop(a, noise)
+    assert layers._kernels_for(x) is not None           # the compiled pass ran above
+    b = x.clone().requires_grad_()
+    keys = noise.keys(drop.site).view(-1, *[1] * (x.dim() - 1))
+    u = layers._shr(layers.hashed_bits(keys, layers.window_index(x.shape, 20, attention)[None]), 40)
+    want = b * ((u >= math.ceil(p * 2**24)).to(torch.float32) * (1.0 / (1.0 - p)))
     assert torch.equal(out.detach().view(torch.int32), want.detach().view(torch.int32))
     (out * w).sum().backward()
     (want * w).sum().backward()
@@ -181,11 +185,12 @@ def test_compiled_dropout_is_bitwise_the_tensor_code(p):
 
 
 def test_dropout_keeps_the_right_share_seeded_and_uncorrelated():
-    """About 1 - p of the entries are kept (scaled by 1 / (1 - p)); the mask follows torch's seed
-    and changes from call to call; neighbouring draws are uncorrelated and uniform."""
-    from ufnlib.models.layers import Dropout, hashed_uniform24
-    drop = Dropout(0.3).train()
-    x = torch.ones(1000, 1000)
+    """About 1 - p of the entries are kept (scaled by 1 / (1 - p)); without a Noise the mask
+    follows torch's seed and changes from call to call; neighbouring draws are uncorrelated and
+    uniform."""
+    from ufnlib.models.layers import Dropout, Noise, _shr, hashed_bits
+    drop = Dropout(0.3, maxlen=1000).train()
+    x = torch.ones(1000, 1000, 1)
     torch.manual_seed(0)
     m1, m2 = drop(x), drop(x)
     torch.manual_seed(0)
@@ -194,11 +199,37 @@ def test_dropout_keeps_the_right_share_seeded_and_uncorrelated():
     assert m1.unique().tolist() == [0.0, pytest.approx(1 / 0.7)]
     kept = (m1 > 0).float().mean().item()
     assert abs(kept - 0.7) < 5 * math.sqrt(0.21 / 1e6)
-    u = hashed_uniform24(7, 200_000).double() / 2**24
+    u = _shr(hashed_bits(Noise.draw(1).keys(0), torch.arange(200_000)), 40).double() / 2**24
     assert abs(u.mean().item() - 0.5) < 0.005 and abs(u.var().item() - 1 / 12) < 0.002
     assert abs(np.corrcoef(u[:-1].numpy(), u[1:].numpy())[0, 1]) < 0.01
-    assert hashed_uniform24(7, 10).tolist() == u[:10].mul(2**24).long().tolist()     # a prefix
+    rows = (m1[:-1, :, 0] > 0).float().flatten().numpy(), (m1[1:, :, 0] > 0).float().flatten().numpy()
+    assert abs(np.corrcoef(*rows)[0, 1]) < 0.01                                     # row to row
     assert drop.eval()(x) is x
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_dropout_mask_does_not_depend_on_the_layout(attention):
+    """An element's mask is set by its row's seed and index in the batch and its coordinates in
+    the full window: a trimmed window, a subset of rows in another order, or rows beside other
+    seeds' rows (a bundle) draw the same masks; another seed or site draws others."""
+    from ufnlib.models.layers import Dropout, Noise
+    L, B = 12, 9
+    drop = Dropout(0.5, maxlen=L, attention=attention).train()
+    noise = Noise.draw(B, torch.Generator().manual_seed(3))
+    full = torch.ones((B, 1, L, L) if attention else (B, L, 4))
+    m_full = drop(full, noise)
+    W = 5                                                          # the last 5 positions
+    part = torch.ones((B, 1, W, W) if attention else (B, W, 4))
+    want = m_full[:, :, -W:, -W:] if attention else m_full[:, -W:]
+    assert torch.equal(drop(part, noise), want)
+    rows = torch.tensor([7, 2, 4])
+    assert torch.equal(drop(part[rows], noise.take(rows)), want[rows])
+    other = Noise.draw(B, torch.Generator().manual_seed(4))
+    both = Noise(torch.cat([noise.seeds, other.seeds]), torch.cat([noise.rows, other.rows]))
+    m_both = drop(torch.cat([part, part]), both)
+    assert torch.equal(m_both[:B], want) and not torch.equal(m_both[B:], want)
+    drop.site = 1
+    assert not torch.equal(drop(part, noise), want)
 
 
 def test_gather_dot_table_gradient_is_bitwise_index_add():

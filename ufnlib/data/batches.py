@@ -34,9 +34,10 @@ class Group:
     users: torch.Tensor      # [b] user indices
     inputs: torch.Tensor     # [b, W] item ids (0 = padding), W <= maxlen
     real: torch.Tensor       # [b, W] bool, positions scored in the loss
+    rows: torch.Tensor       # [b] each row's index in the batch's user order (``layers.Noise``)
 
     def to(self, device) -> "Group":
-        return Group(self.users.to(device), self.inputs.to(device), self.real.to(device))
+        return Group(self.users.to(device), self.inputs.to(device), self.real.to(device), self.rows.to(device))
 
 
 @dataclass
@@ -107,11 +108,12 @@ class NextItemData:
         parts = length_groups(lens) if trim else [np.arange(len(users))]
         groups, tg, it, pu = [], [], [], []
         for rows in parts:
-            u = users[torch.from_numpy(rows)]
+            r = torch.from_numpy(rows)
+            u = users[r]
             w = max(int(lens[rows].max()), 1) if trim else self.maxlen
             tgt = self.targets[u, -w:]
             real = tgt > 0
-            groups.append(Group(u, self.inputs[u, -w:], real))
+            groups.append(Group(u, self.inputs[u, -w:], real, r))
             tg.append(tgt[real])
             it.append(self.inter[u, -w:][real])
             pu.append(u[:, None].expand_as(tgt)[real])

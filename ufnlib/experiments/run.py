@@ -64,6 +64,19 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     tr.fit(resume=False)
     if not tr.done:
         return None
+    rec = write_record(tr, split, ev, root, started=started, resumed_from=resumed_from,
+                       wall_seconds=time.perf_counter() - t0)
+    if ckpt.is_file():
+        ckpt.unlink()
+    return rec
+
+
+def write_record(tr: Trainer, split, ev: Evaluator, root, started: str, resumed_from: int,
+                 wall_seconds: float, env_extra: dict | None = None) -> store.Record:
+    """Evaluate a finished trainer's selected weights and write its record (and ranks, weights)."""
+    cfg, dev = tr.cfg, tr.device
+    key = config_key(cfg)
+    ident = split.seqs.extra.get("identity")
     protocol = None
     if tr.protocol is not None:   # the protocol study's log: beside the record's selection, never used by it
         protocol = {"every": cfg.log_test_every, "log": tr.protocol.entries,
@@ -99,14 +112,54 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
                       "steps": tr.epoch * tr.steps_per_epoch},
         "metrics": metrics, **extra,
         "history": tr.history,
-        "seed": cfg.seed, "git": GIT_AT_IMPORT, "env": environment(dev),
-        "train_seconds": tr.elapsed, "wall_seconds": time.perf_counter() - t0,
+        "seed": cfg.seed, "git": GIT_AT_IMPORT, "env": {**environment(dev), **(env_extra or {})},
+        "train_seconds": tr.elapsed, "wall_seconds": wall_seconds,
         "resumed_from_epoch": resumed_from, "started": started,
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     store.write(rec, ranks, tr.best["state"], root)
-    if ckpt.is_file():
-        ckpt.unlink()
     return store.Record(rec)
 
 
+
+
+def run_bundle(cfgs: list, root=None, chunks: int = 4, threads: int | None = None, device=None,
+               progress: bool = False, stop_after_epochs: int | None = None) -> list[store.Record | None]:
+    """Train the configs ``cfgs`` that are not cached as one bundle (``training.bundle``): one
+    process, stacked weights; each run writes the record its single run writes (same key), with
+    ``env.bundle`` saying it was bundled, as soon as it is done. Returns the records in the order
+    of ``cfgs`` (None for runs an interruption left unfinished; they resume from the bundle's
+    checkpoint when the same configs are asked again)."""
+    import hashlib
+
+    from ..training.bundle import Bundle, check_compatible
+    cfgs = [Config.from_dict(c) if isinstance(c, dict) else c for c in cfgs]
+    check_compatible(cfgs)
+    if threads:
+        torch.set_num_threads(threads)
+    root = store.results_dir(root)
+    out = {config_key(c): store.lookup(c, root) for c in cfgs}
+    todo = list({config_key(c): c for c in cfgs if out[config_key(c)] is None}.values())
+    if not todo:
+        return [out[config_key(c)] for c in cfgs]
+    dev = resolve_device(device)
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    split = load_split(todo[0].dataset)
+    trainers = [Trainer(c, split, evaluator(c.dataset, c.maxlen, c.eval_neg, c.eval_seed), progress=False,
+                        device=dev) for c in todo]
+    name = hashlib.sha1(" ".join(sorted(config_key(c) for c in cfgs)).encode()).hexdigest()[:16]
+    bundle = Bundle(trainers, chunks=chunks, ckpt_path=store.checkpoint_path(f"bundle-{name}", root),
+                    progress=progress, stop_after_epochs=stop_after_epochs)
+    env = {"bundle": {"size": len(todo), "chunks": chunks}}
+    resumed = {config_key(t.cfg): t.epoch for t in bundle.live} if bundle.try_resume() else {}
+
+    def finished(tr):
+        key = config_key(tr.cfg)
+        out[key] = write_record(tr, split, tr.evaluator, root, started=started, resumed_from=resumed.get(key, 0),
+                                wall_seconds=time.perf_counter() - t0, env_extra=env)
+    bundle.on_finish = finished
+    bundle.fit(resume=False)
+    if not bundle.live and bundle.ckpt_path.is_file():
+        bundle.ckpt_path.unlink()
+    return [out[config_key(c)] for c in cfgs]

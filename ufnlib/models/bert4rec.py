@@ -121,7 +121,7 @@ class MaskedItemData:
             u = users[r]
             w = max(int(ln[rows].max()), 1) if trim else self.maxlen
             items, m = self.items[u, -w:], masked[r, -w:]
-            groups.append(Group(u, items.masked_fill(m, self.mask_id), m))
+            groups.append(Group(u, items.masked_fill(m, self.mask_id), m, r))
             tg.append(items[m])
             it.append(self.inter[u, -w:][m])
             pu.append(u[:, None].expand_as(m)[m])

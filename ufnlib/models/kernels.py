@@ -10,7 +10,7 @@ in an order of their own (vectorised, fixed for a given machine), so their float
 adds ``g[p, c] * h[p]`` to row ``items[p, c]`` of ``gt``, one entry after the other in row-major
 order: the same float32 products, added in the same order, as ``index_add_`` of the
 materialised outer product, without the ``[P * C, d]`` temporary. ``dropout`` draws
-``Dropout``'s hashed mask and makes its output in one pass. Imported only when numba is
+``Dropout``'s hashed (layout-free) mask and makes its output in one pass. Imported only when numba is
 installed.
 """
 import numba
@@ -66,21 +66,28 @@ def scatter_outer(gt, items, g, h):
 
 
 @numba.njit(cache=True, nogil=True)
-def dropout(x, seed, threshold, scale, out, mask):
-    """Element ``i`` is kept (times ``scale``) when the top 24 bits of splitmix64's output for
-    ``seed + (i + 1) * GOLDEN`` are at least ``threshold``; ``mask`` is 0 or ``scale`` and
-    ``out = x * mask``, over flat float32 arrays. ``layers.hashed_uniform24`` computes the same
-    draws with tensors."""
-    z0 = numba.uint64(seed)
+def dropout(x, keys, H, W, T, maxlen, t_full, t_off, threshold, scale, out, mask):
+    """``x`` is a flat float32 [b, H, W, T] array; element (r, h, q, t) is kept (times ``scale``)
+    when the top 24 bits of splitmix64's finaliser of ``keys[r] + (i + 1) * GOLDEN`` are at least
+    ``threshold``, where ``i = ((h * maxlen + maxlen - W + q) * t_full + t_off + t)`` is its index
+    in the full window (``layers.window_index``); ``mask`` is 0 or ``scale`` and ``out = x * mask``.
+    ``layers.Dropout``'s tensor code computes the same draws."""
     gold, m1, m2 = numba.uint64(GOLDEN), numba.uint64(MIX1), numba.uint64(MIX2)
     s30, s27, s31, s40 = numba.uint64(30), numba.uint64(27), numba.uint64(31), numba.uint64(40)
     thr = numba.uint64(threshold)
     zero = numba.float32(0.0)
-    for i in range(x.shape[0]):
-        z = z0 + numba.uint64(i + 1) * gold
-        z = (z ^ (z >> s30)) * m1
-        z = (z ^ (z >> s27)) * m2
-        z = z ^ (z >> s31)
-        m = scale if (z >> s40) >= thr else zero
-        mask[i] = m
-        out[i] = x[i] * m
+    n = 0
+    for r in range(keys.shape[0]):
+        key = keys[r]
+        for h in range(H):
+            for q in range(W):
+                base = (h * maxlen + maxlen - W + q) * t_full + t_off + 1
+                for t in range(T):
+                    z = key + numba.uint64(base + t) * gold
+                    z = (z ^ (z >> s30)) * m1
+                    z = (z ^ (z >> s27)) * m2
+                    z = z ^ (z >> s31)
+                    m = scale if (z >> s40) >= thr else zero
+                    mask[n] = m
+                    out[n] = x[n] * m
+                    n += 1

@@ -1,9 +1,10 @@
 """Transformer pieces shared by the backbones, written for small CPU batches.
 
-* ``Dropout``: the same Bernoulli(1 - p) keep-mask with 1/(1 - p) scaling as ``nn.Dropout``, its
-  draws a hash (splitmix64) of one seed per call and the element's index; on the CPU with numba
-  the draws, the mask and the output come from one compiled pass (``kernels.dropout``), elsewhere
-  from tensor code that gives the same bits.
+* ``Noise`` and ``Dropout``: the same Bernoulli(1 - p) keep-mask with 1/(1 - p) scaling as
+  ``nn.Dropout``, its draws a hash (splitmix64) of a per-row seed, the dropout's site, the row's
+  index in its batch and the element's coordinates in the full window, so the mask does not
+  depend on the batch layout; on the CPU with numba the draws, the mask and the output come from
+  one compiled pass (``kernels.dropout``), elsewhere from tensor code that gives the same bits.
 * ``SelfAttention``: single- or multi-head attention with a boolean mask and dropout on the
   attention weights (as ``nn.MultiheadAttention(dropout=p)`` in the reference); without dropout
   it calls ``scaled_dot_product_attention``.
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ GOLDEN, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 
 def _int64(u: int) -> int:
     """The int64 with the bits of uint64 ``u``."""
+    u %= 1 << 64
     return u - (1 << 64) if u >= 1 << 63 else u
 
 
@@ -38,65 +41,125 @@ def _shr(z: torch.Tensor, s: int) -> torch.Tensor:
     return (z >> s) & ((1 << (64 - s)) - 1)
 
 
-def hashed_uniform24(seed: int, n: int, device=None) -> torch.Tensor:
-    """Draws ``0 <= u < 2**24`` (int64 [n]) for elements ``0..n-1``: the top 24 bits of splitmix64
-    at ``seed + (i + 1) * GOLDEN``, in wrapping int64 arithmetic (the same bits as the compiled
-    ``kernels.dropout`` computes in uint64)."""
-    z = torch.arange(1, n + 1, dtype=torch.int64, device=device) * _int64(GOLDEN) + _int64(seed)
+def mix64(z: torch.Tensor) -> torch.Tensor:
+    """splitmix64's finaliser on int64 tensors (wrapping arithmetic, the bits of the uint64 one)."""
     z = (z ^ _shr(z, 30)) * _int64(MIX1)
     z = (z ^ _shr(z, 27)) * _int64(MIX2)
-    z = z ^ _shr(z, 31)
-    return _shr(z, 40)
+    return z ^ _shr(z, 31)
+
+
+def hashed_bits(keys: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """64 random bits (as int64) per element: ``mix64(key + (idx + 1) * GOLDEN)``, ``keys`` and
+    ``idx`` broadcast together. ``_shr(bits, 40)`` is a 24-bit uniform draw."""
+    return mix64(keys + (idx + 1) * _int64(GOLDEN))
+
+
+@dataclass
+class Noise:
+    """Where one ``encode`` call of a training batch takes its random draws (dropout, SSE-PT's
+    replacements): a 64-bit seed per row and each row's index in its batch. An element's draw is
+    a hash of (seed, the drawing site, row index, its coordinates in the full ``maxlen`` window),
+    so it does not depend on how the batch is laid out: encoding the batch in length groups, in
+    one padded window, a subset of its rows, or beside other runs' rows (a bundle, where each
+    row carries its own run's seed) draws the same masks."""
+    seeds: torch.Tensor     # [b] int64 (the bits of a uint64 seed)
+    rows: torch.Tensor      # [b] int64, the row's index in its batch
+
+    @staticmethod
+    def draw(n_rows: int, generator: torch.Generator | None = None) -> "Noise":
+        """One seed from ``generator`` (torch's global one if None) shared by ``n_rows`` rows 0..n-1."""
+        seed = torch.randint(-(1 << 63), (1 << 63) - 1, (), dtype=torch.int64, generator=generator)
+        return Noise(seed.expand(n_rows).clone(), torch.arange(n_rows))
+
+    def take(self, idx: torch.Tensor) -> "Noise":
+        return Noise(self.seeds[idx], self.rows[idx])
+
+    def to(self, device) -> "Noise":
+        return Noise(self.seeds.to(device), self.rows.to(device))
+
+    def keys(self, site: int) -> torch.Tensor:
+        """[b] int64: the per-row hash key of a drawing site."""
+        base = mix64(self.seeds + _int64((site + 1) * GOLDEN))
+        return mix64(base + (self.rows + 1) * _int64(GOLDEN))
+
+
+def window_index(shape, maxlen: int, attention: bool) -> torch.Tensor:
+    """Each element's index within its row of the full ``maxlen`` window, for a tensor of
+    ``shape`` [b, W, F] (positions, features) or, with ``attention``, [b, H, W, W] (heads,
+    query and key positions); right-aligned windows, so position w of a width-W tensor is
+    position ``maxlen - W + w`` of the full one. Shape ``shape[1:]``, int64."""
+    off = maxlen
+    if attention:
+        H, W = shape[1], shape[2]
+        h, q, k = torch.arange(H)[:, None, None], torch.arange(W)[None, :, None], torch.arange(W)[None, None, :]
+        return (h * maxlen + off - W + q) * maxlen + off - W + k
+    W, F = shape[1], shape[2]
+    return (torch.arange(W)[:, None] + off - W) * F + torch.arange(F)[None, :]
 
 
 class Dropout(nn.Module):
-    """Bernoulli(1 - p) keep-mask with 1/(1 - p) scaling, as ``nn.Dropout``. The draws are a hash
-    of one 64-bit seed per call (taken from torch's CPU generator) and the element's index, so the
-    mask depends on neither the device nor the thread count: element ``i`` is kept when its
-    24-bit draw ``u_i`` satisfies ``u_i >= ceil(p * 2**24)``, i.e. ``u_i / 2**24 >= p``, as
-    ``torch.rand(...) >= p`` decides on its 24-bit floats."""
+    """Bernoulli(1 - p) keep-mask with 1/(1 - p) scaling, as ``nn.Dropout``. The draws are hashed
+    (``Noise``): element ``i`` is kept when its 24-bit draw ``u_i`` satisfies
+    ``u_i >= ceil(p * 2**24)``, i.e. ``u_i / 2**24 >= p``, as ``torch.rand(...) >= p`` decides on
+    its 24-bit floats. ``site``: this module's index among the model's dropouts (set by the
+    backbone); ``maxlen``: the window the coordinates are counted in. Inputs are [b, W, F], or
+    [b, H, W, W] with ``attention``."""
 
-    def __init__(self, p: float):
+    def __init__(self, p: float, maxlen: int, attention: bool = False):
         super().__init__()
-        self.p = p
+        self.p, self.maxlen, self.attention, self.site = p, maxlen, attention, 0
 
-    def forward(self, x):
+    def forward(self, x, noise: Noise | None = None):
         if not self.training or self.p == 0.0:
             return x
-        seed = int(torch.randint(-(1 << 63), (1 << 63) - 1, (), dtype=torch.int64)) % (1 << 64)
+        if noise is None:
+            noise = Noise.draw(x.shape[0])
+        keys = noise.to(x.device).keys(self.site)
         threshold = math.ceil(self.p * (1 << 24))
         scale = 1.0 / (1.0 - self.p)
         if x.is_contiguous() and (k := _kernels_for(x)):
-            return _DropoutMask.apply(x, seed, threshold, scale, k)
-        keep = hashed_uniform24(seed, x.numel(), x.device).view(x.shape) >= threshold
-        return x * (keep.to(x.dtype) * scale)
+            return _DropoutMask.apply(x, keys, threshold, scale, k, self.maxlen, self.attention)
+        idx = window_index(x.shape, self.maxlen, self.attention).to(x.device)
+        u = _shr(hashed_bits(keys.view(-1, *[1] * (x.dim() - 1)), idx[None]), 40)
+        return x * ((u >= threshold).to(x.dtype) * scale)
 
 
 class _DropoutMask(torch.autograd.Function):
     """``Dropout``'s mask and output made by one compiled pass (``kernels.dropout``)."""
 
     @staticmethod
-    def forward(ctx, x, seed, threshold, scale, kernels):
+    def forward(ctx, x, keys, threshold, scale, kernels, maxlen, attention):
         out, mask = torch.empty_like(x), torch.empty_like(x)
-        kernels.dropout(x.detach().view(-1).numpy(), np.uint64(seed), np.uint64(threshold), np.float32(scale),
-                        out.view(-1).numpy(), mask.view(-1).numpy())
+        if attention:
+            H, W, T, t_full, t_off = x.shape[1], x.shape[2], x.shape[3], maxlen, maxlen - x.shape[2]
+        else:
+            H, W, T, t_full, t_off = 1, x.shape[1], x.shape[2], x.shape[2], 0
+        kernels.dropout(x.detach().view(-1).numpy(), keys.numpy().view(np.uint64), H, W, T, maxlen, t_full,
+                        t_off, np.uint64(threshold), np.float32(scale), out.view(-1).numpy(),
+                        mask.view(-1).numpy())
         ctx.save_for_backward(mask)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (mask,) = ctx.saved_tensors
-        return g * mask, None, None, None, None
+        return g * mask, None, None, None, None, None, None
+
+
+def number_dropouts(model: nn.Module) -> None:
+    """Give each ``Dropout`` of ``model`` its own drawing site (its order among them)."""
+    for i, m in enumerate(x for x in model.modules() if isinstance(x, Dropout)):
+        m.site = i
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, d: int, heads: int, dropout: float):
+    def __init__(self, d: int, heads: int, dropout: float, maxlen: int):
         super().__init__()
         self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
         self.out = nn.Linear(d, d)
-        self.heads, self.drop = heads, Dropout(dropout)
+        self.heads, self.drop = heads, Dropout(dropout, maxlen, attention=True)
 
-    def forward(self, query, x, mask):
+    def forward(self, query, x, mask, noise=None):
         """``mask``: bool [B, 1, W, W], True = may attend; None = plain causal."""
         B, W, d = x.shape
         h = self.heads
@@ -108,7 +171,7 @@ class SelfAttention(nn.Module):
             if mask is None:
                 mask = torch.ones(W, W, dtype=torch.bool, device=x.device).tril()
             att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(d // h))
-            att = self.drop(att.masked_fill(~mask, float("-inf")).softmax(-1))
+            att = self.drop(att.masked_fill(~mask, float("-inf")).softmax(-1), noise)
             y = att @ v
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
@@ -118,19 +181,19 @@ class SelfAttention(nn.Module):
 class Block(nn.Module):
     """Reference layout: Q = LN(x); x = Q + MHA(Q, x, x); x = LN(x); x = x + FFN(x); zero pads."""
 
-    def __init__(self, d: int, heads: int, dropout: float):
+    def __init__(self, d: int, heads: int, dropout: float, maxlen: int):
         super().__init__()
         self.ln_attn = nn.LayerNorm(d, eps=1e-8)
-        self.attn = SelfAttention(d, heads, dropout)
+        self.attn = SelfAttention(d, heads, dropout, maxlen)
         self.ln_ffn = nn.LayerNorm(d, eps=1e-8)
         self.ff1, self.ff2 = nn.Linear(d, d), nn.Linear(d, d)
-        self.drop1, self.drop2 = Dropout(dropout), Dropout(dropout)
+        self.drop1, self.drop2 = Dropout(dropout, maxlen), Dropout(dropout, maxlen)
 
-    def forward(self, x, mask, keep):
+    def forward(self, x, mask, keep, noise=None):
         q = self.ln_attn(x)
-        x = q + self.attn(q, x, mask)
+        x = q + self.attn(q, x, mask, noise)
         x = self.ln_ffn(x)
-        x = x + self.drop2(self.ff2(F.relu(self.drop1(self.ff1(x)))))
+        x = x + self.drop2(self.ff2(F.relu(self.drop1(self.ff1(x), noise))), noise)
         return x * keep
 
 

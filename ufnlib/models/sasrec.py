@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import Block, Dropout, attention_mask, gather_dot, xavier_init
+from .layers import Block, Dropout, Noise, attention_mask, gather_dot, number_dropouts, xavier_init
 
 
 class SASRec(nn.Module):
@@ -38,10 +38,11 @@ class SASRec(nn.Module):
         self.attend_padding = cfg.attend_padding
         self.item_emb = nn.Embedding(n_items + 1 + self.extra_tokens, d, padding_idx=0)
         self.pos_emb = nn.Embedding(cfg.maxlen, width)
-        self.emb_drop = Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(width, cfg.heads, cfg.dropout) for _ in range(cfg.blocks))
+        self.emb_drop = Dropout(cfg.dropout, cfg.maxlen)
+        self.blocks = nn.ModuleList(Block(width, cfg.heads, cfg.dropout, cfg.maxlen) for _ in range(cfg.blocks))
         self.last_ln = nn.LayerNorm(width, eps=1e-8)
         xavier_init(self)
+        number_dropouts(self)
 
     @staticmethod
     def model_width(cfg) -> int:
@@ -51,23 +52,32 @@ class SASRec(nn.Module):
     def embed(self, seq: torch.Tensor, users=None) -> torch.Tensor:
         W = seq.shape[1]
         pos = torch.arange(self.maxlen - W, self.maxlen, device=seq.device)
-        return self.item_emb(seq) * math.sqrt(self.d) + self.pos_emb(pos)[None]
+        # position rows looked up per sequence (the same values as broadcasting one [W] lookup),
+        # so that a bundle's stacked table (training/bundle.py) can serve each row its run's rows
+        return self.item_emb(seq) * math.sqrt(self.d) + self.pos_emb(pos.expand(len(seq), W))
 
-    def encode(self, seq: torch.Tensor, users=None) -> torch.Tensor:
-        """Item ids [B, W] (0 = padding, left-padded) -> position vectors [B, W, d]."""
-        return self.transform(self.embed(seq, users), seq > 0)
+    def encode(self, seq: torch.Tensor, users=None, noise: Noise | None = None) -> torch.Tensor:
+        """Item ids [B, W] (0 = padding, left-padded) -> position vectors [B, W, d]. ``noise``:
+        where training mode draws its masks (``layers.Noise``; None: one seed from torch's
+        global generator for this call)."""
+        return self.transform(self.embed(seq, users), seq > 0, self._noise(seq, noise))
 
-    def transform(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    def _noise(self, seq: torch.Tensor, noise: Noise | None) -> Noise | None:
+        if not self.training or noise is not None:
+            return noise
+        return Noise.draw(len(seq))
+
+    def transform(self, x: torch.Tensor, real: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
         """Embedded inputs [B, W, width] -> block outputs; ``real`` [B, W] marks non-padding."""
         keep = real[..., None].to(torch.float32)
-        x = self.emb_drop(x) * keep
+        x = self.emb_drop(x, noise) * keep
         if self.attend_padding:     # reference behaviour: no key masking (causal only, if causal)
             W = real.shape[1]
             mask = None if self.causal else torch.ones(1, 1, W, W, dtype=torch.bool, device=real.device)
         else:
             mask = attention_mask(real, self.causal)
         for blk in self.blocks:
-            x = blk(x, mask, keep)
+            x = blk(x, mask, keep, noise)
         return self.last_ln(x)
 
     def score(self, h: torch.Tensor, items: torch.Tensor, users=None) -> torch.Tensor:

@@ -13,8 +13,8 @@ user ids to ``score``, but during training SSE may have replaced the user, and t
 must carry the same user vector as the inputs (the public code concatenates the replaced user's
 embedding to both). ``score`` therefore reads the user from ``h`` and ignores its ``users``.
 
-SSE (rule ``sse_replace``), in training mode only, redrawn at every ``encode`` (with torch's
-global generator, like dropout, so a seeded run is reproducible):
+SSE (rule ``sse_replace``), in training mode only, redrawn at every ``encode`` (hashed from the
+call's ``layers.Noise``, like dropout, so a seeded run is reproducible whatever its batch layout):
 
 * each user id is replaced with probability ``cfg.sse_user`` (p_u) by a uniformly random user;
 * each real input item id is replaced with probability ``cfg.sse_item`` (p_i) by a uniformly
@@ -44,25 +44,39 @@ import math
 import torch
 from torch import nn
 
-from .layers import gather_dot
+from .layers import Noise, _shr, gather_dot, hashed_bits
 from .sasrec import SASRec
+
+# drawing sites of SSE's replacements (``layers.Noise``), apart from the dropouts' 0, 1, 2, ...
+SSE_SITES = {"user": 1001, "user_id": 1002, "item": 1003, "item_id": 1004}
+
+
+def _draws(noise: Noise, site: str, idx: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uniform in [0, 1) with 24 bits, uniform in [0, 1) with 53 bits) per element of ``shape``
+    [b, ...], hashed from ``noise`` at ``site`` and the within-row index ``idx``."""
+    k = noise.keys(SSE_SITES[site]).view(-1, *[1] * (len(shape) - 1))
+    u = _shr(hashed_bits(k, idx), 40).to(torch.float64) / 2**24
+    kid = noise.keys(SSE_SITES[site + "_id"]).view(-1, *[1] * (len(shape) - 1))
+    v = _shr(hashed_bits(kid, idx), 11).to(torch.float64) / 2**53
+    return u.expand(shape), v.expand(shape)
 
 
 def sse_replace(seq: torch.Tensor, users: torch.Tensor, p_user: float, p_item: float,
-                n_items: int, n_users: int, generator: torch.Generator | None = None):
+                n_items: int, n_users: int, noise: Noise, maxlen: int):
     """SSE-SE on ids: each user replaced w.p. ``p_user`` by one drawn uniformly from
     0..n_users-1, each real item (id > 0) w.p. ``p_item`` by one drawn uniformly from
-    1..n_items (the draw may return the same id, as in the public code). Returns new tensors."""
+    1..n_items (the draw may return the same id, as in the public code). The draws are hashed
+    from ``noise`` (a row's user and an item's position in the ``maxlen`` window), so they do not
+    depend on the batch layout. Returns new tensors."""
+    noise = noise.to(seq.device)
     if p_user > 0:
-        dev = users.device if generator is None else "cpu"
-        swap = torch.rand(users.shape, generator=generator, device=dev).to(users.device) < p_user
-        users = torch.where(swap, torch.randint(0, n_users, users.shape, generator=generator,
-                                                device=dev).to(users.device), users)
+        u, v = _draws(noise, "user", torch.zeros((), dtype=torch.int64, device=seq.device), users.shape)
+        users = torch.where(u < p_user, (v * n_users).to(torch.int64), users)
     if p_item > 0:
-        dev = seq.device if generator is None else "cpu"
-        swap = (torch.rand(seq.shape, generator=generator, device=dev).to(seq.device) < p_item) & (seq > 0)
-        seq = torch.where(swap, torch.randint(1, n_items + 1, seq.shape, generator=generator,
-                                              device=dev).to(seq.device), seq)
+        W = seq.shape[1]
+        idx = torch.arange(maxlen - W, maxlen, device=seq.device)[None]
+        u, v = _draws(noise, "item", idx, seq.shape)
+        seq = torch.where((u < p_item) & (seq > 0), 1 + (v * n_items).to(torch.int64), seq)
     return seq, users
 
 
@@ -83,15 +97,17 @@ class SSEPT(SASRec):
     def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_emb(users) * math.sqrt(self.d_user)
 
-    def encode(self, seq: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+    def encode(self, seq: torch.Tensor, users: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
         """Item ids [B, W] and user ids [B] -> ``[h | u]``, [B, W, D + d_u] (see module doc)."""
+        noise = self._noise(seq, noise)
         if self.training:
-            seq, users = sse_replace(seq, users, self.p_user, self.p_item, self.n_items, self.n_users)
+            seq, users = sse_replace(seq, users, self.p_user, self.p_item, self.n_items, self.n_users, noise,
+                                     self.maxlen)
         B, W = seq.shape
         u = self.user_vectors(users)[:, None].expand(B, W, self.d_user)
         pos = torch.arange(self.maxlen - W, self.maxlen, device=seq.device)
-        x = torch.cat([self.item_emb(seq) * math.sqrt(self.d), u], -1) + self.pos_emb(pos)[None]
-        return torch.cat([self.transform(x, seq > 0), u], -1)
+        x = torch.cat([self.item_emb(seq) * math.sqrt(self.d), u], -1) + self.pos_emb(pos.expand(B, W))
+        return torch.cat([self.transform(x, seq > 0, noise), u], -1)
 
     def score(self, h: torch.Tensor, items: torch.Tensor, users=None) -> torch.Tensor:
         """``[h | u]`` [P, D + d_u] and candidates [P, C] -> ``h . concat(E[c], u)``, [P, C]."""

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ..data.batches import NegativeSampler, membership_keys
 from ..files import atomic_torch_save
 from ..models import make_data, make_model
+from ..models.layers import Noise
 from ..negatives.diagnostics import chance_level, runaway, runaway_epoch
 from ..negatives.strategies import make_strategy
 from .evaluate import Evaluator
@@ -124,6 +125,7 @@ class Trainer:
         np.random.seed(cfg.seed)
         self.g_sample = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 1)
         self.g_order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 2)
+        self.g_noise = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 3)   # dropout, SSE (layers.Noise)
         self.data = make_data(cfg, split, self.g_sample)
         self.sampler = NegativeSampler(membership_keys(split, "train"), split.n_items, self.g_sample)
         self.model = make_model(cfg, split.n_items, split.n_users).to(self.device)
@@ -158,7 +160,7 @@ class Trainer:
                     bad_evals=self.bad_evals, elapsed=self.elapsed, done=self.done,
                     protocol=self.protocol.state_dict() if self.protocol is not None else None,
                     rng=torch.get_rng_state(), g_sample=self.g_sample.get_state(),
-                    g_order=self.g_order.get_state(),
+                    g_order=self.g_order.get_state(), g_noise=self.g_noise.get_state(),
                     cuda_rng=(torch.cuda.get_rng_state(self.device)
                               if self.device.type == "cuda" else None))
 
@@ -183,6 +185,7 @@ class Trainer:
             torch.cuda.set_rng_state(st["cuda_rng"], self.device)
         self.g_sample.set_state(st["g_sample"])
         self.g_order.set_state(st["g_order"])
+        self.g_noise.set_state(st["g_noise"])
 
     def save(self) -> None:
         if self.ckpt_path:
@@ -196,7 +199,14 @@ class Trainer:
 
     def try_resume(self) -> bool:
         if self.ckpt_path and self.ckpt_path.is_file():
-            self.load_state(torch.load(self.ckpt_path, weights_only=False, map_location="cpu"))
+            st = torch.load(self.ckpt_path, weights_only=False, map_location="cpu")
+            if "g_noise" not in st:
+                import warnings
+                warnings.warn(f"{self.ckpt_path}: a checkpoint of code older than the layout-free noise "
+                              f"(layers.Noise); resuming would mix two float generations in one run, so the "
+                              f"run starts again.", RuntimeWarning, stacklevel=2)
+                return False
+            self.load_state(st)
             return True
         return False
 
@@ -208,18 +218,27 @@ class Trainer:
             return users[torch.randint(len(users), (nb * self.cfg.batch_size,), generator=self.g_order)]
         return users[torch.randperm(len(users), generator=self.g_order)]
 
-    def train_step(self, users: torch.Tensor) -> float:
-        cfg, model = self.cfg, self.model
-        b = self.data.batch(users, trim=not cfg.attend_padding)
+    def make_batch(self, users: torch.Tensor):
+        """The batch of ``users`` (on the model's device) and the noise of its student encode."""
+        b = self.data.batch(users, trim=not self.cfg.attend_padding)
         if self.device.type != "cpu":
             b = b.to(self.device)
-        h = torch.cat([model.encode(g.inputs, g.users)[g.real] for g in b.groups])  # [P, d]
+        return b, Noise.draw(len(users), self.g_noise)
+
+    def needs_teacher(self, tg) -> bool:
+        """Does this step's consistency loss need the teacher (some entry to match)?"""
+        return self.teacher is not None and tg.con_mask is not None and bool(tg.con_mask.any())
+
+    def train_step(self, users: torch.Tensor) -> float:
+        cfg, model = self.cfg, self.model
+        b, noise = self.make_batch(users)
+        h = torch.cat([model.encode(g.inputs, g.users, noise.take(g.rows))[g.real] for g in b.groups])  # [P, d]
         negs = self.strategy.negatives(b)
         cands = torch.cat([b.targets[:, None], negs], 1)              # [P, 1 + n]
         logits = model.score(h, cands, b.pos_users)
         tg = self.strategy.labels(b, cands, logits.detach())
         loss = basic_loss(logits, tg)
-        if self.teacher is not None and tg.con_mask is not None and bool(tg.con_mask.any()):
+        if self.needs_teacher(tg):
             t_logits = self.teacher_entries(b, cands, tg.con_mask)
             loss = loss + cfg.alpha * consistency_loss(logits[tg.con_mask], t_logits)
         if cfg.l2_emb > 0:
@@ -251,6 +270,7 @@ class Trainer:
         Returns (position indices, vectors [len(indices), q]), all positions of those sequences."""
         t = self.teacher.module
         t.train()
+        noise = Noise.draw(sum(len(g.users) for g in b.groups), self.g_noise)
         idx, hs, off = [], [], 0
         for g in b.groups:
             n = int(g.real.sum())
@@ -259,7 +279,7 @@ class Trainer:
                 row = g.real.nonzero()[:, 0]                  # row of each position, row-major
                 rows = torch.unique(row[sel])
                 in_rows = torch.isin(row, rows)
-                hs.append(t.encode(g.inputs[rows], g.users[rows])[g.real[rows]])
+                hs.append(t.encode(g.inputs[rows], g.users[rows], noise.take(g.rows[rows]))[g.real[rows]])
                 idx.append(off + in_rows.nonzero()[:, 0])
             off += n
         return torch.cat(idx), torch.cat(hs)
@@ -317,6 +337,41 @@ class Trainer:
         rec.update(self.strategy.epoch_diagnostics())
         return rec
 
+    def finish_epoch(self, rec: dict, t0: float) -> None:
+        """After an epoch's training (``rec`` from ``run_epoch``, started at ``t0``): validation,
+        selection, early stopping, the protocol log, the history."""
+        cfg = self.cfg
+        self.epoch += 1
+        if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.max_epochs:
+            t1 = time.perf_counter()
+            rep = self.reported_model()
+            m, _ = self.evaluator.evaluate(rep, "valid", modes=("sampled",))
+            rec["valid"] = m["sampled"]
+            if rep is not self.model:
+                rec["valid_student"] = self.evaluator.evaluate(self.model, "valid",
+                                                               modes=("sampled",))[0]["sampled"]
+            rec["eval_seconds"] = time.perf_counter() - t1
+            score = m["sampled"][cfg.select_metric]
+            if score > self.best["score"]:
+                self.best = {"score": score, "epoch": self.epoch,
+                             "state": copy.deepcopy(rep.state_dict()),
+                             "student_state": (copy.deepcopy(self.model.state_dict())
+                                               if rep is not self.model else None)}
+                self.bad_evals = 0
+                if self.protocol is not None:
+                    self.protocol.new_best(self.strategy)
+            elif counts_toward_patience(self.epoch * self.steps_per_epoch, self.teacher_steps(), cfg):
+                self.bad_evals += 1
+            if self.bad_evals >= cfg.patience:
+                self.done = True
+            self.check_runaway(rec)
+        if self.epoch >= cfg.max_epochs:
+            self.done = True
+        self.elapsed += time.perf_counter() - t0
+        if self.protocol is not None and self.protocol.due(self.epoch, self.done):
+            self.protocol.log(self.epoch, self.reported_model(), self.strategy)   # not timed, never selects
+        self.history.append(rec)
+
     # ------------------------------------------------------------------ the loop
     def fit(self, resume: bool = True) -> "Trainer":
         cfg = self.cfg
@@ -332,36 +387,7 @@ class Trainer:
             t0 = time.perf_counter()
             self.maybe_end_warmup()
             rec = self.run_epoch()
-            self.epoch += 1
-            if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.max_epochs:
-                t1 = time.perf_counter()
-                rep = self.reported_model()
-                m, _ = self.evaluator.evaluate(rep, "valid", modes=("sampled",))
-                rec["valid"] = m["sampled"]
-                if rep is not self.model:
-                    rec["valid_student"] = self.evaluator.evaluate(self.model, "valid",
-                                                                   modes=("sampled",))[0]["sampled"]
-                rec["eval_seconds"] = time.perf_counter() - t1
-                score = m["sampled"][cfg.select_metric]
-                if score > self.best["score"]:
-                    self.best = {"score": score, "epoch": self.epoch,
-                                 "state": copy.deepcopy(rep.state_dict()),
-                                 "student_state": (copy.deepcopy(self.model.state_dict())
-                                                   if rep is not self.model else None)}
-                    self.bad_evals = 0
-                    if self.protocol is not None:
-                        self.protocol.new_best(self.strategy)
-                elif counts_toward_patience(self.epoch * self.steps_per_epoch, self.teacher_steps(), cfg):
-                    self.bad_evals += 1
-                if self.bad_evals >= cfg.patience:
-                    self.done = True
-                self.check_runaway(rec)
-            if self.epoch >= cfg.max_epochs:
-                self.done = True
-            self.elapsed += time.perf_counter() - t0
-            if self.protocol is not None and self.protocol.due(self.epoch, self.done):
-                self.protocol.log(self.epoch, self.reported_model(), self.strategy)   # not timed, never selects
-            self.history.append(rec)
+            self.finish_epoch(rec, t0)
             stopped_early += 1
             interrupt = (self.stop_after_epochs is not None and stopped_early >= self.stop_after_epochs
                          and not self.done)

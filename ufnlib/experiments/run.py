@@ -128,10 +128,8 @@ def run_bundle(cfgs: list, root=None, chunks: int = 4, threads: int | None = Non
     """Train the configs ``cfgs`` that are not cached as one bundle (``training.bundle``): one
     process, stacked weights; each run writes the record its single run writes (same key), with
     ``env.bundle`` saying it was bundled, as soon as it is done. Returns the records in the order
-    of ``cfgs`` (None for runs an interruption left unfinished; they resume from the bundle's
-    checkpoint when the same configs are asked again)."""
-    import hashlib
-
+    of ``cfgs`` (None for runs an interruption left unfinished). Checkpoints are the single runs'
+    (``results/checkpoints/<key>.pt``): a run resumes from its own, in a bundle or alone."""
     from ..training.bundle import Bundle, check_compatible
     cfgs = [Config.from_dict(c) if isinstance(c, dict) else c for c in cfgs]
     check_compatible(cfgs)
@@ -147,19 +145,20 @@ def run_bundle(cfgs: list, root=None, chunks: int = 4, threads: int | None = Non
     t0 = time.perf_counter()
     split = load_split(todo[0].dataset)
     trainers = [Trainer(c, split, evaluator(c.dataset, c.maxlen, c.eval_neg, c.eval_seed), progress=False,
-                        device=dev) for c in todo]
-    name = hashlib.sha1(" ".join(sorted(config_key(c) for c in cfgs)).encode()).hexdigest()[:16]
-    bundle = Bundle(trainers, chunks=chunks, ckpt_path=store.checkpoint_path(f"bundle-{name}", root),
-                    progress=progress, stop_after_epochs=stop_after_epochs)
+                        device=dev, ckpt_path=store.checkpoint_path(config_key(c), root)) for c in todo]
+    resumed = {config_key(t.cfg): t.epoch for t in trainers if t.try_resume()}
     env = {"bundle": {"size": len(todo), "chunks": chunks}}
-    resumed = {config_key(t.cfg): t.epoch for t in bundle.live} if bundle.try_resume() else {}
 
     def finished(tr):
         key = config_key(tr.cfg)
         out[key] = write_record(tr, split, tr.evaluator, root, started=started, resumed_from=resumed.get(key, 0),
                                 wall_seconds=time.perf_counter() - t0, env_extra=env)
+        if tr.ckpt_path.is_file():
+            tr.ckpt_path.unlink()
+    for tr in trainers:
+        if tr.done:                     # finished before an interruption hit its record
+            finished(tr)
+    bundle = Bundle(trainers, chunks=chunks, progress=progress, stop_after_epochs=stop_after_epochs)
     bundle.on_finish = finished
-    bundle.fit(resume=False)
-    if not bundle.live and bundle.ckpt_path.is_file():
-        bundle.ckpt_path.unlink()
+    bundle.fit()
     return [out[config_key(c)] for c in cfgs]

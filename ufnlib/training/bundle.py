@@ -15,27 +15,27 @@ selection, checkpoints and records use the single-run code unchanged. A step:
    each row draws its dropout from its own run's seed and its index in its own batch
    (``layers.Noise``: the masks do not depend on the layout);
 3. each run's strategy labels its logits; the teacher encodes where a run needs it;
-4. the sum of the runs' losses is minimised by one Adam over the stacked tensors (elementwise,
-   so each slice takes exactly its own update), and each run's EMA teacher is updated with its
-   own decay.
+4. the sum of the runs' losses is minimised by Adam over the stacked tensors (elementwise, with
+   each run's own step count, so each slice takes its own update), and each run's EMA teacher is
+   updated with its own decay.
 
 A run's losses and record therefore equal its single run's up to float rounding (stacked matrix
 products, another padding): the same standing as a GPU run. A run that stops leaves the stack
 (its slices, its Adam moments and its teacher are cut out), so it slows the others no longer.
+Checkpoints are per run, in the single run's format: a bundle resumes runs that single runs (or
+other bundles, or another machine) started, and the other way round.
 Runs in one bundle must agree on what the stacked arithmetic shares (``SHARED_FIELDS``).
 """
 from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import config_key
 from ..files import atomic_torch_save
 from ..models.layers import Noise
 from .train import Trainer, basic_loss, consistency_loss, ema_decay
@@ -128,41 +128,41 @@ def bind_views(module: nn.Module, stacked: nn.Module, k: int) -> None:
         sub._parameters[attr] = nn.Parameter(p.detach().view(K, -1)[k].view(sub._parameters[attr].shape))
 
 
-def _take(t: torch.Tensor, K: int, keep: torch.Tensor) -> torch.Tensor:
-    """The slices ``keep`` of a tensor stacked over K runs (leading dimension K or K x n)."""
-    return t.view(K, -1)[keep].reshape(t.shape[0] // K * len(keep), *t.shape[1:]).clone()
-
-
 # ---------------------------------------------------------------------------- the bundle
 class Bundle:
-    """Trains ``trainers`` (``Trainer`` objects built with ``ckpt_path=None``) together; see the
-    module doc. ``chunks``: length classes per step (1 = every run's batch in one window)."""
+    """Trains ``trainers`` (``Trainer`` objects, fresh or resumed from their checkpoints) together;
+    see the module doc. ``chunks``: length classes per step (1 = every run's batch in one window)."""
 
-    def __init__(self, trainers: list[Trainer], chunks: int = 4, ckpt_path=None, progress: bool = False,
-                 stop_after_epochs: int | None = None):
+    def __init__(self, trainers: list[Trainer], chunks: int = 4, progress: bool = False,
+                 stop_after_epochs: int | None = None, checkpoint_seconds: float = 60.0):
         check_compatible([t.cfg for t in trainers])
         self.trainers = list(trainers)
         self.live = [t for t in self.trainers if not t.done]
         self.chunks, self.progress = chunks, progress
-        self.ckpt_path = Path(ckpt_path) if ckpt_path else None
         self.stop_after_epochs = stop_after_epochs
+        self.checkpoint_seconds = checkpoint_seconds
         cfg = self.trainers[0].cfg
         self.device = self.trainers[0].device
         self.maxlen = cfg.maxlen
         self.on_finish = None           # called with each trainer that is done (run_bundle writes its record)
+        self._saved_at = None
         self._build()
 
     # ------------------------------------------------------------------ stacks
-    def _build(self, opt_state: dict | None = None) -> None:
-        """(Re)build the stacks from the live trainers' modules and bind them as views."""
+    def _build(self, moments=None) -> None:
+        """(Re)build the stacks from the live trainers' modules and bind the modules as views.
+        ``moments``: (exp_avg, exp_avg_sq, steps) already stacked; None = from each trainer's own
+        (resumed) optimiser state."""
         live = self.live
         if not live:
-            self.student = self.teacher = self.opt = None
+            self.student = self.teacher = None
             return
+        if moments is None:
+            moments = self._moments_from_trainers()
+        self.exp_avg, self.exp_avg_sq, self.steps = moments
         self.student = stack_modules([t.model for t in live]).to(self.device)
-        self.has_teacher = any(t.strategy.uses_teacher for t in live)
         self.teacher = None
-        if self.has_teacher:
+        if any(t.strategy.uses_teacher for t in live):
             mods = [t.teacher.module if t.teacher is not None else t.model for t in live]
             self.teacher = stack_modules(mods).to(self.device)
         self._bound = set()             # trainers whose teacher is a view of self.teacher
@@ -171,33 +171,66 @@ class Bundle:
             if t.teacher is not None:
                 bind_views(t.teacher.module, self.teacher, k)
                 self._bound.add(id(t))
-        cfg = live[0].cfg
-        self.opt = torch.optim.Adam(self.student.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2), fused=True)
-        if opt_state is not None:
-            self.opt.load_state_dict(opt_state)
+
+    def _moments_from_trainers(self):
+        """Adam's moments and step counts of the live trainers (zeros for a fresh run), stacked."""
+        ea, eas, steps = [], [], []
+        for t in self.live:
+            params = list(t.model.parameters())
+            st = [t.opt.state.get(p, {}) for p in params]
+            ea.append([x["exp_avg"] if x else torch.zeros_like(p) for x, p in zip(st, params)])
+            eas.append([x["exp_avg_sq"] if x else torch.zeros_like(p) for x, p in zip(st, params)])
+            steps.append(float(st[0]["step"]) if st[0] else 0.0)
+        K = len(self.live)
+        cat = [torch.cat([r[i].detach().reshape(1, -1) for r in ea]).view(K, -1) for i in range(len(ea[0]))]
+        cat_sq = [torch.cat([r[i].detach().reshape(1, -1) for r in eas]).view(K, -1) for i in range(len(eas[0]))]
+        return ([x.to(self.device) for x in cat], [x.to(self.device) for x in cat_sq],
+                torch.tensor(steps, dtype=torch.float64))
 
     def _drop_finished(self) -> None:
         """Cut the slices of runs that are done out of the stacks and the Adam moments."""
         keep = [k for k, t in enumerate(self.live) if not t.done]
         if len(keep) == len(self.live):
             return
-        K = len(self.live)
-        idx = torch.tensor(keep, device=self.device)
-        params = list(self.student.parameters())
-        state = [self.opt.state.get(p, {}) for p in params]
+        idx = torch.tensor(keep, dtype=torch.long, device=self.device)
+        moments = ([m[idx] for m in self.exp_avg], [m[idx] for m in self.exp_avg_sq], self.steps[keep])
         self.live = [self.live[k] for k in keep]
-        if not self.live:
-            self._build()
-            return
-        for t in self.live:             # the modules keep their current values (views into old stacks)
+        for t in self.live:             # the modules keep their values, in storage of their own
             t.model = _detached_copy(t.model)
             if t.teacher is not None:
                 t.teacher.module = _detached_copy(t.teacher.module)
-        self._build()
-        for p, st in zip(self.opt.param_groups[0]["params"], state):
-            if st:
-                self.opt.state[p] = {"step": st["step"].clone(), "exp_avg": _take(st["exp_avg"], K, idx),
-                                     "exp_avg_sq": _take(st["exp_avg_sq"], K, idx)}
+        self._build(moments if self.live else None)
+
+    @torch.no_grad()
+    def _adam_step(self) -> None:
+        """Adam (``torch.optim.Adam``'s update, no weight decay) over the stacked tensors, with
+        each run's own step count for the bias corrections (runs resumed at different epochs
+        may share a bundle)."""
+        cfg = self.live[0].cfg
+        b1, b2, eps, K = 0.9, cfg.beta2, 1e-8, len(self.live)
+        self.steps += 1
+        step_size = (cfg.lr / (1 - b1 ** self.steps)).to(torch.float32).to(self.device)[:, None]
+        bc2_sqrt = (1 - b2 ** self.steps).sqrt().to(torch.float32).to(self.device)[:, None]
+        for p, m, v in zip(self.student.parameters(), self.exp_avg, self.exp_avg_sq):
+            if p.grad is None:
+                continue
+            g = p.grad.view(K, -1)
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            p.view(K, -1).sub_(step_size * m / (v.sqrt() / bc2_sqrt).add_(eps))
+
+    def _optimizer_state(self, k: int, t: Trainer) -> dict:
+        """Run k's Adam state in ``torch.optim.Adam``'s format, so that its checkpoint resumes a
+        single run (or another bundle)."""
+        groups = t.opt.state_dict()["param_groups"]
+        if float(self.steps[k]) == 0:
+            return {"state": {}, "param_groups": groups}
+        shapes = [p.shape for p in t.model.parameters()]
+        step = torch.tensor(float(self.steps[k]))
+        return {"state": {i: {"step": step.clone(), "exp_avg": m[k].view(sh).cpu().clone(),
+                              "exp_avg_sq": v[k].view(sh).cpu().clone()}
+                          for i, (m, v, sh) in enumerate(zip(self.exp_avg, self.exp_avg_sq, shapes))},
+                "param_groups": groups}
 
     def _sync_teacher(self, k: int, t: Trainer) -> None:
         """A teacher that ``maybe_end_warmup`` just made (a copy of the student) becomes views of
@@ -308,9 +341,9 @@ class Bundle:
             if nd:
                 loss = loss + t.cfg.alpha * consistency_loss(lg[tg.con_mask], tlg)
             losses.append(loss)
-        self.opt.zero_grad(set_to_none=True)
+        self.student.zero_grad(set_to_none=True)
         torch.stack(losses).sum().backward()
-        self.opt.step()
+        self._adam_step()
         self._update_teachers()
         for t, b, c, lg, tg in zip(live, batches, cands, logits, tgs):
             t.strategy.after_step(b, c, lg.detach(), tg)
@@ -363,45 +396,41 @@ class Bundle:
                 self.on_finish(t)
         self._drop_finished()
 
-    def fit(self, resume: bool = True) -> "Bundle":
-        if resume:
-            self.try_resume()
-        done_epochs = 0
+    def fit(self) -> "Bundle":
+        """Train until every run is done (or ``stop_after_epochs`` bundle epochs). Each run's
+        checkpoint (its ``Trainer.ckpt_path``, the single run's format) is written after the first
+        epoch, then at most every ``checkpoint_seconds``, and at an interruption."""
+        epochs = 0
         while self.live:
             self.run_epoch()
-            done_epochs += 1
-            interrupt = self.stop_after_epochs is not None and done_epochs >= self.stop_after_epochs and self.live
-            if self.ckpt_path is not None and (interrupt or not self.live or done_epochs == 1
-                                               or time.monotonic() - self._saved_at >= 60.0):
+            epochs += 1
+            interrupt = self.stop_after_epochs is not None and epochs >= self.stop_after_epochs and bool(self.live)
+            if interrupt or self._saved_at is None or time.monotonic() - self._saved_at >= self.checkpoint_seconds:
                 self.save()
             if interrupt:
                 break
         return self
 
-    # ------------------------------------------------------------------ checkpoint
-    _saved_at = 0.0
-
-    def state(self) -> dict:
-        return {"keys": [config_key(t.cfg) for t in self.live], "runs": [t.state() for t in self.live],
-                "opt": self.opt.state_dict() if self.opt is not None else None, "chunks": self.chunks}
-
     def save(self) -> None:
-        if self.ckpt_path:
-            atomic_torch_save(self.state(), self.ckpt_path)
-            self._saved_at = time.monotonic()
+        """Write each live run's checkpoint, as its single run would (tensors copied out of the stacks)."""
+        for k, t in enumerate(self.live):
+            if t.ckpt_path is not None:
+                st = t.state()
+                st["opt"] = self._optimizer_state(k, t)
+                atomic_torch_save(_compact(st), t.ckpt_path)
+        self._saved_at = time.monotonic()
 
-    def try_resume(self) -> bool:
-        """Resume from the checkpoint if it holds exactly the live runs (by key, in order)."""
-        if not (self.ckpt_path and self.ckpt_path.is_file()):
-            return False
-        st = torch.load(self.ckpt_path, weights_only=False, map_location="cpu")
-        if st["keys"] != [config_key(t.cfg) for t in self.live]:
-            return False
-        for t, rs in zip(self.live, st["runs"]):
-            t.model = _detached_copy(t.model)
-            t.load_state(rs)
-        self._build(st["opt"])
-        return True
+
+def _compact(obj):
+    """``obj`` with every tensor copied into storage of its own (a view of a stack would save the
+    whole stack)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return type(obj)((k, _compact(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_compact(v) for v in obj)
+    return obj
 
 
 def _detached_copy(module: nn.Module) -> nn.Module:

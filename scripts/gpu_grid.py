@@ -14,7 +14,14 @@ the finished records back as one archive (for a borrowed machine with a short le
    atomically), so a lease cut short still returns what had finished. Import with
    ``python -m ufnlib grid --import runs.tar.gz``.
 3. No run is started after ``--start-until`` seconds; at ``--deadline`` the script writes a
-   final archive and exits: runs still training then are lost (they have no record).
+   final archive and exits: runs still training then have no record; with ``--checkpoints`` the
+   archive carries their last checkpoints (written after a run's first epoch, then every 60 s),
+   which ``grid --import`` puts in place so that the next computation resumes them, here or on
+   the CPU.
+
+``--bundle K``: each worker trains a bundle of up to K compatible runs in one process with
+stacked weights (``ufnlib.training.bundle``; ``grid.bundles`` forms them from the list, in its
+order), which is what makes a GPU pay off: each kernel then serves K runs.
 
 Records hold ``env.device = cuda`` and the GPU's name; float results on a GPU are not bit-for-bit
 those of a CPU run of the same config and seed (see ``ufnlib.experiments.run.resolve_device``).
@@ -58,11 +65,30 @@ def smoke(backbone: str, strategy: str, root: str) -> str | None:
         return traceback.format_exc()
 
 
-def one(params: dict, root: str) -> tuple[dict, float, str | None]:
+def smoke_bundle(backbone: str, root: str) -> str | None:
+    """None if a bundle of two 3-epoch synthetic runs (ufn, uniform) trains on the device."""
+    try:
+        from ufnlib.experiments.profiles import SMOKE_DATASET, base
+        from ufnlib.experiments.run import run_bundle
+        params = {**base("smoke"), "dataset": SMOKE_DATASET, "backbone": backbone, "max_epochs": 3,
+                  "warmup_epochs": 1}
+        recs = run_bundle([{**params, "strategy": "ufn", "seed": 1}, {**params, "strategy": "uniform", "seed": 2}],
+                          root=root, threads=1)
+        assert all(r is not None and r["env"]["bundle"]["size"] == 2 for r in recs)
+        return None
+    except Exception:  # noqa: BLE001 - reported; bundles are then switched off
+        return traceback.format_exc()
+
+
+def one(params: list[dict], root: str, chunks: int = 4) -> tuple[list[dict], float, str | None]:
+    """Train one run, or a bundle of runs (more than one)."""
     t0 = time.time()
     try:
-        from ufnlib.experiments.grid import compute_one
-        compute_one(params, root, threads=1)
+        from ufnlib.experiments.grid import compute_bundle, compute_one
+        if len(params) > 1:
+            compute_bundle(params, root, threads=1, chunks=chunks)
+        else:
+            compute_one(params[0], root, threads=1)
         return params, time.time() - t0, None
     except Exception:  # noqa: BLE001
         return params, time.time() - t0, traceback.format_exc()
@@ -70,7 +96,9 @@ def one(params: dict, root: str) -> tuple[dict, float, str | None]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", help="dataset/backbone/strategy/seed, most wanted first")
+    ap.add_argument("runs", nargs="*", help="dataset/backbone/strategy/seed, most wanted first")
+    ap.add_argument("--profile", default=None,
+                    help="instead of a list: the profile's runs that this checkout's results/ lacks, in its order")
     ap.add_argument("--out", required=True)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--start-until", type=float, default=300.0, help="no run is started after so many seconds")
@@ -78,6 +106,10 @@ def main() -> int:
                     help="seconds after which the script archives and exits (unfinished runs are lost)")
     ap.add_argument("--every", type=float, default=45.0, help="archive every so many seconds")
     ap.add_argument("--results", default="/tmp/ufn_gpu_results")
+    ap.add_argument("--bundle", type=int, default=1, help="runs per process, trained together (stacked weights)")
+    ap.add_argument("--chunks", type=int, default=4, help="with --bundle: length classes per step")
+    ap.add_argument("--checkpoints", action="store_true",
+                    help="archive the checkpoints of unfinished runs too (they resume after grid --import)")
     args = ap.parse_args()
     t_start = time.time()
     out = Path(args.out)
@@ -93,7 +125,12 @@ def main() -> int:
     say(f"torch {torch.__version__}, cuda {torch.version.cuda}, available={torch.cuda.is_available()}, "
         f"gpu={torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}, cpus={os.cpu_count()}, "
         f"UFN_DEVICE={os.environ.get('UFN_DEVICE')}, commit={os.environ.get('UFN_GIT_COMMIT')}")
-    todo = [parse(s) for s in args.runs]
+    if args.profile:
+        from ufnlib.experiments import grid, profiles
+        todo = [c.to_dict() for c in grid.missing(profiles.profile_runs(args.profile))]
+        say(f"profile {args.profile}: {len(todo)} runs missing in this checkout's results")
+    else:
+        todo = [parse(s) for s in args.runs]
 
     # 1. smoke, per (backbone, strategy), in a scratch cache
     torch.set_num_threads(2)
@@ -106,6 +143,15 @@ def main() -> int:
             bad[(bb, st)] = err
             log.write(err + "\n")
     todo = [p for p in todo if (p["backbone"], p["strategy"]) not in bad]
+    if args.bundle > 1:                      # a bundle of two per backbone, before any real one
+        for bb in dict.fromkeys(p["backbone"] for p in todo):
+            t0 = time.time()
+            err = smoke_bundle(bb, "/tmp/ufn_gpu_smoke_bundle")
+            say(f"smoke bundle {bb}: {'ok' if err is None else 'FAILED'} ({time.time() - t0:.1f}s)")
+            if err:
+                log.write(err + "\n")
+                args.bundle = 1
+                say("bundles off: every run trains alone")
     say(f"{len(todo)} runs to do, {len(bad)} combination(s) dropped")
 
     # 2. the pool
@@ -115,7 +161,7 @@ def main() -> int:
 
     def save(final=False):
         with lock:
-            res = archive(out / "runs.tar.gz", root=args.results)
+            res = archive(out / "runs.tar.gz", root=args.results, checkpoints=args.checkpoints)
             status = {"elapsed_s": round(time.time() - t_start, 1), "done": done, "final": final,
                       "archived_runs": res["runs"], "dropped": [list(k) for k in bad]}
             tmp = out / "status.json.tmp"
@@ -135,20 +181,29 @@ def main() -> int:
     threading.Thread(target=ticker, daemon=True).start()
 
     ctx = mp.get_context("spawn")
-    pending = list(todo)
+    if args.bundle > 1:
+        from ufnlib import Config
+        from ufnlib.experiments.grid import bundles
+        units = bundles([Config.from_dict(p) for p in todo], args.bundle)
+        pending = [[c.to_dict() for c in u] for u in units]
+        say(f"{len(pending)} bundle(s) of up to {args.bundle} runs")
+    else:
+        pending = [[p] for p in todo]
     with cf.ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as ex:
         running = set()
         while pending or running:
             while pending and len(running) < args.workers and time.time() - t_start < args.start_until:
                 p = pending.pop(0)
-                running.add(ex.submit(one, p, args.results))
+                running.add(ex.submit(one, p, args.results, args.chunks))
                 say(f"start {p}")
             if not running:
                 break
             fin, running = cf.wait(running, timeout=5, return_when=cf.FIRST_COMPLETED)
             for f in fin:
                 params, secs, err = f.result()
-                done.append({**params, "seconds": round(secs, 1), "ok": err is None})
+                for q in params:
+                    done.append({**{k: q[k] for k in ("dataset", "backbone", "strategy", "seed")},
+                                 "seconds": round(secs, 1), "ok": err is None, "bundle": len(params)})
                 say(f"{'done' if err is None else 'FAILED'} {params} in {secs:.0f}s")
                 if err:
                     log.write(err + "\n")

@@ -173,3 +173,32 @@ def test_resume_refuses_a_checkpoint_from_before_the_layout_free_noise(tmp_path,
     with pytest.warns(RuntimeWarning, match="starts again"):
         assert not Trainer(tiny_cfg, split, ckpt_path=tmp_path / "c.pt", progress=False).try_resume()
     assert tr.epoch == 1
+
+
+def test_grid_bundles_group_runs_that_may_share_a_bundle():
+    from ufnlib.experiments.grid import bundles
+    sas = cfgs_for("sasrec")
+    bert = cfgs_for("bert4rec")
+    odd = sas[0].replace(seed=7, l2_emb=0.1)
+    out = bundles([sas[0], bert[0], sas[1], odd, sas[2], bert[1]], size=2)
+    assert [[c.seed for c in b] for b in out] == [[1, 2], [1, 2], [7], [3]]
+    assert [b[0].backbone for b in out] == ["sasrec", "bert4rec", "sasrec", "sasrec"]
+    for b in out[:2]:
+        check_compatible(b)
+
+
+def test_run_grid_in_bundles_and_archive_with_checkpoints(tmp_path):
+    from ufnlib.experiments import grid
+    cfgs = cfgs_for("sasrec", max_epochs=3)
+    res = grid.run_grid(cfgs[:2], root=tmp_path / "a", workers=1, bundle=2, chunks=2, verbose=False)
+    assert res.complete and len(res.computed) == 2
+    assert [r["env"]["bundle"]["size"] for r in res.records] == [2, 2]
+    # an unfinished run travels as its checkpoint and resumes elsewhere
+    assert run_bundle(cfgs[2:], root=tmp_path / "a", stop_after_epochs=1) == [None]
+    arc = grid.archive(tmp_path / "x.tar.gz", cfgs, root=tmp_path / "a", checkpoints=True)
+    assert arc["runs"] == 2 and arc["checkpoints"] == 1
+    got = grid.import_archive(tmp_path / "x.tar.gz", root=tmp_path / "b")
+    assert got["imported"] == 2 and got["checkpoints"] == [config_key(cfgs[2])]
+    rec = run(cfgs[2], root=tmp_path / "b", progress=False)
+    assert rec["resumed_from_epoch"] == 1 and rec["selection"]["epochs_run"] == 3
+    assert grid.archive(tmp_path / "y.tar.gz", cfgs, root=tmp_path / "b", checkpoints=True)["checkpoints"] == 0

@@ -75,6 +75,44 @@ def test_gpu_grid_script_runs_a_list_and_archives_it(tmp_path):
     assert imp["imported"] == 1
 
 
+def test_gpu_grid_script_trains_bundles_and_archives_checkpoints(tmp_path):
+    """scripts/gpu_grid.py --bundle: a bundle smoke per backbone, the list cut into bundles
+    (grid.bundles; a run left alone trains singly), every run's record in the archive with its
+    bundle noted. (Checkpoints in archives: test_bundle.py.)"""
+    import json
+    import sys
+    import tarfile
+    out, res = tmp_path / "out", tmp_path / "res"
+    env = {**os.environ, "UFN_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
+    specs = [f"synthetic:users=120,items=80/sasrec/{st}/{seed}" for st, seed in (("ufn", 1), ("uniform", 2),
+                                                                              ("ufn", 3))]
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_grid.py"), "--out", str(out), "--workers", "1",
+                        "--every", "5", "--results", str(res), "--bundle", "2", "--checkpoints", *specs],
+                       env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "smoke bundle sasrec: ok" in r.stdout and "2 bundle(s) of up to 2 runs" in r.stdout
+    status = json.loads((out / "status.json").read_text())
+    assert status["final"] and status["archived_runs"] == 3
+    assert sorted(d["bundle"] for d in status["done"]) == [1, 2, 2] and all(d["ok"] for d in status["done"])
+    with tarfile.open(out / "runs.tar.gz") as tar:
+        recs = [json.loads(tar.extractfile(m).read()) for m in tar.getmembers() if m.name.endswith(".json")]
+    assert sorted(r_.get("env", {}).get("bundle", {}).get("size", 1) for r_ in recs) == [1, 2, 2]
+
+
+def test_bundle_benchmark_takes_turns_and_reports_run_epochs(tmp_path):
+    import json
+    import sys
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_bundle.py"), "--dataset",
+                        "synthetic:users=120,items=80", "--warm", "1", "--epochs", "2", "--ks", "1", "2",
+                        "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rep = json.loads(next(tmp_path.glob("bundle-*.json")).read_text())
+    assert [x["setting"] for x in rep["rows"]] == ["single", "bundle 1", "bundle 2"]
+    assert all(len(x["epochs"]) == 2 and x["run_epochs_per_s"] > 0 for x in rep["rows"])
+    assert rep["rows"][2]["run_epochs_per_s"] == 2 / rep["rows"][2]["s_per_epoch"]
+
+
 def test_speed_benchmark_interleaves_strategies_and_reports_own_memory(tmp_path):
     """benchmarks/bench_speed.py end to end on a small synthetic set: strategies in turns, each
     epoch timed, peak memory of each subprocess (not its parent's), a report that renders."""

@@ -11,6 +11,7 @@
   python -m ufnlib grid --profile quick --notebook 01 --workers 2
   python -m ufnlib grid --profile paper --workers 8 --archive grid.tar.gz   # e.g. on a big machine
   python -m ufnlib grid --import grid.tar.gz                 # back home: into results/runs/
+  python -m ufnlib grid --profile paper --bundle 32 --workers 2   # GPU host: 32 runs per process
   python -m ufnlib grid --profile smoke --notebook 02 --dataset my/data.txt
 
 A dataset is a registry name (beauty, sports, yelp, beauty_sasrec), synthetic[:k=v,...], or a
@@ -90,11 +91,17 @@ def _main(argv=None) -> int:
     gr.add_argument("--dask", default=None, metavar="ADDRESS",
                     help="compute on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' "
                          "(a LocalCluster of --workers processes)")
+    gr.add_argument("--bundle", type=int, default=1, metavar="K",
+                    help="train up to K compatible runs per process with stacked weights (for a GPU; "
+                         "ufnlib.training.bundle)")
+    gr.add_argument("--chunks", type=int, default=4, help="with --bundle: length classes per step")
     gr.add_argument("--dry-run", action="store_true", help="list the runs and what is missing; compute nothing")
     gr.add_argument("--archive", default=None, metavar="OUT.tar.gz",
                     help="afterwards, write the grid's records + per-user ranks to this archive")
     gr.add_argument("--with-models", action="store_true",
                     help="with --archive: include the selected weights (results/models, needed by 06)")
+    gr.add_argument("--with-checkpoints", action="store_true",
+                    help="with --archive: include the checkpoints of unfinished runs (resumed after --import)")
     gr.add_argument("--import", dest="import_", default=None, metavar="IN.tar.gz",
                     help="import an archive written by --archive into the cache (then stop)")
     gr.add_argument("--overwrite", action="store_true", help="with --import: replace runs already cached")
@@ -146,7 +153,8 @@ def _grid(args) -> int:
     from .experiments import grid, profiles
     if args.import_:
         out = grid.import_archive(args.import_, root=args.results, overwrite=args.overwrite)
-        print(json.dumps({k: v for k, v in out.items() if k != "keys"}, indent=1))
+        print(json.dumps({**{k: v for k, v in out.items() if k != "keys"}, "checkpoints": len(out["checkpoints"])},
+                         indent=1))
         return 0
     if not args.profile:
         raise SystemExit("error: grid needs --profile (or --import ARCHIVE)")
@@ -178,7 +186,7 @@ def _grid(args) -> int:
         print(f"dask: {client}")
     try:
         res = grid.run_grid(configs, executor=executor, root=args.results, workers=args.workers,
-                            threads=threads)
+                            threads=threads, bundle=args.bundle, chunks=args.chunks)
     finally:
         if client is not None:
             client.close()
@@ -186,8 +194,9 @@ def _grid(args) -> int:
             cluster.close()
     print(res.summary())
     if args.archive:
-        out = grid.archive(args.archive, configs, root=args.results, models=args.with_models)
-        print(f"archive {out['archive']}: {out['runs']} runs, {out['files']} files"
+        out = grid.archive(args.archive, configs, root=args.results, models=args.with_models,
+                           checkpoints=args.with_checkpoints)
+        print(f"archive {out['archive']}: {out['runs']} runs, {out['checkpoints']} checkpoints, {out['files']} files"
               + (f"; {len(out['not_cached'])} not cached, left out" if out["not_cached"] else ""))
     return 1 if res.failed else 0
 

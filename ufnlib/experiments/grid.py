@@ -31,7 +31,7 @@ from ..config import Config, config_key
 from ..files import atomic_write_bytes
 from .profiles import grid_options, run_label
 from .run import run
-from .store import is_cached, lookup, model_path, ranks_path, record_path, results_dir
+from .store import checkpoint_path, is_cached, lookup, model_path, ranks_path, record_path, results_dir
 
 
 @dataclass
@@ -94,18 +94,45 @@ def compute_one(params: dict, root: str, threads: int | None = None) -> str:
     return config_key(cfg)
 
 
+def compute_bundle(params: list[dict], root: str, threads: int | None = None, chunks: int = 4) -> list[str]:
+    """Worker entry point for a bundle (``run.run_bundle``): the configs train together in one
+    process; returns the keys of those that finished."""
+    from .run import run_bundle
+    cfgs = [Config.from_dict(p) for p in params]
+    recs = run_bundle(cfgs, root=root, threads=threads, chunks=chunks)
+    return [config_key(c) for c, r in zip(cfgs, recs) if r is not None]
+
+
+def bundles(configs, size: int) -> list[list[Config]]:
+    """``configs`` cut into bundles of at most ``size`` runs that may share one
+    (``training.bundle.SHARED_FIELDS`` equal; a run with ``l2_emb > 0`` alone), each bundle taking
+    its runs in the given order, the bundles ordered by their first run (the most wanted first)."""
+    from ..training.bundle import SHARED_FIELDS
+    groups: dict = {}
+    for c in _distinct(configs):
+        sig = ("alone", config_key(c)) if c.l2_emb > 0 else tuple(getattr(c, f) for f in SHARED_FIELDS)
+        groups.setdefault(sig, []).append(c)
+    pos = {config_key(c): i for i, c in enumerate(_distinct(configs))}
+    out = [g[i:i + size] for g in groups.values() for i in range(0, len(g), max(size, 1))]
+    return sorted(out, key=lambda b: pos[config_key(b[0])])
+
+
 def default_workers(n_runs: int) -> int:
     return max(1, min(n_runs, os.cpu_count() or 1))
 
 
 def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: bool = True,
-             workers: int | None = None, threads: int | None = None, verbose: bool = True) -> GridResult:
+             workers: int | None = None, threads: int | None = None, verbose: bool = True,
+             bundle: int = 1, chunks: int = 4) -> GridResult:
     """Records of ``configs``, computing the missing ones first when ``compute``.
 
     executor: any ``concurrent.futures.Executor`` (its workers must import this ufnlib and see
       ``root``); None = a local pool of ``workers`` processes (default: one per core, at most one
       per run) with ``threads`` torch threads each (default: cores // workers). ``workers=1``
       computes in this process, one run after the other.
+    bundle: train up to this many compatible runs in one process with stacked weights
+      (``bundles``, ``training.bundle``; for a GPU: on a CPU a bundle trains each run more slowly
+      than single runs do); each task is then a bundle. ``chunks``: the bundle's length classes.
     Returns a ``GridResult``; failed runs are listed in ``failed`` (and stay in ``missing``).
     """
     if isinstance(executor, cf.ThreadPoolExecutor) and getattr(executor, "_max_workers", 1) > 1:
@@ -122,35 +149,48 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
         say = print if verbose else (lambda *a, **k: None)
         own = None
         if executor is None:
-            workers = workers or default_workers(len(todo))
+            workers = workers or default_workers(len(todo) if bundle <= 1 else len(bundles(todo, bundle)))
             threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        say(f"grid: computing {len(todo)} run(s) into {root_s}; "
+        say(f"grid: computing {len(todo)} run(s) into {root_s}"
+            + (f" in bundles of up to {bundle}" if bundle > 1 else "") + "; "
             + (f"{workers} local worker(s) x {threads} torch thread(s)" if executor is None
                else f"executor {type(executor).__name__}"))
         t0 = time.perf_counter()
-        if executor is None and workers == 1:
-            for i, c in enumerate(todo, 1):
-                try:
-                    res.computed.append(compute_one(c.to_dict(), root_s, threads))
-                    say(f"  [{i}/{len(todo)}] {run_label(c)} done ({time.perf_counter() - t0:.0f} s)")
-                except Exception as e:   # noqa: BLE001  -- reported, the grid goes on
+        units = bundles(todo, bundle) if bundle > 1 else [[c] for c in todo]
+
+        def submit(ex, unit):            # a unit of one run trains as a single run
+            if len(unit) > 1:
+                return ex.submit(compute_bundle, [c.to_dict() for c in unit], root_s, threads, chunks)
+            return ex.submit(compute_one, unit[0].to_dict(), root_s, threads)
+
+        def label(unit):
+            return run_label(unit[0]) if len(unit) == 1 else f"bundle of {len(unit)} ({run_label(unit[0])}, ...)"
+
+        def finished(i, unit, get):
+            try:
+                got = get()
+                res.computed.extend(got if isinstance(got, list) else [got])
+                say(f"  [{i}/{len(units)}] {label(unit)} done ({time.perf_counter() - t0:.0f} s)")
+            except Exception as e:   # noqa: BLE001  -- reported, the grid goes on
+                for c in unit:
                     res.failed[run_label(c)] = _error_text(e)
-                    say(f"  [{i}/{len(todo)}] {run_label(c)} FAILED: {res.failed[run_label(c)]}")
+                say(f"  [{i}/{len(units)}] {label(unit)} FAILED: {_error_text(e)}")
+        if executor is None and workers == 1:
+            for i, unit in enumerate(units, 1):
+                if len(unit) > 1:
+                    finished(i, unit, lambda u=unit: compute_bundle([c.to_dict() for c in u], root_s, threads,
+                                                                    chunks))
+                else:
+                    finished(i, unit, lambda u=unit: compute_one(u[0].to_dict(), root_s, threads))
         else:
             if executor is None:
                 import multiprocessing as mp
                 # spawn, not fork: a forked child inherits torch's thread pools in a bad state
                 executor = own = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
             try:
-                futs = {executor.submit(compute_one, c.to_dict(), root_s, threads): c for c in todo}
+                futs = {submit(executor, u): u for u in units}
                 for i, f in enumerate(cf.as_completed(futs), 1):
-                    c = futs[f]
-                    try:
-                        res.computed.append(f.result())
-                        say(f"  [{i}/{len(todo)}] {run_label(c)} done ({time.perf_counter() - t0:.0f} s)")
-                    except Exception as e:   # noqa: BLE001
-                        res.failed[run_label(c)] = _error_text(e)
-                        say(f"  [{i}/{len(todo)}] {run_label(c)} FAILED: {res.failed[run_label(c)]}")
+                    finished(i, futs[f], f.result)
             finally:
                 if own is not None:
                     own.shutdown(wait=True, cancel_futures=True)
@@ -180,7 +220,8 @@ def _error_text(e: BaseException) -> str:
 
 
 # ------------------------------------------------------------------------------------ archives
-_MEMBER = re.compile(r"^(runs/[0-9a-f]{16}\.(json|npz)|models/[0-9a-f]{16}\.pt)$")
+_KEY = re.compile(r"^[0-9a-f]{16}$")
+_MEMBER = re.compile(r"^(runs/[0-9a-f]{16}\.(json|npz)|models/[0-9a-f]{16}\.pt|checkpoints/[0-9a-f]{16}\.pt)$")
 
 
 def member(path_of, key: str) -> str:
@@ -189,10 +230,12 @@ def member(path_of, key: str) -> str:
     return path_of(key, Path(".")).as_posix()
 
 
-def archive(path, configs=None, root=None, models: bool = False) -> dict:
+def archive(path, configs=None, root=None, models: bool = False, checkpoints: bool = False) -> dict:
     """Write ``path`` (.tar.gz) with the cached records (``runs/<key>.json``) and per-user ranks
     (``runs/<key>.npz``) of ``configs`` (all cached runs if None), plus the selected weights
-    (``models/<key>.pt``) if ``models``. Runs not cached are skipped and listed."""
+    (``models/<key>.pt``) if ``models``, and with ``checkpoints`` the checkpoints
+    (``checkpoints/<key>.pt``) of those runs that are not finished, so that another machine
+    resumes them. Runs not cached are skipped and listed."""
     root = results_dir(root)
     if configs is None:
         keys = sorted(p.stem for p in (root / "runs").glob("*.json"))
@@ -202,6 +245,11 @@ def archive(path, configs=None, root=None, models: bool = False) -> dict:
         cached = {config_key(c): is_cached(c, root) for c in cfgs}
         keys = [k for k, ok in cached.items() if ok]
         skipped = [k for k, ok in cached.items() if not ok]
+    ckpts = []
+    if checkpoints:
+        wanted = set(skipped) if configs is not None else None
+        ckpts = sorted(p.stem for p in (root / "checkpoints").glob("*.pt")
+                       if _KEY.match(p.stem) and (wanted is None or p.stem in wanted) and p.stem not in keys)
     files = 0
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,15 +266,29 @@ def archive(path, configs=None, root=None, models: bool = False) -> dict:
                     with open(p, "rb") as fh:
                         tar.addfile(info, fh)
                     files += 1
+        for k in ckpts:
+            p = checkpoint_path(k, root)
+            try:
+                with open(p, "rb") as fh:          # a checkpoint is replaced atomically: read one version
+                    info = tar.gettarinfo(fileobj=fh, arcname=f"checkpoints/{k}.pt")
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    tar.addfile(info, fh)
+                files += 1
+            except FileNotFoundError:             # the run finished meanwhile
+                pass
     os.replace(tmp, path)
-    return {"archive": str(path), "runs": len(keys), "files": files, "not_cached": skipped}
+    return {"archive": str(path), "runs": len(keys), "files": files, "not_cached": skipped,
+            "checkpoints": len(ckpts)}
 
 
 def import_archive(path, root=None, overwrite: bool = False) -> dict:
     """Copy the runs of an archive written by ``archive`` into the cache under ``root``. Only
-    ``runs/<key>.json|npz`` and ``models/<key>.pt`` members are read (anything else is refused);
-    a record is imported only with its ranks, and written last. Runs already cached are kept
-    unless ``overwrite``. Returns counts and the refused member names."""
+    ``runs/<key>.json|npz``, ``models/<key>.pt`` and ``checkpoints/<key>.pt`` members are read
+    (anything else is refused); a record is imported only with its ranks, and written last. Runs
+    already cached are kept unless ``overwrite``; a checkpoint is imported for a run without a
+    record here, in place of a checkpoint here only with ``overwrite`` (the next computation of
+    that run resumes from it, alone or in a bundle). Returns counts and the refused member names."""
     root = results_dir(root)
     imported, kept, refused, incomplete = [], [], [], []
     with tarfile.open(path, "r:gz") as tar:
@@ -237,6 +299,14 @@ def import_archive(path, root=None, overwrite: bool = False) -> dict:
             else:
                 refused.append(m.name)
         keys = sorted({Path(n).stem for n in members if n.endswith(".json")})
+        resumable = []
+        for name in members:
+            k = Path(name).stem
+            if name.startswith("checkpoints/") and k not in keys and not record_path(k, root).is_file():
+                dst = checkpoint_path(k, root)
+                if overwrite or not dst.is_file():
+                    atomic_write_bytes(dst, tar.extractfile(members[name]).read())
+                    resumable.append(k)
         for k in keys:
             rec_bytes = tar.extractfile(members[member(record_path, k)]).read()
             try:
@@ -259,5 +329,5 @@ def import_archive(path, root=None, overwrite: bool = False) -> dict:
             atomic_write_bytes(record_path(k, root), rec_bytes)
             imported.append(k)
     return {"imported": len(imported), "already_cached": len(kept), "incomplete": incomplete,
-            "refused": refused, "keys": imported}
+            "refused": refused, "keys": imported, "checkpoints": resumable}
 

@@ -215,6 +215,12 @@ def numerics(recs) -> str:
                                 "reruns the cached configs with this code.")
 
 
+def bundle_bench(recs) -> str:
+    """Every bundle benchmark, newest first (benchmarks/bench_bundle.py writes them)."""
+    out = [report_section(f) for f in sorted((ROOT / "results" / "benchmarks").glob("bundle-*.md"), reverse=True)]
+    return "\n\n".join(out) or "Not measured yet: run `python benchmarks/bench_bundle.py`."
+
+
 def gpu_probe(recs) -> str:
     """The GPU probe's epochs (results/benchmarks/gpu_probe_*.jsonl): seconds per training epoch
     per setting (processes sharing the GPU) and strategy."""
@@ -362,7 +368,8 @@ def detectors(recs) -> str:
 
 
 SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
-            "sidebyside": side_by_side, "numerics": numerics, "gpu_probe": gpu_probe, "claims": claims,
+            "sidebyside": side_by_side, "numerics": numerics, "gpu_probe": gpu_probe, "bundle": bundle_bench,
+            "claims": claims,
             "protocol": protocol, "glance": verdicts_at_a_glance,
             "protocol_glance": protocol_glance, "protocol_heldout": protocol_heldout,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors}

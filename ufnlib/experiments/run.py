@@ -124,7 +124,7 @@ def write_record(tr: Trainer, split, ev: Evaluator, root, started: str, resumed_
 
 
 def run_bundle(cfgs: list, root=None, chunks: int = 4, threads: int | None = None, device=None,
-               progress: bool = False, stop_after_epochs: int | None = None) -> list[store.Record | None]:
+               stop_after_epochs: int | None = None) -> list[store.Record | None]:
     """Train the configs ``cfgs`` that are not cached as one bundle (``training.bundle``): one
     process, stacked weights; each run writes the record its single run writes (same key), with
     ``env.bundle`` saying it was bundled, as soon as it is done. Returns the records in the order
@@ -158,7 +158,7 @@ def run_bundle(cfgs: list, root=None, chunks: int = 4, threads: int | None = Non
     for tr in trainers:
         if tr.done:                     # finished before an interruption hit its record
             finished(tr)
-    bundle = Bundle(trainers, chunks=chunks, progress=progress, stop_after_epochs=stop_after_epochs)
+    bundle = Bundle(trainers, chunks=chunks, stop_after_epochs=stop_after_epochs)
     bundle.on_finish = finished
     bundle.fit()
     return [out[config_key(c)] for c in cfgs]

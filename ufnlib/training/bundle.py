@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..files import atomic_torch_save
-from ..models.layers import Noise
+from ..models.layers import Embedding, Noise, grads_in_place, row_lookup
 from .train import Trainer, basic_loss, consistency_loss, ema_decay
 
 # config fields every run of a bundle must share: the data and shapes of the stacked arithmetic
@@ -96,10 +96,11 @@ class StackedEmbedding(_Stacked):
 
     def forward(self, idx):
         off = self.offsets(idx.shape[0], idx.device).view(-1, *[1] * (idx.dim() - 1))
-        return F.embedding(idx + off, self.weight)
+        return row_lookup(self.weight, idx + off)
 
 
-_STACKED = {nn.Linear: StackedLinear, nn.LayerNorm: StackedLayerNorm, nn.Embedding: StackedEmbedding}
+_STACKED = {nn.Linear: StackedLinear, nn.LayerNorm: StackedLayerNorm, nn.Embedding: StackedEmbedding,
+            Embedding: StackedEmbedding}
 
 
 def stack_modules(modules: list[nn.Module]) -> nn.Module:
@@ -133,12 +134,12 @@ class Bundle:
     """Trains ``trainers`` (``Trainer`` objects, fresh or resumed from their checkpoints) together;
     see the module doc. ``chunks``: length classes per step (1 = every run's batch in one window)."""
 
-    def __init__(self, trainers: list[Trainer], chunks: int = 4, progress: bool = False,
-                 stop_after_epochs: int | None = None, checkpoint_seconds: float = 60.0):
+    def __init__(self, trainers: list[Trainer], chunks: int = 4, stop_after_epochs: int | None = None,
+                 checkpoint_seconds: float = 60.0):
         check_compatible([t.cfg for t in trainers])
         self.trainers = list(trainers)
         self.live = [t for t in self.trainers if not t.done]
-        self.chunks, self.progress = chunks, progress
+        self.chunks = chunks
         self.stop_after_epochs = stop_after_epochs
         self.checkpoint_seconds = checkpoint_seconds
         cfg = self.trainers[0].cfg
@@ -279,6 +280,10 @@ class Bundle:
         return torch.cat(outs), where
 
     def step(self, users: list[torch.Tensor]) -> list[float]:
+        with grads_in_place():
+            return self._step(users)
+
+    def _step(self, users: list[torch.Tensor]) -> list[float]:
         live, L = self.live, self.maxlen
         K = len(live)
         batches, noises, cands, windows, wusers, lengths, pos = [], [], [], [], [], [], []

@@ -1,7 +1,6 @@
 """SASRec backbone (causality, padding invariance), gather_dot, and training batches."""
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -341,56 +340,3 @@ def test_grouped_and_padded_batches_give_identical_logits(mixed_split):
     assert torch.equal(i1, i2)
     torch.testing.assert_close(l1, l2, rtol=1e-5, atol=1e-5)
 
-
-def test_compiled_kernels_give_the_same_bits_on_any_thread_count():
-    """The compiled loops split their work over torch's thread count, each output written by one
-    thread in the serial order: 1 and 2 threads give equal bits (logits, both gradients, masks)."""
-    pytest.importorskip("numba")
-    from ufnlib.models.layers import Dropout, Noise
-    g = torch.Generator().manual_seed(3)
-    table, h = torch.randn(60, 50, generator=g), torch.randn(700, 50, generator=g)
-    items = torch.randint(0, 60, (700, 31), generator=g)
-    w = torch.randn(700, 31, generator=g)
-    x = torch.randn(64, 20, 50, generator=g)
-    drop = Dropout(0.5, maxlen=20).train()
-    noise = Noise.draw(64, torch.Generator().manual_seed(1))
-    old = torch.get_num_threads()
-    out = []
-    try:
-        for n in (1, 2):
-            torch.set_num_threads(n)
-            t, hh = table.clone().requires_grad_(), h.clone().requires_grad_()
-            (gather_dot(t, hh, items) * w).sum().backward()
-            out.append((gather_dot(table, h, items), t.grad, hh.grad, drop(x, noise)))
-    finally:
-        torch.set_num_threads(old)
-    for a, b in zip(*out):
-        assert torch.equal(a.view(torch.int32), b.view(torch.int32))
-
-
-@pytest.mark.parametrize("backbone", ["sasrec", "ssept"])
-def test_gradients_added_in_place_equal_the_returned_ones(backbone):
-    """Inside ``grads_in_place`` the item (and user) tables' gradients are added straight into
-    ``.grad``; every parameter's gradient matches the one autograd accumulates outside it (two
-    encode calls, as two length groups, and the candidates' scores all use the item table)."""
-    from ufnlib.models import make_model as mk
-    from ufnlib.models.layers import Noise, grads_in_place
-    cfg = ufnlib.Config(backbone=backbone, hidden=16, user_hidden=8, maxlen=12)
-    torch.manual_seed(0)
-    model = mk(cfg, 40, 30).train()
-    g = torch.Generator().manual_seed(2)
-    seq = torch.randint(1, 41, (9, 12), generator=g)
-    users = torch.randint(0, 30, (9,), generator=g)
-    cands = torch.randint(1, 41, (4 * 12 + 5 * 8, 7), generator=g)
-    noise = Noise.draw(9, g)
-    grads = []
-    for in_place in (False, True):
-        model.zero_grad(set_to_none=True)
-        with grads_in_place() if in_place else contextlib.nullcontext():
-            a = model.encode(seq[:4], users[:4], noise.take(torch.arange(4)))
-            b = model.encode(seq[4:, 4:], users[4:], noise.take(torch.arange(4, 9)))
-            h = torch.cat([a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])])
-            (model.score(h, cands) ** 2).mean().backward()
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
-    for n, gr in grads[0].items():
-        torch.testing.assert_close(grads[1][n], gr, rtol=1e-5, atol=1e-7)

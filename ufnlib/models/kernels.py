@@ -6,14 +6,10 @@ gradient with respect to the position vectors straight from the item table, with
 in an order of their own (vectorised, fixed for a given machine), so their floats differ from
 ``bmm``'s in the last bits; the results are deterministic.
 
-``scatter_outer(gt, items, g, h, T)``, the gradient of the item table in ``layers.gather_dot``,
+``scatter_outer(gt, items, g, h)``, the gradient of the item table in ``layers.gather_dot``,
 adds ``g[p, c] * h[p]`` to row ``items[p, c]`` of ``gt``, one entry after the other in row-major
 order: the same float32 products, added in the same order, as ``index_add_`` of the
-materialised outer product, without the ``[P * C, d]`` temporary.
-
-All loops run on ``numba.get_num_threads()`` threads (``layers`` sets it to torch's thread
-count), each output written by one thread in the serial order (``scatter_outer``: each of ``T``
-threads owns a set of table rows), so the results do not depend on the thread count. ``dropout`` draws
+materialised outer product, without the ``[P * C, d]`` temporary. ``dropout`` draws
 ``Dropout``'s hashed (layout-free) mask and makes its output in one pass. Imported only when numba is
 installed.
 """
@@ -26,12 +22,12 @@ from .layers import GOLDEN, MIX1, MIX2
 _FAST = {"reassoc", "contract"}
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST, parallel=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def gather_dot_forward(table, h, items, out):
     """``out[p, c] = table[items[p, c]] . h[p]``."""
     P, C = items.shape
     d = h.shape[1]
-    for p in numba.prange(P):
+    for p in range(P):
         hp = h[p]
         for c in range(C):
             row = table[items[p, c]]
@@ -41,12 +37,12 @@ def gather_dot_forward(table, h, items, out):
             out[p, c] = s
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST, parallel=True)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def gather_dot_h_grad(table, g, items, out):
     """``out[p] = sum_c g[p, c] * table[items[p, c]]``, the gradient of ``h``."""
     P, C = items.shape
     d = out.shape[1]
-    for p in numba.prange(P):
+    for p in range(P):
         acc = out[p]
         for k in range(d):
             acc[k] = 0.0
@@ -57,22 +53,19 @@ def gather_dot_h_grad(table, g, items, out):
                 acc[k] += s * row[k]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def scatter_outer(gt, items, g, h, T):
+@numba.njit(cache=True, nogil=True)
+def scatter_outer(gt, items, g, h):
     P, C = items.shape
     d = h.shape[1]
-    for t in numba.prange(T):          # thread t owns the rows r with r % T == t: each row's sum in order
-        for p in range(P):
-            for c in range(C):
-                r = items[p, c]
-                if r % T != t:
-                    continue
-                s = g[p, c]
-                for k in range(d):
-                    gt[r, k] += s * h[p, k]
+    for p in range(P):
+        for c in range(C):
+            r = items[p, c]
+            s = g[p, c]
+            for k in range(d):
+                gt[r, k] += s * h[p, k]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def dropout(x, keys, H, W, T, maxlen, t_full, t_off, threshold, scale, out, mask):
     """``x`` is a flat float32 [b, H, W, T] array; element (r, h, q, t) is kept (times ``scale``)
     when the top 24 bits of splitmix64's finaliser of ``keys[r] + (i + 1) * GOLDEN`` are at least
@@ -83,9 +76,9 @@ def dropout(x, keys, H, W, T, maxlen, t_full, t_off, threshold, scale, out, mask
     s30, s27, s31, s40 = numba.uint64(30), numba.uint64(27), numba.uint64(31), numba.uint64(40)
     thr = numba.uint64(threshold)
     zero = numba.float32(0.0)
-    for r in numba.prange(keys.shape[0]):
+    n = 0
+    for r in range(keys.shape[0]):
         key = keys[r]
-        n = r * H * W * T
         for h in range(H):
             for q in range(W):
                 base = (h * maxlen + maxlen - W + q) * t_full + t_off + 1

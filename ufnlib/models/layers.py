@@ -243,84 +243,12 @@ class _GatherDot(torch.autograd.Function):
             else:
                 gh = torch.bmm(g[:, None, :], e[0]).squeeze(1)
         if ctx.needs_input_grad[0]:
-            gt = _grad_buffer(table)
-            own = gt is None
-            if own:
-                gt = torch.zeros_like(table)
+            gt = torch.zeros_like(table)
             if kernels is not None:
-                kernels.scatter_outer(gt.numpy(), items.numpy(), g.numpy(), h.detach().contiguous().numpy(),
-                                      _threads[0])
+                kernels.scatter_outer(gt.numpy(), items.numpy(), g.numpy(), h.detach().contiguous().numpy())
             else:
                 gt.index_add_(0, items.reshape(-1), (g[:, :, None] * h[:, None, :]).reshape(-1, table.shape[1]))
-            if not own:
-                gt = None
         return gt, gh, None
-
-
-_IN_PLACE = [False]
-
-
-class grads_in_place:
-    """Inside ``with grads_in_place():`` (a training step's forward and ``loss.backward()``), the
-    backward of ``gather_dot`` and ``row_lookup`` adds the table's gradient straight into the
-    leaf parameter's ``.grad`` instead of returning a dense table-sized tensor for autograd to
-    add: one zero fill and one addition of the whole table saved per call. Outside it (and for
-    ``torch.autograd.grad``, which never reads ``.grad``), gradients are returned as usual."""
-
-    def __enter__(self):
-        self._was = _IN_PLACE[0]
-        _IN_PLACE[0] = True
-        return self
-
-    def __exit__(self, *exc):
-        _IN_PLACE[0] = self._was
-        return False
-
-
-def _grad_buffer(table: torch.Tensor) -> torch.Tensor | None:
-    """``table.grad`` (created as zeros if None) inside ``grads_in_place`` when ``table`` is a leaf
-    parameter; None otherwise (the backward then returns its gradient as usual)."""
-    if not (_IN_PLACE[0] and table.is_leaf and table.requires_grad):
-        return None
-    if table.grad is None:
-        table.grad = torch.zeros_like(table)
-    return table.grad
-
-
-class _RowLookup(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, table, idx):
-        ctx.save_for_backward(idx)
-        ctx.table = table
-        return F.embedding(idx, table)
-
-    @staticmethod
-    def backward(ctx, g):
-        (idx,) = ctx.saved_tensors
-        table = ctx.table
-        gt = _grad_buffer(table)
-        own = gt is None
-        if own:
-            gt = torch.zeros_like(table)
-        gt.index_add_(0, idx.reshape(-1), g.reshape(-1, table.shape[1]))
-        return (gt if own else None), None
-
-
-def row_lookup(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``table[idx]`` (``F.embedding``); inside ``grads_in_place`` the rows' gradient is added
-    straight into ``table.grad``: a model that looks its item table up once per length group and
-    scores candidates against it then fills one table-sized gradient per step, not one per call."""
-    if not (torch.is_grad_enabled() and table.requires_grad):
-        return F.embedding(idx, table)
-    return _RowLookup.apply(table, idx)
-
-
-class Embedding(nn.Embedding):
-    """``nn.Embedding`` whose lookup is ``row_lookup`` (the table's gradient added in place). Rows
-    of ``padding_idx`` still get no gradient: the backbones zero padded positions before use."""
-
-    def forward(self, idx):
-        return row_lookup(self.weight, idx)
 
 
 def gather_dot(table: torch.Tensor, h: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -328,18 +256,9 @@ def gather_dot(table: torch.Tensor, h: torch.Tensor, items: torch.Tensor) -> tor
     return _GatherDot.apply(table, h, items)
 
 
-_threads = [0]
-
-
 def _kernels():
-    """``ufnlib.models.kernels`` when numba is installed, else None; its loops run on as many
-    threads as torch's intra-op pool has."""
-    k = numba_module(f"{__package__}.kernels")
-    if k is not None and _threads[0] != torch.get_num_threads():
-        import numba
-        _threads[0] = torch.get_num_threads()
-        numba.set_num_threads(max(1, min(_threads[0], numba.config.NUMBA_NUM_THREADS)))
-    return k
+    """``ufnlib.models.kernels`` when numba is installed, else None."""
+    return numba_module(f"{__package__}.kernels")
 
 
 def _kernels_for(*tensors: torch.Tensor):

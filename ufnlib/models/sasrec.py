@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import Block, Dropout, Embedding, Noise, attention_mask, gather_dot, number_dropouts, xavier_init
+from .layers import Block, Dropout, Noise, attention_mask, gather_dot, number_dropouts, xavier_init
 
 
 class SASRec(nn.Module):
@@ -36,7 +36,7 @@ class SASRec(nn.Module):
         self.n_items, self.n_users = n_items, n_users
         self.maxlen, self.d, self.width = cfg.maxlen, d, width
         self.attend_padding = cfg.attend_padding
-        self.item_emb = Embedding(n_items + 1 + self.extra_tokens, d, padding_idx=0)
+        self.item_emb = nn.Embedding(n_items + 1 + self.extra_tokens, d, padding_idx=0)
         self.pos_emb = nn.Embedding(cfg.maxlen, width)
         self.emb_drop = Dropout(cfg.dropout, cfg.maxlen)
         self.blocks = nn.ModuleList(Block(width, cfg.heads, cfg.dropout, cfg.maxlen) for _ in range(cfg.blocks))

@@ -44,7 +44,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import Embedding, Noise, _shr, gather_dot, hashed_bits
+from .layers import Noise, _shr, gather_dot, hashed_bits
 from .sasrec import SASRec
 
 # drawing sites of SSE's replacements (``layers.Noise``), apart from the dropouts' 0, 1, 2, ...
@@ -86,7 +86,7 @@ class SSEPT(SASRec):
             raise ValueError("SSE-PT needs the number of users (n_users >= 1)")
         super().__init__(n_items, cfg, n_users)
         self.d_user = cfg.user_hidden
-        self.user_emb = Embedding(n_users, cfg.user_hidden)
+        self.user_emb = nn.Embedding(n_users, cfg.user_hidden)
         nn.init.xavier_normal_(self.user_emb.weight)
         self.p_user, self.p_item = cfg.sse_user, cfg.sse_item
 

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..files import atomic_torch_save
-from ..models.layers import Embedding, Noise, grads_in_place, row_lookup
+from ..models.layers import Noise
 from .train import Trainer, basic_loss, consistency_loss, ema_decay
 
 # config fields every run of a bundle must share: the data and shapes of the stacked arithmetic
@@ -96,11 +96,10 @@ class StackedEmbedding(_Stacked):
 
     def forward(self, idx):
         off = self.offsets(idx.shape[0], idx.device).view(-1, *[1] * (idx.dim() - 1))
-        return row_lookup(self.weight, idx + off)
+        return F.embedding(idx + off, self.weight)
 
 
-_STACKED = {nn.Linear: StackedLinear, nn.LayerNorm: StackedLayerNorm, nn.Embedding: StackedEmbedding,
-            Embedding: StackedEmbedding}
+_STACKED = {nn.Linear: StackedLinear, nn.LayerNorm: StackedLayerNorm, nn.Embedding: StackedEmbedding}
 
 
 def stack_modules(modules: list[nn.Module]) -> nn.Module:
@@ -280,10 +279,6 @@ class Bundle:
         return torch.cat(outs), where
 
     def step(self, users: list[torch.Tensor]) -> list[float]:
-        with grads_in_place():
-            return self._step(users)
-
-    def _step(self, users: list[torch.Tensor]) -> list[float]:
         live, L = self.live, self.maxlen
         K = len(live)
         batches, noises, cands, windows, wusers, lengths, pos = [], [], [], [], [], [], []

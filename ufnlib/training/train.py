@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..data.batches import NegativeSampler, membership_keys
 from ..files import atomic_torch_save
 from ..models import make_data, make_model
-from ..models.layers import Noise, grads_in_place
+from ..models.layers import Noise
 from ..negatives.diagnostics import chance_level, runaway, runaway_epoch
 from ..negatives.strategies import make_strategy
 from .evaluate import Evaluator
@@ -230,10 +230,6 @@ class Trainer:
         return self.teacher is not None and tg.con_mask is not None and bool(tg.con_mask.any())
 
     def train_step(self, users: torch.Tensor) -> float:
-        with grads_in_place():                  # table gradients added in place (layers.grads_in_place)
-            return self._train_step(users)
-
-    def _train_step(self, users: torch.Tensor) -> float:
         cfg, model = self.cfg, self.model
         b, noise = self.make_batch(users)
         h = torch.cat([model.encode(g.inputs, g.users, noise.take(g.rows))[g.real] for g in b.groups])  # [P, d]

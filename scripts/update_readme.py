@@ -215,6 +215,42 @@ def numerics(recs) -> str:
                                 "reruns the cached configs with this code.")
 
 
+def speed_glance(recs) -> str:
+    """README: the newest side-by-side report per backbone against abed9db (the code before the
+    speed issue), the newest CPU bundle report, and whether a GPU measured a bundle."""
+    import statistics
+    bdir = ROOT / "results" / "benchmarks"
+    lines = ["| backbone | `uniform`: this code vs abed9db | `ufn` | report |", "|---|---|---|---|"]
+    for bb in ("sasrec", "bert4rec", "ssept"):
+        fs = sorted(bdir.glob(f"speed-beauty-{bb}-*-vs-abed9dbc.json"), reverse=True)
+        if not fs:
+            lines.append(f"| {bb} | not measured | not measured | |")
+            continue
+        d = json.loads(fs[0].read_text())
+        cells = []
+        for st in ("uniform", "ufn"):
+            med = {r["code"]: statistics.median(r["epochs"][-4:]) for r in d["runs"] if r["strategy"] == st}
+            cells.append(f"{med['current']:.1f} s vs {med['baseline']:.1f} s ({med['current'] / med['baseline']:.2f}x)"
+                         if {"current", "baseline"} <= med.keys() else "not measured")
+        lines.append(f"| {bb} | {cells[0]} | {cells[1]} | `{fs[0].name}` (commit {d['git']['commit'][:7]}) |")
+    out = ["Seconds per training epoch on S3-Rec Beauty, 2 threads, this code against commit abed9db "
+           "(before the speed work), in turns in one run (`benchmarks/bench_speed.py --baseline abed9db`; "
+           "median of the last 4 of 8 epochs):", "", *lines, ""]
+    cpu = [json.loads(f.read_text()) for f in sorted(bdir.glob("bundle-*-cpu-*.json"), reverse=True)]
+    gpu = [json.loads(f.read_text()) for f in sorted(bdir.glob("bundle-*-cuda-*.json"), reverse=True)]
+    if cpu:
+        b = cpu[0]
+        ks = ", ".join(f"K = {r['runs']}: {r['vs_single']:.2f}x" for r in b["rows"] if r["setting"] != "single")
+        out.append(f"Many runs in one process (`bench_bundle.py`, {b['meta']['backbone']} `{b['meta']['strategy']}`, "
+                   f"{b['meta']['threads']} thread, commit {b['meta']['commit'][:7]}): on this CPU a bundle of K runs "
+                   f"reaches {ks} the run-epochs per second of a single run, so the CPU grid trains runs singly.")
+    out.append("On a GPU: " + (", ".join(f"K = {r['runs']}: {r['run_epochs_per_s']:.2f} run-epochs/s"
+                                        for r in gpu[0]["rows"]) if gpu else
+                               "**not measured** (no GPU has been lent since the bundled trainer was built); "
+                               "the command is in [docs/computing.md](docs/computing.md)."))
+    return "\n".join(out)
+
+
 def bundle_bench(recs) -> str:
     """Every bundle benchmark, newest first (benchmarks/bench_bundle.py writes them)."""
     out = [report_section(f) for f in sorted((ROOT / "results" / "benchmarks").glob("bundle-*.md"), reverse=True)]
@@ -369,6 +405,7 @@ def detectors(recs) -> str:
 
 SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
             "sidebyside": side_by_side, "numerics": numerics, "gpu_probe": gpu_probe, "bundle": bundle_bench,
+            "speed_glance": speed_glance,
             "claims": claims,
             "protocol": protocol, "glance": verdicts_at_a_glance,
             "protocol_glance": protocol_glance, "protocol_heldout": protocol_heldout,

@@ -65,28 +65,35 @@ def scatter_outer(gt, items, g, h):
                 gt[r, k] += s * h[p, k]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mix(z):
+    """splitmix64's finaliser (uint64)."""
+    z = (z ^ (z >> numba.uint64(30))) * numba.uint64(MIX1)
+    z = (z ^ (z >> numba.uint64(27))) * numba.uint64(MIX2)
+    return z ^ (z >> numba.uint64(31))
+
+
 @numba.njit(cache=True, nogil=True)
-def dropout(x, keys, H, W, T, maxlen, t_full, t_off, threshold, scale, out, mask):
-    """``x`` is a flat float32 [b, H, W, T] array; element (r, h, q, t) is kept (times ``scale``)
-    when the top 24 bits of splitmix64's finaliser of ``keys[r] + (i + 1) * GOLDEN`` are at least
-    ``threshold``, where ``i = ((h * maxlen + maxlen - W + q) * t_full + t_off + t)`` is its index
-    in the full window (``layers.window_index``); ``mask`` is 0 or ``scale`` and ``out = x * mask``.
+def dropout(x, seeds, rows, site, H, W, T, maxlen, t_full, t_off, threshold, scale, out, mask):
+    """``x`` is a flat float32 [b, H, W, T] array; row r's key is ``layers.Noise.keys``' hash of
+    ``seeds[r]``, ``site`` and ``rows[r]``; element (r, h, q, t) is kept (times ``scale``) when the
+    top 24 bits of splitmix64's finaliser of ``key + (i + 1) * GOLDEN`` are at least ``threshold``,
+    where ``i = ((h * maxlen + maxlen - W + q) * t_full + t_off + t)`` is its index in the full
+    window (``layers.window_index``); ``mask`` is 0 or ``scale`` and ``out = x * mask``.
     ``layers.Dropout``'s tensor code computes the same draws."""
-    gold, m1, m2 = numba.uint64(GOLDEN), numba.uint64(MIX1), numba.uint64(MIX2)
-    s30, s27, s31, s40 = numba.uint64(30), numba.uint64(27), numba.uint64(31), numba.uint64(40)
+    gold = numba.uint64(GOLDEN)
+    s40 = numba.uint64(40)
     thr = numba.uint64(threshold)
     zero = numba.float32(0.0)
+    site_off = numba.uint64(site + 1) * gold
     n = 0
-    for r in range(keys.shape[0]):
-        key = keys[r]
+    for r in range(seeds.shape[0]):
+        key = _mix(_mix(seeds[r] + site_off) + numba.uint64(rows[r] + 1) * gold)
         for h in range(H):
             for q in range(W):
                 base = (h * maxlen + maxlen - W + q) * t_full + t_off + 1
                 for t in range(T):
-                    z = key + numba.uint64(base + t) * gold
-                    z = (z ^ (z >> s30)) * m1
-                    z = (z ^ (z >> s27)) * m2
-                    z = z ^ (z >> s31)
+                    z = _mix(key + numba.uint64(base + t) * gold)
                     m = scale if (z >> s40) >= thr else zero
                     mask[n] = m
                     out[n] = x[n] * m

@@ -114,11 +114,11 @@ class Dropout(nn.Module):
             return x
         if noise is None:
             noise = Noise.draw(x.shape[0])
-        keys = noise.to(x.device).keys(self.site)
         threshold = math.ceil(self.p * (1 << 24))
         scale = 1.0 / (1.0 - self.p)
-        if x.is_contiguous() and (k := _kernels_for(x)):
-            return _DropoutMask.apply(x, keys, threshold, scale, k, self.maxlen, self.attention)
+        if x.is_contiguous() and (k := _kernels_for(x)):     # the row keys are hashed in the kernel
+            return _DropoutMask.apply(x, noise, self.site, threshold, scale, k, self.maxlen, self.attention)
+        keys = noise.to(x.device).keys(self.site)
         idx = window_index(x.shape, self.maxlen, self.attention).to(x.device)
         u = _shr(hashed_bits(keys.view(-1, *[1] * (x.dim() - 1)), idx[None]), 40)
         return x * ((u >= threshold).to(x.dtype) * scale)
@@ -128,22 +128,22 @@ class _DropoutMask(torch.autograd.Function):
     """``Dropout``'s mask and output made by one compiled pass (``kernels.dropout``)."""
 
     @staticmethod
-    def forward(ctx, x, keys, threshold, scale, kernels, maxlen, attention):
+    def forward(ctx, x, noise, site, threshold, scale, kernels, maxlen, attention):
         out, mask = torch.empty_like(x), torch.empty_like(x)
         if attention:
             H, W, T, t_full, t_off = x.shape[1], x.shape[2], x.shape[3], maxlen, maxlen - x.shape[2]
         else:
             H, W, T, t_full, t_off = 1, x.shape[1], x.shape[2], x.shape[2], 0
-        kernels.dropout(x.detach().view(-1).numpy(), keys.numpy().view(np.uint64), H, W, T, maxlen, t_full,
-                        t_off, np.uint64(threshold), np.float32(scale), out.view(-1).numpy(),
-                        mask.view(-1).numpy())
+        kernels.dropout(x.detach().view(-1).numpy(), noise.seeds.contiguous().numpy().view(np.uint64),
+                        noise.rows.contiguous().numpy(), site, H, W, T, maxlen, t_full, t_off,
+                        np.uint64(threshold), np.float32(scale), out.view(-1).numpy(), mask.view(-1).numpy())
         ctx.save_for_backward(mask)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (mask,) = ctx.saved_tensors
-        return g * mask, None, None, None, None, None, None
+        return g * mask, None, None, None, None, None, None, None
 
 
 def number_dropouts(model: nn.Module) -> None:

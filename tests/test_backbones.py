@@ -295,3 +295,21 @@ def test_interrupted_run_resumes_identically(backbone, tmp_path):
     assert resumed["metrics"] == full["metrics"]
     strip = [[{k: v for k, v in h.items() if k not in TIMING} for h in r["history"]] for r in (resumed, full)]
     assert strip[0] == strip[1]
+
+
+def test_compiled_sse_replace_is_the_tensor_code(monkeypatch):
+    """On the CPU with numba, SSE's replacements come from one compiled pass; they equal the
+    tensor code's draws id for id."""
+    pytest.importorskip("numba")
+    import ufnlib.models.ssept as ssept
+    seq = random_seqs(300, 20, seed=9)
+    users = torch.randint(0, N_USERS, (300,), generator=torch.Generator().manual_seed(3))
+    noise = Noise(torch.randint(-2**62, 2**62, (300,), generator=torch.Generator().manual_seed(4)),
+                  torch.randperm(300))
+    for pu, pi in ((0.5, 0.3), (0.0, 0.2), (0.9, 0.0)):
+        compiled = sse_replace(seq, users, pu, pi, N_ITEMS, N_USERS, noise, 25)
+        with monkeypatch.context() as m:
+            m.setattr(ssept, "_kernels", lambda: None)
+            tensor = sse_replace(seq, users, pu, pi, N_ITEMS, N_USERS, noise, 25)
+        assert torch.equal(compiled[0], tensor[0]) and torch.equal(compiled[1], tensor[1])
+        assert (pu == 0) == torch.equal(compiled[1], users) and (pi == 0) == torch.equal(compiled[0], seq)

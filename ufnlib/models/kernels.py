@@ -98,3 +98,39 @@ def dropout(x, seeds, rows, site, H, W, T, maxlen, t_full, t_off, threshold, sca
                     mask[n] = m
                     out[n] = x[n] * m
                     n += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_key(seed, site, row):
+    """``layers.Noise.keys``: the hash key of a row (uint64) at a drawing site."""
+    gold = numba.uint64(GOLDEN)
+    return _mix(_mix(seed + numba.uint64(site + 1) * gold) + numba.uint64(row + 1) * gold)
+
+
+@numba.njit(cache=True, nogil=True)
+def sse_replace(seq, users, seeds, rows, sites, maxlen, p_user, p_item, n_items, n_users, seq_out, users_out):
+    """``ssept.sse_replace`` on the CPU, the same draws as its tensor code: a user is replaced when
+    the 24-bit draw at (``sites[0]``, within-row index 0) is below ``p_user``, by
+    ``floor(v * n_users)`` with v the 53-bit draw at ``sites[1]``; a real item at window position
+    i likewise with ``sites[2]``, ``sites[3]`` and ``1 + floor(v * n_items)``."""
+    gold = numba.uint64(GOLDEN)
+    s40, s11 = numba.uint64(40), numba.uint64(11)
+    B, W = seq.shape
+    for r in range(B):
+        users_out[r] = users[r]
+        if p_user > 0:
+            u = numba.float64(_mix(_row_key(seeds[r], sites[0], rows[r]) + gold) >> s40) / 2.0 ** 24
+            if u < p_user:
+                v = numba.float64(_mix(_row_key(seeds[r], sites[1], rows[r]) + gold) >> s11) / 2.0 ** 53
+                users_out[r] = numba.int64(v * n_users)
+        k_item = _row_key(seeds[r], sites[2], rows[r])
+        k_id = _row_key(seeds[r], sites[3], rows[r])
+        for w in range(W):
+            s = seq[r, w]
+            seq_out[r, w] = s
+            if p_item > 0 and s > 0:
+                i = numba.uint64(maxlen - W + w + 1)
+                u = numba.float64(_mix(k_item + i * gold) >> s40) / 2.0 ** 24
+                if u < p_item:
+                    v = numba.float64(_mix(k_id + i * gold) >> s11) / 2.0 ** 53
+                    seq_out[r, w] = 1 + numba.int64(v * n_items)

@@ -41,10 +41,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
-from .layers import Noise, _shr, gather_dot, hashed_bits
+from .layers import Noise, _kernels, _shr, gather_dot, hashed_bits
 from .sasrec import SASRec
 
 # drawing sites of SSE's replacements (``layers.Noise``), apart from the dropouts' 0, 1, 2, ...
@@ -69,6 +70,14 @@ def sse_replace(seq: torch.Tensor, users: torch.Tensor, p_user: float, p_item: f
     from ``noise`` (a row's user and an item's position in the ``maxlen`` window), so they do not
     depend on the batch layout. Returns new tensors."""
     noise = noise.to(seq.device)
+    k = _kernels() if seq.device.type == "cpu" else None
+    if k is not None:               # the same draws in one compiled pass
+        seq_out, users_out = torch.empty_like(seq), torch.empty_like(users)
+        sites = np.array([SSE_SITES[s] for s in ("user", "user_id", "item", "item_id")], dtype=np.int64)
+        k.sse_replace(seq.contiguous().numpy(), users.contiguous().numpy(),
+                      noise.seeds.contiguous().numpy().view(np.uint64), noise.rows.contiguous().numpy(), sites,
+                      maxlen, float(p_user), float(p_item), n_items, n_users, seq_out.numpy(), users_out.numpy())
+        return seq_out, users_out
     if p_user > 0:
         u, v = _draws(noise, "user", torch.zeros((), dtype=torch.int64, device=seq.device), users.shape)
         users = torch.where(u < p_user, (v * n_users).to(torch.int64), users)

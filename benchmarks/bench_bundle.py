@@ -57,27 +57,14 @@ def child(args):
             tr.history.append(tr.run_epoch())
             tr.epoch += 1
         else:
-            for t in bundle.live:          # run_epoch without validation: the training part only
-                t.maybe_end_warmup()
-            _train_only(bundle)
+            bundle.train_epoch()           # without validation, as the single setting's run_epoch
+            for t in bundle.live:
+                t.epoch += 1
         if args.device != "cpu":
             torch.cuda.synchronize()
         out["epochs"].append(time.perf_counter() - t0)
         print(json.dumps({"epoch": out["epochs"][-1]}), flush=True)
     print(json.dumps(out), flush=True)
-
-
-def _train_only(bundle):
-    """One bundled epoch of training, without validation (as the single setting's ``run_epoch``)."""
-    live = bundle.live
-    for k, t in enumerate(live):
-        bundle._sync_teacher(k, t)
-    orders = [t.epoch_users() for t in live]
-    bs = live[0].cfg.batch_size
-    for s in range(0, len(orders[0]), bs):
-        bundle.step([o[s:s + bs] for o in orders])
-    for t in live:
-        t.epoch += 1
 
 
 def warm_state(args, path):

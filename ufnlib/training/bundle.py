@@ -243,7 +243,7 @@ class Bundle:
         self._bound.add(id(t))
 
     # ------------------------------------------------------------------ one step
-    def _layout(self, batches, lengths):
+    def _layout(self, lengths):
         """Chunks of rows (see module doc): for each chunk its width and, per run, its rows."""
         B = len(lengths[0])
         order = [np.argsort(ln, kind="stable") for ln in lengths]
@@ -278,74 +278,83 @@ class Bundle:
             off += K * n * W
         return torch.cat(outs), where
 
-    def step(self, users: list[torch.Tensor]) -> list[float]:
-        live, L = self.live, self.maxlen
-        K = len(live)
-        batches, noises, cands, windows, wusers, lengths, pos = [], [], [], [], [], [], []
-        for t, u in zip(live, users):
+    def _draw(self, users: list[torch.Tensor]) -> dict:
+        """Step 1 of the module doc, per run in its generators' order (batch, noise seed,
+        negatives), and each batch in the window layout: its inputs and users per batch row
+        ``[B, maxlen]``, the rows' lengths, and the (batch row, window column) of each scored
+        position in the batch's own order."""
+        L = self.maxlen
+        out = {k: [] for k in ("batches", "seeds", "cands", "windows", "users", "lengths", "pos")}
+        for t, u in zip(self.live, users):
             b, noise = t.make_batch(u)
-            negs = t.strategy.negatives(b)
-            cands.append(torch.cat([b.targets[:, None], negs], 1))
-            batches.append(b)
-            noises.append(noise.seeds[:1].cpu())
+            out["cands"].append(torch.cat([b.targets[:, None], t.strategy.negatives(b)], 1))
+            out["batches"].append(b)
+            out["seeds"].append(noise.seeds[:1].cpu())
             win = torch.zeros(len(u), L, dtype=torch.long)
-            rows_real = []
-            for g in b.groups:
-                W = g.inputs.shape[1]
-                win[g.rows.cpu(), L - W:] = g.inputs.cpu()
-                nz = g.real.cpu().nonzero()
-                rows_real.append((g.rows.cpu()[nz[:, 0]].numpy(), (L - W + nz[:, 1]).numpy()))
-            windows.append(win)
             usr = torch.zeros(len(u), dtype=torch.long)
+            rows, cols = [], []
             for g in b.groups:
-                usr[g.rows.cpu()] = g.users.cpu()
-            wusers.append(usr)
-            lengths.append((win > 0).sum(1).numpy())
-            pos.append((np.concatenate([r for r, _ in rows_real]), np.concatenate([c for _, c in rows_real])))
-        layout = self._layout(batches, lengths)
+                W, gr = g.inputs.shape[1], g.rows.cpu()
+                win[gr, L - W:] = g.inputs.cpu()
+                usr[gr] = g.users.cpu()
+                nz = g.real.cpu().nonzero()
+                rows.append(gr[nz[:, 0]].numpy())
+                cols.append((L - W + nz[:, 1]).numpy())
+            out["windows"].append(win)
+            out["users"].append(usr)
+            out["lengths"].append((win > 0).sum(1).numpy())
+            out["pos"].append((np.concatenate(rows), np.concatenate(cols)))
+        return out
+
+    @torch.no_grad()
+    def _teacher_logits(self, d: dict, layout, tgs, need, users) -> list:
+        """Step 3's teacher: the logits of each run's consistency entries (``Trainer.teacher_entries``),
+        None for runs that need none this step (they draw no seed)."""
+        n_rows = self.teacher.item_emb.n
+        seeds = [Noise.draw(len(u), t.g_noise).seeds[:1] if nd else torch.zeros(1, dtype=torch.long)
+                 for t, u, nd in zip(self.live, users, need)]
+        self.teacher.train()
+        ht, where = self._encode(self.teacher, d["windows"], d["users"], seeds, layout)
+        sel, its, us, cnt = [], [], [], []
+        for k, (tg, c, (r, cc)) in enumerate(zip(tgs, d["cands"], d["pos"])):
+            if not need[k]:
+                cnt.append(0)
+                continue
+            p, col = tg.con_mask.nonzero(as_tuple=True)
+            pc = p.cpu().numpy()
+            sel.append(torch.from_numpy(where[k][r[pc], cc[pc]]))
+            its.append(c[p, col] + k * n_rows)
+            us.append(d["batches"][k].pos_users[p])
+            cnt.append(len(p))
+        tl = self.teacher.score(ht[torch.cat(sel).to(self.device)], torch.cat(its)[:, None], torch.cat(us))[:, 0]
+        return [x if nd else None for x, nd in zip(tl.split(cnt), need)]
+
+    def step(self, users: list[torch.Tensor]) -> list[float]:
+        """One optimiser step of every live run on its batch ``users[k]``; returns their losses."""
+        live = self.live
+        d = self._draw(users)
+        layout = self._layout(d["lengths"])
         self.student.train()
-        h, where = self._encode(self.student, windows, wusers, noises, layout)
-        flat = [torch.from_numpy(where[k][r, c]) for k, (r, c) in enumerate(pos)]
-        assert all(bool((f >= 0).all()) for f in flat)
+        h, where = self._encode(self.student, d["windows"], d["users"], d["seeds"], layout)
+        flat = [torch.from_numpy(where[k][r, c]) for k, (r, c) in enumerate(d["pos"])]
         n_rows = self.student.item_emb.n
-        sizes = [len(f) for f in flat]
-        items = torch.cat([c + k * n_rows for k, c in enumerate(cands)])
-        pu = torch.cat([b.pos_users for b in batches])
-        logits = self.student.score(h[torch.cat(flat).to(self.device)], items, pu).split(sizes)
-        tgs = [t.strategy.labels(b, c, lg.detach()) for t, b, c, lg in zip(live, batches, cands, logits)]
+        items = torch.cat([c + k * n_rows for k, c in enumerate(d["cands"])])   # run k's rows of the tables
+        pu = torch.cat([b.pos_users for b in d["batches"]])
+        logits = self.student.score(h[torch.cat(flat).to(self.device)], items, pu).split([len(f) for f in flat])
+        tgs = [t.strategy.labels(b, c, lg.detach()) for t, b, c, lg in zip(live, d["batches"], d["cands"], logits)]
         need = [t.needs_teacher(tg) for t, tg in zip(live, tgs)]
-        t_logits = [None] * K
-        if any(need):
-            seeds = [Noise.draw(len(u), t.g_noise).seeds[:1] if nd else torch.zeros(1, dtype=torch.long)
-                     for t, u, nd in zip(live, users, need)]
-            with torch.no_grad():
-                self.teacher.train()
-                ht, where_t = self._encode(self.teacher, windows, wusers, seeds, layout)
-                sel, its, us, cnt = [], [], [], []
-                for k, (tg, c, (r, cc)) in enumerate(zip(tgs, cands, pos)):
-                    if not need[k]:
-                        cnt.append(0)
-                        continue
-                    p, col = tg.con_mask.nonzero(as_tuple=True)
-                    pc = p.cpu().numpy()
-                    sel.append(torch.from_numpy(where_t[k][r[pc], cc[pc]]))
-                    its.append(c[p, col] + k * n_rows)
-                    us.append(batches[k].pos_users[p])
-                    cnt.append(len(p))
-                tl = self.teacher.score(ht[torch.cat(sel).to(self.device)], torch.cat(its)[:, None],
-                                        torch.cat(us))[:, 0]
-                t_logits = list(tl.split(cnt))
+        t_logits = self._teacher_logits(d, layout, tgs, need, users) if any(need) else [None] * len(live)
         losses = []
-        for t, lg, tg, nd, tlg in zip(live, logits, tgs, need, t_logits):
+        for t, lg, tg, tlg in zip(live, logits, tgs, t_logits):
             loss = basic_loss(lg, tg)
-            if nd:
+            if tlg is not None:
                 loss = loss + t.cfg.alpha * consistency_loss(lg[tg.con_mask], tlg)
             losses.append(loss)
         self.student.zero_grad(set_to_none=True)
         torch.stack(losses).sum().backward()
         self._adam_step()
         self._update_teachers()
-        for t, b, c, lg, tg in zip(live, batches, cands, logits, tgs):
+        for t, b, c, lg, tg in zip(live, d["batches"], d["cands"], logits, tgs):
             t.strategy.after_step(b, c, lg.detach(), tg)
         return [float(x) for x in torch.stack(losses).detach().cpu()]
 
@@ -368,7 +377,10 @@ class Bundle:
             pt.view(K, -1).lerp_(ps.view(K, -1), w[:, None])
 
     # ------------------------------------------------------------------ epochs
-    def run_epoch(self) -> None:
+    def train_epoch(self) -> tuple[list[dict], list[float]]:
+        """One epoch of training for every live run (warm-up end first, as a single run starts its
+        epoch), without validation. Returns each run's epoch record so far (``Trainer.run_epoch``'s
+        fields; ``train_seconds`` is the bundle's) and when each run's epoch started."""
         live = self.live
         t0 = time.perf_counter()
         starts = []
@@ -386,10 +398,20 @@ class Bundle:
             for k, x in enumerate(self.step([o[s:s + bs] for o in orders])):
                 losses[k].append(x)
         seconds = time.perf_counter() - t0
-        for t, ls, t_start in zip(live, losses, starts):
+        recs = []
+        for t, ls in zip(live, losses):
             rec = dict(epoch=t.epoch + 1, loss=float(np.sum(ls)), loss_mean=float(np.mean(ls)),
                        train_seconds=seconds)
             rec.update(t.strategy.epoch_diagnostics())
+            recs.append(rec)
+        return recs, starts
+
+    def run_epoch(self) -> None:
+        """``train_epoch``, then each run's validation, selection and stopping
+        (``Trainer.finish_epoch``); finished runs are reported (``on_finish``) and leave the stack."""
+        live = self.live
+        recs, starts = self.train_epoch()
+        for t, rec, t_start in zip(live, recs, starts):
             t.finish_epoch(rec, t_start)
         for t in live:
             if t.done and self.on_finish is not None:

@@ -190,7 +190,7 @@ def test_grid_bundles_group_runs_that_may_share_a_bundle():
 def test_run_grid_in_bundles_and_archive_with_checkpoints(tmp_path):
     from ufnlib.experiments import grid
     cfgs = cfgs_for("sasrec", max_epochs=3)
-    res = grid.run_grid(cfgs[:2], root=tmp_path / "a", workers=1, bundle=2, chunks=2, verbose=False)
+    res = grid.run_grid(cfgs[:2], root=tmp_path / "a", workers=1, threads=1, bundle=2, chunks=2, verbose=False)
     assert res.complete and len(res.computed) == 2
     assert [r["env"]["bundle"]["size"] for r in res.records] == [2, 2]
     # an unfinished run travels as its checkpoint and resumes elsewhere

@@ -252,8 +252,11 @@ def speed_glance(recs) -> str:
 
 
 def bundle_bench(recs) -> str:
-    """Every bundle benchmark, newest first (benchmarks/bench_bundle.py writes them)."""
-    out = [report_section(f) for f in sorted((ROOT / "results" / "benchmarks").glob("bundle-*.md"), reverse=True)]
+    """The newest real-data bundle check (benchmarks/check_bundle.py), then every bundle benchmark,
+    newest first (benchmarks/bench_bundle.py)."""
+    bdir = ROOT / "results" / "benchmarks"
+    out = [report_section(f) for f in sorted(bdir.glob("bundlecheck-*.md"), reverse=True)[:1]]
+    out += [report_section(f) for f in sorted(bdir.glob("bundle-*.md"), reverse=True)]
     return "\n\n".join(out) or "Not measured yet: run `python benchmarks/bench_bundle.py`."
 
 

@@ -202,3 +202,20 @@ def test_run_grid_in_bundles_and_archive_with_checkpoints(tmp_path):
     rec = run(cfgs[2], root=tmp_path / "b", progress=False)
     assert rec["resumed_from_epoch"] == 1 and rec["selection"]["epochs_run"] == 3
     assert grid.archive(tmp_path / "y.tar.gz", cfgs, root=tmp_path / "b", checkpoints=True)["checkpoints"] == 0
+
+
+@pytest.mark.parametrize("backbone", ["sasrec", "ssept"])
+def test_bundle_on_the_tensor_code_path(monkeypatch, backbone):
+    """Without numba every loop takes its tensor code, the path a GPU runs (dropout and SSE
+    hashes, gather_dot, the FMR memory, the sampler): bundled runs still train as their singles."""
+    import ufnlib.data.compiled as compiled
+    monkeypatch.setattr(compiled, "HAVE_NUMBA", False)
+    cfgs = cfgs_for(backbone, max_epochs=4)[:2]
+    split = load_split(DS)
+    single = [Trainer(c, split, progress=False).fit() for c in cfgs]
+    bundled = [Trainer(c, split, progress=False) for c in cfgs]
+    assert bundled[0].sampler.kernel is None
+    Bundle(bundled, chunks=2).fit()
+    for s, b in zip(single, bundled):
+        np.testing.assert_allclose(losses(b), losses(s), rtol=2e-6)
+        assert b.best["epoch"] == s.best["epoch"]

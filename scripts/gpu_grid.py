@@ -65,6 +65,18 @@ def smoke(backbone: str, strategy: str, root: str) -> str | None:
         return traceback.format_exc()
 
 
+def label(params: list[dict]) -> str:
+    """A unit of work in the log: its run's label, or the bundle's size and first run."""
+    from ufnlib.experiments.profiles import run_label
+    first = run_label({**_defaults(), **params[0]})
+    return first if len(params) == 1 else f"bundle of {len(params)}: {first}, ..."
+
+
+def _defaults() -> dict:
+    from ufnlib import Config
+    return Config().to_dict()
+
+
 def smoke_bundle(backbone: str, root: str) -> str | None:
     """None if a bundle of two 3-epoch synthetic runs (ufn, uniform) trains on the device."""
     try:
@@ -195,7 +207,7 @@ def main() -> int:
             while pending and len(running) < args.workers and time.time() - t_start < args.start_until:
                 p = pending.pop(0)
                 running.add(ex.submit(one, p, args.results, args.chunks))
-                say(f"start {p}")
+                say(f"start {label(p)}")
             if not running:
                 break
             fin, running = cf.wait(running, timeout=5, return_when=cf.FIRST_COMPLETED)
@@ -204,7 +216,7 @@ def main() -> int:
                 for q in params:
                     done.append({**{k: q[k] for k in ("dataset", "backbone", "strategy", "seed")},
                                  "seconds": round(secs, 1), "ok": err is None, "bundle": len(params)})
-                say(f"{'done' if err is None else 'FAILED'} {params} in {secs:.0f}s")
+                say(f"{'done' if err is None else 'FAILED'} {label(params)} in {secs:.0f}s")
                 if err:
                     log.write(err + "\n")
                 save()

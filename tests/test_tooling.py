@@ -301,3 +301,24 @@ def test_imports_follow_the_layering():
     assert not bad, "imports against the layering: " + ", ".join(sorted(bad))
     assert all("ufnlib.analysis" not in {_layer(d) for d in deps} for m, deps in graph.items()
                if _layer(m) not in ("ufnlib.analysis", "ufnlib", "ufnlib.__main__"))
+
+
+def test_device_session_script_runs_its_two_steps_on_a_cpu(tmp_path):
+    """scripts/device_session.sh (the one command for a borrowed GPU) with UFN_DEVICE=cpu and tiny
+    settings: a bundle benchmark report and a gpu_grid archive of bundled runs under $OUT."""
+    import json
+    import sys
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "UFN_DEVICE": "cpu", "UFN_RESULTS_DIR": str(tmp_path / "res"),
+           "PYTHON": sys.executable, "DATASET": "synthetic:users=120,items=80", "KS": "1 2", "EPOCHS": "2",
+           "BENCH_S": "200", "PROFILE": "smoke", "BUNDLE": "8", "WORKERS": "1", "GRID_S": "60",
+           "GRID_START_S": "20", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "device_session.sh")], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rep = json.loads(next((out / "benchmarks").glob("bundle-*.json")).read_text())
+    assert [x["setting"] for x in rep["rows"]] == ["single", "bundle 1", "bundle 2"]
+    status = json.loads((out / "grid" / "status.json").read_text())
+    assert status["final"] and status["archived_runs"] >= 8 and all(d["ok"] for d in status["done"])
+    assert "bundle of 8:" in (out / "grid" / "gpu_grid.log").read_text()
+    assert "[device] done" in (out / "session.log").read_text()

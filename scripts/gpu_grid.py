@@ -68,13 +68,8 @@ def smoke(backbone: str, strategy: str, root: str) -> str | None:
 def label(params: list[dict]) -> str:
     """A unit of work in the log: its run's label, or the bundle's size and first run."""
     from ufnlib.experiments.profiles import run_label
-    first = run_label({**_defaults(), **params[0]})
+    first = run_label(params[0])
     return first if len(params) == 1 else f"bundle of {len(params)}: {first}, ..."
-
-
-def _defaults() -> dict:
-    from ufnlib import Config
-    return Config().to_dict()
 
 
 def smoke_bundle(backbone: str, root: str) -> str | None:

@@ -108,11 +108,12 @@ def bundles(configs, size: int) -> list[list[Config]]:
     (``training.bundle.SHARED_FIELDS`` equal; a run with ``l2_emb > 0`` alone), each bundle taking
     its runs in the given order, the bundles ordered by their first run (the most wanted first)."""
     from ..training.bundle import SHARED_FIELDS
+    cfgs = _distinct(configs)
     groups: dict = {}
-    for c in _distinct(configs):
+    for c in cfgs:
         sig = ("alone", config_key(c)) if c.l2_emb > 0 else tuple(getattr(c, f) for f in SHARED_FIELDS)
         groups.setdefault(sig, []).append(c)
-    pos = {config_key(c): i for i, c in enumerate(_distinct(configs))}
+    pos = {config_key(c): i for i, c in enumerate(cfgs)}
     out = [g[i:i + size] for g in groups.values() for i in range(0, len(g), max(size, 1))]
     return sorted(out, key=lambda b: pos[config_key(b[0])])
 
@@ -148,20 +149,20 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
     if compute and todo:
         say = print if verbose else (lambda *a, **k: None)
         own = None
+        units = bundles(todo, bundle) if bundle > 1 else [[c] for c in todo]
         if executor is None:
-            workers = workers or default_workers(len(todo) if bundle <= 1 else len(bundles(todo, bundle)))
+            workers = workers or default_workers(len(units))
             threads = threads or max(1, (os.cpu_count() or 1) // workers)
         say(f"grid: computing {len(todo)} run(s) into {root_s}"
             + (f" in bundles of up to {bundle}" if bundle > 1 else "") + "; "
             + (f"{workers} local worker(s) x {threads} torch thread(s)" if executor is None
                else f"executor {type(executor).__name__}"))
         t0 = time.perf_counter()
-        units = bundles(todo, bundle) if bundle > 1 else [[c] for c in todo]
 
-        def submit(ex, unit):            # a unit of one run trains as a single run
+        def task(unit):                  # (function, arguments); a unit of one run trains as a single run
             if len(unit) > 1:
-                return ex.submit(compute_bundle, [c.to_dict() for c in unit], root_s, threads, chunks)
-            return ex.submit(compute_one, unit[0].to_dict(), root_s, threads)
+                return compute_bundle, ([c.to_dict() for c in unit], root_s, threads, chunks)
+            return compute_one, (unit[0].to_dict(), root_s, threads)
 
         def label(unit):
             return run_label(unit[0]) if len(unit) == 1 else f"bundle of {len(unit)} ({run_label(unit[0])}, ...)"
@@ -177,18 +178,15 @@ def run_grid(configs, executor: cf.Executor | None = None, root=None, compute: b
                 say(f"  [{i}/{len(units)}] {label(unit)} FAILED: {_error_text(e)}")
         if executor is None and workers == 1:
             for i, unit in enumerate(units, 1):
-                if len(unit) > 1:
-                    finished(i, unit, lambda u=unit: compute_bundle([c.to_dict() for c in u], root_s, threads,
-                                                                    chunks))
-                else:
-                    finished(i, unit, lambda u=unit: compute_one(u[0].to_dict(), root_s, threads))
+                fn, args = task(unit)
+                finished(i, unit, lambda: fn(*args))
         else:
             if executor is None:
                 import multiprocessing as mp
                 # spawn, not fork: a forked child inherits torch's thread pools in a bad state
                 executor = own = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
             try:
-                futs = {submit(executor, u): u for u in units}
+                futs = {executor.submit(fn, *args): u for u in units for fn, args in [task(u)]}
                 for i, f in enumerate(cf.as_completed(futs), 1):
                     finished(i, futs[f], f.result)
             finally:

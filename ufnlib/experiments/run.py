@@ -121,8 +121,6 @@ def write_record(tr: Trainer, split, ev: Evaluator, root, started: str, resumed_
     return store.Record(rec)
 
 
-
-
 def run_bundle(cfgs: list, root=None, chunks: int = 4, threads: int | None = None, device=None,
                stop_after_epochs: int | None = None) -> list[store.Record | None]:
     """Train the configs ``cfgs`` that are not cached as one bundle (``training.bundle``): one

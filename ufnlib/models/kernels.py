@@ -74,6 +74,13 @@ def _mix(z):
 
 
 @numba.njit(cache=True, nogil=True)
+def _row_key(seed, site, row):
+    """``layers.Noise.keys``: the hash key of a row (uint64) at a drawing site."""
+    gold = numba.uint64(GOLDEN)
+    return _mix(_mix(seed + numba.uint64(site + 1) * gold) + numba.uint64(row + 1) * gold)
+
+
+@numba.njit(cache=True, nogil=True)
 def dropout(x, seeds, rows, site, H, W, T, maxlen, t_full, t_off, threshold, scale, out, mask):
     """``x`` is a flat float32 [b, H, W, T] array; row r's key is ``layers.Noise.keys``' hash of
     ``seeds[r]``, ``site`` and ``rows[r]``; element (r, h, q, t) is kept (times ``scale``) when the
@@ -85,10 +92,9 @@ def dropout(x, seeds, rows, site, H, W, T, maxlen, t_full, t_off, threshold, sca
     s40 = numba.uint64(40)
     thr = numba.uint64(threshold)
     zero = numba.float32(0.0)
-    site_off = numba.uint64(site + 1) * gold
     n = 0
     for r in range(seeds.shape[0]):
-        key = _mix(_mix(seeds[r] + site_off) + numba.uint64(rows[r] + 1) * gold)
+        key = _row_key(seeds[r], site, rows[r])
         for h in range(H):
             for q in range(W):
                 base = (h * maxlen + maxlen - W + q) * t_full + t_off + 1
@@ -98,13 +104,6 @@ def dropout(x, seeds, rows, site, H, W, T, maxlen, t_full, t_off, threshold, sca
                     mask[n] = m
                     out[n] = x[n] * m
                     n += 1
-
-
-@numba.njit(cache=True, nogil=True)
-def _row_key(seed, site, row):
-    """``layers.Noise.keys``: the hash key of a row (uint64) at a drawing site."""
-    gold = numba.uint64(GOLDEN)
-    return _mix(_mix(seed + numba.uint64(site + 1) * gold) + numba.uint64(row + 1) * gold)
 
 
 @numba.njit(cache=True, nogil=True)

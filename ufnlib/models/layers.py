@@ -88,13 +88,12 @@ def window_index(shape, maxlen: int, attention: bool) -> torch.Tensor:
     ``shape`` [b, W, F] (positions, features) or, with ``attention``, [b, H, W, W] (heads,
     query and key positions); right-aligned windows, so position w of a width-W tensor is
     position ``maxlen - W + w`` of the full one. Shape ``shape[1:]``, int64."""
-    off = maxlen
     if attention:
         H, W = shape[1], shape[2]
         h, q, k = torch.arange(H)[:, None, None], torch.arange(W)[None, :, None], torch.arange(W)[None, None, :]
-        return (h * maxlen + off - W + q) * maxlen + off - W + k
+        return (h * maxlen + maxlen - W + q) * maxlen + maxlen - W + k
     W, F = shape[1], shape[2]
-    return (torch.arange(W)[:, None] + off - W) * F + torch.arange(F)[None, :]
+    return (torch.arange(W)[:, None] + maxlen - W) * F + torch.arange(F)[None, :]
 
 
 class Dropout(nn.Module):

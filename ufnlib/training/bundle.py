@@ -136,14 +136,12 @@ class Bundle:
     def __init__(self, trainers: list[Trainer], chunks: int = 4, stop_after_epochs: int | None = None,
                  checkpoint_seconds: float = 60.0):
         check_compatible([t.cfg for t in trainers])
-        self.trainers = list(trainers)
-        self.live = [t for t in self.trainers if not t.done]
+        self.live = [t for t in trainers if not t.done]
         self.chunks = chunks
         self.stop_after_epochs = stop_after_epochs
         self.checkpoint_seconds = checkpoint_seconds
-        cfg = self.trainers[0].cfg
-        self.device = self.trainers[0].device
-        self.maxlen = cfg.maxlen
+        self.device = trainers[0].device
+        self.maxlen = trainers[0].cfg.maxlen
         self.on_finish = None           # called with each trainer that is done (run_bundle writes its record)
         self._saved_at = None
         self._build()
@@ -174,18 +172,17 @@ class Bundle:
 
     def _moments_from_trainers(self):
         """Adam's moments and step counts of the live trainers (zeros for a fresh run), stacked."""
-        ea, eas, steps = [], [], []
+        states = []
         for t in self.live:
             params = list(t.model.parameters())
-            st = [t.opt.state.get(p, {}) for p in params]
-            ea.append([x["exp_avg"] if x else torch.zeros_like(p) for x, p in zip(st, params)])
-            eas.append([x["exp_avg_sq"] if x else torch.zeros_like(p) for x, p in zip(st, params)])
-            steps.append(float(st[0]["step"]) if st[0] else 0.0)
-        K = len(self.live)
-        cat = [torch.cat([r[i].detach().reshape(1, -1) for r in ea]).view(K, -1) for i in range(len(ea[0]))]
-        cat_sq = [torch.cat([r[i].detach().reshape(1, -1) for r in eas]).view(K, -1) for i in range(len(eas[0]))]
-        return ([x.to(self.device) for x in cat], [x.to(self.device) for x in cat_sq],
-                torch.tensor(steps, dtype=torch.float64))
+            states.append([(t.opt.state.get(p, {}), p) for p in params])
+
+        def stacked(name):
+            return [torch.stack([(st[name] if st else torch.zeros_like(p)).detach().reshape(-1)
+                                 for st, p in (run[i] for run in states)]).to(self.device)
+                    for i in range(len(states[0]))]
+        steps = [float(run[0][0]["step"]) if run[0][0] else 0.0 for run in states]
+        return stacked("exp_avg"), stacked("exp_avg_sq"), torch.tensor(steps, dtype=torch.float64)
 
     def _drop_finished(self) -> None:
         """Cut the slices of runs that are done out of the stacks and the Adam moments."""
@@ -199,7 +196,7 @@ class Bundle:
             t.model = _detached_copy(t.model)
             if t.teacher is not None:
                 t.teacher.module = _detached_copy(t.teacher.module)
-        self._build(moments if self.live else None)
+        self._build(moments)
 
     @torch.no_grad()
     def _adam_step(self) -> None:

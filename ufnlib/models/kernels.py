@@ -14,6 +14,7 @@ materialised outer product, without the ``[P * C, d]`` temporary. ``dropout`` dr
 installed.
 """
 import numba
+import numpy as np
 
 from .layers import GOLDEN, MIX1, MIX2
 
@@ -133,3 +134,137 @@ def sse_replace(seq, users, seeds, rows, sites, maxlen, p_user, p_item, n_items,
                 if u < p_item:
                     v = numba.float64(_mix(k_id + i * gold) >> s11) / 2.0 ** 53
                     seq_out[r, w] = 1 + numba.int64(v * n_items)
+
+
+# ---------------------------------------------------------------- packed (padding-free) encoding
+# ``packed.py``: a batch's real tokens side by side, [T, F]; sequence s owns tokens
+# ``offsets[s]:offsets[s + 1]`` (consecutive window positions ``pos``), its noise seed ``seeds[s]``
+# and its row index ``rows[s]`` (``layers.Noise``).
+
+
+@numba.njit(cache=True, nogil=True)
+def dropout_tokens(x, offsets, pos, seeds, rows, site, F, threshold, scale, out, mask):
+    """``dropout`` for packed tokens: element (t, f) of sequence s has the draw of element
+    (pos[t], f) of s's row in the full window, so the masks are those of the padded layout."""
+    gold = numba.uint64(GOLDEN)
+    s40 = numba.uint64(40)
+    thr = numba.uint64(threshold)
+    zero = numba.float32(0.0)
+    for s in range(seeds.shape[0]):
+        key = _row_key(seeds[s], site, rows[s])
+        for t in range(offsets[s], offsets[s + 1]):
+            base = pos[t] * F + 1
+            n = t * F
+            for f in range(F):
+                z = _mix(key + numba.uint64(base + f) * gold)
+                m = scale if (z >> s40) >= thr else zero
+                mask[n + f] = m
+                out[n + f] = x[n + f] * m
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def attention_forward(q, k, v, offsets, poffs, pos, seeds, rows, site, heads, causal, maxlen, scale,
+                      drop, threshold, dscale, y, probs, kept):
+    """Self-attention within each packed sequence: ``softmax(q k^T * scale)`` over the sequence's
+    own keys (the earlier ones and itself with ``causal``), dropout on the weights (``drop``; the
+    draws of ``dropout``'s attention layout: element (h, i, j) at window index
+    ``(h * maxlen + pos[i]) * maxlen + pos[j]``), times ``v``. Per sequence s and head h the
+    weights are stored in ``probs`` and the dropout multipliers in ``kept``, from
+    ``poffs[s] + h * L * L`` (L = the sequence's length), row-major, zero where not attended."""
+    gold = numba.uint64(GOLDEN)
+    s40 = numba.uint64(40)
+    thr = numba.uint64(threshold)
+    D = q.shape[1]
+    dh = D // heads
+    for s in range(offsets.shape[0] - 1):
+        o, L = offsets[s], offsets[s + 1] - offsets[s]
+        key = _row_key(seeds[s], site, rows[s]) if drop else numba.uint64(0)
+        for hh in range(heads):
+            c0 = hh * dh
+            base = poffs[s] + hh * L * L
+            for i in range(L):
+                n = i + 1 if causal else L
+                row = base + i * L
+                qi = q[o + i]
+                mx = -numba.float32(np.inf)
+                for j in range(n):
+                    kj = k[o + j]
+                    acc = numba.float32(0.0)
+                    for c in range(c0, c0 + dh):
+                        acc += qi[c] * kj[c]
+                    acc *= scale
+                    probs[row + j] = acc
+                    mx = max(mx, acc)
+                tot = numba.float32(0.0)
+                for j in range(n):
+                    e = np.exp(probs[row + j] - mx)
+                    probs[row + j] = e
+                    tot += e
+                inv = numba.float32(1.0) / tot
+                yi = y[o + i]
+                for c in range(c0, c0 + dh):
+                    yi[c] = 0.0
+                qbase = (hh * maxlen + pos[o + i]) * maxlen + 1
+                for j in range(n):
+                    a = probs[row + j] * inv
+                    probs[row + j] = a
+                    m = numba.float32(1.0)
+                    if drop:
+                        z = _mix(key + numba.uint64(qbase + pos[o + j]) * gold)
+                        m = dscale if (z >> s40) >= thr else numba.float32(0.0)
+                    kept[row + j] = m
+                    w = a * m
+                    if w != 0.0:
+                        vj = v[o + j]
+                        for c in range(c0, c0 + dh):
+                            yi[c] += w * vj[c]
+                for j in range(n, L):
+                    probs[row + j] = 0.0
+                    kept[row + j] = 0.0
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def attention_backward(q, k, v, dy, offsets, poffs, heads, causal, scale, probs, kept, dq, dk, dv):
+    """The gradients of ``attention_forward`` with respect to q, k and v (written, not added)."""
+    D = q.shape[1]
+    dh = D // heads
+    dq[:] = 0.0
+    dk[:] = 0.0
+    dv[:] = 0.0
+    longest = 0
+    for s in range(offsets.shape[0] - 1):
+        longest = max(longest, offsets[s + 1] - offsets[s])
+    da = np.empty(longest, dtype=np.float32)
+    for s in range(offsets.shape[0] - 1):
+        o, L = offsets[s], offsets[s + 1] - offsets[s]
+        for hh in range(heads):
+            c0 = hh * dh
+            base = poffs[s] + hh * L * L
+            for i in range(L):
+                n = i + 1 if causal else L
+                row = base + i * L
+                gi = dy[o + i]
+                t = numba.float32(0.0)
+                for j in range(n):
+                    m = kept[row + j]
+                    a = probs[row + j]
+                    vj = v[o + j]
+                    g = numba.float32(0.0)
+                    if m != 0.0:
+                        for c in range(c0, c0 + dh):
+                            g += gi[c] * vj[c]
+                        g *= m
+                        w = a * m
+                        dvj = dv[o + j]
+                        for c in range(c0, c0 + dh):
+                            dvj[c] += w * gi[c]
+                    da[j] = g
+                    t += a * g
+                qi, dqi = q[o + i], dq[o + i]
+                for j in range(n):
+                    ds = probs[row + j] * (da[j] - t) * scale
+                    if ds != 0.0:
+                        kj, dkj = k[o + j], dk[o + j]
+                        for c in range(c0, c0 + dh):
+                            dqi[c] += ds * kj[c]
+                            dkj[c] += ds * qi[c]

@@ -177,6 +177,24 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(B, W, d))
 
 
+class Padded:
+    """The layout of padded windows [B, W, F] for ``Block``: ``mask`` [B, 1, W, W] (None: plain
+    causal), ``keep`` [B, W, 1] (1.0 at real positions), ``noise`` (``packed.Packed`` is the
+    padding-free layout with the same three methods)."""
+
+    def __init__(self, mask, keep, noise):
+        self.mask, self.keep, self.noise = mask, keep, noise
+
+    def drop(self, d: Dropout, x):
+        return d(x, self.noise)
+
+    def attend(self, att: SelfAttention, query, x):
+        return att(query, x, self.mask, self.noise)
+
+    def zero_pads(self, x):
+        return x * self.keep
+
+
 class Block(nn.Module):
     """Reference layout: Q = LN(x); x = Q + MHA(Q, x, x); x = LN(x); x = x + FFN(x); zero pads."""
 
@@ -188,12 +206,13 @@ class Block(nn.Module):
         self.ff1, self.ff2 = nn.Linear(d, d), nn.Linear(d, d)
         self.drop1, self.drop2 = Dropout(dropout, maxlen), Dropout(dropout, maxlen)
 
-    def forward(self, x, mask, keep, noise=None):
+    def forward(self, x, lay):
+        """``lay``: the layout of ``x`` (``Padded``, or ``packed.Packed``)."""
         q = self.ln_attn(x)
-        x = q + self.attn(q, x, mask, noise)
+        x = q + lay.attend(self.attn, q, x)
         x = self.ln_ffn(x)
-        x = x + self.drop2(self.ff2(F.relu(self.drop1(self.ff1(x), noise))), noise)
-        return x * keep
+        x = x + lay.drop(self.drop2, self.ff2(F.relu(lay.drop(self.drop1, self.ff1(x)))))
+        return lay.zero_pads(x)
 
 
 def xavier_init(module: nn.Module) -> None:

@@ -22,7 +22,8 @@ import math
 import torch
 from torch import nn
 
-from .layers import Block, Dropout, Noise, attention_mask, gather_dot, number_dropouts, xavier_init
+from . import packed
+from .layers import Block, Dropout, Noise, Padded, attention_mask, gather_dot, number_dropouts, xavier_init
 
 
 class SASRec(nn.Module):
@@ -70,15 +71,40 @@ class SASRec(nn.Module):
     def transform(self, x: torch.Tensor, real: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
         """Embedded inputs [B, W, width] -> block outputs; ``real`` [B, W] marks non-padding."""
         keep = real[..., None].to(torch.float32)
-        x = self.emb_drop(x, noise) * keep
         if self.attend_padding:     # reference behaviour: no key masking (causal only, if causal)
             W = real.shape[1]
             mask = None if self.causal else torch.ones(1, 1, W, W, dtype=torch.bool, device=real.device)
         else:
             mask = attention_mask(real, self.causal)
+        return self.run_blocks(x, Padded(mask, keep, noise))
+
+    def run_blocks(self, x: torch.Tensor, lay) -> torch.Tensor:
+        """Embedding dropout, the blocks and the last LayerNorm on ``x`` in layout ``lay``
+        (``layers.Padded`` or ``packed.Packed``)."""
+        x = lay.zero_pads(lay.drop(self.emb_drop, x))
         for blk in self.blocks:
-            x = blk(x, mask, keep, noise)
+            x = blk(x, lay)
         return self.last_ln(x)
+
+    def encode_groups(self, groups, noise: Noise) -> torch.Tensor:
+        """The vectors of a training batch's scored positions (``Group.real``), group after group
+        (``data.batches.TrainBatch``'s order); ``noise`` is the batch's (``Group.rows`` index it).
+        In training mode on the CPU with the compiled kernels the batch runs packed (no padding,
+        ``packed.py``), else one padded window per group."""
+        if self.training and not self.attend_padding and packed.available(self.item_emb.weight):
+            pk = packed.pack(self.replace_ids(groups, noise), noise, self.maxlen, self.causal)
+            h = self.encode_tokens(pk)
+            return h if pk.scored is None else h[pk.scored]
+        return torch.cat([self.encode(g.inputs, g.users, noise.take(g.rows))[g.real] for g in groups])
+
+    def replace_ids(self, groups, noise: Noise):
+        """The groups with their input ids as the model sees them in training (SSE-PT: replaced)."""
+        return groups
+
+    def encode_tokens(self, pk: "packed.Packed") -> torch.Tensor:
+        """Packed tokens -> their vectors, [T, d] (``encode`` on the padding-free layout)."""
+        x = self.item_emb(pk.items) * math.sqrt(self.d) + self.pos_emb(pk.pos)
+        return self.run_blocks(x, pk)
 
     def score(self, h: torch.Tensor, items: torch.Tensor, users=None) -> torch.Tensor:
         """Position vectors [P, d] and candidates [P, C] -> logits [P, C]."""

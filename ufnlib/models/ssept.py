@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.batches import Group
 from .layers import Noise, _kernels, _shr, gather_dot, hashed_bits
 from .sasrec import SASRec
 
@@ -117,6 +118,22 @@ class SSEPT(SASRec):
         pos = torch.arange(self.maxlen - W, self.maxlen, device=seq.device)
         x = torch.cat([self.item_emb(seq) * math.sqrt(self.d), u], -1) + self.pos_emb(pos.expand(B, W))
         return torch.cat([self.transform(x, seq > 0, noise), u], -1)
+
+    def replace_ids(self, groups, noise: Noise):
+        """The groups with SSE's replacements of their users and input items (``encode`` draws the
+        same ones per group)."""
+        out = []
+        for g in groups:
+            seq, users = sse_replace(g.inputs, g.users, self.p_user, self.p_item, self.n_items, self.n_users,
+                                     noise.take(g.rows), self.maxlen)
+            out.append(Group(users, seq, g.real, g.rows))
+        return out
+
+    def encode_tokens(self, pk) -> torch.Tensor:
+        """``encode`` on packed tokens whose ids are already replaced (``replace_ids``): ``[h | u]``."""
+        u = self.user_vectors(pk.users)[pk.seq]
+        x = torch.cat([self.item_emb(pk.items) * math.sqrt(self.d), u], -1) + self.pos_emb(pk.pos)
+        return torch.cat([self.run_blocks(x, pk), u], -1)
 
     def score(self, h: torch.Tensor, items: torch.Tensor, users=None) -> torch.Tensor:
         """``[h | u]`` [P, D + d_u] and candidates [P, C] -> ``h . concat(E[c], u)``, [P, C]."""

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.batches import NegativeSampler, membership_keys
+from ..data.batches import Group, NegativeSampler, membership_keys
 from ..files import atomic_torch_save
 from ..models import make_data, make_model
 from ..models.layers import Noise
@@ -232,7 +232,7 @@ class Trainer:
     def train_step(self, users: torch.Tensor) -> float:
         cfg, model = self.cfg, self.model
         b, noise = self.make_batch(users)
-        h = torch.cat([model.encode(g.inputs, g.users, noise.take(g.rows))[g.real] for g in b.groups])  # [P, d]
+        h = model.encode_groups(b.groups, noise)                       # [P, d]
         negs = self.strategy.negatives(b)
         cands = torch.cat([b.targets[:, None], negs], 1)              # [P, 1 + n]
         logits = model.score(h, cands, b.pos_users)
@@ -271,7 +271,7 @@ class Trainer:
         t = self.teacher.module
         t.train()
         noise = Noise.draw(sum(len(g.users) for g in b.groups), self.g_noise)
-        idx, hs, off = [], [], 0
+        idx, sub, off = [], [], 0
         for g in b.groups:
             n = int(g.real.sum())
             sel = need[off:off + n]
@@ -279,10 +279,10 @@ class Trainer:
                 row = g.real.nonzero()[:, 0]                  # row of each position, row-major
                 rows = torch.unique(row[sel])
                 in_rows = torch.isin(row, rows)
-                hs.append(t.encode(g.inputs[rows], g.users[rows], noise.take(g.rows[rows]))[g.real[rows]])
+                sub.append(Group(g.users[rows], g.inputs[rows], g.real[rows], g.rows[rows]))
                 idx.append(off + in_rows.nonzero()[:, 0])
             off += n
-        return torch.cat(idx), torch.cat(hs)
+        return torch.cat(idx), t.encode_groups(sub, noise)
 
     def maybe_end_warmup(self) -> None:
         """At an epoch start: switch mining / the teacher on once ``warmup_ended``."""

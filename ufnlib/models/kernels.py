@@ -10,8 +10,9 @@ in an order of their own (vectorised, fixed for a given machine), so their float
 adds ``g[p, c] * h[p]`` to row ``items[p, c]`` of ``gt``, one entry after the other in row-major
 order: the same float32 products, added in the same order, as ``index_add_`` of the
 materialised outer product, without the ``[P * C, d]`` temporary. ``dropout`` draws
-``Dropout``'s hashed (layout-free) mask and makes its output in one pass. Imported only when numba is
-installed.
+``Dropout``'s hashed (layout-free) mask and makes its output in one pass. ``dropout_tokens``,
+``attention_forward`` and ``attention_backward`` serve ``packed.py``'s padding-free layout.
+Imported only when numba is installed.
 """
 import numba
 import numpy as np

@@ -8,6 +8,8 @@
 * ``SelfAttention``: single- or multi-head attention with a boolean mask and dropout on the
   attention weights (as ``nn.MultiheadAttention(dropout=p)`` in the reference); without dropout
   it calls ``scaled_dot_product_attention``.
+* ``Block``: one transformer block, written once for two layouts of its input: ``Padded``
+  windows [B, W, F] (evaluation, GPUs) and ``packed.Packed`` tokens [T, F] (CPU training).
 * ``gather_dot``: logits of candidate items, ``E[c] . h``, with a hand-written backward that
   scatters the item-embedding gradient. On the CPU with numba (float32), compiled loops read the
   candidates' rows straight from the table (``kernels.gather_dot_forward``, ``gather_dot_h_grad``;

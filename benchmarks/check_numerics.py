@@ -57,6 +57,8 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks"))
+    ap.add_argument("--against", help="compare with the records in this folder (<key>.json, e.g. an earlier "
+                    "check's results/benchmarks/numerics/<commit>/) instead of the project's cache")
     args = ap.parse_args()
 
     from ufnlib.experiments import profiles, store
@@ -64,11 +66,17 @@ def main():
     from ufnlib.experiments.provenance import GIT_AT_IMPORT
     cfgs = [profiles.make(**{**profiles.base(args.profile), "dataset": args.dataset, "backbone": args.backbone,
                              "strategy": args.strategy, "seed": s}) for s in args.seeds]
-    old = [store.lookup(c) for c in cfgs]
+    if args.against:
+        paths = [Path(args.against) / store.record_path(c).name for c in cfgs]
+        old = [json.loads(p.read_text()) if p.is_file() else None for p in paths]
+        where, baseline = args.against, f"The records in `{args.against}` (old)"
+    else:
+        old = [store.lookup(c) for c in cfgs]
+        where, baseline = f"the project's cache ({store.results_dir()})", "The cached records (old)"
     if any(r is None for r in old):
         missing = [profiles.run_label(c) for c, r in zip(cfgs, old) if r is None]
-        raise SystemExit(f"the project's cache ({store.results_dir()}) lacks {missing}: there is nothing "
-                         "to compare these reruns with; compute them first (python -m ufnlib grid ...)")
+        raise SystemExit(f"{where} lacks {missing}: there is nothing to compare these reruns with; compute "
+                         "them first (python -m ufnlib grid ...)")
     res = run_grid(cfgs, root=args.root, compute=args.compute, workers=args.workers, threads=args.threads)
     if res.missing:
         raise SystemExit(f"{len(res.missing)} rerun(s) missing in {args.root}: run again with --compute")
@@ -79,7 +87,7 @@ def main():
     now = dt.datetime.now(dt.timezone.utc)
     rep = {"date": now.isoformat(timespec="seconds"), "git": GIT_AT_IMPORT, "dataset": args.dataset,
            "backbone": args.backbone, "strategy": args.strategy, "profile": args.profile, "seeds": args.seeds,
-           "criterion": "|mean(new) - mean(old)| <= 2 * std(old) over seeds",
+           "criterion": "|mean(new) - mean(old)| <= 2 * std(old) over seeds", "against": args.against,
            "old_runs": [dict(key=r["key"], commit=r["git"]["commit"], threads=r["env"].get("torch_threads"))
                         for r in old],
            "new_runs": [dict(key=r["key"], commit=r["git"]["commit"], threads=r["env"].get("torch_threads"))
@@ -88,7 +96,7 @@ def main():
     lines = [f"# Numerics check, {args.dataset} / {args.backbone} / {args.strategy}, seeds "
              f"{', '.join(map(str, args.seeds))} ({rep['date']}, reruns at commit(s) "
              f"{', '.join(c[:8] for c in commits)})", "",
-             "The cached records (old) and reruns of the same configs by this code (new), default protocol; "
+             f"{baseline} and reruns of the same configs by this code (new), default protocol; "
              f"criterion: {rep['criterion']}.", "",
              "| run | seed | old key (commit, threads) | new key (commit, threads) | best epoch old / new |",
              "|---|---|---|---|---|"]

@@ -193,6 +193,22 @@ def test_numerics_check_puts_reruns_beside_the_cached_runs(tmp_path):
     assert m["old"] == m["new"] and m["diff"] == 0 and m["within"] is True
     assert [x["key"] for x in rep["old_runs"]] == [x["key"] for x in rep["new_runs"]]
     assert len(list((out / "numerics").glob("*/*.json"))) == 2
+    # --against: the old side read from a folder of record files (an earlier check's reruns)
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for f in next((out / "numerics").iterdir()).glob("*.json"):
+        rec = json.loads(f.read_text())
+        rec["metrics"]["test"]["sampled"]["ndcg@10"] += 0.5           # far outside any spread
+        (earlier / f.name).write_text(json.dumps(rec))
+    r = subprocess.run(cmd + ["--against", str(earlier), "--out", str(tmp_path / "out2")], capture_output=True,
+                       text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rep = json.loads(next((tmp_path / "out2").glob("numerics-*.json")).read_text())
+    assert rep["against"] == str(earlier) and rep["metrics"]["test/sampled/ndcg@10"]["within"] is False
+    assert rep["metrics"]["test/sampled/hr@10"]["within"] is True
+    assert f"records in `{earlier}`" in next((tmp_path / "out2").glob("numerics-*.md")).read_text()
+    r = subprocess.run(cmd + ["--against", str(tmp_path)], capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode != 0 and "lacks" in r.stderr
 
 
 def test_the_library_finds_its_checkout():

@@ -152,6 +152,20 @@ report.save_table(wt, "protocol_warmup", "UFN's warm-up rules: test HR@10 and ND
 wt
 
 # %% [markdown]
+# Each rule against SASRec and against the reference's plateau rule: the relative difference of
+# the mean test NDCG@10 and Welch's p over seeds (two or more seeds a side). A rule with fewer
+# seeds than the profile asks for decides nothing yet.
+
+# %%
+wc = protocol_report.warmup_comparison(warm, len(seeds), default=default_rule)
+report.save_table(wc, "protocol_warmup_vs", "UFN's warm-up rules against SASRec and against the default rule: "
+                  "relative difference of the mean test NDCG@10 (sampled-100, epoch chosen on validation) and "
+                  "Welch's p over seeds. Profile: " + profile + ".",
+                  formats={"ndcg@10": "{:.4f}", "vs SASRec": "{:+.2%}", "vs default rule": "{:+.2%}",
+                           "p vs SASRec": "{:.3f}", "p vs default rule": "{:.3f}"}, index=False)
+wc
+
+# %% [markdown]
 # ## 5. Held-out items among the mined
 #
 # For each fixed-budget UFN run at its validation-selected epoch: the share of users whose
@@ -168,7 +182,7 @@ held
 # ## 6. Verdict
 
 # %%
-verdict = protocol_report.verdict_text(table, warm)
+verdict = protocol_report.verdict_text(table, warm, seeds_wanted=len(seeds))
 print("\n".join(verdict))
 
 # %% [markdown]

@@ -337,7 +337,9 @@ def protocol(recs) -> str:
     missing = json.loads(nums.read_text())["runs"]["missing"]
     head = (f"{len(missing)} of the study's runs are not computed yet "
             f"(`python -m ufnlib grid --profile paper --notebook 09 --workers 2`).\n\n" if missing else "")
-    return head + t.read_text().rstrip() + "\n\n" + "\n".join(f"- {v}" for v in verdict)
+    warm = ROOT / "results" / "paper" / "tables" / "protocol_warmup_vs.md"
+    warm_txt = "\n\n" + warm.read_text().rstrip() if warm.is_file() else ""
+    return head + t.read_text().rstrip() + warm_txt + "\n\n" + "\n".join(f"- {v}" for v in verdict)
 
 
 def protocol_glance(recs) -> str:
@@ -367,8 +369,8 @@ def protocol_glance(recs) -> str:
     else:
         tail = "\n\n" + reading_verdicts() + (
             f"\n\nThe readings rest on every fixed-budget run. {len(missing)} of the study's {n_all} runs "
-            f"(the warm-up rules) are not computed yet, so the warm-up comparison decides nothing yet; "
-            f"table and readings: {link}." if missing else f"\n\nTable and readings: {link}.")
+            f"(the warm-up rules) are not computed yet; a warm-up rule with fewer seeds than the others "
+            f"decides nothing; table and readings: {link}." if missing else f"\n\nTable and readings: {link}.")
     return head + "\n\n" + "\n".join(f"- {v}" for v in data.get("verdict", [])) + tail
 
 

@@ -243,3 +243,27 @@ def test_readings_table_compares_strategies_on_the_seeds_both_have():
     t = readings_table(frame).set_index("strategy")
     assert abs(t.loc["ufn", "_rel"] - 0.10) < 1e-12          # 0.33 vs seed 1's 0.30, not vs 0.35
     assert t.loc["uniform", "seeds"] == 2 and t.loc["ufn", "seeds"] == 1
+
+
+def test_warmup_comparison_decides_only_with_every_seed():
+    """Notebook 09's warm-up table: a rule with fewer seeds than asked decides nothing; with all
+    of them it is "above SASRec" only when both metrics' means are; Welch's p needs 2+ seeds."""
+    import pandas as pd
+
+    from ufnlib.analysis.protocol_report import verdict_text, warmup_comparison
+    rows = []
+    for s, (base, plateau, late) in enumerate([(0.30, 0.29, 0.33), (0.31, 0.30, 0.335), (0.30, 0.30, 0.332)], 1):
+        rows += [dict(rule="SASRec (no warm-up)", seed=s, **{"hr@10": 0.5, "ndcg@10": base}),
+                 dict(rule="plateau (reference)", seed=s, **{"hr@10": 0.49, "ndcg@10": plateau}),
+                 dict(rule="fixed 40", seed=s, **{"hr@10": 0.52, "ndcg@10": late})]
+    rows.append(dict(rule="validation", seed=1, **{"hr@10": 0.6, "ndcg@10": 0.4}))
+    comp = warmup_comparison(pd.DataFrame(rows), 3).set_index("rule")
+    assert comp.loc["fixed 40", "status"] == "above SASRec" and comp.loc["fixed 40", "p vs SASRec"] < 0.05
+    assert comp.loc["plateau (reference)", "status"] == "not above SASRec"
+    assert comp.loc["validation", "status"] == "1 of 3 seeds: not decided"
+    assert np.isnan(comp.loc["validation", "p vs SASRec"])
+    assert comp.loc["fixed 40", "vs default rule"] == pytest.approx((0.997 / 3) / (0.89 / 3) - 1)
+    assert list(comp.columns)[-1] == "status"
+    text = verdict_text(None, pd.DataFrame(rows))
+    assert text == ["Not computed: no fixed-budget run is in the cache yet."]
+    assert warmup_comparison(pd.DataFrame(rows[1:2]), 3).empty       # no SASRec rows: nothing to compare

@@ -174,7 +174,42 @@ def summary_table(frame, cols=("hr@10", "ndcg@10"), by="rule"):
     return pd.DataFrame(rows)
 
 
-def verdict_text(table, warm=None, baseline: str = "uniform") -> list[str]:
+def warmup_comparison(warm, seeds_wanted: int, base: str = "SASRec (no warm-up)",
+                      default: str = "plateau (reference)"):
+    """Each warm-up rule of ``warmup_frame`` against SASRec and against the default rule: test
+    NDCG@10 (sampled) relative difference of the means and Welch's p over seeds (2+ seeds a side),
+    and a status: "k of N seeds" while a rule has fewer than ``seeds_wanted``, else whether its
+    means of HR@10 and NDCG@10 are both above SASRec's."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats as ss
+
+    def rel_p(a, b):
+        rel = a.mean() / b.mean() - 1 if len(a) and len(b) else np.nan
+        p = float(ss.ttest_ind(a, b, equal_var=False).pvalue) if len(a) > 1 and len(b) > 1 else np.nan
+        return rel, p
+    groups = {k: g for k, g in warm.groupby("rule", sort=False)}
+    if base not in groups:
+        return pd.DataFrame()
+    b = groups[base]
+    rows = []
+    for rule, g in groups.items():
+        if rule == base:
+            continue
+        r_base, p_base = rel_p(g["ndcg@10"], b["ndcg@10"])
+        row = {"rule": rule, "seeds": len(g), "ndcg@10": g["ndcg@10"].mean(), "vs SASRec": r_base,
+               "p vs SASRec": p_base}
+        if rule != default and default in groups:
+            row["vs default rule"], row["p vs default rule"] = rel_p(g["ndcg@10"], groups[default]["ndcg@10"])
+        above = all(g[c].mean() > b[c].mean() for c in ("hr@10", "ndcg@10"))
+        row["status"] = (f"{len(g)} of {seeds_wanted} seeds: not decided" if len(g) < seeds_wanted
+                         else "above SASRec" if above else "not above SASRec")
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    return out[[c for c in out.columns if c != "status"] + ["status"]] if len(out) else out
+
+
+def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int = 3) -> list[str]:
     """Plain sentences from ``readings_table`` (and ``warmup_frame``): under which reading +UFN,
     +FMR and the EMA control are above SASRec, and by how much; what the warm-up rules change."""
     out = []
@@ -187,10 +222,12 @@ def verdict_text(table, warm=None, baseline: str = "uniform") -> list[str]:
         parts = [f"{s} {t.loc[s, '_rel']:+.1%}" for s in ("ufn", "fmr", "ema_eval") if s in t.index]
         seeds = int(t["seeds"].min())
         out.append(f"{reading}: against SASRec, NDCG@10 " + ", ".join(parts) + f" ({seeds}+ seed(s)).")
-    if warm is not None and len(warm):
-        m = warm.groupby("rule", sort=False)["ndcg@10"].mean()
-        if len(m) > 1:
-            best = m.idxmax()
-            out.append("Warm-up: test NDCG@10 by rule " + ", ".join(f"{k} {v:.4f}" for k, v in m.items())
-                       + f"; highest: {best}.")
+    comp = warmup_comparison(warm, seeds_wanted) if warm is not None and len(warm) else None
+    if comp is not None and len(comp):
+        parts = []
+        for _, r in comp.iterrows():
+            p = f", p {r['p vs SASRec']:.2f}" if r["p vs SASRec"] == r["p vs SASRec"] else ""
+            parts.append(f"{r['rule']} {r['vs SASRec']:+.1%}{p} ({r['status']})")
+        out.append("Warm-up, UFN's test NDCG@10 against SASRec by rule (epoch chosen on validation): "
+                   + "; ".join(parts) + ".")
     return out or ["Not computed: the runs of SASRec and its variants under one reading are not all there."]

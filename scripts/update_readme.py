@@ -248,6 +248,24 @@ def speed_glance(recs) -> str:
                                         for r in gpu[0]["rows"]) if gpu else
                                "**not measured** (no GPU has been lent since the bundled trainer was built); "
                                "the command is in [docs/computing.md](docs/computing.md)."))
+    checks = [json.loads(f.read_text()) for f in sorted(bdir.glob("numerics-*.json"), reverse=True)]
+    newest = [c for c in ([next((c for c in checks if not c.get("against")), None)]
+                          + [next((c for c in checks if c.get("against")), None)]) if c]
+    if newest:
+        def said(c):
+            out_ = [m for m, r in c["metrics"].items() if not r["within"]]
+            rel = {m: c["metrics"][m]["rel_diff"] for m in out_}
+            commits = ", ".join(sorted({r["commit"][:7] for r in c["new_runs"]}))
+            old = f"the records in `{c['against']}`" if c.get("against") else "the cached records"
+            return (f"reruns at {commits} against {old}: {len(c['metrics']) - len(out_)} of {len(c['metrics'])} "
+                    f"metrics within" + (" (outside: " + ", ".join(f"{m} {v:+.1%}" for m, v in rel.items()) + ")"
+                                         if out_ else ""))
+        c0 = newest[0]
+        out.append(f"\nThe speed work changed floating-point results (rounding, and once the draws of the noise), so "
+                   f"a rerun of a cached config gives other numbers, as another seed would; records name their "
+                   f"commit and the cache was kept ([docs/speed.md](docs/speed.md), generations of numbers). Newest "
+                   f"numerics checks ({c0['dataset']} / {c0['backbone']} / {c0['strategy']}, {len(c0['seeds'])} "
+                   f"seeds; criterion: within twice the old seed spread): " + "; ".join(map(said, newest)) + ".")
     return "\n".join(out)
 
 

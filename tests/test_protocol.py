@@ -267,3 +267,26 @@ def test_warmup_comparison_decides_only_with_every_seed():
     text = verdict_text(None, pd.DataFrame(rows))
     assert text == ["Not computed: no fixed-budget run is in the cache yet."]
     assert warmup_comparison(pd.DataFrame(rows[1:2]), 3).empty       # no SASRec rows: nothing to compare
+
+
+def test_verdict_says_size_and_whether_the_validation_warmup_changes_it():
+    """The verdict compares each reading's gain with the paper's Table 3 gain (+UFN +5.6%), and,
+    once the validation warm-up rule has every seed, says whether it changes the verdict."""
+    import pandas as pd
+
+    from ufnlib.analysis.protocol_report import readings_table, verdict_text
+    vals = {"uniform": (0.30, 0.30), "ufn": (0.31, 0.32)}            # last epoch: +5.0%, full validation: +6.7%
+    frame = pd.DataFrame([dict(strategy=s, seed=k, value=v[i], reading=r, epoch=200, metric="ndcg@10", full=None)
+                          for s, v in vals.items() for k in (1, 2) for i, r in enumerate(("last", "full_validation"))])
+    table = readings_table(frame)
+    size = [x for x in verdict_text(table) if x.startswith("Size: the paper's +UFN")]
+    assert len(size) == 1 and "reached under epoch chosen on full-ranking validation (" in size[0]
+    assert "last epoch" not in size[0].split("(largest")[0]
+    warm = pd.DataFrame([dict(rule=r, seed=k, **{"hr@10": h, "ndcg@10": n})
+                         for k in (1, 2) for r, h, n in (("SASRec (no warm-up)", 0.5, 0.30),
+                                                         ("plateau (reference)", 0.49, 0.29 + k / 1000),
+                                                         ("validation", 0.52, 0.32 + k / 1000))])
+    said = verdict_text(table, warm, seeds_wanted=2)[-1]
+    assert said.startswith("The validation warm-up rule changes the verdict")
+    assert "reference's rule UFN is not above SASRec, with the validation rule above SASRec" in said
+    assert not any(x.startswith("The validation warm-up rule") for x in verdict_text(table, warm, seeds_wanted=3))

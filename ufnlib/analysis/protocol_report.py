@@ -209,6 +209,24 @@ def warmup_comparison(warm, seeds_wanted: int, base: str = "SASRec (no warm-up)"
     return out[[c for c in out.columns if c != "status"] + ["status"]] if len(out) else out
 
 
+def size_text(table, baseline: str = "uniform", metric: str = "ndcg@10") -> list[str]:
+    """Does any reading reach the size of the paper's Table 3 gain (+UFN, +FMR over SASRec)? One
+    sentence per strategy, with the largest gain over the readings computed."""
+    from ..paper import TABLE3
+    out = []
+    for strategy, label in (("ufn", "+UFN"), ("fmr", "+FMR")):
+        paper = TABLE3[metric][strategy] / TABLE3[metric][baseline] - 1
+        t = table[table["strategy"] == strategy]
+        if not len(t):
+            continue
+        top = t.loc[t["_rel"].idxmax()]
+        reach = [r for r, v in zip(t["reading"], t["_rel"]) if v >= paper]
+        out.append(f"Size: the paper's {label} gain in test NDCG@10 is {paper:+.1%}; "
+                   + (f"reached under {'; '.join(reach)}" if reach else "no reading reaches it")
+                   + f" (largest here: {top['_rel']:+.1%}, {top['reading']}).")
+    return out
+
+
 def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int = 3) -> list[str]:
     """Plain sentences from ``readings_table`` (and ``warmup_frame``): under which reading +UFN,
     +FMR and the EMA control are above SASRec, and by how much; what the warm-up rules change."""
@@ -222,12 +240,20 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
         parts = [f"{s} {t.loc[s, '_rel']:+.1%}" for s in ("ufn", "fmr", "ema_eval") if s in t.index]
         seeds = int(t["seeds"].min())
         out.append(f"{reading}: against SASRec, NDCG@10 " + ", ".join(parts) + f" ({seeds}+ seed(s)).")
+    out += size_text(table, baseline)
     comp = warmup_comparison(warm, seeds_wanted) if warm is not None and len(warm) else None
     if comp is not None and len(comp):
         parts = []
         for _, r in comp.iterrows():
-            p = f", p {r['p vs SASRec']:.2f}" if r["p vs SASRec"] == r["p vs SASRec"] else ""
+            p = f", p {fmt_p(r['p vs SASRec'])}" if r["p vs SASRec"] == r["p vs SASRec"] else ""
             parts.append(f"{r['rule']} {r['vs SASRec']:+.1%}{p} ({r['status']})")
         out.append("Warm-up, UFN's test NDCG@10 against SASRec by rule (epoch chosen on validation): "
                    + "; ".join(parts) + ".")
+        st = comp.set_index("rule")["status"]
+        if "validation" in st.index and not st["validation"].endswith("not decided"):
+            plateau = next((v for k, v in st.items() if k != "validation" and not k.startswith("fixed")), None)
+            changes = plateau is not None and (plateau == "above SASRec") != (st["validation"] == "above SASRec")
+            out.append(f"The validation warm-up rule {'changes' if changes else 'does not change'} the verdict on "
+                       f"'+UFN beats SASRec' under our protocol (epoch chosen on validation): with the reference's "
+                       f"rule UFN is {plateau or 'not computed'}, with the validation rule {st['validation']}.")
     return out or ["Not computed: the runs of SASRec and its variants under one reading are not all there."]

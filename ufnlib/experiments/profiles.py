@@ -243,15 +243,17 @@ def plan_on(notebook: str, profile: str, datasets=None) -> list:
 
 
 def profile_runs(profile: str, notebooks=None, datasets=None) -> list:
-    """Every run of the profile's notebooks, each once (order kept); ``datasets`` replaces the
-    profile's datasets (see ``plan_on``)."""
+    """Every run of the profile's notebooks, each once; ``datasets`` replaces the profile's
+    datasets (see ``plan_on``). Seed first: every run of seed 1 (in notebook order), then every
+    run of seed 2, and so on, so that a grid stopped part-way leaves each table and figure with
+    a first complete seed rather than some with all seeds and others with none."""
     out, seen = [], set()
     for nb in notebooks or NOTEBOOKS:
         for c in plan_on(nb, profile, datasets):
             if c not in seen:
                 seen.add(c)
                 out.append(c)
-    return out
+    return sorted(out, key=lambda c: c.seed)          # stable: notebook order within a seed
 
 
 def describe(profile: str):

@@ -182,7 +182,7 @@ held
 # ## 6. Verdict
 
 # %%
-verdict = protocol_report.verdict_text(table, warm, seeds_wanted=len(seeds))
+verdict = protocol_report.verdict_text(table, warm, seeds_wanted=len(seeds), default=default_rule)
 print("\n".join(verdict))
 
 # %% [markdown]

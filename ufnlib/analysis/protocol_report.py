@@ -227,7 +227,8 @@ def size_text(table, baseline: str = "uniform", metric: str = "ndcg@10") -> list
     return out
 
 
-def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int = 3) -> list[str]:
+def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int = 3,
+                 default: str = "plateau (reference)") -> list[str]:
     """Plain sentences from ``readings_table`` (and ``warmup_frame``): under which reading +UFN,
     +FMR and the EMA control are above SASRec, and by how much; what the warm-up rules change."""
     out = []
@@ -241,7 +242,7 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
         seeds = int(t["seeds"].min())
         out.append(f"{reading}: against SASRec, NDCG@10 " + ", ".join(parts) + f" ({seeds}+ seed(s)).")
     out += size_text(table, baseline)
-    comp = warmup_comparison(warm, seeds_wanted) if warm is not None and len(warm) else None
+    comp = warmup_comparison(warm, seeds_wanted, default=default) if warm is not None and len(warm) else None
     if comp is not None and len(comp):
         parts = []
         for _, r in comp.iterrows():
@@ -251,7 +252,7 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
                    + "; ".join(parts) + ".")
         st = comp.set_index("rule")["status"]
         if "validation" in st.index and not st["validation"].endswith("not decided"):
-            plateau = next((v for k, v in st.items() if k != "validation" and not k.startswith("fixed")), None)
+            plateau = st.get(default)
             changes = plateau is not None and (plateau == "above SASRec") != (st["validation"] == "above SASRec")
             out.append(f"The validation warm-up rule {'changes' if changes else 'does not change'} the verdict on "
                        f"'+UFN beats SASRec' under our protocol (epoch chosen on validation): with the reference's "

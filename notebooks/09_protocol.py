@@ -152,17 +152,20 @@ report.save_table(wt, "protocol_warmup", "UFN's warm-up rules: test HR@10 and ND
 wt
 
 # %% [markdown]
-# Each rule against SASRec and against the reference's plateau rule: the relative difference of
-# the mean test NDCG@10 and Welch's p over seeds (two or more seeds a side). A rule with fewer
-# seeds than the profile asks for decides nothing yet.
+# Each rule against SASRec, against the reference's plateau rule, and against the EMA control
+# (SASRec evaluated with EMA weights, no mining: does a late start of mining add anything to the
+# weight averaging UFN's teacher brings?): the relative difference of the mean test NDCG@10 and
+# Welch's p over seeds (two or more seeds a side). A rule with fewer seeds than the profile asks
+# for decides nothing yet.
 
 # %%
 wc = protocol_report.warmup_comparison(warm, len(seeds), default=default_rule)
-report.save_table(wc, "protocol_warmup_vs", "UFN's warm-up rules against SASRec and against the default rule: "
+report.save_table(wc, "protocol_warmup_vs", "UFN's warm-up rules against SASRec, the default rule and the EMA control: "
                   "relative difference of the mean test NDCG@10 (sampled-100, epoch chosen on validation) and "
                   "Welch's p over seeds. Profile: " + profile + ".",
                   formats={"ndcg@10": "{:.4f}", "vs SASRec": "{:+.2%}", "vs default rule": "{:+.2%}",
-                           "p vs SASRec": "{:.3f}", "p vs default rule": "{:.3f}"}, index=False)
+                           "vs EMA control": "{:+.2%}", "p vs SASRec": "{:.3f}", "p vs default rule": "{:.3f}",
+                           "p vs EMA control": "{:.3f}"}, index=False)
 wc
 
 # %% [markdown]

@@ -144,7 +144,7 @@ def test_protocol_study_plan():
     warm = [c for c in smoke if not c.log_test_every and c.strategy == "ufn"]
     # plateau rule (smoke: fixed 4) + 3
     assert {c.warmup for c in warm} == {"fixed", "validation"} and len(warm) == 2 * 4
-    assert len(profiles.protocol_study("paper")) == 3 * (2 + 4 + 3)
+    assert len(profiles.protocol_study("paper")) == 3 * (3 + 4 + 3)    # default protocol: uniform, ema_eval, ufn
     assert profiles.protocol_study("quick") == []
     # the default protocol never logs test
     assert Config().log_test_every == 0
@@ -288,5 +288,9 @@ def test_verdict_says_size_and_whether_the_validation_warmup_changes_it():
                                                          ("validation", 0.52, 0.32 + k / 1000))])
     said = verdict_text(table, warm, seeds_wanted=2)[-1]
     assert said.startswith("The validation warm-up rule changes the verdict")
-    assert "reference's rule UFN is not above SASRec, with the validation rule above SASRec" in said
+    assert "reference's rule UFN is not above SASRec, with the validation rule above SASRec." in said
+    from ufnlib.analysis.protocol_report import EMA_LABEL
+    ema = pd.DataFrame([dict(rule=EMA_LABEL, seed=k, **{"hr@10": 0.51, "ndcg@10": 0.31 + k / 1000}) for k in (1, 2)])
+    said = verdict_text(table, pd.concat([warm, ema]), seeds_wanted=2)[-1]
+    assert "against the EMA control (SASRec evaluated with EMA weights, no mining) the validation rule is +3.2%" in said
     assert not any(x.startswith("The validation warm-up rule") for x in verdict_text(table, warm, seeds_wanted=3))

@@ -81,6 +81,9 @@ def reading_claims(frame, res=None) -> list:
     return out
 
 
+EMA_LABEL = "SASRec, EMA weights (control)"
+
+
 def warmup_frame(records, variants: dict, plateau_records=(), default_label: str = "plateau (reference)"):
     """UFN under each warm-up rule (and the profile's default rule, ``plateau_records``, labelled
     ``default_label``) beside SASRec: test (sampled) NDCG@10 and HR@10 per run, the warm-up end and
@@ -93,8 +96,10 @@ def warmup_frame(records, variants: dict, plateau_records=(), default_label: str
         rows.append(dict(rule=rule, strategy=r.strategy, seed=r.seed,
                          warmup_end=r.warmup_end,
                          best_epoch=r.best_epoch, **{"hr@10": t["hr@10"], "ndcg@10": t["ndcg@10"]}))
+    labels = {"ufn": default_label, "uniform": "SASRec (no warm-up)", "ema_eval": EMA_LABEL}
     for r in plateau_records:
-        add(default_label if r.strategy == "ufn" else "SASRec (no warm-up)", r)
+        if r.strategy in labels:
+            add(labels[r.strategy], r)
     for rule, kw in variants.items():
         for r in records:
             c = r.config
@@ -201,6 +206,8 @@ def warmup_comparison(warm, seeds_wanted: int, base: str = "SASRec (no warm-up)"
                "p vs SASRec": p_base}
         if rule != default and default in groups:
             row["vs default rule"], row["p vs default rule"] = rel_p(g["ndcg@10"], groups[default]["ndcg@10"])
+        if rule not in (EMA_LABEL, default) and EMA_LABEL in groups:
+            row["vs EMA control"], row["p vs EMA control"] = rel_p(g["ndcg@10"], groups[EMA_LABEL]["ndcg@10"])
         above = all(g[c].mean() > b[c].mean() for c in ("hr@10", "ndcg@10"))
         row["status"] = (f"{len(g)} of {seeds_wanted} seeds: not decided" if len(g) < seeds_wanted
                          else "above SASRec" if above else "not above SASRec")
@@ -248,13 +255,18 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
         for _, r in comp.iterrows():
             p = f", p {fmt_p(r['p vs SASRec'])}" if r["p vs SASRec"] == r["p vs SASRec"] else ""
             parts.append(f"{r['rule']} {r['vs SASRec']:+.1%}{p} ({r['status']})")
-        out.append("Warm-up, UFN's test NDCG@10 against SASRec by rule (epoch chosen on validation): "
+        out.append("Warm-up (default protocol, epoch chosen on validation), test NDCG@10 against SASRec: "
                    + "; ".join(parts) + ".")
         st = comp.set_index("rule")["status"]
         if "validation" in st.index and not st["validation"].endswith("not decided"):
             plateau = st.get(default)
             changes = plateau is not None and (plateau == "above SASRec") != (st["validation"] == "above SASRec")
+            ema = ""
+            v = comp.set_index("rule").loc["validation"]
+            if "vs EMA control" in v.index and v["vs EMA control"] == v["vs EMA control"]:     # not NaN
+                ema = (f"; against the EMA control (SASRec evaluated with EMA weights, no mining) the validation "
+                       f"rule is {v['vs EMA control']:+.1%} (p {fmt_p(v['p vs EMA control'])})")
             out.append(f"The validation warm-up rule {'changes' if changes else 'does not change'} the verdict on "
                        f"'+UFN beats SASRec' under our protocol (epoch chosen on validation): with the reference's "
-                       f"rule UFN is {plateau or 'not computed'}, with the validation rule {st['validation']}.")
+                       f"rule UFN is {plateau or 'not computed'}, with the validation rule {st['validation']}{ema}.")
     return out or ["Not computed: the runs of SASRec and its variants under one reading are not all there."]

@@ -212,11 +212,12 @@ def warmup_variants(profile: str) -> dict[str, dict]:
 
 def protocol_study(profile: str, seeds=None, dataset=None) -> list:
     """Notebook 09: SASRec with uniform, ema_eval, fmr and ufn under the fixed budget, and ufn
-    with each warm-up variant (default protocol). The quick profile computes none of them."""
+    with each warm-up variant beside uniform, ema_eval and ufn of the default protocol. The quick
+    profile computes none of them."""
     if check(profile) == "quick":
         return []
     seeds, d = seeds or default_seeds(profile), _one_dataset(profile, dataset)
-    out = _runs(profile, ("uniform", "ufn"), seeds, d)             # the default protocol, for the warm-up table
+    out = _runs(profile, ("uniform", "ema_eval", "ufn"), seeds, d)   # default protocol, for the warm-up table
     out += _runs(profile, PROTOCOL_STRATEGIES, seeds, d, **fixed_budget(profile))
     for kw in warmup_variants(profile).values():
         out += _runs(profile, ("ufn",), seeds, d, **kw)

@@ -30,7 +30,8 @@
 #
 # Two further questions: does starting mining from a converged backbone help (warm-up ended after
 # a fixed 20 or 40 epochs, or when validation stops improving, `warmup="validation"`, instead of
-# the reference's loss-plateau rule, which fires at epoch 8 on Beauty)? And is UFN's validation
+# the reference's loss-plateau rule, which fires within the first ten epochs on Beauty, as the
+# warm-up table below shows)? And is UFN's validation
 # advantage made of reversed held-out items: training negatives exclude only training items, so a
 # user's validation and test items can be drawn, mined and reversed into positives.
 #

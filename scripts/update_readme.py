@@ -452,13 +452,89 @@ def detectors(recs) -> str:
     return "\n".join(out).rstrip()
 
 
+PACKED = "64656c9"     # the first commit that trains packed batches (docs/speed.md, generation 3)
+
+
+def _packed(commit: str, cache={}) -> bool | None:
+    """Does ``commit`` train packed batches (descend from PACKED)? None when git cannot tell."""
+    import subprocess
+    if commit not in cache:
+        r = subprocess.run(["git", "merge-base", "--is-ancestor", PACKED, commit], cwd=ROOT, capture_output=True)
+        cache[commit] = {0: True, 1: False}.get(r.returncode)
+    return cache[commit]
+
+
+def run_costs(recs) -> str:
+    """docs/computing.md: what the cached runs of the paper's defaults cost at 1 thread on the CPU
+    (train + validation seconds per epoch, minutes per run; medians), with the packed code and
+    before it; and the paper profile's missing runs priced at the packed code's medians."""
+    import statistics
+
+    from ufnlib.experiments import grid, profiles
+    rows = {}
+    for r in recs:
+        if r["env"].get("torch_threads") != 1 or r["env"].get("device", "cpu") != "cpu" or not is_default(r):
+            continue
+        gen = _packed(r["git"]["commit"])
+        if gen is None:
+            continue
+        h = [x for x in r["history"] if "train_seconds" in x]
+        if not h:
+            continue
+        sec = sum(x["train_seconds"] + x.get("eval_seconds", 0.0) for x in h)
+        c = r.config
+        rows.setdefault((c["dataset"], c["backbone"], c["strategy"], gen), []).append((sec / len(h), sec, len(h)))
+    if not rows:
+        return "No cached run of the paper's defaults at 1 thread yet."
+    lines = ["| dataset | backbone | strategy | code | runs | epochs (median) | s / epoch (median) | "
+             "min / run (median) |", "|---|---|---|---|---:|---:|---:|---:|"]
+    for (d, bb, st, gen), v in sorted(rows.items()):
+        lines.append(f"| {d} | {bb} | {st} | {'packed' if gen else 'before'} | {len(v)} | "
+                     f"{statistics.median(x[2] for x in v):.0f} | {statistics.median(x[0] for x in v):.1f} | "
+                     f"{statistics.median(x[1] for x in v) / 60:.0f} |")
+    med = {gen: {k[:3]: statistics.median(x[1] for x in v) / 60 for k, v in rows.items() if k[3] == gen}
+           for gen in (True, False)}
+    missing = grid.missing(profiles.profile_runs("paper"))
+    ratios = []
+    for bb in ("sasrec", "bert4rec", "ssept"):
+        fs = sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*-vs-abed9dbc.json"), reverse=True)
+        if fs and _packed(json.loads(fs[0].read_text())["git"]["commit"]):
+            d = json.loads(fs[0].read_text())
+            for st in ("uniform", "ufn"):
+                m = {r["code"]: statistics.median(r["epochs"][-4:]) for r in d["runs"] if r["strategy"] == st}
+                if {"current", "baseline"} <= m.keys():
+                    ratios.append(m["current"] / m["baseline"])
+    ratio = (f": the packed code trains an epoch in {min(ratios):.2f}-{max(ratios):.2f}x the time of abed9db's, "
+             f"docs/speed.md" if ratios else "")
+    price = {"packed": [], "before": [], "none": 0}
+    for c in missing:
+        k = (c.dataset, c.backbone, c.strategy)
+        if k in med[True]:
+            price["packed"].append(med[True][k])
+        elif k in med[False]:
+            price["before"].append(med[False][k])
+        else:
+            price["none"] += 1
+    est = (f"The paper profile lacks {len(missing)} runs (Figure 3's settings and the protocol study's budgets "
+           f"priced as the defaults of their dataset, backbone and strategy): {len(price['packed'])} priced at the "
+           f"packed medians, about {sum(price['packed']) / 60:.0f} CPU-core-hours; {len(price['before'])} priced "
+           f"at the medians before it, about {sum(price['before']) / 60:.0f} CPU-core-hours (an upper bound{ratio}); "
+           f"{price['none']} with no run of their kind to price them."
+           ) if missing else "The paper profile has every run."
+    return ("Wall time of the cached runs of the paper's defaults, 1 torch thread, as each record logs it "
+            "(`history[].train_seconds + eval_seconds`; runs shared the 2-core machine with one other run). "
+            "`packed`: commits from " + PACKED + " on (docs/speed.md); `before`: earlier commits.\n\n"
+            + "\n".join(lines) + "\n\n" + est)
+
+
 SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
             "sidebyside": side_by_side, "numerics": numerics, "gpu_probe": gpu_probe, "bundle": bundle_bench,
             "speed_glance": speed_glance,
             "claims": claims,
             "protocol": protocol, "glance": verdicts_at_a_glance,
             "protocol_glance": protocol_glance, "protocol_heldout": protocol_heldout,
-            "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors}
+            "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors,
+            "run_costs": run_costs}
 
 
 def render(text: str, recs) -> str:

@@ -82,6 +82,15 @@ def _row_key(seed, site, row):
     return _mix(_mix(seed + numba.uint64(site + 1) * gold) + numba.uint64(row + 1) * gold)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _keep(key, i, thr, scale):
+    """The dropout multiplier of the element at window index ``i - 1`` of a row with hash ``key``:
+    ``scale`` when the top 24 bits of splitmix64's finaliser of ``key + i * GOLDEN`` reach
+    ``thr``, else 0."""
+    z = _mix(key + numba.uint64(i) * numba.uint64(GOLDEN))
+    return scale if (z >> numba.uint64(40)) >= thr else numba.float32(0.0)
+
+
 @numba.njit(cache=True, nogil=True)
 def dropout(x, seeds, rows, site, H, W, T, maxlen, t_full, t_off, threshold, scale, out, mask):
     """``x`` is a flat float32 [b, H, W, T] array; row r's key is ``layers.Noise.keys``' hash of
@@ -90,10 +99,7 @@ def dropout(x, seeds, rows, site, H, W, T, maxlen, t_full, t_off, threshold, sca
     where ``i = ((h * maxlen + maxlen - W + q) * t_full + t_off + t)`` is its index in the full
     window (``layers.window_index``); ``mask`` is 0 or ``scale`` and ``out = x * mask``.
     ``layers.Dropout``'s tensor code computes the same draws."""
-    gold = numba.uint64(GOLDEN)
-    s40 = numba.uint64(40)
     thr = numba.uint64(threshold)
-    zero = numba.float32(0.0)
     n = 0
     for r in range(seeds.shape[0]):
         key = _row_key(seeds[r], site, rows[r])
@@ -101,8 +107,7 @@ def dropout(x, seeds, rows, site, H, W, T, maxlen, t_full, t_off, threshold, sca
             for q in range(W):
                 base = (h * maxlen + maxlen - W + q) * t_full + t_off + 1
                 for t in range(T):
-                    z = _mix(key + numba.uint64(base + t) * gold)
-                    m = scale if (z >> s40) >= thr else zero
+                    m = _keep(key, base + t, thr, scale)
                     mask[n] = m
                     out[n] = x[n] * m
                     n += 1
@@ -147,18 +152,14 @@ def sse_replace(seq, users, seeds, rows, sites, maxlen, p_user, p_item, n_items,
 def dropout_tokens(x, offsets, pos, seeds, rows, site, F, threshold, scale, out, mask):
     """``dropout`` for packed tokens: element (t, f) of sequence s has the draw of element
     (pos[t], f) of s's row in the full window, so the masks are those of the padded layout."""
-    gold = numba.uint64(GOLDEN)
-    s40 = numba.uint64(40)
     thr = numba.uint64(threshold)
-    zero = numba.float32(0.0)
     for s in range(seeds.shape[0]):
         key = _row_key(seeds[s], site, rows[s])
         for t in range(offsets[s], offsets[s + 1]):
             base = pos[t] * F + 1
             n = t * F
             for f in range(F):
-                z = _mix(key + numba.uint64(base + f) * gold)
-                m = scale if (z >> s40) >= thr else zero
+                m = _keep(key, base + f, thr, scale)
                 mask[n + f] = m
                 out[n + f] = x[n + f] * m
 
@@ -172,8 +173,6 @@ def attention_forward(q, k, v, offsets, poffs, pos, seeds, rows, site, heads, ca
     ``(h * maxlen + pos[i]) * maxlen + pos[j]``), times ``v``. Per sequence s and head h the
     weights are stored in ``probs`` and the dropout multipliers in ``kept``, from
     ``poffs[s] + h * L * L`` (L = the sequence's length), row-major, zero where not attended."""
-    gold = numba.uint64(GOLDEN)
-    s40 = numba.uint64(40)
     thr = numba.uint64(threshold)
     D = q.shape[1]
     dh = D // heads
@@ -211,8 +210,7 @@ def attention_forward(q, k, v, offsets, poffs, pos, seeds, rows, site, heads, ca
                     probs[row + j] = a
                     m = numba.float32(1.0)
                     if drop:
-                        z = _mix(key + numba.uint64(qbase + pos[o + j]) * gold)
-                        m = dscale if (z >> s40) >= thr else numba.float32(0.0)
+                        m = _keep(key, qbase + pos[o + j], thr, dscale)
                     kept[row + j] = m
                     w = a * m
                     if w != 0.0:

@@ -110,13 +110,21 @@ class Dropout(nn.Module):
         super().__init__()
         self.p, self.maxlen, self.attention, self.site = p, maxlen, attention, 0
 
+    @property
+    def threshold(self) -> int:
+        """An element is kept when its 24-bit draw is at least this."""
+        return math.ceil(self.p * (1 << 24))
+
+    @property
+    def scale(self) -> float:
+        return 1.0 / (1.0 - self.p)
+
     def forward(self, x, noise: Noise | None = None):
         if not self.training or self.p == 0.0:
             return x
         if noise is None:
             noise = Noise.draw(x.shape[0])
-        threshold = math.ceil(self.p * (1 << 24))
-        scale = 1.0 / (1.0 - self.p)
+        threshold, scale = self.threshold, self.scale
         if x.is_contiguous() and (k := _kernels_for(x)):     # the row keys are hashed in the kernel
             return _DropoutMask.apply(x, noise, self.site, threshold, scale, k, self.maxlen, self.attention)
         keys = noise.to(x.device).keys(self.site)

@@ -28,7 +28,6 @@ from .layers import Dropout, Noise, SelfAttention, _kernels_for
 class Packed:
     items: torch.Tensor      # [T] token ids (> 0), sequence by sequence, in window order
     pos: torch.Tensor        # [T] each token's position in the full maxlen window
-    seq: torch.Tensor        # [T] each token's sequence (0..S-1)
     offsets: torch.Tensor    # [S + 1] sequence s owns tokens offsets[s]:offsets[s + 1]
     square: torch.Tensor     # [S + 1] cumulative sum of the sequences' squared lengths
     users: torch.Tensor      # [S] user of each sequence
@@ -37,10 +36,14 @@ class Packed:
     maxlen: int
     causal: bool             # attention to earlier tokens and itself only (SASRec), else to all
 
+    def seq(self) -> torch.Tensor:
+        """[T] each token's sequence (0..S-1)."""
+        return torch.repeat_interleave(torch.arange(len(self.users)), self.offsets.diff())
+
     def drop(self, d: Dropout, x: torch.Tensor) -> torch.Tensor:
         if not d.training or d.p == 0.0:
             return x
-        return _TokenDropout.apply(x.contiguous(), self, d.site, math.ceil(d.p * (1 << 24)), 1.0 / (1.0 - d.p))
+        return _TokenDropout.apply(x.contiguous(), self, d.site, d.threshold, d.scale)
 
     def attend(self, att: SelfAttention, query: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         y = _TokenAttention.apply(att.q(query), att.k(x), att.v(x), self, att.heads, self.causal, att.drop)
@@ -74,8 +77,7 @@ def pack(groups, noise: Noise, maxlen: int, causal: bool) -> Packed:
     square = torch.zeros_like(offsets)
     torch.cumsum(lens * lens, 0, out=square[1:])
     scored = torch.cat(scored)
-    return Packed(torch.cat(items), torch.cat(pos), torch.repeat_interleave(torch.arange(len(lens)), lens),
-                  offsets, square, torch.cat(users), noise.take(torch.cat(rows)),
+    return Packed(torch.cat(items), torch.cat(pos), offsets, square, torch.cat(users), noise.take(torch.cat(rows)),
                   None if bool(scored.all()) else scored, maxlen, causal)
 
 
@@ -113,8 +115,7 @@ class _TokenAttention(torch.autograd.Function):
         kern.attention_forward(q.detach().numpy(), k.detach().numpy(), v.detach().numpy(), pk.offsets.numpy(),
                                poffs.numpy(), pk.pos.numpy(), _seeds(pk), pk.noise.rows.contiguous().numpy(),
                                drop.site, heads, causal, pk.maxlen, np.float32(scale), on,
-                               np.uint64(math.ceil(drop.p * (1 << 24))),
-                               np.float32(1.0 / (1.0 - drop.p)) if on else np.float32(1.0),
+                               np.uint64(drop.threshold), np.float32(drop.scale) if on else np.float32(1.0),
                                y.numpy(), probs.numpy(), kept.numpy())
         ctx.save_for_backward(q, k, v, probs, kept, poffs)
         ctx.pk, ctx.heads, ctx.causal, ctx.scale, ctx.kern = pk, heads, causal, scale, kern

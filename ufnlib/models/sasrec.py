@@ -51,11 +51,18 @@ class SASRec(nn.Module):
         return cfg.hidden
 
     def embed(self, seq: torch.Tensor, users=None) -> torch.Tensor:
-        W = seq.shape[1]
-        pos = torch.arange(self.maxlen - W, self.maxlen, device=seq.device)
         # position rows looked up per sequence (the same values as broadcasting one [W] lookup),
         # so that a bundle's stacked table (training/bundle.py) can serve each row its run's rows
-        return self.item_emb(seq) * math.sqrt(self.d) + self.pos_emb(pos.expand(len(seq), W))
+        return self.embed_at(seq, self.window_positions(seq))
+
+    def window_positions(self, seq: torch.Tensor) -> torch.Tensor:
+        """[B, W] each column's position in the full ``maxlen`` window (right-aligned)."""
+        W = seq.shape[1]
+        return torch.arange(self.maxlen - W, self.maxlen, device=seq.device).expand(len(seq), W)
+
+    def embed_at(self, items: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Scaled item embeddings plus the embeddings of their window positions ``pos``."""
+        return self.item_emb(items) * math.sqrt(self.d) + self.pos_emb(pos)
 
     def encode(self, seq: torch.Tensor, users=None, noise: Noise | None = None) -> torch.Tensor:
         """Item ids [B, W] (0 = padding, left-padded) -> position vectors [B, W, d]. ``noise``:
@@ -103,8 +110,7 @@ class SASRec(nn.Module):
 
     def encode_tokens(self, pk: "packed.Packed") -> torch.Tensor:
         """Packed tokens -> their vectors, [T, d] (``encode`` on the padding-free layout)."""
-        x = self.item_emb(pk.items) * math.sqrt(self.d) + self.pos_emb(pk.pos)
-        return self.run_blocks(x, pk)
+        return self.run_blocks(self.embed_at(pk.items, pk.pos), pk)
 
     def score(self, h: torch.Tensor, items: torch.Tensor, users=None) -> torch.Tensor:
         """Position vectors [P, d] and candidates [P, C] -> logits [P, C]."""

@@ -115,9 +115,12 @@ class SSEPT(SASRec):
                                      self.maxlen)
         B, W = seq.shape
         u = self.user_vectors(users)[:, None].expand(B, W, self.d_user)
-        pos = torch.arange(self.maxlen - W, self.maxlen, device=seq.device)
-        x = torch.cat([self.item_emb(seq) * math.sqrt(self.d), u], -1) + self.pos_emb(pos.expand(B, W))
+        x = self.inputs_at(seq, u, self.window_positions(seq))
         return torch.cat([self.transform(x, seq > 0, noise), u], -1)
+
+    def inputs_at(self, items: torch.Tensor, u: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """``[E[item] * sqrt(d) | u] + P[pos]``: the blocks' inputs, width D."""
+        return torch.cat([self.item_emb(items) * math.sqrt(self.d), u], -1) + self.pos_emb(pos)
 
     def replace_ids(self, groups, noise: Noise):
         """The groups with SSE's replacements of their users and input items (``encode`` draws the
@@ -131,9 +134,8 @@ class SSEPT(SASRec):
 
     def encode_tokens(self, pk) -> torch.Tensor:
         """``encode`` on packed tokens whose ids are already replaced (``replace_ids``): ``[h | u]``."""
-        u = self.user_vectors(pk.users)[pk.seq]
-        x = torch.cat([self.item_emb(pk.items) * math.sqrt(self.d), u], -1) + self.pos_emb(pk.pos)
-        return torch.cat([self.run_blocks(x, pk), u], -1)
+        u = self.user_vectors(pk.users)[pk.seq()]
+        return torch.cat([self.run_blocks(self.inputs_at(pk.items, u, pk.pos), pk), u], -1)
 
     def score(self, h: torch.Tensor, items: torch.Tensor, users=None) -> torch.Tensor:
         """``[h | u]`` [P, D + d_u] and candidates [P, C] -> ``h . concat(E[c], u)``, [P, C]."""

@@ -10,6 +10,7 @@ sections is typed by hand.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -215,10 +216,17 @@ def numerics(recs) -> str:
                                 "reruns the cached configs with this code.")
 
 
+def sidebyside_medians(report: dict, strategy: str) -> dict | None:
+    """Median seconds of the last 4 epochs of ``strategy`` for this checkout and the baseline in a
+    ``bench_speed.py --baseline`` report, ``{"current": s, "baseline": s}``; None if not both."""
+    import statistics
+    med = {r["code"]: statistics.median(r["epochs"][-4:]) for r in report["runs"] if r["strategy"] == strategy}
+    return med if {"current", "baseline"} <= med.keys() else None
+
+
 def speed_glance(recs) -> str:
     """README: the newest side-by-side report per backbone against abed9db (the code before the
     speed issue), the newest CPU bundle report, and whether a GPU measured a bundle."""
-    import statistics
     bdir = ROOT / "results" / "benchmarks"
     lines = ["| backbone | `uniform`: this code vs abed9db | `ufn` | report |", "|---|---|---|---|"]
     for bb in ("sasrec", "bert4rec", "ssept"):
@@ -229,9 +237,9 @@ def speed_glance(recs) -> str:
         d = json.loads(fs[0].read_text())
         cells = []
         for st in ("uniform", "ufn"):
-            med = {r["code"]: statistics.median(r["epochs"][-4:]) for r in d["runs"] if r["strategy"] == st}
+            med = sidebyside_medians(d, st)
             cells.append(f"{med['current']:.1f} s vs {med['baseline']:.1f} s ({med['current'] / med['baseline']:.2f}x)"
-                         if {"current", "baseline"} <= med.keys() else "not measured")
+                         if med else "not measured")
         lines.append(f"| {bb} | {cells[0]} | {cells[1]} | `{fs[0].name}` (commit {d['git']['commit'][:7]}) |")
     out = ["Seconds per training epoch on S3-Rec Beauty, 2 threads, this code against commit abed9db "
            "(before the speed work), in turns in one run (`benchmarks/bench_speed.py --baseline abed9db`; "
@@ -455,13 +463,12 @@ def detectors(recs) -> str:
 PACKED = "64656c9"     # the first commit that trains packed batches (docs/speed.md, generation 3)
 
 
-def _packed(commit: str, cache={}) -> bool | None:
+@functools.lru_cache(maxsize=None)
+def _packed(commit: str) -> bool | None:
     """Does ``commit`` train packed batches (descend from PACKED)? None when git cannot tell."""
     import subprocess
-    if commit not in cache:
-        r = subprocess.run(["git", "merge-base", "--is-ancestor", PACKED, commit], cwd=ROOT, capture_output=True)
-        cache[commit] = {0: True, 1: False}.get(r.returncode)
-    return cache[commit]
+    r = subprocess.run(["git", "merge-base", "--is-ancestor", PACKED, commit], cwd=ROOT, capture_output=True)
+    return {0: True, 1: False}.get(r.returncode)
 
 
 def run_costs(recs) -> str:
@@ -498,12 +505,9 @@ def run_costs(recs) -> str:
     ratios = []
     for bb in ("sasrec", "bert4rec", "ssept"):
         fs = sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*-vs-abed9dbc.json"), reverse=True)
-        if fs and _packed(json.loads(fs[0].read_text())["git"]["commit"]):
-            d = json.loads(fs[0].read_text())
-            for st in ("uniform", "ufn"):
-                m = {r["code"]: statistics.median(r["epochs"][-4:]) for r in d["runs"] if r["strategy"] == st}
-                if {"current", "baseline"} <= m.keys():
-                    ratios.append(m["current"] / m["baseline"])
+        d = json.loads(fs[0].read_text()) if fs else None
+        if d and _packed(d["git"]["commit"]):
+            ratios += [m["current"] / m["baseline"] for st in ("uniform", "ufn") if (m := sidebyside_medians(d, st))]
     ratio = (f": the packed code trains an epoch in {min(ratios):.2f}-{max(ratios):.2f}x the time of abed9db's, "
              f"docs/speed.md" if ratios else "")
     price = {"packed": [], "before": [], "none": 0}

@@ -82,6 +82,7 @@ def reading_claims(frame, res=None) -> list:
 
 
 EMA_LABEL = "SASRec, EMA weights (control)"
+SASREC_LABEL = "SASRec (no warm-up)"
 
 
 def warmup_frame(records, variants: dict, plateau_records=(), default_label: str = "plateau (reference)"):
@@ -96,7 +97,7 @@ def warmup_frame(records, variants: dict, plateau_records=(), default_label: str
         rows.append(dict(rule=rule, strategy=r.strategy, seed=r.seed,
                          warmup_end=r.warmup_end,
                          best_epoch=r.best_epoch, **{"hr@10": t["hr@10"], "ndcg@10": t["ndcg@10"]}))
-    labels = {"ufn": default_label, "uniform": "SASRec (no warm-up)", "ema_eval": EMA_LABEL}
+    labels = {"ufn": default_label, "uniform": SASREC_LABEL, "ema_eval": EMA_LABEL}
     for r in plateau_records:
         if r.strategy in labels:
             add(labels[r.strategy], r)
@@ -179,7 +180,7 @@ def summary_table(frame, cols=("hr@10", "ndcg@10"), by="rule"):
     return pd.DataFrame(rows)
 
 
-def warmup_comparison(warm, seeds_wanted: int, base: str = "SASRec (no warm-up)",
+def warmup_comparison(warm, seeds_wanted: int, base: str = SASREC_LABEL,
                       default: str = "plateau (reference)"):
     """Each warm-up rule of ``warmup_frame`` against SASRec and against the default rule: test
     NDCG@10 (sampled) relative difference of the means and Welch's p over seeds (2+ seeds a side),
@@ -257,12 +258,13 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
             parts.append(f"{r['rule']} {r['vs SASRec']:+.1%}{p} ({r['status']})")
         out.append("Warm-up (default protocol, epoch chosen on validation), test NDCG@10 against SASRec: "
                    + "; ".join(parts) + ".")
-        st = comp.set_index("rule")["status"]
+        by_rule = comp.set_index("rule")
+        st = by_rule["status"]
         if "validation" in st.index and not st["validation"].endswith("not decided"):
             plateau = st.get(default)
             changes = plateau is not None and (plateau == "above SASRec") != (st["validation"] == "above SASRec")
             ema = ""
-            v = comp.set_index("rule").loc["validation"]
+            v = by_rule.loc["validation"]
             if "vs EMA control" in v.index and v["vs EMA control"] == v["vs EMA control"]:     # not NaN
                 ema = (f"; against the EMA control (SASRec evaluated with EMA weights, no mining) the validation "
                        f"rule is {v['vs EMA control']:+.1%} (p {fmt_p(v['p vs EMA control'])})")

@@ -322,8 +322,12 @@ def claims(recs) -> str:
 
 def verdicts_at_a_glance(recs) -> str:
     """Table 2 in one sentence per count (cells where UFN helps, hurts or ties its backbone on
-    test NDCG@10, sampled) and whether any Figure 3 point puts SASRec + UFN above SASRec."""
+    test NDCG@10, sampled) and Figure 3 the same way (each swept UFNRec point against SASRec at the
+    same batch size and seeds): the word is ``stats.effect``'s."""
     import pandas as pd
+
+    from ufnlib.analysis.stats import effect
+    from ufnlib.experiments.profiles import base_value, sweeps
     t = ROOT / "results" / "paper" / "tables"
     if not (t / "table2_data.csv").is_file():
         return "Not computed yet: run `bash run_all.sh`."
@@ -331,25 +335,27 @@ def verdicts_at_a_glance(recs) -> str:
     cells = d[(d["arm"] == "+UFN") & (d["metric"] == "ndcg@10") & d["rel_improv"].notna()]
     out = {"helps": [], "hurts": [], "ties": []}
     for r in cells.itertuples():
-        k = "ties" if not r.p_users < 0.05 else ("helps" if r.rel_improv > 0 else "hurts")
-        out[k].append(f"{r.backbone} on {r.dataset} ({r.rel_improv:+.1%}, {r.n} seed{'s' if r.n > 1 else ''})")
+        out[effect(r.rel_improv, r.p_users)].append(
+            f"{r.backbone} on {r.dataset} ({r.rel_improv:+.1%}, {r.n} seed{'s' if r.n > 1 else ''})")
     n = len(cells)
     lines = [f"- Table 2, test NDCG@10 (sampled-100), UFN against its backbone, in the {n} of 9 (dataset, backbone) "
              f"cells computed so far (helps / hurts: per-user Wilcoxon p < 0.05): "
              + "; ".join(f"{k} in {len(v)}" + (f" ({', '.join(v)})" if v else "") for k, v in out.items()) + "."]
-    if (t / "figure3_data.csv").is_file():
-        f = pd.read_csv(t / "figure3_data.csv")
-        ref = f[(f["strategy"] == "uniform") & (f["panel"] == "alpha")]["ndcg@10_mean"]
-        ufn = f[f["strategy"] == "ufn"]
-        if len(ref) and len(ufn):
-            from ufnlib.experiments.profiles import base_value
-            base = float(ref.iloc[0])
-            swept = ufn[[v != base_value("paper", p) for p, v in zip(ufn["panel"], ufn["value"])]]
-            above = ufn[ufn["ndcg@10_mean"] > base]
-            lines.append(f"- Figure 3: {len(swept)} swept UFN point(s) computed besides the defaults; "
-                         + (f"SASRec + UFN is above SASRec's NDCG@10 ({base:.4f}) at "
-                            + ", ".join(f"{r.panel} = {r.value:g}" for r in above.itertuples())
-                            if len(above) else f"none puts SASRec + UFN above SASRec's NDCG@10 ({base:.4f})") + ".")
+    if (t / "figure3_versus_data.csv").is_file():
+        f = pd.read_csv(t / "figure3_versus_data.csv")
+        f = f[(f["metric"] == "ndcg@10") & (f["panel"] != "default") & f["rel_improv"].notna()]
+        total = sum(x != base_value("paper", k) for k, v in sweeps("paper").items() for x in v)
+        seeds = sorted({int(x) for x in f["n"]})
+        by = {"helps": [], "hurts": [], "ties": []}
+        for r in f.itertuples():
+            by[r.effect].append(f"{r.panel} = {r.value:g} ({r.rel_improv:+.1%})")
+        lines.append(f"- Figure 3 (Beauty), test NDCG@10, each swept SASRec + UFN point against SASRec at the same "
+                     f"batch size and seeds: {len(f)} of {total} points computed"
+                     + (f" ({' or '.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} each)" if seeds else "")
+                     + ("; " + "; ".join(f"{k} at {len(v)}" + (f" ({', '.join(v)})" if v else "")
+                                         for k, v in by.items()) if len(f) else "")
+                     + ". " + (f"{len(by['helps'])} swept value(s) make SASRec + UFN beat SASRec."
+                               if by["helps"] else "No swept value computed so far makes SASRec + UFN beat SASRec."))
     return "\n".join(lines)
 
 

@@ -285,3 +285,43 @@ def test_detector_table_pools_mining_epochs_up_to_the_selected_one():
     assert t.display.loc["+SRNS", "later_share"] == "5.000%"
     assert t.display.loc["SASRec^R", "later_share"] == "none flagged"
     assert t.display.loc["+UFN", "seeds"] == 0 and t.display.loc["+UFN", "lift"] == "not run yet"
+
+
+def test_effect_words():
+    assert stats.effect(0.02, 0.01) == "helps" and stats.effect(-0.02, 0.01) == "hurts"
+    assert stats.effect(0.02, 0.05) == "ties" and stats.effect(-0.3, 0.2) == "ties"
+    assert stats.effect(math.nan, 0.01) == "" and stats.effect(0.1, math.nan) == ""
+
+
+def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path):
+    """Each UFNRec point is compared with SASRec at its own batch size and only on the seeds both
+    have; a run that changes two swept fields is on no panel; the per-user test decides the word."""
+    from ufnlib.analysis import plots
+    base = dict(alpha=0.3, m=5, decay=0.999, batch_size=128)
+    good, worse, same = np.zeros(40, int), np.arange(40) % 30 + 5, np.arange(40) % 20
+
+    def run(key, strategy, seed, ranks, **change):
+        r = fake_run(tmp_path, key, strategy, seed, ranks)
+        r["config"].update(base, **change)
+        return r
+    recs = [run("s1", "uniform", 1, same), run("s2", "uniform", 2, good),          # SASRec at the base
+            run("s256", "uniform", 1, good, batch_size=256),
+            run("u1", "ufn", 1, same),                                             # UFNRec at the base: ties
+            run("a1", "ufn", 1, good, alpha=0.01),                                 # helps against seed 1 only
+            run("m2", "ufn", 2, worse, m=2),                                       # against seed 2 (good): hurts
+            run("b256", "ufn", 1, same, batch_size=256),                           # against SASRec at 256: hurts
+            run("off", "ufn", 1, good, alpha=0.01, m=2)]                           # two fields: off the figure
+    flat = plots.hyper_versus(recs, "paper", metrics=("ndcg@10",), root=tmp_path)
+    assert list(flat["panel"]) == ["default", "alpha", "m", "batch_size"]
+    assert flat.loc[0, "effect"] == "ties" and flat.loc[0, "rel_improv"] == 0
+    v = flat.set_index(["panel", "value"])
+    a = v.loc[("alpha", 0.01)]
+    assert a["seeds"] == "1" and a["effect"] == "helps" and a["rel_improv"] > 0
+    assert a["sasrec"] == pytest.approx(metrics_from_ranks(same)["ndcg@10"])       # seed 1, not the 2-seed mean
+    m = v.loc[("m", 2)]
+    assert m["seeds"] == "2" and m["effect"] == "hurts" and m["sasrec"] == pytest.approx(1.0)
+    b = v.loc[("batch_size", 256)]
+    assert b["effect"] == "hurts" and b["sasrec"] == pytest.approx(1.0)
+    shown = plots.hyper_versus_display(plots.hyper_versus(recs, "paper", root=tmp_path))
+    assert list(shown.columns) == ["seeds (n)", "SASRec", "UFNRec", "Improv.", "p (users)", "effect"]
+    assert shown.loc[("alpha", "0.01", "ndcg@10"), "effect"] == "helps"

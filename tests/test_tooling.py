@@ -338,3 +338,37 @@ def test_device_session_script_runs_its_two_steps_on_a_cpu(tmp_path):
     assert status["final"] and status["archived_runs"] >= 8 and all(d["ok"] for d in status["done"])
     assert "bundle of 8:" in (out / "grid" / "gpu_grid.log").read_text()
     assert "[device] done" in (out / "session.log").read_text()
+
+
+def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypatch):
+    """The README's findings glance reads the notebooks' tables: each Table 2 cell and each swept
+    Figure 3 point gets the word of its per-user test, and the sentence on whether any swept value
+    makes SASRec + UFN beat SASRec follows the 'helps' points."""
+    import importlib.util
+
+    import pandas as pd
+    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "ROOT", tmp_path)
+    t = tmp_path / "results" / "paper" / "tables"
+    t.mkdir(parents=True)
+    assert mod.verdicts_at_a_glance([]).startswith("Not computed yet")
+    pd.DataFrame([dict(dataset="beauty", backbone="SASRec", arm="+UFN", metric="ndcg@10", rel_improv=-0.01,
+                       p_users=0.001, n=3),
+                  dict(dataset="yelp", backbone="SASRec", arm="+UFN", metric="ndcg@10", rel_improv=0.002,
+                       p_users=0.4, n=3)]).to_csv(t / "table2_data.csv", index=False)
+    rows = [dict(panel="default", value=None, metric="ndcg@10", n=3, rel_improv=-0.01, p_users=0.01, effect="hurts"),
+            dict(panel="alpha", value=0.01, metric="ndcg@10", n=1, rel_improv=-0.02, p_users=0.001, effect="hurts"),
+            dict(panel="m", value=8, metric="ndcg@10", n=1, rel_improv=0.001, p_users=0.6, effect="ties"),
+            dict(panel="m", value=8, metric="hr@10", n=1, rel_improv=0.03, p_users=0.001, effect="helps")]
+    pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
+    text = mod.verdicts_at_a_glance([])
+    assert "in the 2 of 9" in text and "hurts in 1 (SASRec on beauty (-1.0%, 3 seeds))" in text
+    assert "ties in 1 (SASRec on yelp" in text and "helps in 0" in text
+    assert "2 of 20 points computed (1 seed each)" in text
+    assert "hurts at 1 (alpha = 0.01 (-2.0%))" in text and "ties at 1 (m = 8 (+0.1%))" in text
+    assert "No swept value computed so far makes SASRec + UFN beat SASRec." in text
+    rows[2].update(rel_improv=0.03, p_users=0.001, effect="helps")
+    pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
+    assert "1 swept value(s) make SASRec + UFN beat SASRec" in mod.verdicts_at_a_glance([])

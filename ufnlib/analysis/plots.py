@@ -9,8 +9,9 @@ import numpy as np
 
 from .. import paper
 from ..experiments.profiles import base_value, sweeps
+from ..experiments.store import as_record
 from . import casestudy
-from .stats import Claim, decided, missing_runs
+from .stats import Claim, compare, decided, effect, missing_runs
 
 PANELS = {"alpha": "loss weight α", "m": "re-fed times m", "decay": "EMA decay d", "batch_size": "batch size"}
 CLAIM_PANEL = {"alpha": "alpha", "m": "m", "decay": "d", "batch_size": "batch size"}
@@ -49,9 +50,66 @@ def hyper_summary(frame, metrics=("hr@10", "ndcg@10")):
     return out.reset_index()
 
 
+def _panel_of(config, profile: str):
+    """(panel, value) of a Figure 3 run: the one swept field that differs from the profile's base,
+    ("default", None) for a run at the base, None for a run off the figure."""
+    diff = [f for f in PANELS if config[f] != base_value(profile, f)]
+    if len(diff) > 1:
+        return None
+    return (diff[0], config[diff[0]]) if diff else ("default", None)
+
+
+def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str = "wilcoxon", root=None):
+    """Each UFNRec point of Figure 3 against SASRec at the same batch size, on the seeds both
+    have: the two means, the relative change, the per-user test (as in Table 2) and the word for
+    it (``stats.effect``). One row per (point, metric); the base point is panel "default"."""
+    import pandas as pd
+    recs = [as_record(r) for r in records if r.config["strategy"] in LABEL]
+    sasrec, ufn = {}, {}
+    for r in recs:
+        where = _panel_of(r.config, profile)
+        if where is None:
+            continue
+        if r.strategy == "uniform":
+            if where[0] in ("default", "batch_size"):
+                sasrec.setdefault(r.config["batch_size"], []).append(r)
+        else:
+            ufn.setdefault(where, []).append(r)
+    order = {p: k for k, p in enumerate(["default", *PANELS])}
+    rows = []
+    for (panel, v), treat in sorted(ufn.items(), key=lambda kv: (order[kv[0][0]], kv[0][1] or 0)):
+        base = sasrec.get(v if panel == "batch_size" else base_value(profile, "batch_size"), [])
+        seeds = sorted({r.seed for r in treat} & {r.seed for r in base})
+        pick = lambda rs: [r for r in rs if r.seed in seeds]           # noqa: E731
+        df = compare({"SASRec": pick(base), "UFNRec": pick(treat)}, "SASRec", metrics, "test", "sampled",
+                     test, root)
+        for m in metrics:
+            a = df[(df["arm"] == "SASRec") & (df["metric"] == m)].iloc[0]
+            b = df[(df["arm"] == "UFNRec") & (df["metric"] == m)].iloc[0]
+            rows.append(dict(panel=panel, value=v, metric=m, seeds=",".join(map(str, seeds)), n=len(seeds),
+                             sasrec=a["mean"], ufnrec=b["mean"], rel_improv=b["rel_improv"],
+                             p_users=b["p_users"], effect=effect(b["rel_improv"], b["p_users"])))
+    cols = ["panel", "value", "metric", "seeds", "n", "sasrec", "ufnrec", "rel_improv", "p_users", "effect"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def hyper_versus_display(versus):
+    """``hyper_versus`` formatted for a Markdown table."""
+    from .stats import fmt_p, fmt_pct
+    out = versus.copy()
+    out["value"] = ["" if v is None or v != v else f"{v:g}" for v in out["value"]]
+    for c in ("sasrec", "ufnrec"):
+        out[c] = [f"{x:.4f}" if x == x else "" for x in out[c]]
+    out["rel_improv"] = [fmt_pct(x) for x in out["rel_improv"]]
+    out["p_users"] = [fmt_p(x) for x in out["p_users"]]
+    return out.rename(columns={"n": "seeds (n)", "sasrec": "SASRec", "ufnrec": "UFNRec", "rel_improv": "Improv.",
+                               "p_users": "p (users)"}).drop(columns=["seeds"]).set_index(["panel", "value", "metric"])
+
+
 def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
-    """2 x 4 panels (metric x hyper-parameter): UFNRec at each value (mean ± std over seeds);
-    SASRec as a band (alpha, m, d do not touch it) or a line (batch size). Dotted: the base value."""
+    """2 x 4 panels (metric x hyper-parameter): UFNRec at each value (mean ± std over seeds, the
+    seed count n beside each point); SASRec as a band (alpha, m, d do not touch it) or a line
+    (batch size). Dotted: the base value."""
     import matplotlib.pyplot as plt
     summ = hyper_summary(frame, metrics)
     fig, axes = plt.subplots(len(metrics), len(PANELS), figsize=(3.4 * len(PANELS), 2.7 * len(metrics)),
@@ -68,12 +126,16 @@ def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
                     continue
                 mu, sd = d[f"{m}_mean"].to_numpy(), d[f"{m}_std"].fillna(0).to_numpy()
                 if s == "uniform" and panel != "batch_size":
-                    ax.axhline(mu[0], color=color, lw=1.2, label=f"{LABEL[s]} (not affected)")
+                    ax.axhline(mu[0], color=color, lw=1.2,
+                               label=f"{LABEL[s]} (not affected, n={d[f'{m}_count'].iloc[0]})")
                     if sd[0] > 0:
                         ax.axhspan(mu[0] - sd[0], mu[0] + sd[0], color=color, alpha=0.12)
                     continue
                 x = [pos[v] for v in d["value"]]
                 ax.errorbar(x, mu, yerr=sd, color=color, marker="o", ms=4, capsize=3, lw=1.3, label=LABEL[s])
+                for xi, yi, n in zip(x, mu, d[f"{m}_count"]):        # the seed count of each point
+                    ax.annotate(f"n={n}", (xi, yi), textcoords="offset points", ha="left", va="center",
+                                fontsize=6, xytext=(5, 0), color=color)
             ax.axvline(pos.get(base_value(profile, panel), -1), color="0.6", ls=":", lw=1)
             ax.set_xticks(range(len(values)))
             ax.set_xticklabels([f"{v:g}" for v in values], fontsize=8)

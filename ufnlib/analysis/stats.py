@@ -164,6 +164,16 @@ def compare(arms: dict[str, list[dict]], baseline: str, metrics, which: str = "t
     return df
 
 
+def effect(rel: float, p: float, alpha: float = ALPHA) -> str:
+    """"helps" / "hurts" (the mean moves that way and p < ``alpha``), "ties" (p >= ``alpha``), or
+    "" where either number is missing. The word Table 2's and Figure 3's glances use."""
+    if rel is None or p is None or not (np.isfinite(rel) and np.isfinite(p)):
+        return ""
+    if p >= alpha or rel == 0:
+        return "ties"
+    return "helps" if rel > 0 else "hurts"
+
+
 def fmt_mean_std(mean: float, std: float, n: int) -> str:
     """``0.4765 ± 0.0021`` (sample std over seeds); ``0.4765`` with one seed; empty if none."""
     if not n or mean is None or not np.isfinite(mean):

@@ -25,7 +25,7 @@
 # compare the direction and size of the gap, not the values. The paper's claims about the table are
 # then tested one by one and stated as holding, not holding, or not computed.
 #
-# Writes `results/<profile>/tables/table2*.{csv,md}` (`table2`, `table2_data`, `table2_claims`,
+# Writes `results/<profile>/tables/table2*.{csv,md}` (`table2`, `table2_data`, `table2_effects`, `table2_claims`,
 # `table2_full`, `table2_full_data`) and `results/<profile>/tables/01_main_results.json`.
 
 # %%
@@ -70,6 +70,23 @@ print(t2.caption)
 t2.display
 
 # %% [markdown]
+# ### Does UFN help, cell by cell?
+#
+# Table 2 in one grid: in each computed (dataset, backbone) cell, UFN's relative change of test
+# NDCG@10 over its backbone, the word for it and the seed count in brackets. *helps* / *hurts*: the
+# mean moves that way and the per-user Wilcoxon p < 0.05; *ties* otherwise. A cell with one seed
+# says how these two trained models compare, not how another seed would.
+
+# %%
+effects, effect_grid = tables.table2_effects(t2.long)
+report.save_table(effect_grid, "table2_effects",
+                  "UFN against its backbone, test NDCG@10, each computed (dataset, backbone) cell: relative change "
+                  "of the seed means, its reading (helps / hurts: per-user Wilcoxon p < 0.05; ties otherwise) and "
+                  "the seed count. " + t2.caption)
+print({k: len(g) for k, g in effects.groupby("effect")}, f"in {len(effects)} of 9 cells")
+effect_grid
+
+# %% [markdown]
 # ## 3. The paper's claims about Table 2
 
 # %%
@@ -97,6 +114,7 @@ numbers = {
     "profile": profile, "datasets": datasets, "backbones": backbones, "seeds": seeds,
     "runs": runs.to_dict(),
     "rel_improvement_sampled": {f"{r.dataset}/{r.backbone}/{r.metric}": r.rel_improv for r in ufn_rows.itertuples()},
+    "effects_ndcg10_sampled": effects.to_dict(orient="records"),
     "claims": {f"{c.source}: {c.text}": c.ours for c in t2.claims + t2f.claims},
 }
 report.save_numbers("01_main_results", numbers)

@@ -323,20 +323,18 @@ def claims(recs) -> str:
 def verdicts_at_a_glance(recs) -> str:
     """Table 2 in one sentence per count (cells where UFN helps, hurts or ties its backbone on
     test NDCG@10, sampled) and Figure 3 the same way (each swept UFNRec point against SASRec at the
-    same batch size and seeds): the word is ``stats.effect``'s."""
+    same batch size and seeds): the word is ``stats.effect``'s, as in notebooks 01 and 04."""
     import pandas as pd
 
-    from ufnlib.analysis.stats import effect
+    from ufnlib.analysis.tables import table2_effects
     from ufnlib.experiments.profiles import base_value, sweeps
     t = ROOT / "results" / "paper" / "tables"
     if not (t / "table2_data.csv").is_file():
         return "Not computed yet: run `bash run_all.sh`."
-    d = pd.read_csv(t / "table2_data.csv")
-    cells = d[(d["arm"] == "+UFN") & (d["metric"] == "ndcg@10") & d["rel_improv"].notna()]
+    cells, _ = table2_effects(pd.read_csv(t / "table2_data.csv"))
     out = {"helps": [], "hurts": [], "ties": []}
     for r in cells.itertuples():
-        out[effect(r.rel_improv, r.p_users)].append(
-            f"{r.backbone} on {r.dataset} ({r.rel_improv:+.1%}, {r.n} seed{'s' if r.n > 1 else ''})")
+        out[r.effect].append(f"{r.backbone} on {r.dataset} ({r.rel_improv:+.1%}, {r.n} seed{'s' if r.n > 1 else ''})")
     n = len(cells)
     lines = [f"- Table 2, test NDCG@10 (sampled-100), UFN against its backbone, in the {n} of 9 (dataset, backbone) "
              f"cells computed so far (helps / hurts: per-user Wilcoxon p < 0.05): "

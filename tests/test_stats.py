@@ -325,3 +325,22 @@ def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path
     shown = plots.hyper_versus_display(plots.hyper_versus(recs, "paper", root=tmp_path))
     assert list(shown.columns) == ["seeds (n)", "SASRec", "UFNRec", "Improv.", "p (users)", "effect"]
     assert shown.loc[("alpha", "0.01", "ndcg@10"), "effect"] == "helps"
+
+
+def test_table2_effects_grid_words_each_computed_cell():
+    """One word per computed cell (the per-user p decides, the sign gives the direction); cells
+    without UFN runs and other metrics stay out; the grid reads 'change word (seeds)'."""
+    long = pd.DataFrame([
+        dict(dataset="beauty", backbone="SASRec", arm="+UFN", metric="ndcg@10", n=3, rel_improv=-0.008, p_users=0.0004),
+        dict(dataset="beauty", backbone="SSE-PT", arm="+UFN", metric="ndcg@10", n=1, rel_improv=0.02, p_users=0.01),
+        dict(dataset="yelp", backbone="SASRec", arm="+UFN", metric="ndcg@10", n=3, rel_improv=-0.001, p_users=0.7),
+        dict(dataset="yelp", backbone="SASRec", arm="+UFN", metric="hr@10", n=3, rel_improv=0.05, p_users=0.001),
+        dict(dataset="yelp", backbone="SSE-PT", arm="+UFN", metric="ndcg@10", n=0, rel_improv=math.nan,
+             p_users=math.nan),
+        dict(dataset="yelp", backbone="SASRec", arm="backbone", metric="ndcg@10", n=3, rel_improv=math.nan,
+             p_users=math.nan)])
+    cells, grid = tables.table2_effects(long)
+    assert list(cells["effect"]) == ["hurts", "helps", "ties"]
+    assert list(grid.columns) == ["SASRec", "SSE-PT"] and list(grid.index) == ["beauty", "yelp"]
+    assert grid.loc["beauty", "SASRec"] == "-0.80% hurts (3)" and grid.loc["beauty", "SSE-PT"] == "+2.00% helps (1)"
+    assert grid.loc["yelp", "SASRec"] == "-0.10% ties (3)" and grid.loc["yelp", "SSE-PT"] == ""

@@ -16,7 +16,7 @@ import numpy as np
 from .. import paper
 from ..experiments.store import Record, as_record
 from .captions import MODE_TEXT, SIG_TEXT, dataset_note, protocol  # noqa: F401 (tables.protocol: notebooks)
-from .stats import HOLDS, Claim, compare, decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs, verdict
+from .stats import HOLDS, Claim, compare, decided, effect, fmt_mean_std, fmt_p, fmt_pct, missing_runs, verdict
 
 METRICS = paper.METRICS
 ARM_LABELS = {"uniform": "SASRec", "fmr": "+FMR", "fcr": "+FCR", "ufn": "+UFN",
@@ -201,6 +201,20 @@ def table2_claims(long, mode: str, res=None) -> list[Claim]:
                               all(pos) if n_cells else None, f"{sum(pos)} of {n_cells} cell(s) improved on all metrics",
                               "", every, miss_all))
     return claims
+
+
+def table2_effects(long, metric: str = "ndcg@10"):
+    """UFN's effect in each computed (dataset, backbone) cell of Table 2 on ``metric``: the seed
+    count, the relative change, the per-user p and its word (``stats.effect``). Returns ``(cells,
+    grid)``: one row per cell, and a dataset x backbone table of "-3.5% hurts (3)" strings."""
+    u = long[(long["arm"] == "+UFN") & (long["metric"] == metric) & long["rel_improv"].notna()]
+    cells = u[["dataset", "backbone", "n", "rel_improv", "p_users"]].reset_index(drop=True)
+    cells["effect"] = [effect(r, p) for r, p in zip(cells["rel_improv"], cells["p_users"])]
+    grid = cells.assign(cell=[f"{fmt_pct(r)} {e} ({n})" for r, e, n in
+                              zip(cells["rel_improv"], cells["effect"], cells["n"])])
+    order = [b for b in paper.BACKBONE_LABELS.values() if b in set(cells["backbone"])]
+    grid = grid.pivot(index="dataset", columns="backbone", values="cell").reindex(columns=order).fillna("")
+    return cells, grid
 
 
 def _ssept_wins():

@@ -92,7 +92,7 @@ print(f"{len(nd)} swept point(s) computed; NDCG@10:",
 # ## 4. The paper's claims about Figure 3
 
 # %%
-claims = plots.hyper_claims(frame, profile, runs)
+claims = plots.hyper_claims(frame, profile, runs, versus)
 report.save_claims(claims, "figure3_claims",
                    "Claims of the paper about Figure 3, tested on our runs (seed means). " + caption)
 

@@ -239,7 +239,16 @@ def test_figure3_claims_need_their_swept_values():
     c = {x.text: x for x in plots.hyper_claims(frame, "paper", paper_missing)}
     small = c["The consistency loss gives significant improvements even with a small alpha."]
     assert small.ours == stats.NOT_COMPUTED and "alpha=0.01" in small.missing
-    assert {x.ours for x in c.values()} <= {stats.NOT_COMPUTED, stats.PARTLY}
+    assert {x.ours for x in c.values() if x.source.endswith("alpha")} <= {stats.NOT_COMPUTED, stats.PARTLY}
+    # a missing alpha run (at the base m, d and batch size) is not missing from the m, d or batch panels
+    others = [x for x in c.values() if not x.source.endswith("alpha")]
+    assert others and all("alpha=0.01" not in x.missing for x in others)
+    m1 = GridResult(missing=[Config(strategy="ufn", m=1), Config(strategy="uniform", batch_size=32)])
+    c = {x.text: x for x in plots.hyper_claims(frame, "paper", m1)}
+    assert c["m < 3 gives inferior performance."].missing == "1 run: beauty/sasrec/ufn/s1/m=1"
+    bs32 = c["UFNRec is poorer than SASRec at batch size 32."]
+    assert bs32.missing == "1 run: beauty/sasrec/uniform/s1/batch_size=32"
+    assert c["With a larger alpha HR@10 decreases (alpha = 0.2 vs 0.5)."].missing == ""
 
 
 def test_table_builders_on_an_empty_grid():
@@ -344,3 +353,32 @@ def test_table2_effects_grid_words_each_computed_cell():
     assert list(grid.columns) == ["SASRec", "SSE-PT"] and list(grid.index) == ["beauty", "yelp"]
     assert grid.loc["beauty", "SASRec"] == "-0.80% hurts (3)" and grid.loc["beauty", "SSE-PT"] == "+2.00% helps (1)"
     assert grid.loc["yelp", "SASRec"] == "-0.10% ties (3)" and grid.loc["yelp", "SSE-PT"] == ""
+
+
+def test_figure3_claims_compare_points_on_the_seeds_they_share():
+    """UFNRec at alpha 0.01 (seed 1 only) is above SASRec's 3-seed mean but below SASRec's seed 1:
+    the claim compares seed 1 with seed 1 and says so; with hyper_versus's words the per-user test
+    decides 'significant'; batch-size pairs are compared on their own common seeds."""
+    from ufnlib.analysis import plots
+    from ufnlib.experiments.grid import GridResult
+
+    def row(panel, strategy, value, seed, ndcg, hr=None):
+        return dict(panel=panel, strategy=strategy, value=value, seed=seed, **{"ndcg@10": ndcg, "hr@10": hr or ndcg})
+    rows = [row(p, "uniform", v, s, n) for s, n in ((1, 0.40), (2, 0.30), (3, 0.30))
+            for p, v in (("alpha", 0.3), ("m", 5), ("decay", 0.999), ("batch_size", 128))]
+    rows += [row("alpha", "ufn", 0.01, 1, 0.38),                                  # mean of SASRec: 0.333
+             row("batch_size", "ufn", 256, 1, 0.50), row("batch_size", "uniform", 256, 2, 0.60),   # no common seed
+             row("batch_size", "ufn", 512, 2, 0.50), row("batch_size", "uniform", 512, 2, 0.45)]
+    frame = pd.DataFrame(rows)
+    c = {x.text: x for x in plots.hyper_claims(frame, "paper", GridResult())}
+    small = c["The consistency loss gives significant improvements even with a small alpha."]
+    assert small.ours == stats.FAILS and small.detail.startswith("seed 1")
+    big = c["UFNRec outperforms SASRec with batch size > 64."]
+    assert big.ours == stats.HOLDS and big.detail == "512: seed 2"          # 256 has no common seed: not compared
+    frame.loc[frame["value"] == 0.01, "ndcg@10"] = frame.loc[frame["value"] == 0.01, "hr@10"] = 0.45
+    c = {x.text: x for x in plots.hyper_claims(frame, "paper", GridResult())}
+    assert c["The consistency loss gives significant improvements even with a small alpha."].ours == stats.HOLDS
+    versus = pd.DataFrame([dict(panel="alpha", value=0.01, metric=m, effect=e)
+                           for m, e in (("hr@10", "helps"), ("ndcg@10", "ties"))])
+    small = {x.text: x for x in plots.hyper_claims(frame, "paper", GridResult(), versus)}[small.text]
+    assert small.ours == stats.FAILS and "ndcg@10 ties" in small.detail and "Wilcoxon" in small.test

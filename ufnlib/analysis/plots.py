@@ -158,14 +158,27 @@ def _get(summ, panel, strategy, value, metric):
     return float(d[f"{metric}_mean"].iloc[0]) if len(d) else None
 
 
-def hyper_claims(frame, profile: str, res=None) -> list[Claim]:
-    """Section 4.8's sentences about Figure 3, each with the test we apply (on means over seeds).
-    ``res``: the grid; a claim whose points are missing from it is not decided."""
-    summ = hyper_summary(frame)
+def _on_common_seeds(frame, points):
+    """``frame``'s summary over the seeds every one of ``points`` ((panel, strategy, value)) has,
+    and those seeds; (None, []) when a point has no run or the points share no seed."""
+    seeds = None
+    for panel, strategy, value in points:
+        at = (frame["panel"] == panel) & (frame["strategy"] == strategy) & (frame["value"] == value)
+        seeds = set(frame.loc[at, "seed"]) if seeds is None else seeds & set(frame.loc[at, "seed"])
+    if not seeds:
+        return None, []
+    return hyper_summary(frame[frame["seed"].isin(seeds)]), sorted(seeds)
+
+
+def hyper_claims(frame, profile: str, res=None, versus=None) -> list[Claim]:
+    """Section 4.8's sentences about Figure 3, each with the test we apply on seed means. Each
+    test compares its points on the seeds they all have (a swept point with seed 1 only is set
+    against the others' seed 1, not their 3-seed mean), and says which. ``res``: the grid; a claim
+    whose points are missing from it is not decided. ``versus``: ``hyper_versus``'s table, whose
+    per-user test decides "significant" in the small-alpha claim (without it: the means only)."""
     ms = ("hr@10", "ndcg@10")
     b = {f: base_value(profile, f) for f in PANELS}
     swept = sweeps(profile)
-    ref = {m: _get(summ, "alpha", "uniform", b["alpha"], m) for m in ms}
     out = []
 
     def both(fn):
@@ -175,75 +188,125 @@ def hyper_claims(frame, profile: str, res=None) -> list[Claim]:
     def cmp(a, bb, op):
         return None if a is None or bb is None else op(a, bb)
 
+    def computed(panel, strategy):
+        """The values of ``panel`` at which ``strategy`` has runs."""
+        return sorted(set(frame.loc[(frame["panel"] == panel) & (frame["strategy"] == strategy), "value"]))
+
+    def seeds_text(seeds):
+        return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else ""
+
+    def on_panel(panel, values, **want):
+        """The missing runs at ``values`` of ``panel`` with the other swept fields at the base."""
+        return missing_runs(res, **{f: v for f, v in b.items() if f != panel}, **{panel: set(values)}, **want)
+
     def need(panel, values, sasrec=True):
         """The missing runs among UFNRec at ``values`` of ``panel`` (and SASRec at the base)."""
-        miss = missing_runs(res, strategy="ufn", **{panel: set(values)})
-        return miss + (missing_runs(res, strategy="uniform", batch_size=b["batch_size"]) if sasrec else [])
+        miss = on_panel(panel, values, strategy="ufn")
+        return miss + (missing_runs(res, strategy="uniform", **b) if sasrec else [])
 
     def panel_text(panel, values):
         return f"UFNRec at {panel} = {', '.join(f'{v:g}' for v in values)}" if values else f"the {panel} sweep"
 
-    def add(panel, values, text, test, ok, detail="", sasrec=True):
+    def add(panel, values, text, test, ok, detail="", sasrec=True, seeds=()):
+        detail = "; ".join(x for x in (seeds_text(seeds), detail) if x)
         out.append(decided(f"Figure 3, {CLAIM_PANEL[panel]}", text, test, ok, detail, "",
                            panel_text(panel, values) + (" and SASRec at the base" if sasrec else ""),
                            need(panel, values, sasrec)))
 
+    # alpha: the smallest swept value against SASRec; 0.2 against 0.5
     a_min = min(swept.get("alpha", ()), default=None)   # the profile's smallest swept alpha (none: not computed)
-    ok = None if a_min is None else both(lambda m: cmp(_get(summ, "alpha", "ufn", a_min, m), ref[m], operator.gt))
+    summ, seeds = _on_common_seeds(frame, [("alpha", "ufn", a_min), ("alpha", "uniform", b["alpha"])])
+    ok, detail, test = None, "", f"UFNRec at the smallest swept alpha ({a_min}) above SASRec on HR@10 and NDCG@10"
+    if summ is not None:
+        ok = both(lambda m: cmp(_get(summ, "alpha", "ufn", a_min, m), _get(summ, "alpha", "uniform", b["alpha"], m),
+                                operator.gt))
+        if versus is not None and len(versus):
+            at = versus[(versus["panel"] == "alpha") & (versus["value"] == a_min)]
+            words = dict(zip(at["metric"], at["effect"]))
+            if all(m in words for m in ms):
+                ok = all(words[m] == "helps" for m in ms)
+                detail = ", ".join(f"{m} {words[m]}" for m in ms)
+                test += ", per-user Wilcoxon p < 0.05 on both"
     add("alpha", [a_min] if a_min is not None else [],
-        "The consistency loss gives significant improvements even with a small alpha.",
-        f"UFNRec at the smallest swept alpha ({a_min}) above SASRec on HR@10 and NDCG@10", ok)
-    ok = cmp(_get(summ, "alpha", "ufn", 0.2, "hr@10"), _get(summ, "alpha", "ufn", 0.5, "hr@10"), operator.gt)
+        "The consistency loss gives significant improvements even with a small alpha.", test, ok, detail,
+        seeds=seeds)
+    summ, seeds = _on_common_seeds(frame, [("alpha", "ufn", 0.2), ("alpha", "ufn", 0.5)])
+    ok = None if summ is None else cmp(_get(summ, "alpha", "ufn", 0.2, "hr@10"),
+                                       _get(summ, "alpha", "ufn", 0.5, "hr@10"), operator.gt)
     add("alpha", [0.2, 0.5], "With a larger alpha HR@10 decreases (alpha = 0.2 vs 0.5).",
-        "UFNRec HR@10 at alpha 0.2 above alpha 0.5", ok, sasrec=False)
+        "UFNRec HR@10 at alpha 0.2 above alpha 0.5", ok, sasrec=False, seeds=seeds)
+
+    # m: 1 and 2 against 3; where the best m lies
+    lows = [v for v in (1, 2) if v in computed("m", "ufn")]
+    summ, seeds = _on_common_seeds(frame, [("m", "ufn", v) for v in (*lows, 3)]) if lows else (None, [])
 
     def m_low(m):
         ref3 = _get(summ, "m", "ufn", 3, m)
-        lows = [x for x in (_get(summ, "m", "ufn", v, m) for v in (1, 2)) if x is not None]
-        return None if ref3 is None or not lows else all(x < ref3 for x in lows)
+        xs = [_get(summ, "m", "ufn", v, m) for v in lows]
+        return None if ref3 is None or None in xs else all(x < ref3 for x in xs)
     add("m", [1, 2, 3], "m < 3 gives inferior performance.", "UFNRec at m = 1 and 2 below m = 3 on both metrics",
-        both(m_low), sasrec=False)
+        None if summ is None else both(m_low), sasrec=False, seeds=seeds)
     m_values = sorted({*swept.get("m", ()), b["m"]})
-    md = summ[(summ["panel"] == "m") & (summ["strategy"] == "ufn")] if len(summ) else summ
-    best = None if not len(md) or len(md) < 3 else md.loc[md["ndcg@10_mean"].idxmax(), "value"]
+    have = computed("m", "ufn")
+    summ, seeds = _on_common_seeds(frame, [("m", "ufn", v) for v in have]) if len(have) >= 3 else (None, [])
+    best = None
+    if summ is not None:
+        md = summ[(summ["panel"] == "m") & (summ["strategy"] == "ufn")]
+        best = md.loc[md["ndcg@10_mean"].idxmax(), "value"]
     add("m", m_values, "Performance improves with m up to m = 6, and drops when m is too large.",
-        "the best m (NDCG@10) lies in 3..6", None if best is None else 3 <= best <= 6,
-        "" if best is None else f"best m = {best:g}", sasrec=False)
+        "the best m (NDCG@10) lies in 3..6", None if best is None else bool(3 <= best <= 6),
+        "" if best is None else f"best m = {best:g} of {', '.join(f'{v:g}' for v in have)}", sasrec=False,
+        seeds=seeds)
+
+    # d: the spread over the computed values, and the direction
     d_values = sorted({*swept.get("decay", ()), b["decay"]})
-    dd = summ[(summ["panel"] == "decay") & (summ["strategy"] == "ufn")] if len(summ) else summ
+    have = computed("decay", "ufn")
+    summ, seeds = _on_common_seeds(frame, [("decay", "ufn", v) for v in have]) if len(have) >= 2 else (None, [])
     stable = "Performance is approximately stable for d from 0.9 to 0.999."
-    if len(dd) >= 2:
-        v = dd.sort_values("value")["ndcg@10_mean"].to_numpy()
+    if summ is not None:
+        dd = summ[(summ["panel"] == "decay") & (summ["strategy"] == "ufn")].sort_values("value")
+        v, hr = dd["ndcg@10_mean"].to_numpy(), dd["hr@10_mean"].to_numpy()
         spread = (v.max() - v.min()) / v.mean()
         add("decay", d_values, stable, "NDCG@10 range over d within 2% of its mean", bool(spread <= 0.02),
-            f"range {spread:.2%} of the mean", sasrec=False)
-        hr = dd.sort_values("value")["hr@10_mean"].to_numpy()
+            f"range {spread:.2%} of the mean", sasrec=False, seeds=seeds)
         add("decay", d_values, "HR@10 and NDCG@10 increase slightly with d.",
             "both metrics at the largest d at or above the smallest d", bool(v[-1] >= v[0] and hr[-1] >= hr[0]),
-            sasrec=False)
+            sasrec=False, seeds=seeds)
     else:
         add("decay", d_values, stable, "NDCG@10 range over d within 2% of its mean", None, sasrec=False)
+
+    # batch size: UFNRec against SASRec at each size (each pair on its common seeds); SASRec's best size
     bs_values = sorted({*swept.get("batch_size", ()), b["batch_size"]})
-    big = [v for v in paper.SWEEPS["batch_size"] if v > 64]
-    have = [v for v in big if _get(summ, "batch_size", "ufn", v, "ndcg@10") is not None
-            and _get(summ, "batch_size", "uniform", v, "ndcg@10") is not None]
-    ok = None if not have else all(_get(summ, "batch_size", "ufn", v, m) > _get(summ, "batch_size", "uniform", v, m)
-                                   for v in have for m in ms)
     bs_needs = f"UFNRec and SASRec at batch size {', '.join(map(str, bs_values))}"
+    pairs = {}
+    for v in bs_values:
+        summ, seeds = _on_common_seeds(frame, [("batch_size", "ufn", v), ("batch_size", "uniform", v)])
+        if summ is not None:
+            pairs[v] = ({m: (_get(summ, "batch_size", "ufn", v, m), _get(summ, "batch_size", "uniform", v, m))
+                         for m in ms}, seeds)
+    big = [v for v in paper.SWEEPS["batch_size"] if v > 64 and v in pairs]
+    ok = None if not big else all(pairs[v][0][m][0] > pairs[v][0][m][1] for v in big for m in ms)
     out.append(decided("Figure 3, batch size", "UFNRec outperforms SASRec with batch size > 64.",
                        "UFNRec above SASRec on both metrics at every batch size > 64", ok,
-                       f"batch sizes compared: {have}" if have else "", "", bs_needs,
-                       missing_runs(res, batch_size=set(big) & set(bs_values))))
-    bu = summ[(summ["panel"] == "batch_size") & (summ["strategy"] == "uniform")] if len(summ) else summ
-    ok = None if len(bu) < 3 else bool(bu.loc[bu["ndcg@10_mean"].idxmax(), "value"] == 128)
+                       "; ".join(f"{v}: {seeds_text(pairs[v][1])}" for v in big), "", bs_needs,
+                       on_panel("batch_size", {v for v in bs_values if v > 64})))
+    have = computed("batch_size", "uniform")
+    summ, seeds = _on_common_seeds(frame, [("batch_size", "uniform", v) for v in have]) if len(have) >= 3 \
+        else (None, [])
+    best = None
+    if summ is not None:
+        bu = summ[(summ["panel"] == "batch_size") & (summ["strategy"] == "uniform")]
+        best = bu.loc[bu["ndcg@10_mean"].idxmax(), "value"]
     out.append(decided("Figure 3, batch size", "SASRec is best at batch size 128.",
-                       "SASRec's NDCG@10 highest at 128 (3+ batch sizes needed)", ok, "", "", bs_needs,
-                       missing_runs(res, batch_size=set(bs_values), strategy="uniform")))
-    ok = both(lambda m: cmp(_get(summ, "batch_size", "ufn", 32, m), _get(summ, "batch_size", "uniform", 32, m),
-                            operator.lt))
+                       "SASRec's NDCG@10 highest at 128 (3+ batch sizes needed)",
+                       None if best is None else bool(best == 128),
+                       "" if best is None else f"{seeds_text(seeds)}; best at {best:g}", "", bs_needs,
+                       on_panel("batch_size", bs_values, strategy="uniform")))
+    ok = None if 32 not in pairs else all(pairs[32][0][m][0] < pairs[32][0][m][1] for m in ms)
     out.append(decided("Figure 3, batch size", "UFNRec is poorer than SASRec at batch size 32.",
-                       "UFNRec below SASRec on both metrics at 32", ok, "", "", "UFNRec and SASRec at batch size 32",
-                       missing_runs(res, batch_size=32)))
+                       "UFNRec below SASRec on both metrics at 32", ok,
+                       seeds_text(pairs[32][1]) if 32 in pairs else "", "", "UFNRec and SASRec at batch size 32",
+                       on_panel("batch_size", [32])))
     return out
 
 

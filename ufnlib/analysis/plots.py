@@ -11,7 +11,7 @@ from .. import paper
 from ..experiments.profiles import base_value, sweeps
 from ..experiments.store import as_record
 from . import casestudy
-from .stats import Claim, compare, decided, effect, missing_runs
+from .stats import Claim, compare, decided, effect, fmt_p, fmt_pct, missing_runs
 
 PANELS = {"alpha": "loss weight α", "m": "re-fed times m", "decay": "EMA decay d", "batch_size": "batch size"}
 CLAIM_PANEL = {"alpha": "alpha", "m": "m", "decay": "d", "batch_size": "batch size"}
@@ -95,7 +95,6 @@ def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str 
 
 def hyper_versus_display(versus):
     """``hyper_versus`` formatted for a Markdown table."""
-    from .stats import fmt_p, fmt_pct
     out = versus.copy()
     out["value"] = ["" if v is None or v != v else f"{v:g}" for v in out["value"]]
     for c in ("sasrec", "ufnrec"):

@@ -339,6 +339,11 @@ def verdicts_at_a_glance(recs) -> str:
     lines = [f"- Table 2, test NDCG@10 (sampled-100), UFN against its backbone, in the {n} of 9 (dataset, backbone) "
              f"cells computed so far (helps / hurts: per-user Wilcoxon p < 0.05): "
              + "; ".join(f"{k} in {len(v)}" + (f" ({', '.join(v)})" if v else "") for k, v in out.items()) + "."]
+    nums = t / "01_main_results.json"
+    sched = json.loads(nums.read_text()).get("schedules", []) if nums.is_file() else []
+    if sched:
+        lines.append("- When mining started (Table 2's UFN runs; warm-up by the reference's plateau rule): "
+                     + " ".join(sched) + " Notebook 09 varies the warm-up for SASRec on Beauty.")
     if (t / "figure3_versus_data.csv").is_file():
         f = pd.read_csv(t / "figure3_versus_data.csv")
         f = f[(f["metric"] == "ndcg@10") & (f["panel"] != "default") & f["rel_improv"].notna()]

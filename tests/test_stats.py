@@ -382,3 +382,25 @@ def test_figure3_claims_compare_points_on_the_seeds_they_share():
                            for m, e in (("hr@10", "helps"), ("ndcg@10", "ties"))])
     small = {x.text: x for x in plots.hyper_claims(frame, "paper", GridResult(), versus)}[small.text]
     assert small.ours == stats.FAILS and "ndcg@10 ties" in small.detail and "Wilcoxon" in small.test
+
+
+def test_table2_schedules_put_mining_start_beside_the_backbone_peak():
+    """Each UFN run gets its same-seed backbone run; 'cut by the cap' needs both the cap reached and
+    the best epoch within the last patience epochs; the sentence gives medians and the count."""
+    def rec(bb, strategy, seed, best, epochs, warm=None):
+        return Record({"key": f"{bb}{strategy}{seed}", "warmup_end_epoch": warm,
+                       "config": {"dataset": "beauty", "backbone": bb, "strategy": strategy, "seed": seed,
+                                  "max_epochs": 200, "patience": 20},
+                       "selection": {"best_epoch": best, "epochs_run": epochs}})
+    recs = [rec("bert4rec", "uniform", 1, 190, 200), rec("bert4rec", "ufn", 1, 199, 200, 8),
+            rec("sasrec", "uniform", 1, 40, 60), rec("sasrec", "ufn", 1, 170, 200, 10),   # cap reached, best too early
+            rec("sasrec", "ufn", 2, 150, 170, 12), rec("sasrec", "fmr", 1, 100, 120, 9)]
+    s = tables.table2_schedules(recs)
+    assert list(zip(s["backbone"], s["seed"])) == [("BERT4Rec", 1), ("SASRec", 1), ("SASRec", 2)]
+    assert list(s["UFN cut by the cap"]) == [True, False, False]
+    assert s.loc[1, "backbone best"] == 40 and s.loc[1, "UFN mining from"] == 10
+    assert pd.isna(s.loc[2, "backbone best"])                                          # no seed-2 backbone run
+    text = tables.schedules_text(s)
+    assert text[0].startswith("BERT4Rec (1 UFN run): mining started at epoch 8 (median), while the backbone "
+                              "alone peaked at epoch 190") and "cut 1 of 1" in text[0]
+    assert "mining started at epoch 11 (median)" in text[1] and "cut 0 of 2" in text[1]

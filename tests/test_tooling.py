@@ -369,6 +369,10 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     assert "2 of 20 points computed (1 seed each)" in text
     assert "hurts at 1 (alpha = 0.01 (-2.0%))" in text and "ties at 1 (m = 8 (+0.1%))" in text
     assert "No swept value computed so far makes SASRec + UFN beat SASRec." in text
+    assert "When mining started" not in text
+    (t / "01_main_results.json").write_text('{"schedules": ["SASRec (3 UFN runs): mining started at epoch 11."]}')
+    assert "- When mining started (Table 2's UFN runs; warm-up by the reference's plateau rule): SASRec (3 UFN " \
+           "runs): mining started at epoch 11. Notebook 09" in mod.verdicts_at_a_glance([])
     rows[2].update(rel_improv=0.03, p_users=0.001, effect="helps")
     pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
     assert "1 swept value(s) make SASRec + UFN beat SASRec" in mod.verdicts_at_a_glance([])

@@ -217,6 +217,49 @@ def table2_effects(long, metric: str = "ndcg@10"):
     return cells, grid
 
 
+def table2_schedules(res):
+    """When UFN started mining, against when its backbone peaked: one row per (dataset, backbone,
+    seed) UFN run of Table 2, with the backbone run of the same seed. ``mining from``: the epoch
+    the warm-up ended; ``best``: the epoch chosen on validation; ``epochs``: how many ran; ``cut by
+    the cap``: the run reached ``max_epochs`` while still improving (its best epoch within the
+    last ``patience`` epochs), so the cap, not patience, ended it. Mining that starts long before
+    the backbone's own best epoch starts on a model that is still learning (notebook 07 shows
+    what that does on known data)."""
+    import pandas as pd
+    recs = {(r.dataset, r.backbone, r.seed, r.strategy): r for r in records_of(res)
+            if r.strategy in ("uniform", "ufn")}
+    rows = []
+    for (d, bb, seed, st), r in sorted(recs.items()):
+        if st != "ufn":
+            continue
+        base = recs.get((d, bb, seed, "uniform"))
+        rows.append({"dataset": d, "backbone": paper.BACKBONE_LABELS.get(bb, bb), "seed": seed,
+                     "backbone best": base.best_epoch if base else None,
+                     "backbone epochs": base.epochs_run if base else None,
+                     "UFN mining from": r.warmup_end, "UFN best": r.best_epoch, "UFN epochs": r.epochs_run,
+                     "max epochs": r.field("max_epochs"),
+                     "UFN cut by the cap": r.epochs_run >= r.field("max_epochs")
+                     and r.best_epoch > r.field("max_epochs") - r.field("patience")})
+    cols = ["dataset", "backbone", "seed", "backbone best", "backbone epochs", "UFN mining from", "UFN best",
+            "UFN epochs", "max epochs", "UFN cut by the cap"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def schedules_text(sched) -> list[str]:
+    """One sentence per backbone: medians of the mining start, the backbone's best epoch and
+    UFN's, and how many UFN runs the epoch cap cut while still improving."""
+    out = []
+    for bb, g in sched.groupby("backbone", sort=False):
+        capped = int(g["UFN cut by the cap"].sum())
+        base = g["backbone best"].dropna()
+        out.append(f"{bb} ({len(g)} UFN run{'s' if len(g) > 1 else ''}): mining started at epoch "
+                   f"{g['UFN mining from'].median():g} (median), "
+                   + (f"while the backbone alone peaked at epoch {base.median():g}; " if len(base) else "")
+                   + f"UFN's best epoch {g['UFN best'].median():g}; the {int(g['max epochs'].max())}-epoch cap "
+                     f"cut {capped} of {len(g)} UFN run(s) while still improving.")
+    return out
+
+
 def _ssept_wins():
     out = []
     for d, t in paper.TABLE2.items():

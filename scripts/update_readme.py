@@ -54,13 +54,17 @@ def sasrec_vs_paper(recs) -> str:
     return "\n".join(rows)
 
 
-def beauty_runs(recs, strategy: str, backbone: str) -> list[dict]:
-    """The default-config Beauty runs of (backbone, strategy) with the paper profile's seeds (the
+def default_runs(recs, strategy: str, backbone: str, dataset: str = "beauty") -> list[dict]:
+    """The default-config runs of (dataset, backbone, strategy) with the paper profile's seeds (the
     notebooks' seeds; extra seeds, e.g. the numerics check's, stay out), in seed order."""
     from ufnlib.experiments.profiles import default_seeds
     seeds = set(default_seeds("paper"))
-    return sorted((r for r in recs if r.dataset == "beauty" and r.seed in seeds
+    return sorted((r for r in recs if r.dataset == dataset and r.seed in seeds
                    and is_default(r, strategy=strategy, backbone=backbone)), key=lambda r: r.seed)
+
+
+def beauty_runs(recs, strategy: str, backbone: str) -> list[dict]:
+    return default_runs(recs, strategy, backbone, "beauty")
 
 
 def mean_cells(rs) -> list[str]:
@@ -126,18 +130,19 @@ def table4_claims(recs) -> str:
 
 
 def backbones(recs) -> str:
-    """Issue #4: each backbone with and without UFN on Beauty, beside the paper's Table 2 columns."""
+    """Table 2: each backbone with and without UFN on each dataset, beside the paper's columns."""
     import numpy as np
     names = {"sasrec": "SASRec", "bert4rec": "BERT4Rec", "ssept": "SSE-PT"}
-    head = ("| backbone | arm | seeds | " + " | ".join(f"{m.upper()}" for m in METRICS)
+    head = ("| dataset | backbone | arm | seeds | " + " | ".join(f"{m.upper()}" for m in METRICS)
             + " | Improv. NDCG@10 | paper NDCG@10 | paper Improv. | NDCG@10 full | "
               "best / run epochs | device | run | commit |")
-    rows = [head, "|" + "---|" * (len(METRICS) + 11)]
-    for bb, nm in names.items():
+    rows = [head, "|" + "---|" * (len(METRICS) + 12)]
+    for ds, bb in ((d, b) for d in ("beauty", "sports", "yelp") for b in names):
+        nm = f"{ds} | {names[bb]}"
         base = None
         for st, arm in (("uniform", "backbone"), ("ufn", "+UFN")):
-            rs = beauty_runs(recs, st, bb)
-            paper = TABLE2["beauty"][bb]["ndcg@10"]
+            rs = default_runs(recs, st, bb, ds)
+            paper = TABLE2[ds][bb]["ndcg@10"]
             p_val = paper[0] if st == "uniform" else paper[1]
             p_imp = "" if st == "uniform" else f"{paper[2]:+.2f}%"
             if not rs:
@@ -157,6 +162,16 @@ def backbones(recs) -> str:
                         + ", ".join(f"`{r['key']}`" for r in rs) + " | "
                         + ", ".join(sorted({f"`{r['git']['commit'][:8]}`" for r in rs})) + " |")
     return "\n".join(rows)
+
+
+def schedule_lines() -> list[str]:
+    """Notebook 01's sentences on when mining started against when each backbone peaked."""
+    nums = ROOT / "results" / "paper" / "tables" / "01_main_results.json"
+    return json.loads(nums.read_text()).get("schedules", []) if nums.is_file() else []
+
+
+def schedules(recs) -> str:
+    return "\n".join(f"- {x}" for x in schedule_lines()) or "Not computed yet: run `bash run_all.sh --only 01`."
 
 
 def report_section(f: Path) -> str:
@@ -339,8 +354,7 @@ def verdicts_at_a_glance(recs) -> str:
     lines = [f"- Table 2, test NDCG@10 (sampled-100), UFN against its backbone, in the {n} of 9 (dataset, backbone) "
              f"cells computed so far (helps / hurts: per-user Wilcoxon p < 0.05): "
              + "; ".join(f"{k} in {len(v)}" + (f" ({', '.join(v)})" if v else "") for k, v in out.items()) + "."]
-    nums = t / "01_main_results.json"
-    sched = json.loads(nums.read_text()).get("schedules", []) if nums.is_file() else []
+    sched = schedule_lines()
     if sched:
         lines.append("- When mining started (Table 2's UFN runs; warm-up by the reference's plateau rule): "
                      + " ".join(sched) + " Notebook 09 varies the warm-up for SASRec on Beauty.")
@@ -547,7 +561,7 @@ SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "le
             "protocol": protocol, "glance": verdicts_at_a_glance,
             "protocol_glance": protocol_glance, "protocol_heldout": protocol_heldout,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors,
-            "run_costs": run_costs}
+            "run_costs": run_costs, "schedules": schedules}
 
 
 def render(text: str, recs) -> str:

@@ -63,10 +63,6 @@ def default_runs(recs, strategy: str, backbone: str, dataset: str = "beauty") ->
                    and is_default(r, strategy=strategy, backbone=backbone)), key=lambda r: r.seed)
 
 
-def beauty_runs(recs, strategy: str, backbone: str) -> list[dict]:
-    return default_runs(recs, strategy, backbone, "beauty")
-
-
 def mean_cells(rs) -> list[str]:
     """Test (sampled) mean, ± sample std over seeds when there are several, per metric."""
     import numpy as np
@@ -81,7 +77,7 @@ def variants(recs, names: dict, paper: dict) -> str:
     """SASRec variants on Beauty (mean ± std over the cached seeds) beside the paper's HR@10 and
     NDCG@10 (``paper[metric][strategy]``)."""
     import numpy as np
-    by = {s: beauty_runs(recs, s, "sasrec") for s in names}
+    by = {s: default_runs(recs, s, "sasrec") for s in names}
     head = ("| variant | seeds | " + " | ".join(f"{m.upper()} ours" for m in METRICS)
             + " | NDCG@10 full | HR@10 paper | NDCG@10 paper |")
     rows = [head, "|" + "---|" * (len(METRICS) + 5)]
@@ -119,9 +115,9 @@ def table4_claims(recs) -> str:
 
     from ufnlib.analysis import tables
     from ufnlib.analysis.stats import summarize
-    rows = [dict(arm=s, metric=m, mean=summarize(beauty_runs(recs, s, "sasrec"), m)["mean"])
+    rows = [dict(arm=s, metric=m, mean=summarize(default_runs(recs, s, "sasrec"), m)["mean"])
             for s in TABLE4_COLUMNS for m in METRICS]
-    seeds = ", ".join(f"{TABLE4_COLUMNS[s]} {len(beauty_runs(recs, s, 'sasrec'))}" for s in TABLE4_COLUMNS)
+    seeds = ", ".join(f"{TABLE4_COLUMNS[s]} {len(default_runs(recs, s, 'sasrec'))}" for s in TABLE4_COLUMNS)
     out = []
     for c in tables.table4_claims(pd.DataFrame(rows)):
         out.append(f"- **{c.source}**: \"{c.text}\" Ours: **{c.ours}** ({c.detail.split('; fails')[0]}); "
@@ -471,7 +467,7 @@ def detectors(recs) -> str:
     from ufnlib.analysis import detector_tables
     from ufnlib.analysis.report import markdown_table
     from ufnlib.experiments import profiles
-    beauty = [r for s in detector_tables.DETECTOR_COLUMNS for r in beauty_runs(recs, s, "sasrec")]
+    beauty = [r for s in detector_tables.DETECTOR_COLUMNS for r in default_runs(recs, s, "sasrec")]
     want = {config_key(c) for c in profiles.detectors_synthetic("paper", [1, 2, 3])}
     syn = [r for r in recs if r.key in want]
     b, y = detector_tables.detectors(beauty), detector_tables.detectors_synthetic(syn)

@@ -19,6 +19,15 @@ LABEL = {"uniform": "SASRec", "ufn": "UFNRec"}
 
 
 # ----------------------------------------------------------------------------------- Figure 3
+def _panel_of(config, profile: str):
+    """(panel, value) of a Figure 3 run: the one swept field that differs from the profile's base,
+    ("default", None) for a run at the base, None for a run off the figure."""
+    diff = [f for f in PANELS if config[f] != base_value(profile, f)]
+    if len(diff) > 1:
+        return None
+    return (diff[0], config[diff[0]]) if diff else ("default", None)
+
+
 def hyper_frame(records, profile: str, metrics=("hr@10", "ndcg@10"), which="test", mode="sampled"):
     """One row per (panel, run): the swept field's value, strategy, seed and metrics. A run that
     differs from the profile's base in one swept field belongs to that field's panel; a run at
@@ -30,12 +39,13 @@ def hyper_frame(records, profile: str, metrics=("hr@10", "ndcg@10"), which="test
         c = r.config
         if c["strategy"] not in LABEL:
             continue
-        diff = [f for f in PANELS if c[f] != base_value(profile, f)]
-        if len(diff) > 1:
+        where = _panel_of(c, profile)
+        if where is None:
             continue
-        for panel in (diff or list(PANELS)):
+        base = where[0] == "default"
+        for panel in (list(PANELS) if base else [where[0]]):
             rows.append(dict(panel=panel, value=c[panel], strategy=c["strategy"], seed=c["seed"],
-                             base=not diff, **{m: r.value(m, mode, which) for m in metrics}))
+                             base=base, **{m: r.value(m, mode, which) for m in metrics}))
     cols = ["panel", "value", "strategy", "seed", "base", *metrics]
     return pd.DataFrame(rows, columns=cols)
 
@@ -48,15 +58,6 @@ def hyper_summary(frame, metrics=("hr@10", "ndcg@10")):
     out = g[list(metrics)].agg(["mean", "std", "count"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     return out.reset_index()
-
-
-def _panel_of(config, profile: str):
-    """(panel, value) of a Figure 3 run: the one swept field that differs from the profile's base,
-    ("default", None) for a run at the base, None for a run off the figure."""
-    diff = [f for f in PANELS if config[f] != base_value(profile, f)]
-    if len(diff) > 1:
-        return None
-    return (diff[0], config[diff[0]]) if diff else ("default", None)
 
 
 def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str = "wilcoxon", root=None):

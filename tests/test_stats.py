@@ -404,3 +404,28 @@ def test_table2_schedules_put_mining_start_beside_the_backbone_peak():
     assert text[0].startswith("BERT4Rec (1 UFN run): mining started at epoch 8 (median), while the backbone "
                               "alone peaked at epoch 190") and "cut 1 of 1" in text[0]
     assert "mining started at epoch 11 (median)" in text[1] and "cut 0 of 2" in text[1]
+
+
+def test_figure3_draws_sasrec_on_the_seeds_of_the_swept_points():
+    """SASRec's band has 3 seeds, the swept m points seed 1 only: the m panel gets a dashed SASRec
+    line at seed 1's value; a panel whose only UFN point is the base gets none, and neither does
+    one whose swept points share no seed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from ufnlib.analysis import plots
+
+    def row(panel, strategy, value, seed, ndcg, base=False):
+        return dict(panel=panel, strategy=strategy, value=value, seed=seed, base=base,
+                    **{"ndcg@10": ndcg, "hr@10": ndcg})
+    rows = [row(p, s, v, seed, n, True) for seed, n in ((1, 0.40), (2, 0.30), (3, 0.30))
+            for p, v in (("alpha", 0.3), ("m", 5), ("decay", 0.999), ("batch_size", 128)) for s in ("uniform", "ufn")]
+    rows += [row("m", "ufn", 2, 1, 0.20), row("m", "ufn", 3, 1, 0.35),
+             row("alpha", "ufn", 0.01, 1, 0.38), row("alpha", "ufn", 0.5, 2, 0.28)]
+    frame = pd.DataFrame(rows)
+    assert plots.seed_matched_reference(frame, "m", "ndcg@10") == (pytest.approx(0.40), [1])
+    assert plots.seed_matched_reference(frame, "decay", "ndcg@10") is None          # no swept point
+    assert plots.seed_matched_reference(frame, "alpha", "ndcg@10") is None          # seeds 1 and 2: none shared
+    fig = plots.plot_hyperparameters(frame, "paper", metrics=("ndcg@10",))
+    dashed = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(0.40)
+    assert dashed[0].get_label() == "SASRec on the swept points' seed 1"

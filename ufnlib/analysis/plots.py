@@ -106,10 +106,27 @@ def hyper_versus_display(versus):
                                "p_users": "p (users)"}).drop(columns=["seeds"]).set_index(["panel", "value", "metric"])
 
 
+def seed_matched_reference(frame, panel: str, metric: str):
+    """SASRec's mean in a panel that does not change it (alpha, m, d), over only the seeds that
+    every swept UFNRec point of the panel has, and those seeds: the level a point with fewer seeds
+    than SASRec's band is to be read against. None when the swept points have SASRec's seeds (the
+    band is that level), share none, or have seeds SASRec lacks."""
+    at = frame[frame["panel"] == panel]
+    swept = at[(at["strategy"] == "ufn") & ~at["base"].astype(bool)]
+    ref = at[at["strategy"] == "uniform"]
+    if not len(swept) or not len(ref):
+        return None
+    seeds = set.intersection(*(set(g["seed"]) for _, g in swept.groupby("value")))
+    if not seeds or seeds == set(ref["seed"]) or not seeds <= set(ref["seed"]):
+        return None
+    return float(ref.loc[ref["seed"].isin(seeds), metric].mean()), sorted(seeds)
+
+
 def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
     """2 x 4 panels (metric x hyper-parameter): UFNRec at each value (mean ± std over seeds, the
     seed count n beside each point); SASRec as a band (alpha, m, d do not touch it) or a line
-    (batch size). Dotted: the base value."""
+    (batch size). Where the swept points have fewer seeds than the band, a dashed line gives
+    SASRec on their seeds (``seed_matched_reference``). Dotted: the base value."""
     import matplotlib.pyplot as plt
     summ = hyper_summary(frame, metrics)
     fig, axes = plt.subplots(len(metrics), len(PANELS), figsize=(3.4 * len(PANELS), 2.7 * len(metrics)),
@@ -130,6 +147,11 @@ def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
                                label=f"{LABEL[s]} (not affected, n={d[f'{m}_count'].iloc[0]})")
                     if sd[0] > 0:
                         ax.axhspan(mu[0] - sd[0], mu[0] + sd[0], color=color, alpha=0.12)
+                    ref = seed_matched_reference(frame, panel, m)
+                    if ref is not None:
+                        ax.axhline(ref[0], color=color, lw=1, ls="--",
+                                   label=f"{LABEL[s]} on the swept points' seed{'s' * (len(ref[1]) > 1)} "
+                                         f"{', '.join(map(str, ref[1]))}")
                     continue
                 x = [pos[v] for v in d["value"]]
                 ax.errorbar(x, mu, yerr=sd, color=color, marker="o", ms=4, capsize=3, lw=1.3, label=LABEL[s])

@@ -368,8 +368,19 @@ def verdicts_at_a_glance(recs) -> str:
                      + ("; " + "; ".join(f"{k} at {len(v)}" + (f" ({', '.join(v)})" if v else "")
                                          for k, v in by.items()) if len(f) else "")
                      + ". " + (f"{len(by['helps'])} swept value(s) make SASRec + UFN beat SASRec."
-                               if by["helps"] else "No swept value computed so far makes SASRec + UFN beat SASRec."))
+                               if by["helps"] else "No swept value computed so far makes SASRec + UFN beat SASRec.")
+                     + cut_text(f))
     return "\n".join(lines)
+
+
+def cut_text(points) -> str:
+    """The Figure 3 points whose UFN runs the epoch cap ended while still improving (their value
+    may still be rising), as a sentence; empty when there are none or the column is absent."""
+    if "cut" not in points or not (points["cut"] > 0).any():
+        return ""
+    cut = [f"{r.panel} = {r.value:g}" for r in points.itertuples() if r.cut > 0]
+    return (f" The epoch cap ended the UFN run(s) of {len(cut)} point(s) while still improving "
+            f"({', '.join(cut)}).")
 
 
 def protocol(recs) -> str:

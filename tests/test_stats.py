@@ -29,7 +29,7 @@ def fake_run(root, key: str, strategy: str, seed: int, test_sampled, users=None,
                                   "eval_neg": 100, "eval_seed": eval_seed, "maxlen": 50,
                                   "select_metric": "ndcg@10", "max_epochs": 200, "patience": 20},
            "dataset": {"users": len(r), "items": 1000}, "metrics": metrics,
-           "selection": {"best_epoch": 1}, "history": []}
+           "selection": {"best_epoch": 1, "epochs_run": 21}, "history": []}
     if student is not None:
         s = np.asarray(student)
         rec["metrics_student"] = {w: {"sampled": metrics_from_ranks(s), "full": metrics_from_ranks(s * 3)}
@@ -320,6 +320,8 @@ def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path
             run("m2", "ufn", 2, worse, m=2),                                       # against seed 2 (good): hurts
             run("b256", "ufn", 1, same, batch_size=256),                           # against SASRec at 256: hurts
             run("off", "ufn", 1, good, alpha=0.01, m=2)]                           # two fields: off the figure
+    recs[4]["selection"] = {"best_epoch": 195, "epochs_run": 200}                  # alpha 0.01: still improving
+    recs[5]["selection"] = {"best_epoch": 170, "epochs_run": 190}                  # m 2: stopped by patience
     flat = plots.hyper_versus(recs, "paper", metrics=("ndcg@10",), root=tmp_path)
     assert list(flat["panel"]) == ["default", "alpha", "m", "batch_size"]
     assert flat.loc[0, "effect"] == "ties" and flat.loc[0, "rel_improv"] == 0
@@ -327,12 +329,14 @@ def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path
     a = v.loc[("alpha", 0.01)]
     assert a["seeds"] == "1" and a["effect"] == "helps" and a["rel_improv"] > 0
     assert a["sasrec"] == pytest.approx(metrics_from_ranks(same)["ndcg@10"])       # seed 1, not the 2-seed mean
+    assert a["cut"] == 1 and v.loc[("m", 2), "cut"] == 0
     m = v.loc[("m", 2)]
     assert m["seeds"] == "2" and m["effect"] == "hurts" and m["sasrec"] == pytest.approx(1.0)
     b = v.loc[("batch_size", 256)]
     assert b["effect"] == "hurts" and b["sasrec"] == pytest.approx(1.0)
     shown = plots.hyper_versus_display(plots.hyper_versus(recs, "paper", root=tmp_path))
-    assert list(shown.columns) == ["seeds (n)", "SASRec", "UFNRec", "Improv.", "p (users)", "effect"]
+    assert list(shown.columns) == ["seeds (n)", "SASRec", "UFNRec", "Improv.", "p (users)", "effect",
+                                   "UFNRec runs cut by the cap"]
     assert shown.loc[("alpha", "0.01", "ndcg@10"), "effect"] == "helps"
 
 

@@ -369,7 +369,11 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     assert "2 of 20 points computed (1 seed each)" in text
     assert "hurts at 1 (alpha = 0.01 (-2.0%))" in text and "ties at 1 (m = 8 (+0.1%))" in text
     assert "No swept value computed so far makes SASRec + UFN beat SASRec." in text
-    assert "When mining started" not in text
+    assert "When mining started" not in text and "cap" not in text
+    rows[2]["cut"] = 1                                   # m 8's UFN run was still improving at the cap
+    pd.DataFrame(rows).fillna({"cut": 0}).to_csv(t / "figure3_versus_data.csv", index=False)
+    assert "The epoch cap ended the UFN run(s) of 1 point(s) while still improving (m = 8)." in \
+        mod.verdicts_at_a_glance([])
     (t / "01_main_results.json").write_text('{"schedules": ["SASRec (3 UFN runs): mining started at epoch 11."]}')
     assert "- When mining started (Table 2's UFN runs; warm-up by the reference's plateau rule): SASRec (3 UFN " \
            "runs): mining started at epoch 11. Notebook 09" in mod.verdicts_at_a_glance([])

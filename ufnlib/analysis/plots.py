@@ -63,7 +63,9 @@ def hyper_summary(frame, metrics=("hr@10", "ndcg@10")):
 def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str = "wilcoxon", root=None):
     """Each UFNRec point of Figure 3 against SASRec at the same batch size, on the seeds both
     have: the two means, the relative change, the per-user test (as in Table 2) and the word for
-    it (``stats.effect``). One row per (point, metric); the base point is panel "default"."""
+    it (``stats.effect``), and how many of the point's UFNRec runs the epoch cap ended while still
+    improving (``Record.cut_by_cap``: their number may still be rising). One row per (point,
+    metric); the base point is panel "default"."""
     import pandas as pd
     recs = [as_record(r) for r in records if r.config["strategy"] in LABEL]
     sasrec, ufn = {}, {}
@@ -89,8 +91,9 @@ def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str 
             b = df[(df["arm"] == "UFNRec") & (df["metric"] == m)].iloc[0]
             rows.append(dict(panel=panel, value=v, metric=m, seeds=",".join(map(str, seeds)), n=len(seeds),
                              sasrec=a["mean"], ufnrec=b["mean"], rel_improv=b["rel_improv"],
-                             p_users=b["p_users"], effect=effect(b["rel_improv"], b["p_users"])))
-    cols = ["panel", "value", "metric", "seeds", "n", "sasrec", "ufnrec", "rel_improv", "p_users", "effect"]
+                             p_users=b["p_users"], effect=effect(b["rel_improv"], b["p_users"]),
+                             cut=sum(r.cut_by_cap for r in pick(treat))))
+    cols = ["panel", "value", "metric", "seeds", "n", "sasrec", "ufnrec", "rel_improv", "p_users", "effect", "cut"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -103,7 +106,8 @@ def hyper_versus_display(versus):
     out["rel_improv"] = [fmt_pct(x) for x in out["rel_improv"]]
     out["p_users"] = [fmt_p(x) for x in out["p_users"]]
     return out.rename(columns={"n": "seeds (n)", "sasrec": "SASRec", "ufnrec": "UFNRec", "rel_improv": "Improv.",
-                               "p_users": "p (users)"}).drop(columns=["seeds"]).set_index(["panel", "value", "metric"])
+                               "p_users": "p (users)", "cut": "UFNRec runs cut by the cap"}
+                      ).drop(columns=["seeds"]).set_index(["panel", "value", "metric"])
 
 
 def seed_matched_reference(frame, panel: str, metric: str):

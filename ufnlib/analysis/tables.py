@@ -238,8 +238,7 @@ def table2_schedules(res):
                      "backbone epochs": base.epochs_run if base else None,
                      "UFN mining from": r.warmup_end, "UFN best": r.best_epoch, "UFN epochs": r.epochs_run,
                      "max epochs": r.field("max_epochs"),
-                     "UFN cut by the cap": r.epochs_run >= r.field("max_epochs")
-                     and r.best_epoch > r.field("max_epochs") - r.field("patience")})
+                     "UFN cut by the cap": r.cut_by_cap})
     cols = ["dataset", "backbone", "seed", "backbone best", "backbone epochs", "UFN mining from", "UFN best",
             "UFN epochs", "max epochs", "UFN cut by the cap"]
     return pd.DataFrame(rows, columns=cols)

@@ -89,6 +89,13 @@ class Record(dict):
     commit = property(lambda self: self["git"]["commit"])
 
     @property
+    def cut_by_cap(self) -> bool:
+        """The run reached ``max_epochs`` while still improving (its best epoch within the last
+        ``patience`` epochs): the cap, not patience, ended it."""
+        cap = self.field("max_epochs")
+        return self.epochs_run >= cap and self.best_epoch > cap - self.field("patience")
+
+    @property
     def runaway(self) -> int | None:
         """The epoch runaway mining was flagged at (``runaway_epoch`` or a flag in the history)."""
         return self.get("runaway_epoch") or next((h["epoch"] for h in self.history if h.get("runaway")), None)

@@ -373,6 +373,28 @@ def verdicts_at_a_glance(recs) -> str:
     return "\n".join(lines)
 
 
+def figure3(recs) -> str:
+    """Notebook 04's point-by-point table (each UFN point against SASRec on the same batch size
+    and seeds, with run keys) and the paper's Figure 3 statements, as the paper profile wrote them."""
+    import pandas as pd
+    t = ROOT / "results" / "paper" / "tables"
+    if not (t / "figure3_versus.md").is_file():
+        return "Not computed yet: run `bash run_all.sh --only 04`."
+    table = (t / "figure3_versus.md").read_text().strip().split("\n\n", 1)[-1]
+    out = ["Each SASRec + UFN point against SASRec at the same batch size, on the seeds both have "
+           "(test, sampled-100; helps / hurts: per-user Wilcoxon p < 0.05; 'default' is UFN at the base). "
+           "Figure: [results/paper/figures/figure3_hyperparameters.png]"
+           "(../results/paper/figures/figure3_hyperparameters.png); caption and protocol: "
+           "`results/paper/tables/figure3_versus.md`.", "", table]
+    if (t / "figure3_claims.csv").is_file():
+        out.append("")
+        for c in pd.read_csv(t / "figure3_claims.csv", dtype=str, keep_default_na=False).itertuples():
+            out.append(f"- **{c.source}**: \"{c.text}\" Ours: **{c.ours}**"
+                       + (f" ({c.detail})" if c.detail else "")
+                       + (f"; {c.missing.split(':')[0]} missing" if c.missing else "") + ".")
+    return "\n".join(out)
+
+
 def cut_text(points) -> str:
     """The Figure 3 points whose UFN runs the epoch cap ended while still improving (their value
     may still be rising), as a sentence; empty when there are none or the column is absent."""
@@ -568,7 +590,7 @@ SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "le
             "protocol": protocol, "glance": verdicts_at_a_glance,
             "protocol_glance": protocol_glance, "protocol_heldout": protocol_heldout,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors,
-            "run_costs": run_costs, "schedules": schedules}
+            "run_costs": run_costs, "schedules": schedules, "figure3": figure3}
 
 
 def render(text: str, recs) -> str:

@@ -330,13 +330,14 @@ def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path
     assert a["seeds"] == "1" and a["effect"] == "helps" and a["rel_improv"] > 0
     assert a["sasrec"] == pytest.approx(metrics_from_ranks(same)["ndcg@10"])       # seed 1, not the 2-seed mean
     assert a["cut"] == 1 and v.loc[("m", 2), "cut"] == 0
+    assert a["ufnrec_runs"] == "a1" and a["sasrec_runs"] == "s1" and v.loc[("m", 2), "sasrec_runs"] == "s2"
     m = v.loc[("m", 2)]
     assert m["seeds"] == "2" and m["effect"] == "hurts" and m["sasrec"] == pytest.approx(1.0)
     b = v.loc[("batch_size", 256)]
     assert b["effect"] == "hurts" and b["sasrec"] == pytest.approx(1.0)
     shown = plots.hyper_versus_display(plots.hyper_versus(recs, "paper", root=tmp_path))
     assert list(shown.columns) == ["seeds (n)", "SASRec", "UFNRec", "Improv.", "p (users)", "effect",
-                                   "UFNRec runs cut by the cap"]
+                                   "UFNRec runs cut by the cap", "SASRec runs", "UFNRec runs"]
     assert shown.loc[("alpha", "0.01", "ndcg@10"), "effect"] == "helps"
 
 

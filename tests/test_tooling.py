@@ -380,3 +380,28 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     rows[2].update(rel_improv=0.03, p_users=0.001, effect="helps")
     pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
     assert "1 swept value(s) make SASRec + UFN beat SASRec" in mod.verdicts_at_a_glance([])
+
+
+def test_results_doc_figure3_section_reads_notebook_04s_tables(tmp_path, monkeypatch):
+    """docs/results.md's Figure 3 section: the point-by-point table without its caption, and one
+    line per claim with its verdict and how many runs it still misses."""
+    import importlib.util
+
+    import pandas as pd
+    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "ROOT", tmp_path)
+    t = tmp_path / "results" / "paper" / "tables"
+    t.mkdir(parents=True)
+    assert mod.figure3([]).startswith("Not computed yet")
+    (t / "figure3_versus.md").write_text("A long caption.\n\n| panel | value |\n| --- | --- |\n| m | 2 |\n")
+    pd.DataFrame([dict(source="Figure 3, m", text="m < 3 gives inferior performance.", ours="partly computed",
+                       detail="on the runs computed so far it holds: seed 1", missing="6 runs: a, b, c"),
+                  dict(source="Figure 3, d", text="Stable in d.", ours="not computed", detail="", missing="")]
+                 ).to_csv(t / "figure3_claims.csv", index=False)
+    text = mod.figure3([])
+    assert "A long caption" not in text and "| m | 2 |" in text
+    assert ('- **Figure 3, m**: "m < 3 gives inferior performance." Ours: **partly computed** (on the runs '
+            'computed so far it holds: seed 1); 6 runs missing.') in text
+    assert '- **Figure 3, d**: "Stable in d." Ours: **not computed**.' in text

@@ -64,8 +64,8 @@ def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str 
     """Each UFNRec point of Figure 3 against SASRec at the same batch size, on the seeds both
     have: the two means, the relative change, the per-user test (as in Table 2) and the word for
     it (``stats.effect``), and how many of the point's UFNRec runs the epoch cap ended while still
-    improving (``Record.cut_by_cap``: their number may still be rising). One row per (point,
-    metric); the base point is panel "default"."""
+    improving (``Record.cut_by_cap``: their number may still be rising), and the run keys of both
+    arms. One row per (point, metric); the base point is panel "default"."""
     import pandas as pd
     recs = [as_record(r) for r in records if r.config["strategy"] in LABEL]
     sasrec, ufn = {}, {}
@@ -92,8 +92,11 @@ def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str 
             rows.append(dict(panel=panel, value=v, metric=m, seeds=",".join(map(str, seeds)), n=len(seeds),
                              sasrec=a["mean"], ufnrec=b["mean"], rel_improv=b["rel_improv"],
                              p_users=b["p_users"], effect=effect(b["rel_improv"], b["p_users"]),
-                             cut=sum(r.cut_by_cap for r in pick(treat))))
-    cols = ["panel", "value", "metric", "seeds", "n", "sasrec", "ufnrec", "rel_improv", "p_users", "effect", "cut"]
+                             cut=sum(r.cut_by_cap for r in pick(treat)),
+                             sasrec_runs=",".join(r.key for r in pick(base)),
+                             ufnrec_runs=",".join(r.key for r in pick(treat))))
+    cols = ["panel", "value", "metric", "seeds", "n", "sasrec", "ufnrec", "rel_improv", "p_users", "effect", "cut",
+            "sasrec_runs", "ufnrec_runs"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -105,8 +108,11 @@ def hyper_versus_display(versus):
         out[c] = [f"{x:.4f}" if x == x else "" for x in out[c]]
     out["rel_improv"] = [fmt_pct(x) for x in out["rel_improv"]]
     out["p_users"] = [fmt_p(x) for x in out["p_users"]]
+    for c in ("sasrec_runs", "ufnrec_runs"):
+        out[c] = [", ".join(k[:8] for k in str(x).split(",")) if x == x and x else "" for x in out[c]]
     return out.rename(columns={"n": "seeds (n)", "sasrec": "SASRec", "ufnrec": "UFNRec", "rel_improv": "Improv.",
-                               "p_users": "p (users)", "cut": "UFNRec runs cut by the cap"}
+                               "p_users": "p (users)", "cut": "UFNRec runs cut by the cap",
+                               "sasrec_runs": "SASRec runs", "ufnrec_runs": "UFNRec runs"}
                       ).drop(columns=["seeds"]).set_index(["panel", "value", "metric"])
 
 

@@ -26,8 +26,8 @@
 # only); `paper` runs the paper's grids. Our Beauty is the S3-Rec version, not the paper's.
 #
 # Writes `results/<profile>/figures/figure3_hyperparameters.{png,pdf}`,
-# `results/<profile>/tables/figure3_data.{csv,md}`, `figure3_versus{,_data}`, `figure3_claims` and
-# `results/<profile>/tables/04_hyperparameters.json`.
+# `results/<profile>/tables/figure3_data.{csv,md}`, `figure3_versus{,_data}`, `figure3_trends`,
+# `figure3_claims` and `results/<profile>/tables/04_hyperparameters.json`.
 
 # %%
 from ufnlib.analysis import plots, report, tables
@@ -93,6 +93,20 @@ print(f"{len(nd)} swept point(s) computed; NDCG@10:",
 print("still improving at the epoch cap:", [f"{r.panel}={r.value:g}" for r in nd.itertuples() if r.cut] or "none")
 
 # %% [markdown]
+# Along each swept field: does UFNRec's change against SASRec rise or fall with the value? The base
+# point (3 seeds) is included beside the swept ones; Spearman's rho over the points, a trend only
+# when |rho| >= 0.8 and there are at least 3 points. A trend says which way to move the knob, not
+# whether any value beats SASRec (that is the table above).
+
+# %%
+trends = plots.hyper_trends(versus, profile)
+trend_lines = plots.trends_text(trends)
+report.save_table(trends, "figure3_trends", "UFNRec's change in test NDCG@10 against SASRec along each swept field "
+                  "(the base point included, on its own seeds): Spearman rho, the trend, the best point. "
+                  + tables.protocol(runs.records, "sampled", profile), index=False)
+print("\n".join(trend_lines))
+
+# %% [markdown]
 # ## 4. The paper's claims about Figure 3
 
 # %%
@@ -106,6 +120,6 @@ report.save_claims(claims, "figure3_claims",
 # %%
 numbers = {"profile": profile, "dataset": dataset, "runs": runs.to_dict(),
            "points": plots.hyper_summary(frame).to_dict(orient="records"),
-           "versus_sasrec": versus.to_dict(orient="records"),
+           "versus_sasrec": versus.to_dict(orient="records"), "trends": trend_lines,
            "claims": {f"{c.source}: {c.text}": c.ours for c in claims}}
 report.save_numbers("04_hyperparameters", numbers)

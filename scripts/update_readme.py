@@ -370,7 +370,19 @@ def verdicts_at_a_glance(recs) -> str:
                      + ". " + (f"{len(by['helps'])} swept value(s) make SASRec + UFN beat SASRec."
                                if by["helps"] else "No swept value computed so far makes SASRec + UFN beat SASRec.")
                      + cut_text(f))
+        trends = figure3_trend_lines()
+        if trends:
+            lines.append("- Figure 3, along each swept field (UFN's change in test NDCG@10 against SASRec): "
+                         + " ".join(trends))
     return "\n".join(lines)
+
+
+def figure3_trend_lines() -> list[str]:
+    """Notebook 04's sentences on how UFN's change against SASRec moves along each swept field
+    (panels with too few points left out)."""
+    nums = ROOT / "results" / "paper" / "tables" / "04_hyperparameters.json"
+    lines = json.loads(nums.read_text()).get("trends", []) if nums.is_file() else []
+    return [x for x in lines if "too few points" not in x]
 
 
 def figure3(recs) -> str:
@@ -386,7 +398,11 @@ def figure3(recs) -> str:
            "Figure: [results/paper/figures/figure3_hyperparameters.png]"
            "(../results/paper/figures/figure3_hyperparameters.png); caption and protocol: "
            "`results/paper/tables/figure3_versus.md`.", "", table]
+    if figure3_trend_lines():
+        out += ["", "Along each swept field, UFN's change in test NDCG@10 against SASRec (notebook 04, "
+                "`results/paper/tables/figure3_trends.md`):", ""] + [f"- {x}" for x in figure3_trend_lines()]
     if (t / "figure3_claims.csv").is_file():
+        out += ["", "The paper's statements about Figure 3:"]
         out.append("")
         for c in pd.read_csv(t / "figure3_claims.csv", dtype=str, keep_default_na=False).itertuples():
             out.append(f"- **{c.source}**: \"{c.text}\" Ours: **{c.ours}**"

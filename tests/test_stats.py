@@ -434,3 +434,27 @@ def test_figure3_draws_sasrec_on_the_seeds_of_the_swept_points():
     dashed = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]
     assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(0.40)
     assert dashed[0].get_label() == "SASRec on the swept points' seed 1"
+
+
+def test_figure3_trends_include_the_base_point_and_need_three_points():
+    """alpha: three swept points plus the base (n=3) fall with alpha, rho -1; m: a swept point and the
+    base are too few; d: rho below the threshold is no trend; the best point and its word are kept."""
+    from ufnlib.analysis import plots
+
+    def row(panel, value, rel, n=1, effect="ties"):
+        return dict(panel=panel, value=value, metric="ndcg@10", n=n, rel_improv=rel, effect=effect)
+    versus = pd.DataFrame([row("default", None, -0.008, 3, "hurts"),
+                           row("alpha", 0.01, 0.007), row("alpha", 0.2, -0.002), row("alpha", 0.5, -0.026, 1, "hurts"),
+                           row("m", 2, -0.16, 1, "hurts"),
+                           row("decay", 0.9, -0.01), row("decay", 0.99, 0.01), row("decay", 0.995, -0.02),
+                           dict(row("alpha", 0.01, 0.5), metric="hr@10")])
+    t = plots.hyper_trends(versus, "paper").set_index("panel")
+    a = t.loc["alpha"]
+    assert a["points"] == 4 and a["rho"] == pytest.approx(-1.0) and a["trend"] == "falls as alpha grows"
+    assert a["best"] == 0.01 and a["best_change"] == pytest.approx(0.007) and a["best_effect"] == "ties"
+    assert a["changes"] == "0.01 +0.7%, 0.2 -0.2%, 0.3 (n=3) -0.8%, 0.5 -2.6%"
+    assert t.loc["m", "trend"] == "has too few points to tell" and t.loc["m", "points"] == 2
+    assert t.loc["decay", "trend"] == "shows no clear trend" and abs(t.loc["decay", "rho"]) < 0.8
+    text = plots.trends_text(t.reset_index())
+    assert text[0].startswith("alpha: UFN's change falls as alpha grows (4 points, Spearman rho -1.00: 0.01 +0.7%")
+    assert "1 point" not in text[1] and "(2 points: " in text[1]

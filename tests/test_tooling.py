@@ -374,6 +374,10 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     pd.DataFrame(rows).fillna({"cut": 0}).to_csv(t / "figure3_versus_data.csv", index=False)
     assert "The epoch cap ended the UFN run(s) of 1 point(s) while still improving (m = 8)." in \
         mod.verdicts_at_a_glance([])
+    assert "along each swept field" not in mod.verdicts_at_a_glance([])
+    (t / "04_hyperparameters.json").write_text('{"trends": ["m: UFN\'s change rises as m grows (4 points)."]}')
+    assert "- Figure 3, along each swept field (UFN's change in test NDCG@10 against SASRec): m: UFN's change " \
+           "rises as m grows (4 points)." in mod.verdicts_at_a_glance([])
     (t / "01_main_results.json").write_text('{"schedules": ["SASRec (3 UFN runs): mining started at epoch 11."]}')
     assert "- When mining started (Table 2's UFN runs; warm-up by the reference's plateau rule): SASRec (3 UFN " \
            "runs): mining started at epoch 11. Notebook 09" in mod.verdicts_at_a_glance([])
@@ -404,4 +408,8 @@ def test_results_doc_figure3_section_reads_notebook_04s_tables(tmp_path, monkeyp
     assert "A long caption" not in text and "| m | 2 |" in text
     assert ('- **Figure 3, m**: "m < 3 gives inferior performance." Ours: **partly computed** (on the runs '
             'computed so far it holds: seed 1); 6 runs missing.') in text
-    assert '- **Figure 3, d**: "Stable in d." Ours: **not computed**.' in text
+    assert '- **Figure 3, d**: "Stable in d." Ours: **not computed**.' in text and "Along each" not in text
+    (t / "04_hyperparameters.json").write_text('{"trends": ["alpha: UFN\'s change falls as alpha grows (4 points).", '
+                                               '"d: UFN\'s change has too few points to tell (1 point)."]}')
+    text = mod.figure3([])
+    assert "- alpha: UFN's change falls as alpha grows (4 points)." in text and "d: UFN" not in text

@@ -116,6 +116,48 @@ def hyper_versus_display(versus):
                       ).drop(columns=["seeds"]).set_index(["panel", "value", "metric"])
 
 
+def hyper_trends(versus, profile: str, metric: str = "ndcg@10", strong: float = 0.8):
+    """How UFNRec's change against SASRec (``hyper_versus``'s ``rel_improv``) moves along each
+    swept field, the base point included (on its own seeds): Spearman's rho between the value and
+    the change, words for it (|rho| >= ``strong``: rises / falls as the value grows; else no clear
+    trend; fewer than 3 points: too few to tell), the point closest to or above SASRec, and the points
+    themselves ("value change", with the seed count where it differs from the panel's)."""
+    import pandas as pd
+    from scipy import stats as ss
+    v = versus[versus["metric"] == metric]
+    base = v[v["panel"] == "default"]
+    rows = []
+    for panel in PANELS:
+        pts = v[v["panel"] == panel].assign(value=lambda d: d["value"].astype(float))
+        if len(base):
+            pts = pd.concat([pts, base.assign(panel=panel, value=float(base_value(profile, panel)))])
+        pts = pts[pts["rel_improv"].notna()].sort_values("value")
+        if not len(pts):
+            continue
+        usual = pts["n"].mode().iloc[0]
+        listed = ", ".join(f"{x.value:g}{f' (n={x.n})' if x.n != usual else ''} {x.rel_improv:+.1%}"
+                           for x in pts.itertuples())
+        rho = float(ss.spearmanr(pts["value"], pts["rel_improv"]).statistic) if len(pts) >= 3 else math.nan
+        word = ("has too few points to tell" if len(pts) < 3 else "shows no clear trend" if not abs(rho) >= strong
+                else f"{'rises' if rho > 0 else 'falls'} as {CLAIM_PANEL[panel]} grows")
+        top = pts.loc[pts["rel_improv"].idxmax()]
+        rows.append(dict(panel=panel, points=len(pts), rho=rho, trend=word, best=float(top["value"]),
+                         best_change=float(top["rel_improv"]), best_effect=top["effect"], changes=listed))
+    cols = ["panel", "points", "rho", "trend", "best", "best_change", "best_effect", "changes"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def trends_text(trends) -> list[str]:
+    """One sentence per panel of ``hyper_trends``."""
+    out = []
+    for t in trends.itertuples():
+        rho = f", Spearman rho {t.rho:+.2f}" if t.rho == t.rho else ""
+        out.append(f"{CLAIM_PANEL[t.panel]}: UFN's change {t.trend} ({t.points} point{'s' * (t.points > 1)}{rho}: "
+                   f"{t.changes}); "
+                   f"best at {t.best:g} ({t.best_change:+.1%}, {t.best_effect} against SASRec).")
+    return out
+
+
 def seed_matched_reference(frame, panel: str, metric: str):
     """SASRec's mean in a panel that does not change it (alpha, m, d), over only the seeds that
     every swept UFNRec point of the panel has, and those seeds: the level a point with fewer seeds

@@ -340,19 +340,25 @@ def test_device_session_script_runs_its_two_steps_on_a_cpu(tmp_path):
     assert "[device] done" in (out / "session.log").read_text()
 
 
+def _readme_script_in(root: Path, monkeypatch):
+    """scripts/update_readme.py loaded as a module whose ROOT is ``root``, and the paper profile's
+    tables folder there (created)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "ROOT", root)
+    tables = root / "results" / "paper" / "tables"
+    tables.mkdir(parents=True)
+    return mod, tables
+
+
 def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypatch):
     """The README's findings glance reads the notebooks' tables: each Table 2 cell and each swept
     Figure 3 point gets the word of its per-user test, and the sentence on whether any swept value
     makes SASRec + UFN beat SASRec follows the 'helps' points."""
-    import importlib.util
-
     import pandas as pd
-    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    monkeypatch.setattr(mod, "ROOT", tmp_path)
-    t = tmp_path / "results" / "paper" / "tables"
-    t.mkdir(parents=True)
+    mod, t = _readme_script_in(tmp_path, monkeypatch)
     assert mod.verdicts_at_a_glance([]).startswith("Not computed yet")
     pd.DataFrame([dict(dataset="beauty", backbone="SASRec", arm="+UFN", metric="ndcg@10", rel_improv=-0.01,
                        p_users=0.001, n=3),
@@ -389,15 +395,8 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
 def test_results_doc_figure3_section_reads_notebook_04s_tables(tmp_path, monkeypatch):
     """docs/results.md's Figure 3 section: the point-by-point table without its caption, and one
     line per claim with its verdict and how many runs it still misses."""
-    import importlib.util
-
     import pandas as pd
-    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    monkeypatch.setattr(mod, "ROOT", tmp_path)
-    t = tmp_path / "results" / "paper" / "tables"
-    t.mkdir(parents=True)
+    mod, t = _readme_script_in(tmp_path, monkeypatch)
     assert mod.figure3([]).startswith("Not computed yet")
     (t / "figure3_versus.md").write_text("A long caption.\n\n| panel | value |\n| --- | --- |\n| m | 2 |\n")
     pd.DataFrame([dict(source="Figure 3, m", text="m < 3 gives inferior performance.", ours="partly computed",

@@ -244,3 +244,18 @@ def test_profile_runs_come_seed_first():
     first = [c for c in runs if c.seed == 1]
     assert first[:18] == [c for c in profiles.main_results("paper") if c.seed == 1]       # Table 2 leads
     assert set(runs) == set(c for nb in profiles.NOTEBOOKS for c in profiles.plan_on(nb, "paper"))
+
+
+def test_summary_groups_a_long_missing_list_by_config():
+    """A few missing runs are named one a line; many are grouped by config with their seeds, and
+    a failed run keeps its own line with the error."""
+    from ufnlib.experiments.profiles import run_label
+    few = grid.GridResult(missing=[Config(strategy="ufn", seed=s) for s in (1, 2)])
+    assert few.summary().splitlines()[2:] == ["  - beauty/sasrec/ufn/s1", "  - beauty/sasrec/ufn/s2"]
+    many = [Config(strategy="ufn", m=m, seed=s) for m in (1, 2, 4, 6, 8) for s in (1, 2, 3)]
+    res = grid.GridResult(missing=many, failed={run_label(many[0]): "ValueError: boom"})
+    lines = res.summary(listed=12).splitlines()
+    assert lines[1].endswith(": 15") and lines[2] == "  - beauty/sasrec/ufn/s1/m=1: FAILED ValueError: boom"
+    assert lines[3:] == ["  - beauty/sasrec/ufn/m=1: seeds 2, 3"] + [
+        f"  - beauty/sasrec/ufn/m={m}: seeds 1, 2, 3" for m in (2, 4, 6, 8)]
+    assert run_label(many[0], seed=False) == "beauty/sasrec/ufn/m=1"

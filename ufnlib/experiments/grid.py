@@ -50,17 +50,27 @@ class GridResult:
         """Records whose config has all the given field values, e.g. ``select(strategy="ufn")``."""
         return [r for r in self.records if all(r.config.get(k) == v for k, v in fields_.items())]
 
-    def summary(self) -> str:
-        """A few lines: how many runs are here, which are missing and why."""
+    def summary(self, listed: int = 12) -> str:
+        """A few lines: how many runs are here, which are missing and why. Up to ``listed``
+        missing runs are named one a line; more are grouped by config, with their seeds. Failed
+        runs are always named, with their error."""
         n = len(self.records) + len(self.missing)
         lines = [f"{len(self.records)} of {n} runs available"
                  + (f" ({len(self.computed)} computed now)" if self.computed else "")]
         if self.missing:
             lines.append(f"missing (not in the cache; compute them with compute=True or "
                          f"`python -m ufnlib grid`): {len(self.missing)}")
-            lines += [f"  - {run_label(c)}"
-                      + (f": FAILED {self.failed[run_label(c)]}" if run_label(c) in self.failed else "")
-                      for c in self.missing]
+            failed = [c for c in self.missing if run_label(c) in self.failed]
+            lines += [f"  - {run_label(c)}: FAILED {self.failed[run_label(c)]}" for c in failed]
+            rest = [c for c in self.missing if run_label(c) not in self.failed]
+            if len(rest) <= listed:
+                lines += [f"  - {run_label(c)}" for c in rest]
+            else:
+                seeds = {}
+                for c in rest:
+                    seeds.setdefault(run_label(c, seed=False), []).append(c.seed)
+                lines += [f"  - {label}: seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(s)))}"
+                          for label, s in seeds.items()]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:

@@ -34,11 +34,12 @@ QUICK_STRATEGIES = ("uniform", "ufn", "ema_eval")
 TABLE4 = tuple(paper.TABLE4_COLUMNS)          # uniform, removal, srns_rec_removal, ..., ufn
 
 
-def run_label(params) -> str:
+def run_label(params, seed: bool = True) -> str:
     """``dataset/backbone/strategy/s<seed>`` plus what sets the run apart from the default
     protocol: the non-default sweep fields, ``budget=<epochs>`` for a fixed-budget run that logs
     test (the protocol study) and ``warmup=<rule>`` for a warm-up rule other than the plateau
-    (``fixed:<epochs>``, ``validation:<patience>``), for listings and failure reports."""
+    (``fixed:<epochs>``, ``validation:<patience>``), for listings and failure reports. Without
+    ``seed``: the same label with no ``s<seed>`` part (one label for all seeds of a config)."""
     p = params.to_dict() if isinstance(params, Config) else dict(params)
     d = Config.__dataclass_fields__
 
@@ -51,7 +52,8 @@ def run_label(params) -> str:
         extra.append(f"warmup=fixed:{get('warmup_epochs')}")
     elif get("warmup") == "validation":
         extra.append(f"warmup=validation:{get('warmup_patience')}")
-    return "/".join([str(get("dataset")), str(get("backbone")), str(get("strategy")), f"s{get('seed')}"] + extra)
+    return "/".join([str(get("dataset")), str(get("backbone")), str(get("strategy"))]
+                    + [f"s{get('seed')}"] * seed + extra)
 
 
 def make(**params) -> Config:

@@ -375,7 +375,11 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     assert "2 of 20 points computed (1 seed each)" in text
     assert "hurts at 1 (alpha = 0.01 (-2.0%))" in text and "ties at 1 (m = 8 (+0.1%))" in text
     assert "No swept value computed so far makes SASRec + UFN beat SASRec." in text
-    assert "When mining started" not in text and "cap" not in text
+    assert "When mining started" not in text and "cap" not in text and "full ranking" not in text
+    pd.DataFrame([dict(dataset="yelp", backbone="SASRec", arm="+UFN", metric="ndcg@10", rel_improv=0.11,
+                       p_users=0.001, n=3)]).to_csv(t / "table2_full_data.csv", index=False)
+    assert "- The same under full ranking (every item a candidate; not in the paper), 1 cell: helps in 1 (SASRec " \
+           "on yelp (+11.0%, 3 seeds)); hurts in 0; ties in 0." in mod.verdicts_at_a_glance([])
     rows[2]["cut"] = 1                                   # m 8's UFN run was still improving at the cap
     pd.DataFrame(rows).fillna({"cut": 0}).to_csv(t / "figure3_versus_data.csv", index=False)
     assert "The epoch cap ended the UFN run(s) of 1 point(s) while still improving (m = 8)." in \

@@ -28,7 +28,7 @@
 #
 # Writes `results/<profile>/figures/figure3_hyperparameters.{png,pdf}`,
 # `results/<profile>/tables/figure3_data.{csv,md}`, `figure3_versus{,_data}`, `figure3_trends`,
-# `figure3_claims` and `results/<profile>/tables/04_hyperparameters.json`.
+# `figure3_mining`, `figure3_claims` and `results/<profile>/tables/04_hyperparameters.json`.
 
 # %%
 from ufnlib.analysis import plots, report, tables
@@ -108,7 +108,29 @@ report.save_table(trends, "figure3_trends", "UFNRec's change in test NDCG@10 aga
 print("\n".join(trend_lines))
 
 # %% [markdown]
-# ## 4. The paper's claims about Figure 3
+# ## 4. What FMR reverses at each setting
+#
+# Why a setting helps or hurts shows in what its mining did. For each point, over the mining epochs
+# up to the epoch chosen on validation: the entries FMR reversed per epoch, the share of them that
+# are the user's validation or test item (a false negative the user did come back to, the only
+# ground truth real data has), that share's lift over the random negatives of the same steps,
+# $N_{false}$ at the chosen epoch, and the mining epochs (mean over seeds; the same numbers as
+# notebook 03's detector table). m is FMR's threshold, so a smaller m reverses more entries; the
+# lift says whether the extra ones are false negatives or true negatives turned into positives.
+
+# %%
+mining = plots.hyper_mining(runs.records, profile)
+report.save_table(mining, "figure3_mining",
+                  "What FMR reversed at each Figure 3 point (SASRec + UFN): per mining epoch up to the epoch chosen "
+                  "on validation, entries reversed (flagged_per_epoch), the share that is the user's validation or "
+                  "test item (later_share), its lift over the random negatives of the same steps, N_false at the "
+                  "chosen epoch and the mining epochs; mean over the n seeds; base = the profile's default. "
+                  + tables.protocol(runs.records, "sampled", profile), plots.MINING_FORMATS, index=False)
+mining_lines = plots.mining_text(mining)
+print("\n".join(mining_lines) or "no swept point with mining runs yet")
+
+# %% [markdown]
+# ## 5. The paper's claims about Figure 3
 
 # %%
 claims = plots.hyper_claims(frame, profile, runs, versus)
@@ -116,11 +138,12 @@ report.save_claims(claims, "figure3_claims",
                    "Claims of the paper about Figure 3, tested on our runs (seed means). " + caption)
 
 # %% [markdown]
-# ## 5. Key numbers
+# ## 6. Key numbers
 
 # %%
 numbers = {"profile": profile, "dataset": dataset, "runs": runs.to_dict(),
            "points": plots.hyper_summary(frame).to_dict(orient="records"),
            "versus_sasrec": versus.to_dict(orient="records"), "trends": trend_lines,
+           "mining": mining_lines,
            "claims": {f"{c.source}: {c.text}": c.ours for c in claims}}
 report.save_numbers("04_hyperparameters", numbers)

@@ -407,6 +407,12 @@ def figure3(recs) -> str:
     if figure3_trend_lines():
         out += ["", "Along each swept field, UFN's change in test NDCG@10 against SASRec (notebook 04, "
                 "`results/paper/tables/figure3_trends.md`):", ""] + [f"- {x}" for x in figure3_trend_lines()]
+    nums = t / "04_hyperparameters.json"
+    mining = json.loads(nums.read_text()).get("mining", []) if nums.is_file() else []
+    if mining:
+        out += ["", "What FMR reversed at each point, per mining epoch up to the selected one, and the lift: how much "
+                "more often a reversed entry is an item the user came back to than a random negative is "
+                "(`results/paper/tables/figure3_mining.md`):", ""] + [f"- {x}" for x in mining]
     if (t / "figure3_claims.csv").is_file():
         out += ["", "The paper's statements about Figure 3:"]
         out.append("")

@@ -416,3 +416,6 @@ def test_results_doc_figure3_section_reads_notebook_04s_tables(tmp_path, monkeyp
                                                '"d: UFN\'s change has too few points to tell (1 point)."]}')
     text = mod.figure3([])
     assert "- alpha: UFN's change falls as alpha grows (4 points)." in text and "d: UFN" not in text
+    assert "What FMR reversed" not in text
+    (t / "04_hyperparameters.json").write_text('{"mining": ["m: 2: 1,000 reversed per epoch."]}')
+    assert "What FMR reversed" in mod.figure3([]) and "\n- m: 2: 1,000 reversed per epoch." in mod.figure3([])

@@ -10,7 +10,7 @@ import numpy as np
 from .. import paper
 from ..experiments.profiles import base_value, sweeps
 from ..experiments.store import as_record
-from . import casestudy
+from . import casestudy, detector_tables
 from .stats import Claim, compare, decided, effect, fmt_p, fmt_pct, missing_runs
 
 PANELS = {"alpha": "loss weight α", "m": "re-fed times m", "decay": "EMA decay d", "batch_size": "batch size"}
@@ -155,6 +155,53 @@ def trends_text(trends) -> list[str]:
         out.append(f"{CLAIM_PANEL[t.panel]}: UFN's change {t.trend} ({t.points} point{'s' * (t.points > 1)}{rho}: "
                    f"{t.changes}); "
                    f"best at {t.best:g} ({t.best_change:+.1%}, {t.best_effect} against SASRec).")
+    return out
+
+
+MINING_COLUMNS = ("flagged_per_epoch", "later_share", "lift", "nfalse_at_best", "mining_epochs")
+MINING_FORMATS = {"flagged_per_epoch": "{:,.0f}", "later_share": "{:.3%}", "lift": "{:.1f}x",
+                  "nfalse_at_best": "{:,.0f}", "mining_epochs": "{:.0f}", "value": "{:g}"}
+
+
+def hyper_mining(records, profile: str):
+    """What FMR reversed at each Figure 3 point (``detector_tables.detector_runs`` on its UFNRec
+    runs: entries reversed per mining epoch up to the selected one, the share of them that are
+    items the user came back to, its lift over random negatives, N_false at the selected epoch,
+    the mining epochs), mean over seeds per (panel, value); the base point is in every panel, as
+    in ``hyper_frame``."""
+    import pandas as pd
+    recs = [r for r in map(as_record, records) if r.strategy == "ufn" and _panel_of(r.config, profile)]
+    runs = detector_tables.detector_runs(recs, strategies=("ufn",))
+    cols = ["panel", "value", "base", "n", *MINING_COLUMNS]
+    if not len(runs):
+        return pd.DataFrame(columns=cols)
+    where = {r.key: _panel_of(r.config, profile) for r in recs}
+    by_key = {r.key: r for r in recs}
+    rows = []
+    for k in runs["key"]:
+        panel, value = where[k]
+        for p in (list(PANELS) if panel == "default" else [panel]):
+            rows.append(dict(key=k, panel=p, value=by_key[k].config[p], base=panel == "default"))
+    at = pd.DataFrame(rows).merge(runs, on="key")
+    out = at.groupby(["panel", "value", "base"])[list(MINING_COLUMNS)].mean()
+    out.insert(0, "n", at.groupby(["panel", "value", "base"]).size())
+    order = {p: i for i, p in enumerate(PANELS)}
+    return out.reset_index().sort_values(["panel", "value"], key=lambda c: c.map(order) if c.name == "panel" else c,
+                                         ignore_index=True)[cols]
+
+
+def mining_text(mining) -> list[str]:
+    """One line per panel with 2+ points: each point's reversed entries per epoch and their lift
+    over random negatives (how often a reversed entry is an item the user came back to, relative
+    to a random negative)."""
+    out = []
+    for panel, g in mining.groupby("panel", sort=False):
+        if len(g) < 2:
+            continue
+        usual = g["n"].mode().iloc[0]
+        out.append(f"{CLAIM_PANEL[panel]}: " + "; ".join(
+            f"{r.value:g}{f' (n={r.n})' if r.n != usual else ''}: {r.flagged_per_epoch:,.0f} reversed per epoch "
+            f"over {r.mining_epochs:.0f} mining epochs, lift {r.lift:.1f}x" for r in g.itertuples()) + ".")
     return out
 
 

@@ -31,7 +31,7 @@
 # `figure3_mining`, `figure3_claims` and `results/<profile>/tables/04_hyperparameters.json`.
 
 # %%
-from ufnlib.analysis import plots, report, tables
+from ufnlib.analysis import hyperparams, report, tables
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -60,12 +60,12 @@ runs = grid.notebook_runs(profiles.hyperparameters(profile, seeds, dataset), pro
 # ## 2. Figure 3
 
 # %%
-frame = plots.hyper_frame(runs.records, profile)
+frame = hyperparams.hyper_frame(runs.records, profile)
 caption = ("Figure 3 data: test HR@10 / NDCG@10 by swept hyper-parameter (one changed at a time, the others "
            "at the profile's base), mean / std / count over seeds. "
            + tables.protocol(runs.records, "sampled", profile))
-report.save_table(plots.hyper_summary(frame), "figure3_data", caption, index=False)
-fig = plots.plot_hyperparameters(frame, profile)
+report.save_table(hyperparams.hyper_summary(frame), "figure3_data", caption, index=False)
+fig = hyperparams.plot_hyperparameters(frame, profile)
 report.save_figure(fig, "figure3_hyperparameters")
 print(caption)
 
@@ -81,9 +81,9 @@ print(caption)
 # within the last `patience` epochs): their value may be an underestimate of the setting.
 
 # %%
-versus = plots.hyper_versus(runs.records, profile)
+versus = hyperparams.hyper_versus(runs.records, profile)
 report.save_result(tables.TableResult(
-    versus, plots.hyper_versus_display(versus),
+    versus, hyperparams.hyper_versus_display(versus),
     "UFNRec at each Figure 3 point against SASRec at the same batch size, on their common seeds: test means, "
     "relative change, per-user Wilcoxon p and its reading (helps / hurts: p < 0.05; ties otherwise), and how many "
     "of the point's UFNRec runs the epoch cap ended while still improving; 'default' is UFNRec at the profile's "
@@ -100,8 +100,8 @@ print("still improving at the epoch cap:", [f"{r.panel}={r.value:g}" for r in nd
 # whether any value beats SASRec (that is the table above).
 
 # %%
-trends = plots.hyper_trends(versus, profile)
-trend_lines = plots.trends_text(trends)
+trends = hyperparams.hyper_trends(versus, profile)
+trend_lines = hyperparams.trends_text(trends)
 report.save_table(trends, "figure3_trends", "UFNRec's change in test NDCG@10 against SASRec along each swept field "
                   "(the base point included, on its own seeds): Spearman rho, the trend, the best point. "
                   + tables.protocol(runs.records, "sampled", profile), index=False)
@@ -119,21 +119,21 @@ print("\n".join(trend_lines))
 # lift says whether the extra ones are false negatives or true negatives turned into positives.
 
 # %%
-mining = plots.hyper_mining(runs.records, profile)
+mining = hyperparams.hyper_mining(runs.records, profile)
 report.save_table(mining, "figure3_mining",
                   "What FMR reversed at each Figure 3 point (SASRec + UFN): per mining epoch up to the epoch chosen "
                   "on validation, entries reversed (flagged_per_epoch), the share that is the user's validation or "
                   "test item (later_share), its lift over the random negatives of the same steps, N_false at the "
                   "chosen epoch and the mining epochs; mean over the n seeds; base = the profile's default. "
-                  + tables.protocol(runs.records, "sampled", profile), plots.MINING_FORMATS, index=False)
-mining_lines = plots.mining_text(mining)
+                  + tables.protocol(runs.records, "sampled", profile), hyperparams.MINING_FORMATS, index=False)
+mining_lines = hyperparams.mining_text(mining)
 print("\n".join(mining_lines) or "no swept point with mining runs yet")
 
 # %% [markdown]
 # ## 5. The paper's claims about Figure 3
 
 # %%
-claims = plots.hyper_claims(frame, profile, runs, versus)
+claims = hyperparams.hyper_claims(frame, profile, runs, versus)
 report.save_claims(claims, "figure3_claims",
                    "Claims of the paper about Figure 3, tested on our runs (seed means). " + caption)
 
@@ -142,7 +142,7 @@ report.save_claims(claims, "figure3_claims",
 
 # %%
 numbers = {"profile": profile, "dataset": dataset, "runs": runs.to_dict(),
-           "points": plots.hyper_summary(frame).to_dict(orient="records"),
+           "points": hyperparams.hyper_summary(frame).to_dict(orient="records"),
            "versus_sasrec": versus.to_dict(orient="records"), "trends": trend_lines,
            "mining": mining_lines,
            "claims": {f"{c.source}: {c.text}": c.ours for c in claims}}

@@ -226,17 +226,17 @@ def test_figure3_claims_need_their_swept_values():
     is 'not computed', never decided on the default alpha; under the paper profile with the
     smallest alpha's run missing it is not decided either."""
     from ufnlib import Config
-    from ufnlib.analysis import plots
+    from ufnlib.analysis import hyperparams
     from ufnlib.experiments.grid import GridResult
     rows = [dict(panel=p, strategy=s, value=v, seed=1, **{"hr@10": h, "ndcg@10": n})
             for p, v in (("alpha", 0.3), ("m", 5), ("decay", 0.999), ("batch_size", 128))
             for s, h, n in (("uniform", 0.50, 0.35), ("ufn", 0.52, 0.36))]
     frame = pd.DataFrame(rows)
-    quick = {c.text: c for c in plots.hyper_claims(frame, "quick", GridResult())}
+    quick = {c.text: c for c in hyperparams.hyper_claims(frame, "quick", GridResult())}
     small = quick["The consistency loss gives significant improvements even with a small alpha."]
     assert small.ours == stats.NOT_COMPUTED
     paper_missing = GridResult(missing=[Config(strategy="ufn", alpha=0.01)])
-    c = {x.text: x for x in plots.hyper_claims(frame, "paper", paper_missing)}
+    c = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", paper_missing)}
     small = c["The consistency loss gives significant improvements even with a small alpha."]
     assert small.ours == stats.NOT_COMPUTED and "alpha=0.01" in small.missing
     assert {x.ours for x in c.values() if x.source.endswith("alpha")} <= {stats.NOT_COMPUTED, stats.PARTLY}
@@ -244,7 +244,7 @@ def test_figure3_claims_need_their_swept_values():
     others = [x for x in c.values() if not x.source.endswith("alpha")]
     assert others and all("alpha=0.01" not in x.missing for x in others)
     m1 = GridResult(missing=[Config(strategy="ufn", m=1), Config(strategy="uniform", batch_size=32)])
-    c = {x.text: x for x in plots.hyper_claims(frame, "paper", m1)}
+    c = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", m1)}
     assert c["m < 3 gives inferior performance."].missing == "1 run: beauty/sasrec/ufn/s1/m=1"
     bs32 = c["UFNRec is poorer than SASRec at batch size 32."]
     assert bs32.missing == "1 run: beauty/sasrec/uniform/s1/batch_size=32"
@@ -305,7 +305,7 @@ def test_effect_words():
 def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path):
     """Each UFNRec point is compared with SASRec at its own batch size and only on the seeds both
     have; a run that changes two swept fields is on no panel; the per-user test decides the word."""
-    from ufnlib.analysis import plots
+    from ufnlib.analysis import hyperparams
     base = dict(alpha=0.3, m=5, decay=0.999, batch_size=128)
     good, worse, same = np.zeros(40, int), np.arange(40) % 30 + 5, np.arange(40) % 20
 
@@ -322,7 +322,7 @@ def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path
             run("off", "ufn", 1, good, alpha=0.01, m=2)]                           # two fields: off the figure
     recs[4]["selection"] = {"best_epoch": 195, "epochs_run": 200}                  # alpha 0.01: still improving
     recs[5]["selection"] = {"best_epoch": 170, "epochs_run": 190}                  # m 2: stopped by patience
-    flat = plots.hyper_versus(recs, "paper", metrics=("ndcg@10",), root=tmp_path)
+    flat = hyperparams.hyper_versus(recs, "paper", metrics=("ndcg@10",), root=tmp_path)
     assert list(flat["panel"]) == ["default", "alpha", "m", "batch_size"]
     assert flat.loc[0, "effect"] == "ties" and flat.loc[0, "rel_improv"] == 0
     v = flat.set_index(["panel", "value"])
@@ -335,7 +335,7 @@ def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path
     assert m["seeds"] == "2" and m["effect"] == "hurts" and m["sasrec"] == pytest.approx(1.0)
     b = v.loc[("batch_size", 256)]
     assert b["effect"] == "hurts" and b["sasrec"] == pytest.approx(1.0)
-    shown = plots.hyper_versus_display(plots.hyper_versus(recs, "paper", root=tmp_path))
+    shown = hyperparams.hyper_versus_display(hyperparams.hyper_versus(recs, "paper", root=tmp_path))
     assert list(shown.columns) == ["seeds (n)", "SASRec", "UFNRec", "Improv.", "p (users)", "effect",
                                    "UFNRec runs cut by the cap", "SASRec runs", "UFNRec runs"]
     assert shown.loc[("alpha", "0.01", "ndcg@10"), "effect"] == "helps"
@@ -364,7 +364,7 @@ def test_figure3_claims_compare_points_on_the_seeds_they_share():
     """UFNRec at alpha 0.01 (seed 1 only) is above SASRec's 3-seed mean but below SASRec's seed 1:
     the claim compares seed 1 with seed 1 and says so; with hyper_versus's words the per-user test
     decides 'significant'; batch-size pairs are compared on their own common seeds."""
-    from ufnlib.analysis import plots
+    from ufnlib.analysis import hyperparams
     from ufnlib.experiments.grid import GridResult
 
     def row(panel, strategy, value, seed, ndcg, hr=None):
@@ -375,17 +375,17 @@ def test_figure3_claims_compare_points_on_the_seeds_they_share():
              row("batch_size", "ufn", 256, 1, 0.50), row("batch_size", "uniform", 256, 2, 0.60),   # no common seed
              row("batch_size", "ufn", 512, 2, 0.50), row("batch_size", "uniform", 512, 2, 0.45)]
     frame = pd.DataFrame(rows)
-    c = {x.text: x for x in plots.hyper_claims(frame, "paper", GridResult())}
+    c = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", GridResult())}
     small = c["The consistency loss gives significant improvements even with a small alpha."]
     assert small.ours == stats.FAILS and small.detail.startswith("seed 1")
     big = c["UFNRec outperforms SASRec with batch size > 64."]
     assert big.ours == stats.HOLDS and big.detail == "512: seed 2"          # 256 has no common seed: not compared
     frame.loc[frame["value"] == 0.01, "ndcg@10"] = frame.loc[frame["value"] == 0.01, "hr@10"] = 0.45
-    c = {x.text: x for x in plots.hyper_claims(frame, "paper", GridResult())}
+    c = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", GridResult())}
     assert c["The consistency loss gives significant improvements even with a small alpha."].ours == stats.HOLDS
     versus = pd.DataFrame([dict(panel="alpha", value=0.01, metric=m, effect=e)
                            for m, e in (("hr@10", "helps"), ("ndcg@10", "ties"))])
-    small = {x.text: x for x in plots.hyper_claims(frame, "paper", GridResult(), versus)}[small.text]
+    small = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", GridResult(), versus)}[small.text]
     assert small.ours == stats.FAILS and "ndcg@10 ties" in small.detail and "Wilcoxon" in small.test
 
 
@@ -417,7 +417,7 @@ def test_figure3_draws_sasrec_on_the_seeds_of_the_swept_points():
     one whose swept points share no seed."""
     import matplotlib
     matplotlib.use("Agg")
-    from ufnlib.analysis import plots
+    from ufnlib.analysis import hyperparams
 
     def row(panel, strategy, value, seed, ndcg, base=False):
         return dict(panel=panel, strategy=strategy, value=value, seed=seed, base=base,
@@ -427,10 +427,10 @@ def test_figure3_draws_sasrec_on_the_seeds_of_the_swept_points():
     rows += [row("m", "ufn", 2, 1, 0.20), row("m", "ufn", 3, 1, 0.35),
              row("alpha", "ufn", 0.01, 1, 0.38), row("alpha", "ufn", 0.5, 2, 0.28)]
     frame = pd.DataFrame(rows)
-    assert plots.seed_matched_reference(frame, "m", "ndcg@10") == (pytest.approx(0.40), [1])
-    assert plots.seed_matched_reference(frame, "decay", "ndcg@10") is None          # no swept point
-    assert plots.seed_matched_reference(frame, "alpha", "ndcg@10") is None          # seeds 1 and 2: none shared
-    fig = plots.plot_hyperparameters(frame, "paper", metrics=("ndcg@10",))
+    assert hyperparams.seed_matched_reference(frame, "m", "ndcg@10") == (pytest.approx(0.40), [1])
+    assert hyperparams.seed_matched_reference(frame, "decay", "ndcg@10") is None          # no swept point
+    assert hyperparams.seed_matched_reference(frame, "alpha", "ndcg@10") is None          # seeds 1 and 2: none shared
+    fig = hyperparams.plot_hyperparameters(frame, "paper", metrics=("ndcg@10",))
     dashed = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]
     assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(0.40)
     assert dashed[0].get_label() == "SASRec on the swept points' seed 1"
@@ -439,7 +439,7 @@ def test_figure3_draws_sasrec_on_the_seeds_of_the_swept_points():
 def test_figure3_trends_include_the_base_point_and_need_three_points():
     """alpha: three swept points plus the base (n=3) fall with alpha, rho -1; m: a swept point and the
     base are too few; d: rho below the threshold is no trend; the best point and its word are kept."""
-    from ufnlib.analysis import plots
+    from ufnlib.analysis import hyperparams
 
     def row(panel, value, rel, n=1, effect="ties"):
         return dict(panel=panel, value=value, metric="ndcg@10", n=n, rel_improv=rel, effect=effect)
@@ -448,14 +448,14 @@ def test_figure3_trends_include_the_base_point_and_need_three_points():
                            row("m", 2, -0.16, 1, "hurts"),
                            row("decay", 0.9, -0.01), row("decay", 0.99, 0.01), row("decay", 0.995, -0.02),
                            dict(row("alpha", 0.01, 0.5), metric="hr@10")])
-    t = plots.hyper_trends(versus, "paper").set_index("panel")
+    t = hyperparams.hyper_trends(versus, "paper").set_index("panel")
     a = t.loc["alpha"]
     assert a["points"] == 4 and a["rho"] == pytest.approx(-1.0) and a["trend"] == "falls as alpha grows"
     assert a["best"] == 0.01 and a["best_change"] == pytest.approx(0.007) and a["best_effect"] == "ties"
     assert a["changes"] == "0.01 +0.7%, 0.2 -0.2%, 0.3 (n=3) -0.8%, 0.5 -2.6%"
     assert t.loc["m", "trend"] == "has too few points to tell" and t.loc["m", "points"] == 2
     assert t.loc["decay", "trend"] == "shows no clear trend" and abs(t.loc["decay", "rho"]) < 0.8
-    text = plots.trends_text(t.reset_index())
+    text = hyperparams.trends_text(t.reset_index())
     assert text[0].startswith("alpha: UFN's change falls as alpha grows (4 points, Spearman rho -1.00: 0.01 +0.7%")
     assert "1 point" not in text[1] and "(2 points: " in text[1]
 
@@ -464,7 +464,7 @@ def test_figure3_mining_pools_each_points_mining_epochs_and_puts_the_base_in_eve
     """Per point: reversed entries per mining epoch (after warm-up, up to the selected epoch) and
     their lift over random negatives, averaged over seeds; the base runs appear in each panel; SASRec
     runs and runs off the figure stay out."""
-    from ufnlib.analysis import plots
+    from ufnlib.analysis import hyperparams
 
     def ep(e, mined, later):
         return {"epoch": e, "mined": mined, "mined_later": later, "random": 1000, "random_later": 1, "refed": 5,
@@ -479,14 +479,14 @@ def test_figure3_mining_pools_each_points_mining_epochs_and_puts_the_base_in_eve
     recs = [rec("b1", "ufn", 1, 100, 1), rec("b2", "ufn", 2, 300, 9),            # base: lift 10x and 30x
             rec("m2", "ufn", 1, 1000, 5, m=2),                                    # lift 5x
             rec("u", "uniform", 1, 0, 0), rec("off", "ufn", 1, 50, 50, m=2, alpha=0.01)]
-    t = plots.hyper_mining(recs, "paper")
+    t = hyperparams.hyper_mining(recs, "paper")
     assert list(t["panel"]) == ["alpha", "m", "m", "decay", "batch_size"]
     m = t[t["panel"] == "m"].set_index("value")
     assert m.loc[2, "n"] == 1 and m.loc[2, "flagged_per_epoch"] == 1000 and m.loc[2, "lift"] == pytest.approx(5.0)
     assert m.loc[5, "base"] and m.loc[5, "n"] == 2 and m.loc[5, "flagged_per_epoch"] == 200
     assert m.loc[5, "lift"] == pytest.approx(20.0) and m.loc[5, "nfalse_at_best"] == 21
     assert m.loc[5, "mining_epochs"] == 2
-    text = plots.mining_text(t)
+    text = hyperparams.mining_text(t)
     assert text == ["m: 2: 1,000 reversed per epoch over 2 mining epochs, lift 5.0x; 5 (n=2): 200 reversed per "
                     "epoch over 2 mining epochs, lift 20.0x."]
-    assert plots.hyper_mining([recs[3]], "paper").empty
+    assert hyperparams.hyper_mining([recs[3]], "paper").empty

@@ -410,8 +410,9 @@ def figure3(recs) -> str:
     nums = t / "04_hyperparameters.json"
     mining = json.loads(nums.read_text()).get("mining", []) if nums.is_file() else []
     if mining:
-        out += ["", "What FMR reversed at each point, per mining epoch up to the selected one, and the lift: how much "
-                "more often a reversed entry is an item the user came back to than a random negative is "
+        out += ["", "What FMR reversed at each point, per mining epoch over all of each run's mining epochs, and "
+                "the lift: how much more often a reversed entry is an item the user came back to than a random "
+                "negative is "
                 "(`results/paper/tables/figure3_mining.md`):", ""] + [f"- {x}" for x in mining]
     if (t / "figure3_claims.csv").is_file():
         out += ["", "The paper's statements about Figure 3:"]

@@ -461,32 +461,33 @@ def test_figure3_trends_include_the_base_point_and_need_three_points():
 
 
 def test_figure3_mining_pools_each_points_mining_epochs_and_puts_the_base_in_every_panel():
-    """Per point: reversed entries per mining epoch (after warm-up, up to the selected epoch) and
-    their lift over random negatives, averaged over seeds; the base runs appear in each panel; SASRec
-    runs and runs off the figure stay out."""
+    """Per point: reversed entries per mining epoch (after warm-up, to the run's last epoch) and
+    their lift over random negatives, averaged over seeds; N_false at the selected epoch; the base
+    runs appear in each panel; SASRec runs and runs off the figure stay out."""
     from ufnlib.analysis import hyperparams
 
     def ep(e, mined, later):
         return {"epoch": e, "mined": mined, "mined_later": later, "random": 1000, "random_later": 1, "refed": 5,
                 "nfalse_entries": 7 * e}
 
-    def rec(key, strategy, seed, mined, later, **change):
+    def rec(key, strategy, seed, mined, later, last=3, **change):
         cfg = dict(dataset="beauty", backbone="sasrec", strategy=strategy, seed=seed, alpha=0.3, m=5, decay=0.999,
                    batch_size=128)
         cfg.update(change)
-        return {"key": key, "config": cfg, "warmup_end_epoch": 1, "selection": {"best_epoch": 3},
-                "history": [{"epoch": 1}, ep(2, mined, later), ep(3, mined, later), ep(4, 10**6, 10**6)]}
+        return {"key": key, "config": cfg, "warmup_end_epoch": 1, "selection": {"best_epoch": 3, "epochs_run": last},
+                "history": [{"epoch": 1}] + [ep(e, mined, later) for e in range(2, last + 1)]}
     recs = [rec("b1", "ufn", 1, 100, 1), rec("b2", "ufn", 2, 300, 9),            # base: lift 10x and 30x
-            rec("m2", "ufn", 1, 1000, 5, m=2),                                    # lift 5x
+            rec("m2", "ufn", 1, 1000, 5, last=6, m=2),                            # lift 5x; mined on after its best
             rec("u", "uniform", 1, 0, 0), rec("off", "ufn", 1, 50, 50, m=2, alpha=0.01)]
     t = hyperparams.hyper_mining(recs, "paper")
     assert list(t["panel"]) == ["alpha", "m", "m", "decay", "batch_size"]
     m = t[t["panel"] == "m"].set_index("value")
     assert m.loc[2, "n"] == 1 and m.loc[2, "flagged_per_epoch"] == 1000 and m.loc[2, "lift"] == pytest.approx(5.0)
+    assert m.loc[2, "mining_epochs"] == 5 and m.loc[2, "nfalse_at_best"] == 21     # to the end; N_false at its best
     assert m.loc[5, "base"] and m.loc[5, "n"] == 2 and m.loc[5, "flagged_per_epoch"] == 200
     assert m.loc[5, "lift"] == pytest.approx(20.0) and m.loc[5, "nfalse_at_best"] == 21
     assert m.loc[5, "mining_epochs"] == 2
     text = hyperparams.mining_text(t)
-    assert text == ["m: 2: 1,000 reversed per epoch over 2 mining epochs, lift 5.0x; 5 (n=2): 200 reversed per "
+    assert text == ["m: 2: 1,000 reversed per epoch over 5 mining epochs, lift 5.0x; 5 (n=2): 200 reversed per "
                     "epoch over 2 mining epochs, lift 20.0x."]
     assert hyperparams.hyper_mining([recs[3]], "paper").empty

@@ -27,11 +27,12 @@ def _per_strategy(long, strategies, cols, fmt):
     return pd.DataFrame(out).set_index("column")
 
 
-def detector_runs(res, strategies=DETECTOR_COLUMNS):
+def detector_runs(res, strategies=DETECTOR_COLUMNS, upto: str = "best"):
     """One row per mining run: what its detector flagged over the mining epochs up to the
-    validation-selected one (pooled over those epochs). ``later`` = the flagged item is the user's
-    validation or test item (the one ground truth real data has); ``random_later`` = the same
-    share among the random negatives of those steps; ``lift`` = their ratio."""
+    validation-selected one (``upto="best"``) or up to the run's last epoch (``"end"``), pooled
+    over those epochs. ``later`` = the flagged item is the user's validation or test item (the
+    one ground truth real data has); ``random_later`` = the same share among the random negatives
+    of those steps; ``lift`` = their ratio."""
     import pandas as pd
     recs = records_of(res)
     rows = []
@@ -39,20 +40,23 @@ def detector_runs(res, strategies=DETECTOR_COLUMNS):
         c = r.config
         if c["strategy"] not in strategies or c["backbone"] != "sasrec":
             continue
-        w, best = r.warmup_end, r.best_epoch
-        hs = [h for h in r.history if w is not None and w < h["epoch"] <= best and "mined" in h]
+        if upto not in ("best", "end"):
+            raise ValueError(f"upto must be 'best' or 'end', not {upto!r}")
+        w, last = r.warmup_end, r.best_epoch if upto == "best" else r.epochs_run
+        hs = [h for h in r.history if w is not None and w < h["epoch"] <= last and "mined" in h]
         if not hs:
             continue
         tot = {k: sum(h[k] for h in hs) for k in ("mined", "mined_later", "random", "random_later", "refed")}
         later = tot["mined_later"] / tot["mined"] if tot["mined"] else math.nan
         rnd = tot["random_later"] / tot["random"] if tot["random"] else math.nan
         rows.append(dict(strategy=c["strategy"], column=ARM_LABELS.get(c["strategy"], c["strategy"]),
-                         seed=c["seed"], key=r.key, mining_epochs=len(hs), best_epoch=best,
+                         seed=c["seed"], key=r.key, mining_epochs=len(hs), best_epoch=r.best_epoch,
                          flagged_per_epoch=tot["mined"] / len(hs), later_share=later,
                          random_later_share=rnd, lift=later / rnd if rnd else math.nan,
                          later_flagged_per_epoch=tot["mined_later"] / len(hs),
                          refed_per_epoch=tot["refed"] / len(hs),
-                         nfalse_at_best=hs[-1].get("nfalse_entries")))
+                         nfalse_at_best=next((h.get("nfalse_entries") for h in hs if h["epoch"] == r.best_epoch),
+                                             None)))
     return pd.DataFrame(rows)
 
 

@@ -164,13 +164,14 @@ MINING_FORMATS = {"flagged_per_epoch": "{:,.0f}", "later_share": "{:.3%}", "lift
 
 def hyper_mining(records, profile: str):
     """What FMR reversed at each Figure 3 point (``detector_tables.detector_runs`` on its UFNRec
-    runs: entries reversed per mining epoch up to the selected one, the share of them that are
-    items the user came back to, its lift over random negatives, N_false at the selected epoch,
-    the mining epochs), mean over seeds per (panel, value); the base point is in every panel, as
-    in ``hyper_frame``."""
+    runs, over all their mining epochs: a run that collapsed early and went on mining until
+    patience stopped it counts all of it): entries reversed per mining epoch, the share of them
+    that are items the user came back to, its lift over random negatives, N_false at the selected
+    epoch, the mining epochs; mean over seeds per (panel, value). The base point is in every panel,
+    as in ``hyper_frame``."""
     import pandas as pd
     recs = [r for r in map(as_record, records) if r.strategy == "ufn" and _panel_of(r.config, profile)]
-    runs = detector_tables.detector_runs(recs, strategies=("ufn",))
+    runs = detector_tables.detector_runs(recs, strategies=("ufn",), upto="end")
     cols = ["panel", "value", "base", "n", *MINING_COLUMNS]
     if not len(runs):
         return pd.DataFrame(columns=cols)

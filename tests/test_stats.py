@@ -382,6 +382,8 @@ def test_figure3_claims_compare_points_on_the_seeds_they_share():
     assert small.ours == stats.FAILS and small.detail.startswith("seed 1")
     big = c["UFNRec outperforms SASRec with batch size > 64."]
     assert big.ours == stats.HOLDS and big.detail == "512: seed 2"          # 256 has no common seed: not compared
+    best = c["SASRec is best at batch size 128."]                           # SASRec at 128, 256, 512 share seed 2
+    assert best.ours == stats.FAILS and best.detail == "seed 2; best at 256 (+100.00% over 128)"
     frame.loc[frame["value"] == 0.01, "ndcg@10"] = frame.loc[frame["value"] == 0.01, "hr@10"] = 0.45
     c = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", GridResult())}
     assert c["The consistency loss gives significant improvements even with a small alpha."].ours == stats.HOLDS

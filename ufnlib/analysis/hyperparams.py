@@ -416,14 +416,16 @@ def hyper_claims(frame, profile: str, res=None, versus=None) -> list[Claim]:
     have = computed("batch_size", "uniform")
     summ, seeds = _on_common_seeds(frame, [("batch_size", "uniform", v) for v in have]) if len(have) >= 3 \
         else (None, [])
-    best = None
+    best, detail = None, ""
     if summ is not None:
-        bu = summ[(summ["panel"] == "batch_size") & (summ["strategy"] == "uniform")]
-        best = bu.loc[bu["ndcg@10_mean"].idxmax(), "value"]
+        bu = summ[(summ["panel"] == "batch_size") & (summ["strategy"] == "uniform")].set_index("value")
+        nd = bu["ndcg@10_mean"]
+        best = nd.idxmax()
+        detail = f"{seeds_text(seeds)}; best at {best:g}" + (
+            f" ({nd[best] / nd[128] - 1:+.2%} over 128)" if best != 128 and 128 in nd.index else "")
     out.append(decided("Figure 3, batch size", "SASRec is best at batch size 128.",
                        "SASRec's NDCG@10 highest at 128 (3+ batch sizes needed)",
-                       None if best is None else bool(best == 128),
-                       "" if best is None else f"{seeds_text(seeds)}; best at {best:g}", "", bs_needs,
+                       None if best is None else bool(best == 128), detail, "", bs_needs,
                        on_panel("batch_size", bs_values, strategy="uniform")))
     ok = None if 32 not in pairs else all(pairs[32][0][m][0] < pairs[32][0][m][1] for m in ms)
     out.append(decided("Figure 3, batch size", "UFNRec is poorer than SASRec at batch size 32.",

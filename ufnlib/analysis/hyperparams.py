@@ -62,9 +62,9 @@ def hyper_summary(frame, metrics=("hr@10", "ndcg@10")):
 def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str = "wilcoxon", root=None):
     """Each UFNRec point of Figure 3 against SASRec at the same batch size, on the seeds both
     have: the two means, the relative change, the per-user test (as in Table 2) and the word for
-    it (``stats.effect``), and how many of the point's UFNRec runs the epoch cap ended while still
-    improving (``Record.cut_by_cap``: their number may still be rising), and the run keys of both
-    arms. One row per (point, metric); the base point is panel "default"."""
+    it (``stats.effect``); how many of the point's UFNRec runs the epoch cap ended while still
+    improving (``Record.cut_by_cap``: their number may still be rising); the run keys of both arms.
+    One row per (point, metric); the base point is panel "default"."""
     import pandas as pd
     recs = [as_record(r) for r in records if r.config["strategy"] in LABEL]
     sasrec, ufn = {}, {}

@@ -337,6 +337,7 @@ def verdicts_at_a_glance(recs) -> str:
     same batch size and seeds): the word is ``stats.effect``'s, as in notebooks 01 and 04."""
     import pandas as pd
 
+    from ufnlib.analysis.hyperparams import CLAIM_PANEL
     from ufnlib.analysis.tables import table2_effects
     from ufnlib.experiments.profiles import base_value, sweeps
     t = ROOT / "results" / "paper" / "tables"
@@ -367,7 +368,7 @@ def verdicts_at_a_glance(recs) -> str:
         seeds = sorted({int(x) for x in f["n"]})
         by = {"helps": [], "hurts": [], "ties": []}
         for r in f.itertuples():
-            by[r.effect].append(f"{r.panel} = {r.value:g} ({r.rel_improv:+.1%})")
+            by[r.effect].append(f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g} ({r.rel_improv:+.1%})")
         lines.append(f"- Figure 3 (Beauty), test NDCG@10, each swept SASRec + UFN point against SASRec at the same "
                      f"batch size and seeds: {len(f)} of {total} points computed"
                      + (f" ({' or '.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} each)" if seeds else "")
@@ -429,7 +430,8 @@ def cut_text(points) -> str:
     may still be rising), as a sentence; empty when there are none or the column is absent."""
     if "cut" not in points or not (points["cut"] > 0).any():
         return ""
-    cut = [f"{r.panel} = {r.value:g}" for r in points.itertuples() if r.cut > 0]
+    from ufnlib.analysis.hyperparams import CLAIM_PANEL
+    cut = [f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g}" for r in points.itertuples() if r.cut > 0]
     return (f" The epoch cap ended the UFN run(s) of {len(cut)} point(s) while still improving "
             f"({', '.join(cut)}).")
 

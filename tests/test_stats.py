@@ -438,6 +438,13 @@ def test_figure3_draws_sasrec_on_the_seeds_of_the_swept_points():
     dashed = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]
     assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(0.40)
     assert dashed[0].get_label() == "SASRec on the swept points' seed 1"
+    assert not [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_markerfacecolor() == "white"]
+    # m 3's run was still improving at the epoch cap: an open marker there, and an entry in the figure's legend
+    frame["cut"] = (frame["panel"] == "m") & (frame["value"] == 3)
+    fig = hyperparams.plot_hyperparameters(frame, "paper", metrics=("ndcg@10",))
+    open_ = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_markerfacecolor() == "white"]
+    assert len(open_) == 1 and list(open_[0].get_ydata()) == [pytest.approx(0.35)]
+    assert "still improving at the epoch cap" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
 def test_figure3_trends_include_the_base_point_and_need_three_points():

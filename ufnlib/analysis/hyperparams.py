@@ -28,13 +28,14 @@ def _panel_of(config, profile: str):
 
 
 def hyper_frame(records, profile: str, metrics=("hr@10", "ndcg@10"), which="test", mode="sampled"):
-    """One row per (panel, run): the swept field's value, strategy, seed and metrics. A run that
-    differs from the profile's base in one swept field belongs to that field's panel; a run at
-    the base belongs to every panel (SASRec's base run is the reference line of the alpha, m and d
-    panels, which do not change SASRec)."""
+    """One row per (panel, run): the swept field's value, strategy, seed, metrics and whether the
+    epoch cap ended the run while still improving (``cut``). A run that differs from the profile's
+    base in one swept field belongs to that field's panel; a run at the base belongs to every panel
+    (SASRec's base run is the reference line of the alpha, m and d panels, which do not change
+    SASRec)."""
     import pandas as pd
     rows = []
-    for r in records:
+    for r in map(as_record, records):
         c = r.config
         if c["strategy"] not in LABEL:
             continue
@@ -44,8 +45,8 @@ def hyper_frame(records, profile: str, metrics=("hr@10", "ndcg@10"), which="test
         base = where[0] == "default"
         for panel in (list(PANELS) if base else [where[0]]):
             rows.append(dict(panel=panel, value=c[panel], strategy=c["strategy"], seed=c["seed"],
-                             base=base, **{m: r.value(m, mode, which) for m in metrics}))
-    cols = ["panel", "value", "strategy", "seed", "base", *metrics]
+                             base=base, cut=r.cut_by_cap, **{m: r.value(m, mode, which) for m in metrics}))
+    cols = ["panel", "value", "strategy", "seed", "base", "cut", *metrics]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -221,11 +222,21 @@ def seed_matched_reference(frame, panel: str, metric: str):
     return float(ref.loc[ref["seed"].isin(seeds), metric].mean()), sorted(seeds)
 
 
+def _cut_points(frame, panel: str, strategy: str) -> set:
+    """The values of a panel's points with at least one run that the epoch cap ended while still
+    improving (none when the frame has no ``cut`` column)."""
+    if "cut" not in frame:
+        return set()
+    at = frame[(frame["panel"] == panel) & (frame["strategy"] == strategy) & frame["cut"].astype(bool)]
+    return set(at["value"])
+
+
 def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
     """2 x 4 panels (metric x hyper-parameter): UFNRec at each value (mean ± std over seeds, the
     seed count n beside each point); SASRec as a band (alpha, m, d do not touch it) or a line
     (batch size). Where the swept points have fewer seeds than the band, a dashed line gives
-    SASRec on their seeds (``seed_matched_reference``). Dotted: the base value."""
+    SASRec on their seeds (``seed_matched_reference``). An open marker: at least one of the
+    point's runs was still improving when the epoch cap ended it. Dotted: the base value."""
     import matplotlib.pyplot as plt
     summ = hyper_summary(frame, metrics)
     fig, axes = plt.subplots(len(metrics), len(PANELS), figsize=(3.4 * len(PANELS), 2.7 * len(metrics)),
@@ -254,6 +265,11 @@ def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
                     continue
                 x = [pos[v] for v in d["value"]]
                 ax.errorbar(x, mu, yerr=sd, color=color, marker="o", ms=4, capsize=3, lw=1.3, label=LABEL[s])
+                cut = _cut_points(frame, panel, s)
+                if any(v in cut for v in d["value"]):                # open marker: a run cut by the epoch cap
+                    xc = [k for k, v in zip(x, d["value"]) if v in cut]
+                    ax.plot(xc, [y for y, v in zip(mu, d["value"]) if v in cut], ls="none", marker="o", ms=6,
+                            mfc="white", mec=color, mew=1.3, zorder=3, label="still improving at the epoch cap")
                 for xi, yi, n in zip(x, mu, d[f"{m}_count"]):        # the seed count of each point
                     ax.annotate(f"n={n}", (xi, yi), textcoords="offset points", ha="left", va="center",
                                 fontsize=6, xytext=(5, 0), color=color)
@@ -266,9 +282,13 @@ def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
             if j == 0:
                 ax.set_ylabel(m.upper().replace("NDCG", "NDCG"))
             ax.grid(alpha=0.3)
-            if i == 0 and j == 0:
-                ax.legend(fontsize=7, frameon=False)
+    legend = {}                                # one entry per label, from whichever panel drew it
+    for ax in fig.axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(lab, h)
     fig.tight_layout()
+    fig.legend(legend.values(), legend.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(legend),
+               fontsize=8, frameon=False)                                # below the panels, off the data
     return fig
 
 

@@ -445,6 +445,8 @@ def test_figure3_draws_sasrec_on_the_seeds_of_the_swept_points():
     open_ = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_markerfacecolor() == "white"]
     assert len(open_) == 1 and list(open_[0].get_ydata()) == [pytest.approx(0.35)]
     assert "still improving at the epoch cap" in [t.get_text() for t in fig.legends[0].get_texts()]
+    empty = hyperparams.plot_hyperparameters(frame.iloc[:0], "paper", metrics=("ndcg@10",))   # nothing computed
+    assert not empty.legends and len(empty.axes) == 4
 
 
 def test_figure3_trends_include_the_base_point_and_need_three_points():

@@ -287,8 +287,9 @@ def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
         for h, lab in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(lab, h)
     fig.tight_layout()
-    fig.legend(legend.values(), legend.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(legend),
-               fontsize=8, frameon=False)                                # below the panels, off the data
+    if legend:                                                           # below the panels, off the data
+        fig.legend(legend.values(), legend.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=len(legend), fontsize=8, frameon=False)
     return fig
 
 

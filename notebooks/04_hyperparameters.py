@@ -22,9 +22,9 @@
 # teacher ($\omega' \leftarrow d\,\omega' + (1-d)\,\omega$, paper Eq. 6), and the batch size.
 # UFNRec's test HR@10 and NDCG@10 (sampled-100) are shown with their spread over seeds and the seed
 # count n of each point (an open marker: at least one of its runs was still improving when the
-# epoch cap ended it); SASRec is a band in the panels that do not affect it (with a dashed line
-# at its value on the swept points' seeds, when those are fewer) and a line over batch sizes. The paper's sentences about
-# the figure are tested below. The `quick` profile sweeps nothing (each panel shows the default
+# epoch cap ended it); SASRec is a band in the panels that do not affect it (with a dashed line at
+# its value on the swept points' seeds, when those are fewer) and a line over batch sizes. The
+# paper's sentences about the figure are tested below. The `quick` profile sweeps nothing (each panel shows the default
 # only); `paper` runs the paper's grids. Our Beauty is the S3-Rec version, not the paper's.
 #
 # Writes `results/<profile>/figures/figure3_hyperparameters.{png,pdf}`,

@@ -345,10 +345,8 @@ def verdicts_at_a_glance(recs) -> str:
         return "Not computed yet: run `bash run_all.sh`."
 
     def words(cells):
-        out = {"helps": [], "hurts": [], "ties": []}
-        for r in cells.itertuples():
-            out[r.effect].append(f"{r.backbone} on {r.dataset} ({r.rel_improv:+.1%}, {r.n} seed{'s' * (r.n > 1)})")
-        return "; ".join(f"{k} in {len(v)}" + (f" ({', '.join(v)})" if v else "") for k, v in out.items())
+        return by_effect(cells, lambda r: f"{r.backbone} on {r.dataset} ({r.rel_improv:+.1%}, "
+                                          f"{r.n} seed{'s' * (r.n > 1)})")[1]
     cells, _ = table2_effects(pd.read_csv(t / "table2_data.csv"))
     lines = [f"- Table 2, test NDCG@10 (sampled-100), UFN against its backbone, in the {len(cells)} of 9 (dataset, "
              f"backbone) cells computed so far (helps / hurts: per-user Wilcoxon p < 0.05): " + words(cells) + "."]
@@ -366,14 +364,12 @@ def verdicts_at_a_glance(recs) -> str:
         f = f[(f["metric"] == "ndcg@10") & (f["panel"] != "default") & f["rel_improv"].notna()]
         total = sum(x != base_value("paper", k) for k, v in sweeps("paper").items() for x in v)
         seeds = sorted({int(x) for x in f["n"]})
-        by = {"helps": [], "hurts": [], "ties": []}
-        for r in f.itertuples():
-            by[r.effect].append(f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g} ({r.rel_improv:+.1%})")
+        by, text = by_effect(f, lambda r: f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g} ({r.rel_improv:+.1%})",
+                             "at")
         lines.append(f"- Figure 3 (Beauty), test NDCG@10, each swept SASRec + UFN point against SASRec at the same "
                      f"batch size and seeds: {len(f)} of {total} points computed"
                      + (f" ({' or '.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} each)" if seeds else "")
-                     + ("; " + "; ".join(f"{k} at {len(v)}" + (f" ({', '.join(v)})" if v else "")
-                                         for k, v in by.items()) if len(f) else "")
+                     + ("; " + text if len(f) else "")
                      + ". " + (f"Swept values that make SASRec + UFN beat SASRec: {', '.join(by['helps'])}"
                                + (" (fewer seeds than the paper profile's 3: a per-user test of one trained model "
                                   "per seed, to be confirmed on the other seeds)."
@@ -387,12 +383,26 @@ def verdicts_at_a_glance(recs) -> str:
     return "\n".join(lines)
 
 
-def figure3_trend_lines() -> list[str]:
+def by_effect(rows, name, prep: str = "in") -> tuple[dict, str]:
+    """Rows with an ``effect`` word grouped by it (helps, hurts, ties; each row named by ``name``),
+    and the sentence part "helps in 1 (...); hurts in 0; ties in 2 (...)" (``prep``: "in" / "at")."""
+    by = {"helps": [], "hurts": [], "ties": []}
+    for r in rows.itertuples():
+        by[r.effect].append(name(r))
+    return by, "; ".join(f"{k} {prep} {len(v)}" + (f" ({', '.join(v)})" if v else "") for k, v in by.items())
+
+
+def notebook04_numbers() -> dict:
+    """Notebook 04's key numbers (``04_hyperparameters.json``) as the paper profile wrote them."""
+    nums = ROOT / "results" / "paper" / "tables" / "04_hyperparameters.json"
+    return json.loads(nums.read_text()) if nums.is_file() else {}
+
+
+def figure3_trend_lines(nums: dict | None = None) -> list[str]:
     """Notebook 04's sentences on how UFN's change against SASRec moves along each swept field
     (panels with too few points left out)."""
-    nums = ROOT / "results" / "paper" / "tables" / "04_hyperparameters.json"
-    lines = json.loads(nums.read_text()).get("trends", []) if nums.is_file() else []
-    return [x for x in lines if "too few points" not in x]
+    nums = notebook04_numbers() if nums is None else nums
+    return [x for x in nums.get("trends", []) if "too few points" not in x]
 
 
 def figure3(recs) -> str:
@@ -408,11 +418,11 @@ def figure3(recs) -> str:
            "Figure: [results/paper/figures/figure3_hyperparameters.png]"
            "(../results/paper/figures/figure3_hyperparameters.png); caption and protocol: "
            "`results/paper/tables/figure3_versus.md`.", "", table]
-    if figure3_trend_lines():
+    nums = notebook04_numbers()
+    trends, mining = figure3_trend_lines(nums), nums.get("mining", [])
+    if trends:
         out += ["", "Along each swept field, UFN's change in test NDCG@10 against SASRec (notebook 04, "
-                "`results/paper/tables/figure3_trends.md`):", ""] + [f"- {x}" for x in figure3_trend_lines()]
-    nums = t / "04_hyperparameters.json"
-    mining = json.loads(nums.read_text()).get("mining", []) if nums.is_file() else []
+                "`results/paper/tables/figure3_trends.md`):", ""] + [f"- {x}" for x in trends]
     if mining:
         out += ["", "What FMR reversed at each point, per mining epoch over all of each run's mining epochs, and "
                 "the lift: how much more often a reversed entry is an item the user came back to than a random "

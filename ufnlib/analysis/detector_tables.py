@@ -34,14 +34,14 @@ def detector_runs(res, strategies=DETECTOR_COLUMNS, upto: str = "best"):
     one ground truth real data has); ``random_later`` = the same share among the random negatives
     of those steps; ``lift`` = their ratio."""
     import pandas as pd
+    if upto not in ("best", "end"):
+        raise ValueError(f"upto must be 'best' or 'end', not {upto!r}")
     recs = records_of(res)
     rows = []
     for r in recs:
         c = r.config
         if c["strategy"] not in strategies or c["backbone"] != "sasrec":
             continue
-        if upto not in ("best", "end"):
-            raise ValueError(f"upto must be 'best' or 'end', not {upto!r}")
         w, last = r.warmup_end, r.best_epoch if upto == "best" else r.epochs_run
         hs = [h for h in r.history if w is not None and w < h["epoch"] <= last and "mined" in h]
         if not hs:

@@ -28,8 +28,8 @@ def _panel_of(config, profile: str):
 
 
 def hyper_frame(records, profile: str, metrics=("hr@10", "ndcg@10"), which="test", mode="sampled"):
-    """One row per (panel, run): the swept field's value, strategy, seed, metrics and whether the
-    epoch cap ended the run while still improving (``cut``). A run that differs from the profile's
+    """One row per (panel, run): the swept field's value, strategy, seed, run key, metrics and
+    whether the epoch cap ended the run while still improving (``cut``). A run that differs from the profile's
     base in one swept field belongs to that field's panel; a run at the base belongs to every panel
     (SASRec's base run is the reference line of the alpha, m and d panels, which do not change
     SASRec)."""
@@ -44,9 +44,9 @@ def hyper_frame(records, profile: str, metrics=("hr@10", "ndcg@10"), which="test
             continue
         base = where[0] == "default"
         for panel in (list(PANELS) if base else [where[0]]):
-            rows.append(dict(panel=panel, value=c[panel], strategy=c["strategy"], seed=c["seed"],
+            rows.append(dict(panel=panel, value=c[panel], strategy=c["strategy"], seed=c["seed"], key=r.key,
                              base=base, cut=r.cut_by_cap, **{m: r.value(m, mode, which) for m in metrics}))
-    cols = ["panel", "value", "strategy", "seed", "base", "cut", *metrics]
+    cols = ["panel", "value", "strategy", "seed", "key", "base", "cut", *metrics]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -116,6 +116,12 @@ def hyper_versus_display(versus):
                       ).drop(columns=["seeds"]).set_index(["panel", "value", "metric"])
 
 
+def _point(value, n, usual) -> str:
+    """A swept value as the trend and mining lines name it, with its seed count where that differs
+    from the panel's usual one."""
+    return f"{value:g}" + (f" (n={n})" if n != usual else "")
+
+
 def hyper_trends(versus, profile: str, metric: str = "ndcg@10", strong: float = 0.8):
     """How UFNRec's change against SASRec (``hyper_versus``'s ``rel_improv``) moves along each
     swept field, the base point included (on its own seeds): Spearman's rho between the value and
@@ -135,8 +141,7 @@ def hyper_trends(versus, profile: str, metric: str = "ndcg@10", strong: float = 
         if not len(pts):
             continue
         usual = pts["n"].mode().iloc[0]
-        listed = ", ".join(f"{x.value:g}{f' (n={x.n})' if x.n != usual else ''} {x.rel_improv:+.1%}"
-                           for x in pts.itertuples())
+        listed = ", ".join(f"{_point(x.value, x.n, usual)} {x.rel_improv:+.1%}" for x in pts.itertuples())
         rho = float(ss.spearmanr(pts["value"], pts["rel_improv"]).statistic) if len(pts) >= 3 else math.nan
         word = ("has too few points to tell" if len(pts) < 3 else "shows no clear trend" if not abs(rho) >= strong
                 else f"{'rises' if rho > 0 else 'falls'} as {CLAIM_PANEL[panel]} grows")
@@ -171,19 +176,12 @@ def hyper_mining(records, profile: str):
     epoch, the mining epochs; mean over seeds per (panel, value). The base point is in every panel,
     as in ``hyper_frame``."""
     import pandas as pd
-    recs = [r for r in map(as_record, records) if r.strategy == "ufn" and _panel_of(r.config, profile)]
+    recs = [r for r in map(as_record, records) if r.strategy == "ufn"]
     runs = detector_tables.detector_runs(recs, strategies=("ufn",), upto="end")
     cols = ["panel", "value", "base", "n", *MINING_COLUMNS]
     if not len(runs):
         return pd.DataFrame(columns=cols)
-    where = {r.key: _panel_of(r.config, profile) for r in recs}
-    by_key = {r.key: r for r in recs}
-    rows = []
-    for k in runs["key"]:
-        panel, value = where[k]
-        for p in (list(PANELS) if panel == "default" else [panel]):
-            rows.append(dict(key=k, panel=p, value=by_key[k].config[p], base=panel == "default"))
-    at = pd.DataFrame(rows).merge(runs, on="key")
+    at = hyper_frame(recs, profile, metrics=())[["key", "panel", "value", "base"]].merge(runs, on="key")
     out = at.groupby(["panel", "value", "base"])[list(MINING_COLUMNS)].mean()
     out.insert(0, "n", at.groupby(["panel", "value", "base"]).size())
     order = {p: i for i, p in enumerate(PANELS)}
@@ -201,7 +199,7 @@ def mining_text(mining) -> list[str]:
             continue
         usual = g["n"].mode().iloc[0]
         out.append(f"{CLAIM_PANEL[panel]}: " + "; ".join(
-            f"{r.value:g}{f' (n={r.n})' if r.n != usual else ''}: {r.flagged_per_epoch:,.0f} reversed per epoch "
+            f"{_point(r.value, r.n, usual)}: {r.flagged_per_epoch:,.0f} reversed per epoch "
             f"over {r.mining_epochs:.0f} mining epochs, lift {r.lift:.1f}x" for r in g.itertuples()) + ".")
     return out
 

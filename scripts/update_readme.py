@@ -348,10 +348,16 @@ def verdicts_at_a_glance(recs) -> str:
         return by_effect(cells, lambda r: f"{r.backbone} on {r.dataset} ({r.rel_improv:+.1%}, "
                                           f"{r.n} seed{'s' * (r.n > 1)})")[1]
     cells, _ = table2_effects(pd.read_csv(t / "table2_data.csv"))
-    lines = [f"- Table 2, test NDCG@10 (sampled-100), UFN against its backbone, in the {len(cells)} of 9 (dataset, "
+    full_csv = t / "table2_full_data.csv"
+    full = table2_effects(pd.read_csv(full_csv))[0] if full_csv.is_file() else None
+    f3 = None
+    if (t / "figure3_versus_data.csv").is_file():
+        f3 = pd.read_csv(t / "figure3_versus_data.csv")
+        f3 = f3[(f3["metric"] == "ndcg@10") & (f3["panel"] != "default") & f3["rel_improv"].notna()]
+    lines = [glance_lead(cells, full, f3)]
+    lines += [f"- Table 2, test NDCG@10 (sampled-100), UFN against its backbone, in the {len(cells)} of 9 (dataset, "
              f"backbone) cells computed so far (helps / hurts: per-user Wilcoxon p < 0.05): " + words(cells) + "."]
-    if (t / "table2_full_data.csv").is_file():
-        full, _ = table2_effects(pd.read_csv(t / "table2_full_data.csv"))
+    if full is not None:
         lines.append(f"- The same under full ranking (every item a candidate; not in the paper), {len(full)} "
                      f"cell{'s' * (len(full) != 1)}: "
                      + words(full) + ".")
@@ -359,9 +365,8 @@ def verdicts_at_a_glance(recs) -> str:
     if sched:
         lines.append("- When mining started (Table 2's UFN runs; warm-up by the reference's plateau rule): "
                      + " ".join(sched) + " Notebook 09 varies the warm-up for SASRec on Beauty.")
-    if (t / "figure3_versus_data.csv").is_file():
-        f = pd.read_csv(t / "figure3_versus_data.csv")
-        f = f[(f["metric"] == "ndcg@10") & (f["panel"] != "default") & f["rel_improv"].notna()]
+    if f3 is not None:
+        f = f3
         total = sum(x != base_value("paper", k) for k, v in sweeps("paper").items() for x in v)
         seeds = sorted({int(x) for x in f["n"]})
         by, text = by_effect(f, lambda r: f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g} ({r.rel_improv:+.1%})",
@@ -381,6 +386,32 @@ def verdicts_at_a_glance(recs) -> str:
             lines.append("- Figure 3, along each swept field (UFN's change in test NDCG@10 against SASRec): "
                          + " ".join(trends))
     return "\n".join(lines)
+
+
+def glance_lead(cells, full, f3) -> str:
+    """The glance's first line, counts only: in how many Table 2 cells UFN helps, hurts or ties
+    its backbone (sampled-100, and how many it helps under full ranking), the same per backbone
+    over datasets, and how many swept Figure 3 values make SASRec + UFN beat SASRec."""
+    from ufnlib.analysis.hyperparams import CLAIM_PANEL
+
+    def counts(rows, prep="in"):
+        return ", ".join(f"{k} {prep} {(rows['effect'] == k).sum()}" for k in ("helps", "hurts", "ties"))
+    out = (f"- **In short.** Test NDCG@10 under the paper's protocol (sampled-100): UFN against its backbone "
+           f"in the {len(cells)} of 9 Table 2 cells computed: {counts(cells)}")
+    if full is not None and len(full):
+        won = [f"{r.backbone} on {r.dataset}" for r in full.itertuples() if r.effect == "helps"]
+        out += (f" (under full ranking, not in the paper: helps in {len(won)}"
+                + (f", {', '.join(won)}" if won else "") + ")")
+    out += ". By backbone, over the datasets computed: " + "; ".join(
+        f"{bb} {counts(g, 'on')}" for bb, g in cells.groupby("backbone", sort=False)) + "."
+    if f3 is not None and len(f3):
+        won = f3[f3["effect"] == "helps"]
+        names = [f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g}" for r in won.itertuples()]
+        seeds = sorted({int(n) for n in won["n"]})
+        out += (f" Figure 3: {len(won)} of the {len(f3)} swept values computed make SASRec + UFN beat SASRec"
+                + (f" ({', '.join(names)}; {' or '.join(map(str, seeds))} seed{'s' * (seeds != [1])} each)"
+                   if names else "") + ".")
+    return out
 
 
 def by_effect(rows, name, prep: str = "in") -> tuple[dict, str]:

@@ -370,6 +370,10 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
             dict(panel="m", value=8, metric="hr@10", n=1, rel_improv=0.03, p_users=0.001, effect="helps")]
     pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
     text = mod.verdicts_at_a_glance([])
+    lead = text.split("\n")[0]                        # counts only, before the named lists
+    assert lead.startswith("- **In short.**") and "in the 2 of 9 Table 2 cells computed: helps in 0, hurts in 1, " \
+        "ties in 1. By backbone, over the datasets computed: SASRec helps on 0, hurts on 1, ties on 1." in lead
+    assert lead.endswith("Figure 3: 0 of the 2 swept values computed make SASRec + UFN beat SASRec.")
     assert "in the 2 of 9" in text and "hurts in 1 (SASRec on beauty (-1.0%, 3 seeds))" in text
     assert "ties in 1 (SASRec on yelp" in text and "helps in 0" in text
     assert "2 of 20 points computed (1 seed each)" in text
@@ -380,6 +384,8 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
                        p_users=0.001, n=3)]).to_csv(t / "table2_full_data.csv", index=False)
     assert "- The same under full ranking (every item a candidate; not in the paper), 1 cell: helps in 1 (SASRec " \
            "on yelp (+11.0%, 3 seeds)); hurts in 0; ties in 0." in mod.verdicts_at_a_glance([])
+    assert "ties in 1 (under full ranking, not in the paper: helps in 1, SASRec on yelp)." in \
+        mod.verdicts_at_a_glance([]).split("\n")[0]
     rows[2]["cut"] = 1                                   # m 8's UFN run was still improving at the cap
     pd.DataFrame(rows).fillna({"cut": 0}).to_csv(t / "figure3_versus_data.csv", index=False)
     assert "The epoch cap ended the UFN run(s) of 1 point(s) while still improving (m = 8)." in \
@@ -396,6 +402,8 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     assert "Swept values that make SASRec + UFN beat SASRec: m = 8 (+3.0%) (fewer seeds than the paper profile's " \
            "3: a per-user test of one trained model per seed, to be confirmed on the other seeds)." \
         in mod.verdicts_at_a_glance([])
+    assert mod.verdicts_at_a_glance([]).split("\n")[0].endswith(
+        "Figure 3: 1 of the 2 swept values computed make SASRec + UFN beat SASRec (m = 8; 1 seed each).")
 
 
 def test_results_doc_figure3_section_reads_notebook_04s_tables(tmp_path, monkeypatch):

@@ -77,17 +77,20 @@ print(caption)
 # one seed is compared with SASRec's run of that seed, not with its 3-seed mean). *helps* / *hurts*:
 # the mean moves that way and the per-user Wilcoxon test over the test users gives p < 0.05 (the
 # rule of Table 2 in notebook 01); *ties* otherwise. With one seed, a per-user p says the two
-# trained models differ on these users, not that another seed would agree. The last column counts
-# the point's UFNRec runs that the epoch cap ended while they were still improving (best epoch
-# within the last `patience` epochs): their value may be an underestimate of the setting.
+# trained models differ on these users, not that another seed would agree; so each point also
+# shows its change on each seed (against SASRec's run of that seed) and, from two seeds on, a
+# paired t-test over seeds (`p (seeds)`, as in Table 2). `UFNRec runs cut by the cap` counts the
+# point's UFNRec runs that the epoch cap ended while they were still improving (best epoch within
+# the last `patience` epochs): their value may be an underestimate of the setting.
 
 # %%
 versus = hyperparams.hyper_versus(runs.records, profile)
 report.save_result(tables.TableResult(
     versus, hyperparams.hyper_versus_display(versus),
     "UFNRec at each Figure 3 point against SASRec at the same batch size, on their common seeds: test means, "
-    "relative change, per-user Wilcoxon p and its reading (helps / hurts: p < 0.05; ties otherwise), and how many "
-    "of the point's UFNRec runs the epoch cap ended while still improving; 'default' is UFNRec at the profile's "
+    "relative change, per-user Wilcoxon p and its reading (helps / hurts: p < 0.05; ties otherwise), the change "
+    "on each seed and the paired t-test over seeds (from 2 seeds), and how many of the point's UFNRec runs the "
+    "epoch cap ended while still improving; 'default' is UFNRec at the profile's "
     "base. " + tables.protocol(runs.records, "sampled", profile)), "figure3_versus")
 nd = versus[(versus["metric"] == "ndcg@10") & (versus["panel"] != "default")]
 print(f"{len(nd)} swept point(s) computed; NDCG@10:",

@@ -369,8 +369,8 @@ def verdicts_at_a_glance(recs) -> str:
         f = f3
         total = sum(x != base_value("paper", k) for k, v in sweeps("paper").items() for x in v)
         seeds = sorted({int(x) for x in f["n"]})
-        by, text = by_effect(f, lambda r: f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g} ({r.rel_improv:+.1%})",
-                             "at")
+        by, text = by_effect(f, lambda r: f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g} ({r.rel_improv:+.1%}"
+                             + (f"; {r.n} seeds: {r.per_seed}" if r.n > 1 and "per_seed" in f else "") + ")", "at")
         lines.append(f"- Figure 3 (Beauty), test NDCG@10, each swept SASRec + UFN point against SASRec at the same "
                      f"batch size and seeds: {len(f)} of {total} points computed"
                      + (f" ({' or '.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} each)" if seeds else "")

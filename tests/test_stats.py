@@ -321,11 +321,12 @@ def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path
             run("a1", "ufn", 1, good, alpha=0.01),                                 # helps against seed 1 only
             run("m2", "ufn", 2, worse, m=2),                                       # against seed 2 (good): hurts
             run("b256", "ufn", 1, same, batch_size=256),                           # against SASRec at 256: hurts
-            run("off", "ufn", 1, good, alpha=0.01, m=2)]                           # two fields: off the figure
+            run("off", "ufn", 1, good, alpha=0.01, m=2),                           # two fields: off the figure
+            run("m8a", "ufn", 1, good, m=8), run("m8b", "ufn", 2, worse, m=8)]     # two seeds that disagree
     recs[4]["selection"] = {"best_epoch": 195, "epochs_run": 200}                  # alpha 0.01: still improving
     recs[5]["selection"] = {"best_epoch": 170, "epochs_run": 190}                  # m 2: stopped by patience
     flat = hyperparams.hyper_versus(recs, "paper", metrics=("ndcg@10",), root=tmp_path)
-    assert list(flat["panel"]) == ["default", "alpha", "m", "batch_size"]
+    assert list(flat["panel"]) == ["default", "alpha", "m", "m", "batch_size"]
     assert flat.loc[0, "effect"] == "ties" and flat.loc[0, "rel_improv"] == 0
     v = flat.set_index(["panel", "value"])
     a = v.loc[("alpha", 0.01)]
@@ -335,11 +336,17 @@ def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path
     assert a["ufnrec_runs"] == "a1" and a["sasrec_runs"] == "s1" and v.loc[("m", 2), "sasrec_runs"] == "s2"
     m = v.loc[("m", 2)]
     assert m["seeds"] == "2" and m["effect"] == "hurts" and m["sasrec"] == pytest.approx(1.0)
+    drop = f"-{1 - metrics_from_ranks(worse)['ndcg@10']:.2%}"                    # worse against SASRec's 1.0
+    assert m["per_seed"] == f"s2 {drop}" and math.isnan(m["p_seeds"])
     b = v.loc[("batch_size", 256)]
     assert b["effect"] == "hurts" and b["sasrec"] == pytest.approx(1.0)
+    m8, low = v.loc[("m", 8)], metrics_from_ranks(same)["ndcg@10"]                 # each seed against its own SASRec
+    assert m8["seeds"] == "1,2" and m8["per_seed"] == f"s1 +{1 / low - 1:.2%}, s2 {drop}"
+    assert 0 < m8["p_seeds"] <= 1
     shown = hyperparams.hyper_versus_display(hyperparams.hyper_versus(recs, "paper", root=tmp_path))
     assert list(shown.columns) == ["seeds (n)", "SASRec", "UFNRec", "Improv.", "p (users)", "effect",
-                                   "UFNRec runs cut by the cap", "SASRec runs", "UFNRec runs"]
+                                   "Improv. per seed", "p (seeds)", "UFNRec runs cut by the cap", "SASRec runs",
+                                   "UFNRec runs"]
     assert shown.loc[("alpha", "0.01", "ndcg@10"), "effect"] == "helps"
 
 

@@ -404,6 +404,11 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
         in mod.verdicts_at_a_glance([])
     assert mod.verdicts_at_a_glance([]).split("\n")[0].endswith(
         "Figure 3: 1 of the 2 swept values computed make SASRec + UFN beat SASRec (m = 8; 1 seed each).")
+    rows[2].update(n=2, per_seed="s1 +3.5%, s2 +2.5%")                 # a second seed: its change on each seed
+    pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
+    text = mod.verdicts_at_a_glance([])
+    assert "Swept values that make SASRec + UFN beat SASRec: m = 8 (+3.0%; 2 seeds: s1 +3.5%, s2 +2.5%)" in text
+    assert text.split("\n")[0].endswith("(m = 8; 2 seeds each).")
 
 
 def test_results_doc_figure3_section_reads_notebook_04s_tables(tmp_path, monkeypatch):

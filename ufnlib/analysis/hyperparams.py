@@ -12,7 +12,7 @@ from ..experiments.profiles import base_value, sweeps
 from ..experiments.store import as_record
 from . import detector_tables
 from .plots import LABEL
-from .stats import Claim, compare, decided, effect, fmt_p, fmt_pct, missing_runs
+from .stats import Claim, compare, decided, effect, fmt_p, fmt_pct, missing_runs, rel_improvement
 
 PANELS = {"alpha": "loss weight α", "m": "re-fed times m", "decay": "EMA decay d", "batch_size": "batch size"}
 CLAIM_PANEL = {"alpha": "alpha", "m": "m", "decay": "d", "batch_size": "batch size"}
@@ -63,7 +63,8 @@ def hyper_summary(frame, metrics=("hr@10", "ndcg@10")):
 def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str = "wilcoxon", root=None):
     """Each UFNRec point of Figure 3 against SASRec at the same batch size, on the seeds both
     have: the two means, the relative change, the per-user test (as in Table 2) and the word for
-    it (``stats.effect``); how many of the point's UFNRec runs the epoch cap ended while still
+    it (``stats.effect``); the change on each seed and the paired test over seeds (NaN with one
+    seed); how many of the point's UFNRec runs the epoch cap ended while still
     improving (``Record.cut_by_cap``: their number may still be rising); the run keys of both arms.
     One row per (point, metric); the base point is panel "default"."""
     import pandas as pd
@@ -86,17 +87,22 @@ def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str 
         pick = lambda rs: [r for r in rs if r.seed in seeds]           # noqa: E731
         df = compare({"SASRec": pick(base), "UFNRec": pick(treat)}, "SASRec", metrics, "test", "sampled",
                      test, root)
+        by_seed = {r.seed: r for r in pick(base)}
         for m in metrics:
             a = df[(df["arm"] == "SASRec") & (df["metric"] == m)].iloc[0]
             b = df[(df["arm"] == "UFNRec") & (df["metric"] == m)].iloc[0]
+            each = {r.seed: rel_improvement(r.value(m, "sampled", "test"), by_seed[r.seed].value(m, "sampled", "test"))
+                    for r in pick(treat)}
             rows.append(dict(panel=panel, value=v, metric=m, seeds=",".join(map(str, seeds)), n=len(seeds),
                              sasrec=a["mean"], ufnrec=b["mean"], rel_improv=b["rel_improv"],
                              p_users=b["p_users"], effect=effect(b["rel_improv"], b["p_users"]),
+                             per_seed=", ".join(f"s{k} {fmt_pct(x)}" for k, x in sorted(each.items())),
+                             p_seeds=b["p_seeds"],
                              cut=sum(r.cut_by_cap for r in pick(treat)),
                              sasrec_runs=",".join(r.key for r in pick(base)),
                              ufnrec_runs=",".join(r.key for r in pick(treat))))
-    cols = ["panel", "value", "metric", "seeds", "n", "sasrec", "ufnrec", "rel_improv", "p_users", "effect", "cut",
-            "sasrec_runs", "ufnrec_runs"]
+    cols = ["panel", "value", "metric", "seeds", "n", "sasrec", "ufnrec", "rel_improv", "p_users", "effect",
+            "per_seed", "p_seeds", "cut", "sasrec_runs", "ufnrec_runs"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -108,10 +114,12 @@ def hyper_versus_display(versus):
         out[c] = [f"{x:.4f}" if x == x else "" for x in out[c]]
     out["rel_improv"] = [fmt_pct(x) for x in out["rel_improv"]]
     out["p_users"] = [fmt_p(x) for x in out["p_users"]]
+    out["p_seeds"] = [fmt_p(x) for x in out["p_seeds"]]
     for c in ("sasrec_runs", "ufnrec_runs"):
         out[c] = [", ".join(k[:8] for k in str(x).split(",")) if x == x and x else "" for x in out[c]]
     return out.rename(columns={"n": "seeds (n)", "sasrec": "SASRec", "ufnrec": "UFNRec", "rel_improv": "Improv.",
-                               "p_users": "p (users)", "cut": "UFNRec runs cut by the cap",
+                               "p_users": "p (users)", "per_seed": "Improv. per seed", "p_seeds": "p (seeds)",
+                               "cut": "UFNRec runs cut by the cap",
                                "sasrec_runs": "SASRec runs", "ufnrec_runs": "UFNRec runs"}
                       ).drop(columns=["seeds"]).set_index(["panel", "value", "metric"])
 

@@ -369,18 +369,22 @@ def verdicts_at_a_glance(recs) -> str:
         f = f3
         total = sum(x != base_value("paper", k) for k, v in sweeps("paper").items() for x in v)
         seeds = sorted({int(x) for x in f["n"]})
-        by, text = by_effect(f, lambda r: f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g} ({r.rel_improv:+.1%}"
+
+        def point(r):
+            return f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g}"
+        by, text = by_effect(f, lambda r: f"{point(r)} ({r.rel_improv:+.1%}"
                              + (f"; {r.n} seeds: {r.per_seed}" if r.n > 1 and "per_seed" in f else "") + ")", "at")
+        few = [f"{point(r)} ({r.n} seed{'s' * (r.n > 1)})" for r in f.itertuples() if r.effect == "helps" and r.n < 3]
+        if by["helps"]:
+            beat = (f"Swept values that make SASRec + UFN beat SASRec: {', '.join(by['helps'])}"
+                    + (f"; of these, on fewer seeds than the paper profile's 3 (a per-user test of one trained model "
+                       f"per seed, to be confirmed on the other seeds): {', '.join(few)}." if few else "."))
+        else:
+            beat = "No swept value computed so far makes SASRec + UFN beat SASRec."
         lines.append(f"- Figure 3 (Beauty), test NDCG@10, each swept SASRec + UFN point against SASRec at the same "
                      f"batch size and seeds: {len(f)} of {total} points computed"
                      + (f" ({' or '.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} each)" if seeds else "")
-                     + ("; " + text if len(f) else "")
-                     + ". " + (f"Swept values that make SASRec + UFN beat SASRec: {', '.join(by['helps'])}"
-                               + (" (fewer seeds than the paper profile's 3: a per-user test of one trained model "
-                                  "per seed, to be confirmed on the other seeds)."
-                                  if f.loc[f["effect"] == "helps", "n"].min() < 3 else ".")
-                               if by["helps"] else "No swept value computed so far makes SASRec + UFN beat SASRec.")
-                     + cut_text(f))
+                     + ("; " + text if len(f) else "") + ". " + beat + cut_text(f))
         trends = figure3_trend_lines()
         if trends:
             lines.append("- Figure 3, along each swept field (UFN's change in test NDCG@10 against SASRec): "

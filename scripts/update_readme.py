@@ -337,7 +337,6 @@ def verdicts_at_a_glance(recs) -> str:
     same batch size and seeds): the word is ``stats.effect``'s, as in notebooks 01 and 04."""
     import pandas as pd
 
-    from ufnlib.analysis.hyperparams import CLAIM_PANEL
     from ufnlib.analysis.tables import table2_effects
     from ufnlib.experiments.profiles import base_value, sweeps
     t = ROOT / "results" / "paper" / "tables"
@@ -369,12 +368,10 @@ def verdicts_at_a_glance(recs) -> str:
         f = f3
         total = sum(x != base_value("paper", k) for k, v in sweeps("paper").items() for x in v)
         seeds = sorted({int(x) for x in f["n"]})
-
-        def point(r):
-            return f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g}"
-        by, text = by_effect(f, lambda r: f"{point(r)} ({r.rel_improv:+.1%}"
+        by, text = by_effect(f, lambda r: f"{figure3_point(r)} ({r.rel_improv:+.1%}"
                              + (f"; {r.n} seeds: {r.per_seed}" if r.n > 1 and "per_seed" in f else "") + ")", "at")
-        few = [f"{point(r)} ({r.n} seed{'s' * (r.n > 1)})" for r in f.itertuples() if r.effect == "helps" and r.n < 3]
+        few = [f"{figure3_point(r)} ({r.n} seed{'s' * (r.n > 1)})" for r in f.itertuples()
+               if r.effect == "helps" and r.n < 3]
         if by["helps"]:
             beat = (f"Swept values that make SASRec + UFN beat SASRec: {', '.join(by['helps'])}"
                     + (f"; of these, on fewer seeds than the paper profile's 3 (a per-user test of one trained model "
@@ -396,8 +393,6 @@ def glance_lead(cells, full, f3) -> str:
     """The glance's first line, counts only: in how many Table 2 cells UFN helps, hurts or ties
     its backbone (sampled-100, and how many it helps under full ranking), the same per backbone
     over datasets, and how many swept Figure 3 values make SASRec + UFN beat SASRec."""
-    from ufnlib.analysis.hyperparams import CLAIM_PANEL
-
     def counts(rows, prep="in"):
         return ", ".join(f"{k} {prep} {(rows['effect'] == k).sum()}" for k in ("helps", "hurts", "ties"))
     out = (f"- **In short.** Test NDCG@10 under the paper's protocol (sampled-100): UFN against its backbone "
@@ -410,12 +405,18 @@ def glance_lead(cells, full, f3) -> str:
         f"{bb} {counts(g, 'on')}" for bb, g in cells.groupby("backbone", sort=False)) + "."
     if f3 is not None and len(f3):
         won = f3[f3["effect"] == "helps"]
-        names = [f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g}" for r in won.itertuples()]
+        names = [figure3_point(r) for r in won.itertuples()]
         seeds = sorted({int(n) for n in won["n"]})
         out += (f" Figure 3: {len(won)} of the {len(f3)} swept values computed make SASRec + UFN beat SASRec"
                 + (f" ({', '.join(names)}; {' or '.join(map(str, seeds))} seed{'s' * (seeds != [1])} each)"
                    if names else "") + ".")
     return out
+
+
+def figure3_point(row) -> str:
+    """A Figure 3 point as the glance names it: "m = 8", "batch size = 256"."""
+    from ufnlib.analysis.hyperparams import CLAIM_PANEL
+    return f"{CLAIM_PANEL.get(row.panel, row.panel)} = {row.value:g}"
 
 
 def by_effect(rows, name, prep: str = "in") -> tuple[dict, str]:
@@ -478,8 +479,7 @@ def cut_text(points) -> str:
     may still be rising), as a sentence; empty when there are none or the column is absent."""
     if "cut" not in points or not (points["cut"] > 0).any():
         return ""
-    from ufnlib.analysis.hyperparams import CLAIM_PANEL
-    cut = [f"{CLAIM_PANEL.get(r.panel, r.panel)} = {r.value:g}" for r in points.itertuples() if r.cut > 0]
+    cut = [figure3_point(r) for r in points.itertuples() if r.cut > 0]
     return (f" The epoch cap ended the UFN run(s) of {len(cut)} point(s) while still improving "
             f"({', '.join(cut)}).")
 

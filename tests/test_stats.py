@@ -106,6 +106,19 @@ def test_paired_users_averages_over_common_seeds(tmp_path):
     assert out["seeds"] == [1, 2] and out["mean_diff"] == pytest.approx((0.5 + 0.5) / 4)
 
 
+def test_paired_users_wilcoxon_ranks_seed_means_that_differ_only_by_rounding_as_ties(tmp_path):
+    """Hits averaged over 3 seeds: +1/3 computed as 1 - 2/3 and -1/3 as 0 - 1/3 differ in the last
+    bit. Ranked as they come, every gain outranks every loss and a symmetric difference looks
+    significant; the test must rank them as the ties they are (p = 1 here)."""
+    hit, miss = 0, 50
+    n = 60                                     # n users gain a hit (0,1,1 -> 1,1,1), n lose one (1,0,0 -> 0,0,0)
+    base = [fake_run(tmp_path, f"b{s}", "uniform", s, [[miss, hit, hit][s - 1]] * n + [[hit, miss, miss][s - 1]] * n)
+            for s in (1, 2, 3)]
+    treat = [fake_run(tmp_path, f"t{s}", "ufn", s, [hit] * n + [miss] * n) for s in (1, 2, 3)]
+    out = stats.paired_users(base, treat, "hr@1", root=tmp_path)
+    assert out["mean_diff"] == pytest.approx(0, abs=1e-12) and out["p"] == pytest.approx(1.0)
+
+
 def test_paired_users_refuses_runs_evaluated_differently(tmp_path):
     b = [fake_run(tmp_path, "b", "uniform", 1, [0, 1, 2])]
     other_cands = [fake_run(tmp_path, "t", "ufn", 1, [0, 0, 0], eval_seed=7)]

@@ -363,6 +363,20 @@ def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path
     assert shown.loc[("alpha", "0.01", "ndcg@10"), "effect"] == "helps"
 
 
+def test_table2_cell_compares_the_seeds_both_arms_have(tmp_path):
+    """Part-way through a grid the backbone may have a seed that UFN lacks: the cell's means, change
+    and tests are then on the shared seed only (a backbone arm without any UFN run stays whole)."""
+    good, poor = np.zeros(40, int), np.arange(40) % 20
+    recs = [fake_run(tmp_path, "b1", "uniform", 1, poor), fake_run(tmp_path, "b2", "uniform", 2, good),
+            fake_run(tmp_path, "u1", "ufn", 1, poor), fake_run(tmp_path, "c1", "uniform", 1, good)]
+    recs[3]["config"]["dataset"] = "other"                               # a cell with no UFN run
+    long = tables.table2(recs, datasets=["toy", "other"], backbones=["sasrec"], root=tmp_path).long
+    at = long[long["metric"] == "ndcg@10"].set_index(["dataset", "arm"])
+    assert at.loc[("toy", "backbone"), "n"] == 1 and at.loc[("toy", "+UFN"), "rel_improv"] == 0
+    assert at.loc[("toy", "backbone"), "mean"] == pytest.approx(metrics_from_ranks(poor)["ndcg@10"])
+    assert at.loc[("other", "backbone"), "n"] == 1 and at.loc[("other", "+UFN"), "n"] == 0
+
+
 def test_table2_effects_grid_words_each_computed_cell():
     """One word per computed cell (the per-user p decides, the sign gives the direction); cells
     without UFN runs and other metrics stay out; the grid reads 'change word (seeds)'."""

@@ -90,6 +90,15 @@ def _display_rows(long, label_cols, paper_cols=True):
 
 
 # ------------------------------------------------------------------------------------ Table 2
+def _common_seeds(backbone: list, ufn: list) -> dict:
+    """A cell's two arms on the seeds both have (each arm whole when the other has none), so that
+    its means, change and tests compare the same seeds while a grid is part-way."""
+    both = {r.seed for r in backbone} & {r.seed for r in ufn}
+    if both:
+        backbone, ufn = [r for r in backbone if r.seed in both], [r for r in ufn if r.seed in both]
+    return {"backbone": backbone, "+UFN": ufn}
+
+
 def table2(res, mode: str = "sampled", datasets=None, backbones=None, test: str = "wilcoxon",
            root=None, profile: str | None = None) -> TableResult:
     """Backbone vs backbone + UFN for every (dataset, backbone) with runs (or asked)."""
@@ -102,8 +111,7 @@ def table2(res, mode: str = "sampled", datasets=None, backbones=None, test: str 
         for bb in backbones:
             sel = lambda s: [r for r in recs if r.dataset == d and r.backbone == bb
                              and r.strategy == s]
-            df = compare({"backbone": sel("uniform"), "+UFN": sel("ufn")}, "backbone", METRICS, "test",
-                         mode, test, root)
+            df = compare(_common_seeds(sel("uniform"), sel("ufn")), "backbone", METRICS, "test", mode, test, root)
             df.insert(0, "backbone", paper.BACKBONE_LABELS.get(bb, bb))
             df.insert(0, "dataset", d)
             df["paper"] = [paper.table2_value(d, bb, m, a == "+UFN") if mode == "sampled" else math.nan
@@ -124,8 +132,8 @@ def table2(res, mode: str = "sampled", datasets=None, backbones=None, test: str 
     display = _display_rows(long, ["dataset", "backbone", "metric", "arm"], paper_cols=(mode == "sampled"))
     used = [r for r in recs if r.dataset in datasets and r.backbone in backbones
             and r.strategy in ("uniform", "ufn")]
-    cap = (f"Table 2{' (full ranking)' if mode == 'full' else ''}. Backbones and backbone + UFN. "
-           + protocol(used, mode, profile) + " " + SIG_TEXT
+    cap = (f"Table 2{' (full ranking)' if mode == 'full' else ''}. Backbones and backbone + UFN, each cell on the "
+           "seeds both arms have. " + protocol(used, mode, profile) + " " + SIG_TEXT
            + (" Paper: the values printed in the paper's Table 2 (its Beauty is another version of "
               "the data; its seeds and epoch choice are not stated)." if mode == "sampled" else "")
            + (f" Rows without our numbers (no runs in this profile or cache): {', '.join(lacking)}." if lacking else "")

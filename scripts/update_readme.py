@@ -130,11 +130,13 @@ def backbones(recs) -> str:
     import numpy as np
     names = {"sasrec": "SASRec", "bert4rec": "BERT4Rec", "ssept": "SSE-PT"}
     head = ("| dataset | backbone | arm | seeds | " + " | ".join(f"{m.upper()}" for m in METRICS)
-            + " | Improv. NDCG@10 | paper NDCG@10 | paper Improv. | NDCG@10 full | "
+            + " | Improv. NDCG@10 (shared seeds) | paper NDCG@10 | paper Improv. | NDCG@10 full | "
               "best / run epochs | device | run | commit |")
     rows = [head, "|" + "---|" * (len(METRICS) + 12)]
     for ds, bb in ((d, b) for d in ("beauty", "sports", "yelp") for b in names):
         nm = f"{ds} | {names[bb]}"
+        both = ({r.seed for r in default_runs(recs, "uniform", bb, ds)}
+                & {r.seed for r in default_runs(recs, "ufn", bb, ds)})
         base = None
         for st, arm in (("uniform", "backbone"), ("ufn", "+UFN")):
             rs = default_runs(recs, st, bb, ds)
@@ -146,10 +148,10 @@ def backbones(recs) -> str:
                             + f" | | {p_val:.4f} | {p_imp} | | | | | |")
                 continue
             cell = mean_cells(rs)
-            nd = float(np.mean([r.value("ndcg@10", "sampled", "test") for r in rs]))
-            imp = "" if st == "uniform" or base is None else f"{(nd / base - 1):+.2%}"
+            nd = float(np.mean([r.value("ndcg@10", "sampled", "test") for r in rs if r.seed in both] or [np.nan]))
+            imp = "" if st == "uniform" or base is None or not both else f"{(nd / base - 1):+.2%}"
             if st == "uniform":
-                base = nd
+                base = nd                                  # on the seeds both arms have, as notebook 01
             full = np.mean([r.value("ndcg@10", "full", "test") for r in rs])
             ep = ", ".join(f"{r['selection']['best_epoch']} / {r['selection']['epochs_run']}" for r in rs)
             dev = ", ".join(sorted({r["env"].get("gpu") or r["env"].get("device", "cpu") for r in rs}))

@@ -439,3 +439,23 @@ def test_results_doc_figure3_section_reads_notebook_04s_tables(tmp_path, monkeyp
     assert "What FMR reversed" not in text
     (t / "04_hyperparameters.json").write_text('{"mining": ["m: 2: 1,000 reversed per epoch."]}')
     assert "What FMR reversed" in mod.figure3([]) and "\n- m: 2: 1,000 reversed per epoch." in mod.figure3([])
+
+
+def test_results_doc_table2_change_uses_the_seeds_both_arms_have(tmp_path, monkeypatch):
+    """docs/results.md's Table 2 lists every run of each arm, but its change in NDCG@10 compares
+    the two arms on the seeds both have, as notebook 01 does (a backbone seed ahead of its UFN run
+    does not shift it)."""
+    from ufnlib import Config, config_key
+    from ufnlib.experiments.store import Record
+    mod, _ = _readme_script_in(tmp_path, monkeypatch)
+
+    def rec(strategy, seed, ndcg):
+        c = Config(dataset="beauty", backbone="ssept", strategy=strategy, seed=seed)
+        m = {k: ndcg for k in ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10")}
+        return Record({"key": config_key(c), "config": c.to_dict(), "seed": seed,
+                       "metrics": {"test": {"sampled": m, "full": m}}, "selection": {"best_epoch": 1, "epochs_run": 2},
+                       "env": {"device": "cpu"}, "git": {"commit": "0" * 40}})
+    text = mod.backbones([rec("uniform", 1, 0.40), rec("uniform", 2, 0.30), rec("ufn", 1, 0.38)])
+    row = next(x for x in text.split("\n") if x.startswith("| beauty | SSE-PT | +UFN |"))
+    assert "| -5.00% |" in row                      # 0.38 against seed 1's 0.40, not the 2-seed mean 0.35
+    assert "| beauty | SSE-PT | backbone | 1,2 |" in text

@@ -135,11 +135,11 @@ def backbones(recs) -> str:
     rows = [head, "|" + "---|" * (len(METRICS) + 12)]
     for ds, bb in ((d, b) for d in ("beauty", "sports", "yelp") for b in names):
         nm = f"{ds} | {names[bb]}"
-        both = ({r.seed for r in default_runs(recs, "uniform", bb, ds)}
-                & {r.seed for r in default_runs(recs, "ufn", bb, ds)})
+        arms = {st: default_runs(recs, st, bb, ds) for st in ("uniform", "ufn")}
+        both = {r.seed for r in arms["uniform"]} & {r.seed for r in arms["ufn"]}
         base = None
         for st, arm in (("uniform", "backbone"), ("ufn", "+UFN")):
-            rs = default_runs(recs, st, bb, ds)
+            rs = arms[st]
             paper = TABLE2[ds][bb]["ndcg@10"]
             p_val = paper[0] if st == "uniform" else paper[1]
             p_imp = "" if st == "uniform" else f"{paper[2]:+.2f}%"
@@ -367,12 +367,11 @@ def verdicts_at_a_glance(recs) -> str:
         lines.append("- When mining started (Table 2's UFN runs; warm-up by the reference's plateau rule): "
                      + " ".join(sched) + " Notebook 09 varies the warm-up for SASRec on Beauty.")
     if f3 is not None:
-        f = f3
         total = sum(x != base_value("paper", k) for k, v in sweeps("paper").items() for x in v)
-        seeds = sorted({int(x) for x in f["n"]})
-        by, text = by_effect(f, lambda r: f"{figure3_point(r)} ({r.rel_improv:+.1%}"
-                             + (f"; {r.n} seeds: {r.per_seed}" if r.n > 1 and "per_seed" in f else "") + ")", "at")
-        few = [f"{figure3_point(r)} ({r.n} seed{'s' * (r.n > 1)})" for r in f.itertuples()
+        seeds = sorted({int(x) for x in f3["n"]})
+        by, text = by_effect(f3, lambda r: f"{figure3_point(r)} ({r.rel_improv:+.1%}"
+                             + (f"; {r.n} seeds: {r.per_seed}" if r.n > 1 and "per_seed" in f3 else "") + ")", "at")
+        few = [f"{figure3_point(r)} ({r.n} seed{'s' * (r.n > 1)})" for r in f3.itertuples()
                if r.effect == "helps" and r.n < 3]
         if by["helps"]:
             beat = (f"Swept values that make SASRec + UFN beat SASRec: {', '.join(by['helps'])}"
@@ -381,9 +380,9 @@ def verdicts_at_a_glance(recs) -> str:
         else:
             beat = "No swept value computed so far makes SASRec + UFN beat SASRec."
         lines.append(f"- Figure 3 (Beauty), test NDCG@10, each swept SASRec + UFN point against SASRec at the same "
-                     f"batch size and seeds: {len(f)} of {total} points computed"
+                     f"batch size and seeds: {len(f3)} of {total} points computed"
                      + (f" ({' or '.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} each)" if seeds else "")
-                     + ("; " + text if len(f) else "") + ". " + beat + cut_text(f))
+                     + ("; " + text if len(f3) else "") + ". " + beat + cut_text(f3))
         trends = figure3_trend_lines()
         if trends:
             lines.append("- Figure 3, along each swept field (UFN's change in test NDCG@10 against SASRec): "

@@ -47,6 +47,8 @@ class Config:
     n_neg: int = 100               # training negatives per positive (paper: n = |N|)
     l2_emb: float = 0.0
     epoch_mode: str = "permutation"  # permutation | replacement (reference: users drawn with replacement)
+    exclude_heldout: bool = False  # True: a user's validation and test items are never that user's training
+    #                                negatives (nor mined); False = reference (only training items excluded)
     # schedule and selection (validation only)
     max_epochs: int = 200
     eval_every: int = 1            # validate every k epochs

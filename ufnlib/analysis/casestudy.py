@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..config import Config
-from ..data.batches import NegativeSampler, membership_keys
+from ..data.batches import NegativeSampler, training_keys
 from ..data.datasets import load, load_attribute_names, load_attributes
 from ..data.synthetic import false_negative_mask
 from ..experiments.splits import load_split
@@ -78,7 +78,7 @@ def replay_mining(cfg, root=None, passes: int | None = None, batch_size: int = 5
     model = load_model(cfg, root)
     g = torch.Generator().manual_seed(REPLAY_SEED_OFFSET + cfg.seed * 1_000_003)
     data = make_data(cfg, split, g)
-    st = make_strategy(cfg, data, NegativeSampler(membership_keys(split, "train"), split.n_items, g))
+    st = make_strategy(cfg, data, NegativeSampler(training_keys(split, cfg), split.n_items, g))
     if st.spec.detector != "fmr" or not st.spec.reverse:
         raise ValueError(f"replay_mining replays FMR mining with reversal (ufn, fmr); got strategy {cfg.strategy!r}")
     st.activate()

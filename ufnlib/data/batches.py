@@ -121,11 +121,18 @@ class NextItemData:
 
 
 def membership_keys(split: Split, which: str = "train") -> torch.Tensor:
-    """Sorted keys ``user * (n_items + 1) + item`` of (user, item) pairs to exclude."""
+    """Sorted keys ``user * (n_items + 1) + item`` of (user, item) pairs to exclude: ``train``
+    (the user's training items), ``train+heldout`` (those and the user's validation and test
+    items) or ``all`` (every item of the user's sequence)."""
     n1 = split.n_items + 1
-    if which == "train":
+    if which in ("train", "train+heldout"):
         u = np.repeat(np.arange(split.n_users), np.diff(split.train_offsets))
         keys = u * n1 + split.train_items
+        if which == "train+heldout":
+            users = np.arange(split.n_users)
+            held = [users[split.valid > 0] * n1 + split.valid[split.valid > 0],
+                    users[split.test > 0] * n1 + split.test[split.test > 0]]
+            keys = np.concatenate([keys, *held])
     elif which == "all":
         s = split.seqs
         u = np.repeat(np.arange(s.n_users), s.lengths)
@@ -139,6 +146,12 @@ def is_member(keys: torch.Tensor, users: torch.Tensor, items: torch.Tensor, n_it
     q = users * (n_items + 1) + items
     pos = torch.searchsorted(keys, q).clamp_(max=len(keys) - 1)
     return keys[pos] == q
+
+
+def training_keys(split: Split, cfg) -> torch.Tensor:
+    """The (user, item) pairs a run's training negatives avoid: the user's training items, and
+    with ``cfg.exclude_heldout`` also the user's validation and test items."""
+    return membership_keys(split, "train+heldout" if cfg.exclude_heldout else "train")
 
 
 class NegativeSampler:

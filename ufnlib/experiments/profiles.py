@@ -38,7 +38,8 @@ def run_label(params, seed: bool = True) -> str:
     """``dataset/backbone/strategy/s<seed>`` plus what sets the run apart from the default
     protocol: the non-default sweep fields, ``budget=<epochs>`` for a fixed-budget run that logs
     test (the protocol study) and ``warmup=<rule>`` for a warm-up rule other than the plateau
-    (``fixed:<epochs>``, ``validation:<patience>``), for listings and failure reports. Without
+    (``fixed:<epochs>``, ``validation:<patience>``), and ``heldout=out`` for a run whose training
+    negatives avoid the users' held-out items, for listings and failure reports. Without
     ``seed``: the same label with no ``s<seed>`` part (one label for all seeds of a config)."""
     p = params.to_dict() if isinstance(params, Config) else dict(params)
     d = Config.__dataclass_fields__
@@ -52,6 +53,8 @@ def run_label(params, seed: bool = True) -> str:
         extra.append(f"warmup=fixed:{get('warmup_epochs')}")
     elif get("warmup") == "validation":
         extra.append(f"warmup=validation:{get('warmup_patience')}")
+    if get("exclude_heldout"):
+        extra.append("heldout=out")
     return "/".join([str(get("dataset")), str(get("backbone")), str(get("strategy"))]
                     + [f"s{get('seed')}"] * seed + extra)
 
@@ -212,15 +215,21 @@ def warmup_variants(profile: str) -> dict[str, dict]:
             "validation": dict(warmup="validation")}
 
 
+HELDOUT_OUT = dict(exclude_heldout=True)   # the intervention: held-out items never a training negative
+
+
 def protocol_study(profile: str, seeds=None, dataset=None) -> list:
-    """Notebook 09: SASRec with uniform, ema_eval, fmr and ufn under the fixed budget, and ufn
-    with each warm-up variant beside uniform, ema_eval and ufn of the default protocol. The quick
-    profile computes none of them."""
+    """Notebook 09: SASRec with uniform, ema_eval, fmr and ufn under the fixed budget, with and
+    without the users' held-out items among the training negatives (``exclude_heldout``), and
+    ufn with each warm-up variant beside uniform, ema_eval and ufn of the default protocol
+    (uniform and ufn also with the held-out items kept out). The quick profile computes none."""
     if check(profile) == "quick":
         return []
     seeds, d = seeds or default_seeds(profile), _one_dataset(profile, dataset)
     out = _runs(profile, ("uniform", "ema_eval", "ufn"), seeds, d)   # default protocol, for the warm-up table
     out += _runs(profile, PROTOCOL_STRATEGIES, seeds, d, **fixed_budget(profile))
+    out += _runs(profile, PROTOCOL_STRATEGIES, seeds, d, **fixed_budget(profile), **HELDOUT_OUT)
+    out += _runs(profile, ("uniform", "ufn"), seeds, d, **HELDOUT_OUT)
     for kw in warmup_variants(profile).values():
         out += _runs(profile, ("ufn",), seeds, d, **kw)
     return out

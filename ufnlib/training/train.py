@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.batches import Group, NegativeSampler, membership_keys
+from ..data.batches import Group, NegativeSampler, training_keys
 from ..files import atomic_torch_save
 from ..models import make_data, make_model
 from ..models.layers import Noise
@@ -127,7 +127,7 @@ class Trainer:
         self.g_order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 2)
         self.g_noise = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 3)   # dropout, SSE (layers.Noise)
         self.data = make_data(cfg, split, self.g_sample)
-        self.sampler = NegativeSampler(membership_keys(split, "train"), split.n_items, self.g_sample)
+        self.sampler = NegativeSampler(training_keys(split, cfg), split.n_items, self.g_sample)
         self.model = make_model(cfg, split.n_items, split.n_users).to(self.device)
         # fused: one kernel per parameter for the whole update (its floats differ from the
         # multi-tensor implementation's in the last bits)

@@ -39,7 +39,7 @@
 # and `results/<profile>/tables/09_protocol.json`.
 
 # %%
-from ufnlib.analysis import protocol_report, report
+from ufnlib.analysis import plots, protocol_report, report
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -73,7 +73,10 @@ runs = grid.notebook_runs(profiles.protocol_study(profile, seeds, dataset), prof
 # negatives per user at every logged epoch (seeded by run and epoch).
 
 # %%
-fixed = [r for r in runs.records if r.config.get("log_test_every")]
+from ufnlib.analysis import heldout
+
+parts = {out: heldout.part(runs, out) for out in (False, True)}   # held-out items in reach / out of reach
+fixed = parts[False].records
 frame = protocol_report.readings_frame(fixed)
 table = protocol_report.readings_table(frame)
 caption = ("Protocol study: test NDCG@10 (sampled-100) of fixed-budget SASRec runs on " + dataset + " (all "
@@ -89,7 +92,7 @@ shown
 # ### The paper's Table 3 statements under each reading
 
 # %%
-claims = protocol_report.reading_claims(frame, runs)
+claims = protocol_report.reading_claims(frame, parts[False])
 report.save_claims(claims, "protocol_claims",
                    "Claims of the paper (Table 3) and the EMA control, decided under each reading. " + caption)
 
@@ -137,11 +140,12 @@ report.save_figure(fig, "09_protocol_curves")
 # stopping). SASRec for reference.
 
 # %%
-plain = [r for r in runs.records if not r.config.get("log_test_every")
-         and r.config.get("warmup") == profiles.base(profile).get("warmup", "plateau")
+plain = [r for r in heldout.part(runs, False, fixed=False).records
+         if r.config.get("warmup") == profiles.base(profile).get("warmup", "plateau")
          and r.config.get("warmup_epochs") == profiles.base(profile).get("warmup_epochs", 20)]
 default_rule = "plateau (reference)" if profile != "smoke" else "fixed 4 (smoke default)"
-warm = protocol_report.warmup_frame(runs.records, profiles.warmup_variants(profile), plain, default_rule)
+warm = protocol_report.warmup_frame(heldout.part(runs, False, fixed=False).records, profiles.warmup_variants(profile),
+                                   plain, default_rule)
 wt = protocol_report.summary_table(warm)
 if len(warm):
     wt["warm-up end (epochs)"] = [f"{g['warmup_end'].dropna().mean():.0f}" if g["warmup_end"].notna().any() else ""
@@ -183,17 +187,108 @@ report.save_table(held, "protocol_heldout", "UFN's gain over SASRec split by whe
 held
 
 # %% [markdown]
-# ## 6. Verdict
+# ## 6. The intervention: held-out items out of reach
+#
+# Section 5 conditions on what each UFN run did, so it cannot say what UFN gives when the held-out
+# items *cannot* be mined. Here the same fixed-budget runs are trained again with
+# `exclude_heldout=True`: a user's validation and test items are never that user's training
+# negatives, so they are never mined nor reversed. Everything else (seeds, batches, budget, the
+# readings) is as above. Two things are read from them: whether UFN still beats SASRec, and
+# whether its validation advantage (what early stopping and Figure 4 read) survives once
+# reversed validation items cannot lift the curve.
+#
+# The paper calls a false negative an item the user would interact with in the future, so mining
+# the held-out items is the method doing what it promises; but a deployed model never sees the
+# items it is evaluated on. The first setting measures the former, the second the latter.
+
+# %%
+fixed_out = parts[True].records
+frame_out = protocol_report.readings_frame(fixed_out)
+table_out = protocol_report.readings_table(frame_out)
+caption_out = caption.replace("fixed-budget SASRec runs", "fixed-budget SASRec runs with the held-out items out of "
+                              "reach of the training negatives (exclude_heldout)")
+shown_out = (table_out.drop(columns=[c for c in table_out.columns if c.startswith("_")]) if len(table_out)
+             else table_out)
+report.save_table(shown_out, "protocol_readings_heldout_out", caption_out, index=False)
+shown_out
+
+# %% [markdown]
+# Both settings side by side: UFN's, FMR's and the EMA control's change against SASRec under each
+# reading, and what keeping the held-out items out of reach changes (in points of relative change).
+
+# %%
+sbs = heldout.side_by_side({False: table, True: table_out})
+report.save_table(sbs, "protocol_heldout_sides", "Change in test NDCG@10 (sampled-100) against SASRec under each "
+                  "reading, held-out items in reach (the reference's sampler) and out of reach (exclude_heldout) of "
+                  "the training negatives; fixed-budget runs, mean over the seeds both arms have. Profile: "
+                  + profile + ".", formats={**{c: "{:+.2%}" for c in sbs.columns if c.startswith(("vs", "change"))},
+                                            **{c: "{:.4f}" for c in sbs.columns if c.startswith("ndcg")}},
+                  index=False)
+sbs
+
+# %% [markdown]
+# Validation and logged test of SASRec and UFN in both settings (one seed).
+
+# %%
+fig = heldout.plot_settings(parts, seed=seeds[0])
+report.save_figure(fig, "09_heldout_curves")
+
+# %% [markdown]
+# Table 3's statements with the held-out items out of reach, and Figure 4's claims read on the
+# fixed-budget validation curves of both settings (the budget's 200 epochs show the whole curve,
+# as the paper's Figure 4 does). With the items in reach the curve is lifted by training on
+# reversed validation items; out of reach it is not.
+
+# %%
+claims_out = protocol_report.reading_claims(frame_out, parts[True])
+for c in claims_out:
+    c.source = c.source + " [held-out out of reach]"
+fig4 = []
+for out in (False, True):
+    cl = plots.curve_claims(plots.curves_frame(parts[out].records), res=parts[out], note=heldout.CURVE_NOTE[out])
+    for c in cl:
+        c.source = f"{c.source} [fixed budget, held-out {heldout.SHORT[out]}]"
+    fig4 += cl
+report.save_claims(claims_out + fig4, "protocol_heldout_claims",
+                   "Claims of the paper: Table 3's statements under each reading with the held-out items out of "
+                   "reach of the training negatives, and Figure 4's claims on the fixed-budget validation curves "
+                   "of both settings. " + caption_out)
+
+# %% [markdown]
+# The held-out split of section 5, redone for the runs with the items out of reach: zero users by
+# construction (no held-out item can be in N_false), a check that the intervention did what it says.
+
+# %%
+held_out = protocol_report.heldout_split(fixed_out)
+report.save_table(held_out, "protocol_heldout_out", "Section 5's split for the runs with the held-out items out of "
+                  "reach: share of users whose held-out item was in N_false at the selected epoch (zero by "
+                  "construction). " + caption_out, index=False)
+assert held_out.empty or (held_out.loc[held_out["group"] == "reversed", "users"] == 0).all()
+held_out
+
+# %% [markdown]
+# ### The intervention in words
+
+# %%
+best_val = {out: heldout.best_validation(parts[out].records) for out in (False, True)}
+heldout_verdict = heldout.verdict_text(sbs, best_val, held_out[held_out["group"] == "reversed"] if len(held_out)
+                                       else None)
+print("\n".join(heldout_verdict))
+
+# %% [markdown]
+# ## 7. Verdict
 
 # %%
 verdict = protocol_report.verdict_text(table, warm, seeds_wanted=len(seeds), default=default_rule)
 print("\n".join(verdict))
 
 # %% [markdown]
-# ## 7. Key numbers
+# ## 8. Key numbers
 
 # %%
 numbers = {"profile": profile, "dataset": dataset, "seeds": seeds, "runs": runs.to_dict(),
            "readings": shown.to_dict(orient="records") if len(shown) else [],
-           "claims": {f"{c.source}: {c.text}": c.ours for c in claims}, "verdict": verdict}
+           "readings_heldout_out": shown_out.to_dict(orient="records") if len(shown_out) else [],
+           "claims": {f"{c.source}: {c.text}": c.ours for c in claims + claims_out + fig4}, "verdict": verdict,
+           "heldout_verdict": heldout_verdict}
 report.save_numbers("09_protocol", numbers)

@@ -313,6 +313,18 @@ def check_09_protocol(res: Path, nb) -> None:
     assert set(h["split"]) == {"valid", "test"} and h["share"].between(0, 1).all()
     assert (res / "figures" / "09_protocol_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(nums["verdict"]) >= 6
+    # the held-out intervention: the same readings with exclude_heldout runs, both settings side by side
+    t_out = pd.read_csv(res / "tables" / "protocol_readings_heldout_out.csv")
+    assert len(t_out) == 4 * 6 and set(t_out["strategy"]) == set(t["strategy"])
+    sides = pd.read_csv(res / "tables" / "protocol_heldout_sides.csv")
+    assert len(sides) == 4 * 6
+    assert sides.loc[sides["strategy"] != "uniform"].filter(like="vs SASRec").notna().all().all()
+    ho = pd.read_csv(res / "tables" / "protocol_heldout_out.csv")
+    assert len(ho) and (ho.loc[ho["group"] == "reversed", "users"] == 0).all()   # none by construction
+    hc = _claims(res, "protocol_heldout_claims", 3 * 6 + 2 * 4)
+    assert set(hc["ours"]) <= {"holds", "does not hold"}
+    assert (res / "figures" / "09_heldout_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert nums["heldout_verdict"][0].startswith("With the held-out items out of reach")
 
 
 CHECKS = {"00_data_prep": check_00_data_prep,

@@ -60,9 +60,19 @@ def plot_curves(frame, metrics=("hr@10", "ndcg@10")):
     return fig
 
 
-def curve_claims(frame, early: int = 30, res=None) -> list[Claim]:
+def curve_claims(frame, early: int = 30, res=None, note: str = "") -> list[Claim]:
     """Section 4.9's sentences about Figure 4, tested on the validation curves (seed means).
-    ``res``: the grid; while some of its SASRec or UFNRec runs are missing nothing is decided."""
+    ``res``: the grid; while some of its SASRec or UFNRec runs are missing nothing is decided.
+    ``note``: appended to each claim's detail (e.g. whether reversed validation items can lift
+    the curves read)."""
+    out = _curve_claims(frame, early, res)
+    if note:
+        for c in out:
+            c.detail = f"{c.detail}; {note}" if c.detail else note
+    return out
+
+
+def _curve_claims(frame, early: int, res) -> list[Claim]:
     out = []
     needs = "SASRec and UFNRec runs, every seed of the profile"
     miss = missing_runs(res, strategy={"uniform", "ufn"})

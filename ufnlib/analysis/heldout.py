@@ -1,0 +1,145 @@
+"""The held-out-item intervention (notebook 09, section 6): the protocol study's fixed-budget runs
+with each user's validation and test items kept out of that user's training negatives
+(``Config.exclude_heldout``), beside the same runs with them in reach (the reference's sampler).
+
+With the items out of reach they can never be mined and reversed into positives, so whatever
+gain is left is not made of them; and the validation curve is no longer lifted by training on
+validation items, so Figure 4's claims can be read on it. The readings, the Table 3 statements
+and the Figure 4 checks are ``protocol_report``'s and ``plots``' own functions applied to each
+setting; this module splits the runs, puts the settings side by side and says it in words.
+"""
+from __future__ import annotations
+
+from ..experiments.grid import GridResult
+from .stats import fmt_pct
+
+SETTINGS = {False: "held-out items in reach (reference sampler)",
+            True: "held-out items out of reach (exclude_heldout)"}
+SHORT = {False: "in reach", True: "out of reach"}
+CURVE_NOTE = {False: "read on a lifted curve: training negatives may be the user's validation item, mined and reversed "
+                     "(notebook 09 section 6 reads it with the held-out items out of reach)",
+              True: "read on a curve no reversed validation item lifts (exclude_heldout)"}
+
+
+def _fixed(cfg) -> bool:
+    return bool(cfg.get("log_test_every"))
+
+
+def part(res, out_of_reach: bool, fixed: bool = True) -> GridResult:
+    """The grid's fixed-budget runs (``fixed=False``: default-protocol runs) of one setting:
+    records and missing configs, so that claims decided on them count only their own missing runs."""
+    def keep(cfg) -> bool:
+        return _fixed(cfg) == fixed and bool(cfg.get("exclude_heldout")) == out_of_reach
+    return GridResult(records=[r for r in res.records if keep(r.config)],
+                      missing=[c for c in res.missing if keep(c.to_dict())])
+
+
+def side_by_side(tables: dict, baseline: str = "uniform"):
+    """One row per (reading, strategy): mean test NDCG@10 and the change against SASRec under that
+    reading in each setting (``tables``: setting -> ``protocol_report.readings_table``), the
+    seeds behind each, and the difference the intervention makes (out of reach - in reach, in
+    points of relative change). SASRec's own row shows how the intervention moves the baseline:
+    its negatives lose the held-out items too."""
+    import pandas as pd
+    rows = {}
+    for setting, t in tables.items():
+        if t is None or not len(t):
+            continue
+        for _, r in t.iterrows():
+            row = rows.setdefault((r["reading"], r["strategy"]), {"reading": r["reading"], "strategy": r["strategy"]})
+            row[f"ndcg@10, {SHORT[setting]}"] = r["_mean"]
+            row[f"vs SASRec, {SHORT[setting]}"] = r["_rel"]
+            row[f"seeds, {SHORT[setting]}"] = r["seeds"]
+    df = pd.DataFrame(list(rows.values()))
+    cols = ["reading", "strategy"] + [f"{k}, {SHORT[s]}" for s in (False, True)
+                                      for k in ("ndcg@10", "vs SASRec", "seeds")]
+    for c in cols:
+        if c not in df.columns:
+            df[c] = float("nan")
+    df = df[cols]
+    df["change made by the intervention"] = df[f"vs SASRec, {SHORT[True]}"] - df[f"vs SASRec, {SHORT[False]}"]
+    return df
+
+
+def best_validation(records, strategies=("uniform", "ufn")) -> dict:
+    """Per strategy: mean over seeds of each run's best validation NDCG@10 (sampled) and the seeds."""
+    out = {}
+    for s in strategies:
+        best = [max(h["valid"]["ndcg@10"] for h in r.history if "valid" in h) for r in records if r.strategy == s]
+        if best:
+            out[s] = (sum(best) / len(best), len(best))
+    return out
+
+
+def plot_settings(parts: dict, seed: int, strategies=("uniform", "ufn")):
+    """Validation (every epoch) and logged test NDCG@10 of one seed's fixed-budget runs, one
+    panel per strategy (``parts``: setting -> ``part``); solid: held-out items in reach, dashed:
+    out of reach."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(strategies), figsize=(5.2 * len(strategies), 3.4), sharey=True, squeeze=False)
+    for ax, s in zip(axes[0], strategies):
+        for setting, ls in ((False, "-"), (True, "--")):
+            runs = parts[setting].records if setting in parts else []
+            r = next((r for r in runs if r.strategy == s and r.seed == seed), None)
+            if r is None:
+                continue
+            h = [e for e in r.history if "valid" in e]
+            ax.plot([e["epoch"] for e in h], [e["valid"]["ndcg@10"] for e in h], color="C0", ls=ls, lw=1,
+                    label=f"validation, {SHORT[setting]}")
+            log = r["protocol"]["log"]
+            ax.plot([e["epoch"] for e in log], [e["test"]["sampled"]["ndcg@10"] for e in log], color="C3", ls=ls,
+                    lw=1, label=f"test (logged), {SHORT[setting]}")
+            if r.warmup_end:
+                ax.axvline(r["warmup_end_epoch"], color="0.6", ls=":", lw=1)
+        ax.set_title(f"{s} (seed {seed})", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("NDCG@10 (sampled-100)")
+    axes[0][-1].legend(fontsize=7, frameon=False, loc="lower right")
+    fig.suptitle("Held-out items in reach (solid) and out of reach (dashed) of the training negatives", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def verdict_text(sbs, best_val: dict, heldout_shares=None, reading: str = "epoch chosen on sampled validation (ours)",
+                 baseline_label: str = "SASRec") -> list[str]:
+    """Plain sentences: with the held-out items out of reach, does UFN still beat SASRec under any
+    reading and by how much (against the same reading with the items in reach), and does its
+    validation advantage survive? ``sbs``: ``side_by_side``; ``best_val``: setting ->
+    ``best_validation``; ``heldout_shares``: the out-of-reach runs' shares of users with a
+    held-out item in N_false (zero by construction)."""
+    out_col, in_col = f"vs SASRec, {SHORT[True]}", f"vs SASRec, {SHORT[False]}"
+    ufn = sbs[(sbs["strategy"] == "ufn") & sbs[out_col].notna()] if len(sbs) else sbs
+    if not len(ufn):
+        return ["Not computed: no fixed-budget run with the held-out items out of reach is in the cache yet."]
+    seeds = int(ufn[f"seeds, {SHORT[True]}"].min())
+    head = (f"With the held-out items out of reach ({seeds} seed(s) per strategy"
+            + ("; one seed: observations, not tests" if seeds == 1 else "") + "), UFN against SASRec in test "
+            f"NDCG@10 (sampled-100), and in brackets the same reading with the items in reach:")
+    lines = [head]
+    for _, r in ufn.iterrows():
+        was = f" ({fmt_pct(r[in_col])})" if r[in_col] == r[in_col] else ""
+        lines.append(f"{r['reading']}: {fmt_pct(r[out_col])}{was}.")
+    base = sbs[(sbs["strategy"] == "uniform") & (sbs["reading"] == reading)]
+    if len(base) and base.iloc[0][f"ndcg@10, {SHORT[False]}"] == base.iloc[0][f"ndcg@10, {SHORT[False]}"]:
+        b_in, b_out = base.iloc[0][f"ndcg@10, {SHORT[False]}"], base.iloc[0][f"ndcg@10, {SHORT[True]}"]
+        lines.append(f"The intervention moves the baseline too (SASRec's negatives lose the held-out items as well): "
+                     f"SASRec's test NDCG@10 under the {reading} is {b_in:.4f} in reach and {b_out:.4f} out of "
+                     f"reach ({fmt_pct(b_out / b_in - 1)}).")
+    above = ufn[ufn[out_col] > 0]["reading"].tolist()
+    lines.append("UFN stays above SASRec under: " + ("; ".join(above) if above else "no reading") + ".")
+    parts = []
+    for setting in (False, True):
+        bv = best_val.get(setting, {})
+        if "ufn" in bv and "uniform" in bv:
+            rel = bv["ufn"][0] / bv["uniform"][0] - 1
+            parts.append(f"{SHORT[setting]} {fmt_pct(rel)} ({bv['ufn'][0]:.4f} vs {bv['uniform'][0]:.4f}, "
+                         f"{min(bv['ufn'][1], bv['uniform'][1])} seed(s))")
+    if parts:
+        lines.append("UFN's best validation NDCG@10 against SASRec's (the curve early stopping and Figure 4 read): "
+                     + "; ".join(parts) + ".")
+    if heldout_shares is not None and len(heldout_shares):
+        top = float(heldout_shares["share"].max()) if "share" in heldout_shares else float("nan")
+        lines.append(f"Check: with the items out of reach, the share of users whose held-out item was in N_false "
+                     f"at the selected epoch is {top:.1%} at most (zero by construction).")
+    return lines

@@ -115,7 +115,7 @@ def verdict_text(sbs, best_val: dict, heldout_shares=None, reading: str = "epoch
     seeds = int(ufn[f"seeds, {SHORT[True]}"].min())
     head = (f"With the held-out items out of reach ({seeds} seed(s) per strategy"
             + ("; one seed: observations, not tests" if seeds == 1 else "") + "), UFN against SASRec in test "
-            f"NDCG@10 (sampled-100), and in brackets the same reading with the items in reach:")
+            "NDCG@10 (sampled-100), and in brackets the same reading with the items in reach:")
     lines = [head]
     for _, r in ufn.iterrows():
         was = f" ({fmt_pct(r[in_col])})" if r[in_col] == r[in_col] else ""

@@ -66,7 +66,11 @@ print(study.status)
 #
 # FMR (paper Eq. 5): a negative that outscores the positive is recorded and fed again at the next
 # visit; one re-fed more than $m$ times is a false negative. Replayed here for $m + 2$ passes with
-# the selected UFN weights fixed.
+# the selected UFN weights fixed. The replayed set and both models' top-10 lists are computed once
+# from the weights and kept in `results/casestudy/<SASRec key>-<UFN key>.npz` (committed, about 2 MB
+# on Beauty; `ufnlib.analysis.case_artefacts`), so that a clone without the weights
+# (`results/models/` is not in git) shows the same numbers. A file computed from another run of
+# the same configs is not used.
 
 # %%
 mined = study.mine()

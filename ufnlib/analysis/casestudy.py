@@ -24,9 +24,10 @@ from ..data.batches import NegativeSampler, training_keys
 from ..data.datasets import load, load_attribute_names, load_attributes
 from ..data.synthetic import false_negative_mask
 from ..experiments.splits import load_split
-from ..experiments.store import load_model, model_path
+from ..experiments.store import load_model, model_path, results_dir
 from ..models import make_data
 from ..negatives.strategies import make_strategy
+from . import case_artefacts
 from .stats import Claim, verdict
 from .tables import protocol
 
@@ -173,39 +174,16 @@ def training_diagnostics(rec: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------- one user
-def top_k(model, split, u: int, k: int = 5) -> list[int]:
-    """The model's top-k items after the user's training history (history items excluded): the
-    recommendation at the moment the next items (valid, test) were still to come."""
-    hist = split.train_seq(u)
-    seq = torch.as_tensor(hist[-model.maxlen:], dtype=torch.long)[None]
-    with torch.no_grad():
-        h = model.final(seq, torch.tensor([u]))
-        s = model.score_all(h, torch.tensor([u]))[0]
-    s[torch.as_tensor(np.unique(hist) - 1)] = -float("inf")
-    return (torch.topk(s, k).indices + 1).tolist()
-
-
-def topk_category_share(model, split, cats, users, k: int = 5, batch_size: int = 512) -> dict:
-    """Over ``users``: mean share of the top-k (after the training history, history excluded)
-    that carries the user's dominant history category, and HR@k of the next two items."""
+def topk_shares(split, cats, users, top: np.ndarray, k: int = 5) -> dict:
+    """Over ``users`` (rows of ``top``, each user's top items after the training history, best
+    first): mean share of the top-k that carries the user's dominant history category, and HR@k
+    of the next two items (valid, test)."""
     shares, hits = [], []
-    maxlen = model.maxlen
-    for s in range(0, len(users), batch_size):
-        us = users[s:s + batch_size]
-        seqs = np.zeros((len(us), maxlen), dtype=np.int64)
-        for j, u in enumerate(us):
-            h = split.train_seq(u)[-maxlen:]
-            seqs[j, maxlen - len(h):] = h
-        ut = torch.as_tensor(us)
-        with torch.no_grad():
-            sc = model.score_all(model.final(torch.from_numpy(seqs), ut), ut)
-        for j, u in enumerate(us):
-            sc[j, np.unique(split.train_seq(u)) - 1] = -float("inf")
-        top = (torch.topk(sc, k, dim=1).indices + 1).numpy()
-        for j, u in enumerate(us):
-            dom = dominant_category(split, cats, u)
-            shares.append(np.mean([dom in cats.get(int(i), ()) for i in top[j]]) if dom else np.nan)
-            hits.append(bool({split.valid[u], split.test[u]} & set(top[j].tolist())))
+    for j, u in enumerate(users):
+        t = top[j, :k]
+        dom = dominant_category(split, cats, u)
+        shares.append(np.mean([dom in cats.get(int(i), ()) for i in t]) if dom else np.nan)
+        hits.append(bool({split.valid[u], split.test[u]} & set(t.tolist())))
     return dict(users=len(users), dominant_share=float(np.nanmean(shares)) if shares else np.nan,
                 next_hit=float(np.mean(hits)) if hits else np.nan)
 
@@ -222,10 +200,10 @@ def pick_user(split, mined: Mined, seed: int = 0, lengths=(8, 20)) -> int:
     return int(np.random.default_rng(seed).choice(pool))
 
 
-def case(dataset: str, user: int, mined: Mined, cats: dict, models: dict, k: int = 5,
-         max_mined: int = 10) -> dict:
+def case(dataset: str, user: int, mined: Mined, cats: dict, art, k: int = 5, max_mined: int = 10) -> dict:
     """Everything Figure 5 shows for one user: history, mined false negatives (most often mined
-    first), next items, each model's top-k; every item with its categories."""
+    first), next items, each model's top-k (``art``: ``case_artefacts.CaseArtefacts``); every
+    item with its categories."""
     split = load_split(dataset)
     sel = mined.users == user
     order = np.argsort(-mined.times[sel], kind="stable")
@@ -234,7 +212,7 @@ def case(dataset: str, user: int, mined: Mined, cats: dict, models: dict, k: int
     out = dict(user=int(user), original_user_id=int(split.seqs.user_ids[user]),
                dominant=dominant_category(split, cats, user), history=hist, mined=fn,
                mined_total=int(sel.sum()), next=[int(split.valid[user]), int(split.test[user])],
-               top={name: top_k(m, split, user, k) for name, m in models.items()})
+               top={name: art.top_of(name, user, k) for name in art.top})
     out["categories"] = {int(i): cats.get(int(i), []) for i in
                          set(hist) | set(fn) | set(out["next"]) | {i for t in out["top"].values() for i in t}}
     return out
@@ -251,34 +229,42 @@ class CaseStudy:
         self.records = {s: recs.get(s) for s in ("uniform", "ufn")}
         self.cfgs = {s: Config.from_dict(r.config) for s, r in self.records.items() if r is not None}
         lacking = [s for s, r in self.records.items() if r is None]
+        self.art = None if lacking else case_artefacts.load(self.records, root)
         no_w = missing_models(self.cfgs.values(), root)
-        self.ready = not lacking and not no_w
+        self.ready = not lacking and (self.art is not None or not no_w)
         if lacking:
             self.status = f"not computed: runs missing for {lacking} (see the list above)"
-        elif no_w:
-            self.status = ("not computed: the selected weights (results/models/<key>.pt) of "
-                           f"{[c.strategy for c in no_w]} are not on this machine; recompute them, or "
-                           "import an archive written with `python -m ufnlib grid ... --with-models`")
+        elif self.art is None and no_w:
+            self.status = ("not computed: neither the case study's artefacts (results/casestudy/) nor the selected "
+                           f"weights (results/models/<key>.pt) of {[c.strategy for c in no_w]} are on this machine; "
+                           "recompute the runs, or import an archive written with `python -m ufnlib grid ... "
+                           "--with-models`")
         else:
-            self.status = "ready: " + ", ".join(f"{s} run {r['key']}" for s, r in self.records.items())
+            src = ("artefacts " + str(case_artefacts.path(self.records, root).relative_to(results_dir(root)))
+                   + f" (written at {self.art.commit[:7]})" if self.art is not None
+                   else "the selected weights (artefacts written on first use)")
+            self.status = ("ready: " + ", ".join(f"{s} run {r['key']}" for s, r in self.records.items())
+                           + "; read from " + src)
         self.categories, self.category_source = item_categories(dataset)
-        self._mined = self._topk = self._agg = None
+        self._topk = self._agg = None
 
     @property
     def split(self):
         return load_split(self.dataset)
 
-    def models(self) -> dict:
-        return {"SASRec": load_model(self.cfgs["uniform"], self.root),
-                "UFNRec": load_model(self.cfgs["ufn"], self.root)}
+    def artefacts(self):
+        """The top-10 lists and replayed N_false (``case_artefacts``): the committed file, or built
+        from the weights (and written) when it is not there."""
+        if self.ready and self.art is None:
+            self.art = case_artefacts.build(self.cfgs, self.records, self.dataset, self.root)
+        return self.art
 
     def mine(self) -> Mined | None:
-        if self.ready and self._mined is None:
-            self._mined = replay_mining(self.cfgs["ufn"], self.root)
-        return self._mined
+        art = self.artefacts()
+        return None if art is None else art.mined
 
     def mined_summary(self) -> str:
-        m = self._mined
+        m = self.mine()
         if m is None:
             return self.status
         return (f"{len(m.users):,} distinct (user, item) false negatives for {len(np.unique(m.users)):,} users "
@@ -290,7 +276,7 @@ class CaseStudy:
             print(self.status)
             return None
         u = user if user is not None else pick_user(self.split, m, user_seed)
-        return case(self.dataset, u, m, self.categories, self.models())
+        return case(self.dataset, u, m, self.categories, self.artefacts())
 
     @staticmethod
     def case_table(c: dict):
@@ -327,9 +313,9 @@ class CaseStudy:
         if not self.ready:
             return None
         if self._topk is None:
-            users = np.flatnonzero(self.split.has_eval)
-            self._topk = pd.DataFrame({k: topk_category_share(mdl, self.split, self.categories, users)
-                                       for k, mdl in self.models().items()}).T
+            art = self.artefacts()
+            self._topk = pd.DataFrame({k: topk_shares(self.split, self.categories, art.users, top)
+                                       for k, top in art.top.items()}).T
             self._topk.index.name = "model"
         return self._topk
 
@@ -387,4 +373,5 @@ class CaseStudy:
                 "aggregate": None if agg is None else agg.to_dict(orient="index"),
                 "topk": None if tk is None else tk.to_dict(orient="index"),
                 "training_diagnostics": self.training_diagnostics(),
-                "mined_pairs": None if self._mined is None else int(len(self._mined.users))}
+                "mined_pairs": None if self.art is None else int(len(self.art.mined.users)),
+                "source": self.status}

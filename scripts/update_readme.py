@@ -573,6 +573,16 @@ def protocol_heldout(recs) -> str:
     return "\n".join(out)
 
 
+def protocol_intervention(recs) -> str:
+    """README's "why": notebook 09 section 6 in words (the held-out-item intervention), as the
+    paper profile's run wrote it into 09_protocol.json."""
+    nums = ROOT / "results" / "paper" / "tables" / "09_protocol.json"
+    lines = json.loads(nums.read_text()).get("heldout_verdict") if nums.is_file() else None
+    if not lines:
+        return "Not computed yet: run `bash run_all.sh --only 09`."
+    return lines[0] + "\n\n" + "\n".join(f"- {v}" for v in lines[1:])
+
+
 def detectors(recs) -> str:
     """Table 4's detectors (notebook 03 section 5): on the default Beauty runs, and on the synthetic
     runs of ``profiles.detectors_synthetic`` (paper profile, seeds 1-3), with run keys."""
@@ -669,6 +679,7 @@ SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "le
             "claims": claims,
             "protocol": protocol, "glance": verdicts_at_a_glance,
             "protocol_glance": protocol_glance, "protocol_heldout": protocol_heldout,
+            "protocol_intervention": protocol_intervention,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors,
             "run_costs": run_costs, "schedules": schedules, "figure3": figure3}
 

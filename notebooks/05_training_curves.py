@@ -68,11 +68,16 @@ print(caption)
 
 # %% [markdown]
 # ## 3. The paper's claims about Figure 4
+#
+# Each sentence is decided by the comparison model on per-seed summaries of the curves (or, for
+# "surpasses", on the runs' validation at their selected epochs, users included): holds,
+# contradicted, or not shown when the seeds cannot tell.
 
 # %%
 claims = plots.curve_claims(frame, res=runs)
 report.save_claims(claims, "figure4_claims",
-                   "Claims of the paper about Figure 4, tested on our validation curves. " + caption)
+                   "Claims of the paper about Figure 4, tested on our validation curves by the comparison model "
+                   "(verdict of a comparison, " + tables.comparison.RULE + "). " + caption)
 
 # %% [markdown]
 # ## 4. Key numbers

@@ -39,7 +39,7 @@
 # and `results/<profile>/tables/09_protocol.json`.
 
 # %%
-from ufnlib.analysis import protocol_report, report
+from ufnlib.analysis import comparison, protocol_report, report
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -68,19 +68,24 @@ runs = grid.notebook_runs(profiles.protocol_study(profile, seeds, dataset), prof
 # ## 2. One run, six readings
 #
 # Test NDCG@10 (sampled-100) of each strategy under each reading, mean ± std over seeds; `vs
-# uniform` is the relative change against SASRec under the same reading, `p (seeds)` a paired
-# t-test over seeds. The reference's estimate draws 10,000 of the evaluated users and 100 fresh
+# uniform` is the relative change against SASRec under the same reading, with its interval and
+# verdict from the comparison model over seeds (a reading's per-user values are not saved) and
+# `p (seeds)` a paired t-test over seeds. The reference's estimate draws 10,000 of the evaluated users and 100 fresh
 # negatives per user at every logged epoch (seeded by run and epoch).
 
 # %%
-fixed = [r for r in runs.records if r.config.get("log_test_every")]
+# one run per strategy and seed (the comparison model pairs runs by seed): the runs with the held-out
+# items kept out of the training negatives (`exclude_heldout`) are another arm, not another seed
+fixed = [r for r in runs.records if r.config.get("log_test_every") and not r.config.get("exclude_heldout")]
 frame = protocol_report.readings_frame(fixed)
 table = protocol_report.readings_table(frame)
 caption = ("Protocol study: test NDCG@10 (sampled-100) of fixed-budget SASRec runs on " + dataset + " (all "
            + str(profiles.fixed_budget(profile)) + ", test logged beside validation, never used for "
            "selection) under six readings; mean ± sample std over the seeds computed (column 'seeds'; the "
            "profile asks for " + str(seeds) + "); 'test-selected, "
-           "optimistic' readings choose their epoch on test. Profile: " + profile + ".")
+           "optimistic' readings choose their epoch on test; 'vs uniform' and its 95% interval over seeds "
+           "(the seeds both have, of one code generation where some pairs are; 'pairing' says which were left "
+           "out). Verdict, " + comparison.RULE + ". Profile: " + profile + ".")
 shown = table.drop(columns=[c for c in table.columns if c.startswith("_")]) if len(table) else table
 report.save_table(shown, "protocol_readings", caption, index=False)
 shown
@@ -137,7 +142,7 @@ report.save_figure(fig, "09_protocol_curves")
 # stopping). SASRec for reference.
 
 # %%
-plain = [r for r in runs.records if not r.config.get("log_test_every")
+plain = [r for r in runs.records if not r.config.get("log_test_every") and not r.config.get("exclude_heldout")
          and r.config.get("warmup") == profiles.base(profile).get("warmup", "plateau")
          and r.config.get("warmup_epochs") == profiles.base(profile).get("warmup_epochs", 20)]
 default_rule = "plateau (reference)" if profile != "smoke" else "fixed 4 (smoke default)"
@@ -155,15 +160,17 @@ wt
 # %% [markdown]
 # Each rule against SASRec, against the reference's plateau rule, and against the EMA control
 # (SASRec evaluated with EMA weights, no mining: does a late start of mining add anything to the
-# weight averaging UFN's teacher brings?): the relative difference of the mean test NDCG@10 and
-# Welch's p over seeds (two or more seeds a side). A rule with fewer seeds than the profile asks
-# for decides nothing yet.
+# weight averaging UFN's teacher brings?), by the comparison model: the relative difference of the
+# mean test NDCG@10, its interval over seeds and users and the p it inverts. A rule with fewer
+# seeds than the profile asks for decides nothing yet.
 
 # %%
 wc = protocol_report.warmup_comparison(warm, len(seeds), default=default_rule)
 report.save_table(wc, "protocol_warmup_vs", "UFN's warm-up rules against SASRec, the default rule and the EMA control: "
-                  "relative difference of the mean test NDCG@10 (sampled-100, epoch chosen on validation) and "
-                  "Welch's p over seeds. Profile: " + profile + ".",
+                  "relative difference of the mean test NDCG@10 (sampled-100, epoch chosen on validation) on the "
+                  "seeds both have, its 95% interval over seeds and users and the p the interval inverts; status: "
+                  "the verdict on HR@10 and NDCG@10 against SASRec (" + comparison.RULE + "). Profile: "
+                  + profile + ".",
                   formats={"ndcg@10": "{:.4f}", "vs SASRec": "{:+.2%}", "vs default rule": "{:+.2%}",
                            "vs EMA control": "{:+.2%}", "p vs SASRec": "{:.3f}", "p vs default rule": "{:.3f}",
                            "p vs EMA control": "{:.3f}"}, index=False)

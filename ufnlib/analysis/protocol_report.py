@@ -282,7 +282,7 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
         st = by_rule["status"]
         if "validation" in st.index and not st["validation"].endswith("not decided"):
             plateau = st.get(default)
-            changes = plateau is not None and (plateau == "above SASRec") != (st["validation"] == "above SASRec")
+            changes = plateau is not None and plateau != st["validation"]
             ema = ""
             v = by_rule.loc["validation"]
             if "vs EMA control" in v.index and v["vs EMA control"] == v["vs EMA control"]:     # not NaN
@@ -290,5 +290,6 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
                        f"rule is {v['vs EMA control']:+.1%} (p {fmt_p(v['p vs EMA control'])})")
             out.append(f"The validation warm-up rule {'changes' if changes else 'does not change'} the verdict on "
                        f"'+UFN beats SASRec' under our protocol (epoch chosen on validation): with the reference's "
-                       f"rule UFN is {plateau or 'not computed'}, with the validation rule {st['validation']}{ema}.")
+                       f"rule UFN's verdict is '{plateau or 'not computed'}', with the validation rule "
+                       f"'{st['validation']}'{ema}.")
     return out or ["Not computed: the runs of SASRec and its variants under one reading are not all there."]

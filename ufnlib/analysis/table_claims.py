@@ -33,11 +33,19 @@ def words_detail(comps: dict) -> str:
 
 
 def _pair(cmp, a, b, rule: str):
-    """(outcome of 'a beats b on ``rule`` metrics' or None, detail) from an ``ArmComparisons``."""
+    """(outcome of 'a beats b on ``rule`` metrics' or None, detail, the comparisons' directions)
+    from an ``ArmComparisons``."""
     comps = {m: cmp.get(a, b, m) for m in METRICS}
     if any(c is None for c in comps.values()):
-        return None, ""
-    return outcome([c.direction for c in comps.values()], rule), f"{label(a)} against {label(b)}: " + words_detail(comps)
+        return None, "", []
+    dirs = [c.direction for c in comps.values()]
+    return outcome(dirs, rule), f"{label(a)} against {label(b)}: " + words_detail(comps), dirs
+
+
+def tally(dirs) -> str:
+    """'higher in 3, lower in 0, no clear difference in 2, not decided (one seed) in 0 of 5'."""
+    return (f"higher in {sum(d == 1 for d in dirs)}, lower in {sum(d == -1 for d in dirs)}, no clear difference in "
+            f"{sum(d == 0 for d in dirs)}, not decided (one seed) in {sum(d is None for d in dirs)} of {len(dirs)}")
 
 
 def _printed_beats(means: dict, a: str, b: str, rule: str = "all"):
@@ -160,7 +168,8 @@ def table3_claims(cmp, res=None) -> list[Claim]:
     out = []
 
     def add(src, text, a, b, rule="all", printed=True):
-        ok, det = _pair(cmp, a, b, rule)
+        ok, det, dirs = _pair(cmp, a, b, rule)
+        det = f"{tally(dirs)} metrics; {det}" if dirs else det
         pok, pdet = _printed_beats(pm, a, b, rule) if printed else (None, "")
         out.append(decided(src, text, f"{label(a)} {RULE_TEST[rule]} than {label(b)}", ok, det,
                            f"{on_printed(pok)} ({pdet})" if pok is not None else "",
@@ -181,19 +190,21 @@ def table4_claims(cmp, res=None) -> list[Claim]:
     removal = ["removal", "srns_rec_removal", "srns_removal"]
 
     def each(a_list, b_list, rule, ours: bool):
-        oks, dets = [], []
+        oks, dets, dirs = [], [], []
         for a in a_list:
             for b in b_list:
-                ok, det = _pair(cmp, a, b, rule) if ours else _printed_beats(pm, a, b, rule)
+                ok, det, *d = _pair(cmp, a, b, rule) if ours else _printed_beats(pm, a, b, rule)
                 if ok is None:
                     continue
                 oks.append(ok if ours else (HOLDS if ok else CONTRADICTED))
+                dirs += d[0] if d else []
                 if ours or not ok:
                     dets.append(det if ours else f"{label(a)} vs {label(b)}: {det}")
         n = len(a_list) * len(b_list)
         if not oks:
             return None, "no pair computed"
-        return combine(oks), f"{len(oks)} of {n} comparisons computed; " + " | ".join(dets)
+        head = f"{len(oks)} of {n} pairs computed" + (f" (first arm {tally(dirs)} metric comparisons)" if ours else "")
+        return combine(oks), head + "; " + " | ".join(dets)
 
     def claim(src, text, test, a_list, b_list, rule):
         ok, det = each(a_list, b_list, rule, True)

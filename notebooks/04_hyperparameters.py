@@ -95,8 +95,8 @@ report.save_result(tables.TableResult(
     + hyperparams.CORRECTION + ", the per-user Wilcoxon p, the change on each seed and the paired t-test over "
     "seeds, the code generations of the two arms, and how many of the point's UFNRec runs the epoch cap ended "
     "while still improving; 'default' is UFNRec at the profile's base (Table 2's cell, outside the correction's "
-    "family). Verdict, " + tables.comparison.RULE + "." + tables.generation_note(
-        sorted({f"{r.panel} = {r.value:g}" for r in versus.itertuples() if tables.is_true(r.mixed) and r.panel != "default"}))
+    "family). Verdict, " + tables.comparison.RULE + "." + tables.generation_note(sorted(
+        {f"{r.panel} = {r.value:g}" for r in versus.itertuples() if tables.is_true(r.mixed) and r.panel != "default"}))
     + " " + tables.protocol(runs.records, "sampled", profile)), "figure3_versus")
 nd = versus[(versus["metric"] == "ndcg@10") & (versus["panel"] != "default")]
 print(f"{len(nd)} swept point(s) computed; NDCG@10, raw:",

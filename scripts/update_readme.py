@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ufnlib.analysis.tables import fmt_interval, is_true  # noqa: E402
+from ufnlib.analysis.tables import is_true  # noqa: E402
 from ufnlib.paper import TABLE2, TABLE3, TABLE4, TABLE4_COLUMNS  # noqa: E402
 
 METRICS = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10")
@@ -336,9 +336,14 @@ def claims(recs) -> str:
 WORDS = ("helps", "hurts", "no clear difference", "one seed, not decided")
 
 
+def glance_interval(lo, hi) -> str:
+    """' [-1.8%, +0.2%]' (the glance's precision); empty without an interval."""
+    return f" [{lo:+.1%}, {hi:+.1%}]" if lo == lo and hi == hi else ""
+
+
 def cell_name(r) -> str:
     """A Table 2 cell as the glance names it, with its change, interval and seeds compared."""
-    iv = f" {fmt_interval(r.ci_low, r.ci_high)}" if r.ci_low == r.ci_low else ""
+    iv = glance_interval(r.ci_low, r.ci_high)
     return (f"{r.backbone} on {r.dataset} ({r.rel_improv:+.1%}{iv}, {r.n} seed{'s' * (r.n > 1)}"
             + ("; mixed code generations" if is_true(getattr(r, "mixed", False)) else "") + ")")
 
@@ -381,7 +386,7 @@ def verdicts_at_a_glance(recs) -> str:
         seeds = sorted({int(x) for x in f3["n"]})
 
         def point(r):
-            iv = f" {fmt_interval(r.ci_low, r.ci_high)}" if r.ci_low == r.ci_low else ""
+            iv = glance_interval(r.ci_low, r.ci_high)
             return (f"{figure3_point(r)} ({r.rel_improv:+.1%}{iv}"
                     + (f"; {r.n} seeds: {r.per_seed}" if r.n > 1 else "") + ")")
         text = by_effect(f3, point, "at")[1]
@@ -565,7 +570,8 @@ def reading_verdicts() -> str:
         by = {v: [s.removeprefix("Reading: ").replace(" (test-selected)", "") for s in g.loc[g["ours"] == v, "source"]]
               for v in ("holds", "contradicted", "not shown")}
         lines.append(f"- *{text}* Holds under: {'; '.join(by['holds']) or 'none'}. Contradicted under: "
-                     f"{'; '.join(by['contradicted']) or 'none'}. Not shown under: {'; '.join(by['not shown']) or 'none'}.")
+                     f"{'; '.join(by['contradicted']) or 'none'}. Not shown under: "
+                     f"{'; '.join(by['not shown']) or 'none'}.")
     head = ("Table 3's statements under each reading, by the comparison model over seeds on test HR@10 and NDCG@10 "
             "(sampled): holds when both are decided higher, contradicted when one is decided lower, not shown "
             "otherwise; intervals in docs/results.md and `results/paper/tables/protocol_claims.md`:\n\n")

@@ -383,8 +383,8 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     assert lead.endswith("Figure 3: 0 of the 2 swept values computed make SASRec + UFN beat SASRec, 0 after Holm's "
                          "correction for the 2 values.")
     assert "The verdict of every comparison below, in one sentence: helps / hurts: the 95% interval" in text
-    assert "helps in 0; hurts in 1 (SASRec on yelp (-3.0% [-4.00%, -2.00%], 3 seeds)); no clear difference in 1 " \
-           "(SASRec on beauty (-1.0% [-2.00%, +0.20%], 3 seeds))" in text
+    assert "helps in 0; hurts in 1 (SASRec on yelp (-3.0% [-4.0%, -2.0%], 3 seeds)); no clear difference in 1 " \
+           "(SASRec on beauty (-1.0% [-2.0%, +0.2%], 3 seeds))" in text
     assert "2 of 20 points computed (1 seed each)" in text
     assert "one seed, not decided at 2 (alpha = 0.01 (-2.0%), m = 8 (+0.1%))" in text
     assert "After Holm's step-down correction over the figure's swept values, per metric" in text
@@ -392,7 +392,7 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     assert "When mining started" not in text and "cap" not in text and "full ranking" not in text
     pd.DataFrame([cell("yelp", 0.11, 0.05, 0.17, "helps")]).to_csv(t / "table2_full_data.csv", index=False)
     assert "- The same under full ranking (every item a candidate; not in the paper), 1 cell: helps in 1 (SASRec " \
-           "on yelp (+11.0% [+5.00%, +17.00%], 3 seeds)); hurts in 0." in mod.verdicts_at_a_glance([])
+           "on yelp (+11.0% [+5.0%, +17.0%], 3 seeds)); hurts in 0." in mod.verdicts_at_a_glance([])
     assert "(under full ranking, not in the paper: helps in 1, SASRec on yelp)." in \
         mod.verdicts_at_a_glance([]).split("\n")[0]
     rows[2]["cut"] = 1                                   # m 8's UFN run was still improving at the cap
@@ -410,7 +410,7 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
                    per_seed="s1 +3.5%, s2 +2.5%, s3 +3.0%", ci_low=0.01, ci_high=0.05)
     pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
     text = mod.verdicts_at_a_glance([])
-    assert "helps at 1 (m = 8 (+3.0% [+1.00%, +5.00%]; 3 seeds: s1 +3.5%, s2 +2.5%, s3 +3.0%))" in text
+    assert "helps at 1 (m = 8 (+3.0% [+1.0%, +5.0%]; 3 seeds: s1 +3.5%, s2 +2.5%, s3 +3.0%))" in text
     assert text.split("\n")[0].endswith("Figure 3: 1 of the 2 swept values computed make SASRec + UFN beat SASRec "
                                         "(m = 8), 0 after Holm's correction for the 2 values.")
 

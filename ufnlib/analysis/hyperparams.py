@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 
-from ..experiments.profiles import base_value, sweeps
+from ..experiments.profiles import base_value
 from ..experiments.store import as_record
 from . import detector_tables
-from .plots import LABEL
 from .comparison import compare_runs, holm, shared_seeds
+from .plots import LABEL
 from .stats import fmt_p, fmt_pct
 from .tables import fmt_interval, is_true
 
@@ -186,7 +186,7 @@ def trends_text(trends) -> list[str]:
         rho = f", Spearman rho {t.rho:+.2f}" if t.rho == t.rho else ""
         out.append(f"{CLAIM_PANEL[t.panel]}: UFN's change {t.trend} ({t.points} point{'s' * (t.points > 1)}{rho}: "
                    f"{t.changes}); "
-                   f"best at {t.best:g} ({t.best_change:+.1%}, {t.best_effect} against SASRec).")
+                   f"best at {t.best:g} ({t.best_change:+.1%}; against SASRec: {t.best_effect}).")
     return out
 
 

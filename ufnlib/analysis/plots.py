@@ -7,8 +7,7 @@ import math
 
 import numpy as np
 
-from . import casestudy
-from . import comparison
+from . import casestudy, comparison
 from .generations import of_record
 from .stats import Claim, decided, missing_runs, outcome
 

@@ -10,7 +10,6 @@ from . import comparison
 from .comparison import HELPS, HURTS
 from .generations import of_record
 from .stats import decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs, outcome
-from .tables import fmt_interval
 
 
 def _by_strategy(records, **want) -> dict[str, list[dict]]:
@@ -89,7 +88,7 @@ def reading_claims(frame, res=None) -> list:
             out.append(decided(f"Reading: {label}{tag}", text, "test HR@10 and NDCG@10 (sampled) decided higher "
                                "(the comparison model over seeds)", ok, detail, "",
                                f"{a} and {b} fixed-budget runs, every seed",
-                               missing_runs(res, strategy={a, b}, log_test_every=(2, 4))))
+                               missing_runs(res, strategy={a, b}, log_test_every=(2, 4), exclude_heldout=False)))
     return out
 
 
@@ -277,7 +276,8 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
             iv = f" {r['interval vs SASRec']}" if r.get("interval vs SASRec") else ""
             parts.append(f"{r['rule']} {r['vs SASRec']:+.1%}{iv}{p} ({r['status']})")
         out.append("Warm-up (default protocol, epoch chosen on validation), test NDCG@10 against SASRec (95% "
-                   "interval over seeds and users; status: the verdict on HR@10 and NDCG@10): " + "; ".join(parts) + ".")
+                   "interval over seeds and users; status: the verdict on HR@10 and NDCG@10): "
+                   + "; ".join(parts) + ".")
         by_rule = comp.set_index("rule")
         st = by_rule["status"]
         if "validation" in st.index and not st["validation"].endswith("not decided"):

@@ -21,8 +21,8 @@ from pathlib import Path
 from ..experiments.provenance import git_commit
 from ..experiments.store import results_dir
 from ..files import atomic_write_bytes
-from .report import PROFILES, profile_dir
 from .comparison import RULE
+from .report import PROFILES, profile_dir
 from .stats import NOT_COMPUTED, VERDICTS
 
 

@@ -9,8 +9,7 @@ import numpy as np
 
 from .. import paper
 from .comparison import HELPS, HURTS, UNCLEAR
-from .stats import (CONTRADICTED, HOLDS, NOT_SHOWN, Claim, combine, decided, missing_runs, on_printed,
-                    outcome)
+from .stats import CONTRADICTED, HOLDS, NOT_SHOWN, Claim, combine, decided, missing_runs, on_printed, outcome
 
 METRICS = paper.METRICS
 ARM_LABELS = {"uniform": "SASRec", "fmr": "+FMR", "fcr": "+FCR", "ufn": "+UFN",
@@ -134,7 +133,10 @@ def table2_claims(long, mode: str, res=None, backbones=None) -> list[Claim]:
     claims.append(decided("Table 2, observation 1", "SSE-PT performs better than SASRec and BERT4Rec on most metrics.",
                           "SSE-PT decided higher than both other backbones in more than half of the (dataset, "
                           "metric) cells", got,
-                          f"{sum(c == 1 for c in cells)} of {len(cells)} cells decided higher than both"
+                          f"of {len(cells)} (dataset, metric) cells: decided higher than both in "
+                          f"{sum(c == 1 for c in cells)}, lower than one in {sum(c == -1 for c in cells)}, no clear "
+                          f"difference in {sum(c == 0 for c in cells)}, not decided (one seed) in "
+                          f"{sum(c is None for c in cells)}; " + "; ".join(shown)
                           if cells else "needs all three backbones",
                           f"{on_printed(pw > len(TABLE_SSEPT_WINS) / 2)} (highest in {pw} of {len(TABLE_SSEPT_WINS)})",
                           "uniform runs of the three backbones on every dataset, every seed",

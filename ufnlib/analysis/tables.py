@@ -19,7 +19,6 @@ from ..experiments.store import Record, as_record
 from . import comparison, table_claims
 from .captions import MODE_TEXT, SIG_TEXT, dataset_note, generation_note, protocol  # noqa: F401 (notebooks)
 from .stats import ArmComparisons, fmt_mean_std, fmt_p, fmt_pct
-
 from .table_claims import ARM_LABELS, table2_claims, table3_claims, table4_claims  # noqa: F401 (re-exported)
 
 METRICS = paper.METRICS

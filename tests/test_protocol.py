@@ -299,3 +299,26 @@ def test_verdict_says_size_and_whether_the_validation_warmup_changes_it():
     said = verdict_text(table, pd.concat([warm, ema]), seeds_wanted=2)[-1]
     assert "against the EMA control (SASRec evaluated with EMA weights, no mining) the validation rule is +3.2%" in said
     assert not any(x.startswith("The validation warm-up rule") for x in verdict_text(table, warm, seeds_wanted=3))
+
+
+def test_reading_claims_are_decided_by_the_comparison_model_and_wait_only_for_their_setting():
+    """'+UFN beats SASRec' under a reading: UFN above SASRec on every seed and both metrics holds;
+    a missing run of the other setting (held-out items out of reach) does not keep it open, a
+    missing run of its own setting does."""
+    import pandas as pd
+
+    from ufnlib.analysis.protocol_report import reading_claims
+    from ufnlib.experiments.grid import GridResult
+    rows = [dict(strategy=s, seed=k, reading="last", epoch=200, metric=m, full=None, generation=3,
+                 exclude_heldout=False, value=v + k / 1000 + (0.03 if s == "ufn" else 0) + (0.2 if m == "hr@10" else 0))
+            for s in ("uniform", "ufn") for k in (1, 2, 3) for m, v in (("hr@10", 0.30), ("ndcg@10", 0.30))]
+    frame = pd.DataFrame(rows)
+
+    def ufn_claim(res):
+        return next(c for c in reading_claims(frame, res)
+                    if c.source.startswith("Reading: last epoch") and c.text == "+UFN beats SASRec.")
+    other = GridResult(missing=[Config(strategy="ufn", seed=4, log_test_every=4, exclude_heldout=True)])
+    c = ufn_claim(other)
+    assert c.ours == "holds" and "helps (3 seeds)" in c.detail
+    own = GridResult(missing=[Config(strategy="ufn", seed=4, log_test_every=4)])
+    assert ufn_claim(own).ours == "partly computed"

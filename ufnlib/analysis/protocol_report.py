@@ -29,9 +29,10 @@ def readings_frame(records, metrics=("hr@10", "ndcg@10")):
             for m in metrics:
                 rows.append(dict(strategy=r.strategy, seed=r.seed, reading=name,
                                  epoch=rd["epoch"], metric=m, value=rd["sampled"][m],
-                                 full=(rd["full"] or {}).get(m), generation=of_record(r)))
+                                 full=(rd["full"] or {}).get(m), generation=of_record(r),
+                                 exclude_heldout=bool(r.config.get("exclude_heldout", False))))
     return pd.DataFrame(rows, columns=["strategy", "seed", "reading", "epoch", "metric", "value", "full",
-                                       "generation"])
+                                       "generation", "exclude_heldout"])
 
 
 def readings_table(frame, baseline: str = "uniform", metric: str = "ndcg@10"):
@@ -68,8 +69,10 @@ def reading_claims(frame, res=None) -> list:
     """The paper's Table 3 statements, and the EMA control's, decided under each reading by the
     comparison model on test HR@10 and NDCG@10 (sampled-100; seed component only, as in
     ``readings_table``): holds when both are decided higher, contradicted when one is decided
-    lower, not shown otherwise."""
+    lower, not shown otherwise. The missing runs that keep a claim open are those of the setting
+    the frame's runs share (``exclude_heldout``), not the other setting's."""
     out = []
+    setting = {"exclude_heldout": set(frame["exclude_heldout"])} if len(frame) and "exclude_heldout" in frame else {}
 
     def compared(reading, a, b):
         at = frame[frame["reading"] == reading] if len(frame) else frame
@@ -88,7 +91,7 @@ def reading_claims(frame, res=None) -> list:
             out.append(decided(f"Reading: {label}{tag}", text, "test HR@10 and NDCG@10 (sampled) decided higher "
                                "(the comparison model over seeds)", ok, detail, "",
                                f"{a} and {b} fixed-budget runs, every seed",
-                               missing_runs(res, strategy={a, b}, log_test_every=(2, 4), exclude_heldout=False)))
+                               missing_runs(res, strategy={a, b}, log_test_every=(2, 4), **setting)))
     return out
 
 

@@ -19,11 +19,13 @@
 # Does adding UFNRec to a backbone improve it? This notebook rebuilds the paper's Table 2: each
 # backbone (SASRec, BERT4Rec, SSE-PT) as published (uniform negatives) and with UFN, on Beauty,
 # Sports and Yelp, in HR@1/5/10 and NDCG@5/10 under the paper's sampled-100 protocol, as mean and
-# standard deviation over seeds, with the relative improvement, its significance over users and
-# over seeds, and the paper's printed numbers beside ours. The same comparison under full ranking
-# follows. Our Beauty is the S3-Rec version, not the paper's (see `00_data_prep`), so for Beauty
-# compare the direction and size of the gap, not the values. The paper's claims about the table are
-# then tested one by one and stated as holding, not holding, or not computed.
+# standard deviation over seeds, with the relative improvement, its 95% interval over training
+# seeds and test users, the tests over users and over seeds, the verdict of the comparison model
+# (`ufnlib.analysis.comparison`), and the paper's printed numbers beside ours. The same comparison
+# under full ranking follows. Our Beauty is the S3-Rec version, not the paper's (see
+# `00_data_prep`), so for Beauty compare the direction and size of the gap, not the values. The
+# paper's claims about the table are then tested one by one: holds, contradicted, not shown (the
+# data cannot tell), or not computed.
 #
 # Writes `results/<profile>/tables/table2*.{csv,md}` (`table2`, `table2_data`, `table2_effects`,
 # `table2_schedules`, `table2_claims`, `table2_full`, `table2_full_data`) and
@@ -61,8 +63,12 @@ runs = grid.notebook_runs(profiles.main_results(profile, datasets, seeds, backbo
 # ## 2. Table 2, sampled-100 protocol
 #
 # Relative improvement $\frac{\bar x_{+UFN} - \bar x_{backbone}}{\bar x_{backbone}}$ of the seed
-# means $\bar x$; `p (users)` pairs each user's metric under both models (averaged over seeds),
-# `p (seeds)` pairs the seed means. A `*` marks an improvement with `p (users) < 0.05`.
+# means $\bar x$ over the seeds both arms have (of one code generation where some pairs are), with
+# its 95% interval: a Student-t interval whose variance adds the spread of the per-seed changes
+# (training) and the sampling of the test users (every seed scores the same users). `p (users)`
+# pairs each user's metric under both models (averaged over seeds), `p (seeds)` pairs the seed
+# means; neither alone decides. The verdict, in one sentence, is in the caption
+# (`comparison.RULE`).
 
 # %%
 t2 = tables.table2(runs, "sampled", datasets, backbones, test=test, profile=profile)
@@ -74,16 +80,16 @@ t2.display
 # ### Does UFN help, cell by cell?
 #
 # Table 2 in one grid: in each computed (dataset, backbone) cell, UFN's relative change of test
-# NDCG@10 over its backbone, the word for it and the seed count in brackets. *helps* / *hurts*: the
-# mean moves that way and the per-user Wilcoxon p < 0.05; *ties* otherwise. A cell with one seed
-# says how these two trained models compare, not how another seed would.
+# NDCG@10 over its backbone, its 95% interval, the verdict and the seeds compared in brackets.
+# *helps* / *hurts*: the interval excludes 0 and every seed moved that way; *no clear difference*
+# otherwise; a cell with one seed is *one seed, not decided*: its change says how these two
+# trained models compare, not how another seed would.
 
 # %%
 effects, effect_grid = tables.table2_effects(t2.long)
 report.save_table(effect_grid, "table2_effects",
                   "UFN against its backbone, test NDCG@10, each computed (dataset, backbone) cell: relative change "
-                  "of the seed means, its reading (helps / hurts: per-user Wilcoxon p < 0.05; ties otherwise) and "
-                  "the seed count. " + t2.caption)
+                  "of the seed means, its 95% interval, the verdict and the seeds compared. " + t2.caption)
 print({k: len(g) for k, g in effects.groupby("effect")}, f"in {len(effects)} of 9 cells")
 effect_grid
 
@@ -133,8 +139,8 @@ t2f.display
 effects_full, effect_grid_full = tables.table2_effects(t2f.long)
 report.save_table(effect_grid_full, "table2_full_effects",
                   "UFN against its backbone, test NDCG@10 under full ranking, each computed (dataset, backbone) "
-                  "cell: relative change of the seed means, its reading (helps / hurts: per-user Wilcoxon p < 0.05; "
-                  "ties otherwise) and the seed count. " + t2f.caption)
+                  "cell: relative change of the seed means, its 95% interval, the verdict and the seeds compared. "
+                  + t2f.caption)
 both = effects.merge(effects_full, on=["dataset", "backbone"], suffixes=("_sampled", "_full"))
 changed = both[both["effect_sampled"] != both["effect_full"]]
 print({k: len(g) for k, g in effects_full.groupby("effect")}, f"in {len(effects_full)} of 9 cells;",

@@ -21,8 +21,9 @@
 # FMR's mining, mined entries removed; +SRNS^R and +SRNS: SRNS's variance rule as the detector, on
 # the memory N_rec or on all negatives, removed); and three ways to use them (+UFN^R_srns and
 # +UFN_srns: the SRNS detector followed by UFN's reversal and consistency loss; +UFN). The paper
-# draws four observations from the table; each is stated below as holding, not holding, or not
-# computed (a column whose runs are missing), on our numbers and on the paper's own printed ones.
+# draws four observations from the table; each is stated below as holding, contradicted, not
+# shown (the comparisons cannot tell), or not computed (a column whose runs are missing), on our
+# numbers by the comparison model and on the paper's own printed means.
 # Our Beauty is the S3-Rec version, not the paper's.
 #
 # Writes `results/<profile>/tables/table4*.{csv,md}`, `results/<profile>/figures/table4_detectors*.{png,pdf}` and

@@ -32,7 +32,7 @@
 # `figure3_mining`, `figure3_claims` and `results/<profile>/tables/04_hyperparameters.json`.
 
 # %%
-from ufnlib.analysis import hyperparams, report, tables
+from ufnlib.analysis import figure3_claims, hyperparams, report, tables
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -74,12 +74,15 @@ print(caption)
 # ## 3. Does any value make UFNRec beat SASRec?
 #
 # Each UFNRec point against SASRec at the same batch size, on the seeds both have (so a point with
-# one seed is compared with SASRec's run of that seed, not with its 3-seed mean). *helps* / *hurts*:
-# the mean moves that way and the per-user Wilcoxon test over the test users gives p < 0.05 (the
-# rule of Table 2 in notebook 01); *ties* otherwise. With one seed, a per-user p says the two
-# trained models differ on these users, not that another seed would agree; so each point also
-# shows its change on each seed (against SASRec's run of that seed) and, from two seeds on, a
-# paired t-test over seeds (`p (seeds)`, as in Table 2). `UFNRec runs cut by the cap` counts the
+# one seed is compared with SASRec's run of that seed, not with its 3-seed mean), by the comparison
+# model of Table 2 (notebook 01): the change, its 95% interval over training seeds and test users,
+# and the verdict (*helps* / *hurts*: the interval excludes 0 and every seed moved that way; *no
+# clear difference* otherwise; *one seed, not decided* with one seed). Twenty swept values are
+# twenty chances for one to look good, so the verdict is also given after Holm's correction over
+# the figure's swept values, per metric (`p (Holm)`, `verdict (Holm)`; a value with one seed counts
+# in the family). Each point also shows its change on each seed, the per-user and per-seed tests,
+# and the code generations of its runs: the swept points were trained by newer code than SASRec's
+# base runs (docs/speed.md), which the table flags. `UFNRec runs cut by the cap` counts the
 # point's UFNRec runs that the epoch cap ended while they were still improving (best epoch within
 # the last `patience` epochs): their value may be an underestimate of the setting.
 
@@ -88,13 +91,18 @@ versus = hyperparams.hyper_versus(runs.records, profile)
 report.save_result(tables.TableResult(
     versus, hyperparams.hyper_versus_display(versus),
     "UFNRec at each Figure 3 point against SASRec at the same batch size, on their common seeds: test means, "
-    "relative change, per-user Wilcoxon p and its reading (helps / hurts: p < 0.05; ties otherwise), the change "
-    "on each seed and the paired t-test over seeds (from 2 seeds), and how many of the point's UFNRec runs the "
-    "epoch cap ended while still improving; 'default' is UFNRec at the profile's "
-    "base. " + tables.protocol(runs.records, "sampled", profile)), "figure3_versus")
+    "relative change, its 95% interval over training seeds and test users, the verdict, the verdict after "
+    + hyperparams.CORRECTION + ", the per-user Wilcoxon p, the change on each seed and the paired t-test over "
+    "seeds, the code generations of the two arms, and how many of the point's UFNRec runs the epoch cap ended "
+    "while still improving; 'default' is UFNRec at the profile's base (Table 2's cell, outside the correction's "
+    "family). Verdict, " + tables.comparison.RULE + "." + tables.generation_note(sorted(
+        {f"{r.panel} = {r.value:g}" for r in versus.itertuples() if tables.is_true(r.mixed) and r.panel != "default"}))
+    + " " + tables.protocol(runs.records, "sampled", profile)), "figure3_versus")
 nd = versus[(versus["metric"] == "ndcg@10") & (versus["panel"] != "default")]
-print(f"{len(nd)} swept point(s) computed; NDCG@10:",
+print(f"{len(nd)} swept point(s) computed; NDCG@10, raw:",
       {k: [f"{r.panel}={r.value:g}" for r in g.itertuples()] for k, g in nd.groupby("effect")} or "none")
+print("after Holm's correction over the swept values:",
+      {k: [f"{r.panel}={r.value:g}" for r in g.itertuples()] for k, g in nd.groupby("effect_holm")} or "none")
 print("still improving at the epoch cap:", [f"{r.panel}={r.value:g}" for r in nd.itertuples() if r.cut] or "none")
 
 # %% [markdown]
@@ -139,9 +147,10 @@ print("\n".join(mining_lines) or "no swept point with mining runs yet")
 # ## 5. The paper's claims about Figure 3
 
 # %%
-claims = hyperparams.hyper_claims(frame, profile, runs, versus)
+claims = figure3_claims.hyper_claims(runs.records, profile, runs)
 report.save_claims(claims, "figure3_claims",
-                   "Claims of the paper about Figure 3, tested on our runs (seed means). " + caption)
+                   "Claims of the paper about Figure 3, decided by the comparison model on the points each names "
+                   "(verdict of a comparison, " + tables.comparison.RULE + "). " + caption)
 
 # %% [markdown]
 # ## 6. Key numbers

@@ -69,6 +69,10 @@ print(caption)
 # %% [markdown]
 # ## 3. The paper's claims about Figure 4
 #
+# Each sentence is decided by the comparison model on per-seed summaries of the curves (or, for
+# "surpasses", on the runs' validation at their selected epochs, users included): holds,
+# contradicted, or not shown when the seeds cannot tell.
+#
 # These curves are read on runs whose training negatives may be the user's own validation item
 # (the reference's sampler excludes only training items), so UFN can mine it, reverse it into a
 # positive and lift its own validation curve. Each claim's detail says so; notebook 09 (section 6)
@@ -77,7 +81,8 @@ print(caption)
 # %%
 claims = plots.curve_claims(frame, res=runs, note=heldout.CURVE_NOTE[False])
 report.save_claims(claims, "figure4_claims",
-                   "Claims of the paper about Figure 4, tested on our validation curves. " + caption)
+                   "Claims of the paper about Figure 4, tested on our validation curves by the comparison model "
+                   "(verdict of a comparison, " + tables.comparison.RULE + "). " + caption)
 
 # %% [markdown]
 # ## 4. Key numbers

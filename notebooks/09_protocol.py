@@ -39,7 +39,7 @@
 # and `results/<profile>/tables/09_protocol.json`.
 
 # %%
-from ufnlib.analysis import plots, protocol_report, report
+from ufnlib.analysis import comparison, plots, protocol_report, report
 from ufnlib.experiments import grid, profiles
 
 # %% tags=["parameters"]
@@ -68,8 +68,9 @@ runs = grid.notebook_runs(profiles.protocol_study(profile, seeds, dataset), prof
 # ## 2. One run, six readings
 #
 # Test NDCG@10 (sampled-100) of each strategy under each reading, mean ± std over seeds; `vs
-# uniform` is the relative change against SASRec under the same reading, `p (seeds)` a paired
-# t-test over seeds. The reference's estimate draws 10,000 of the evaluated users and 100 fresh
+# uniform` is the relative change against SASRec under the same reading, with its interval and
+# verdict from the comparison model over seeds (a reading's per-user values are not saved) and
+# `p (seeds)` a paired t-test over seeds. The reference's estimate draws 10,000 of the evaluated users and 100 fresh
 # negatives per user at every logged epoch (seeded by run and epoch).
 
 # %%
@@ -83,7 +84,9 @@ caption = ("Protocol study: test NDCG@10 (sampled-100) of fixed-budget SASRec ru
            + str(profiles.fixed_budget(profile)) + ", test logged beside validation, never used for "
            "selection) under six readings; mean ± sample std over the seeds computed (column 'seeds'; the "
            "profile asks for " + str(seeds) + "); 'test-selected, "
-           "optimistic' readings choose their epoch on test. Profile: " + profile + ".")
+           "optimistic' readings choose their epoch on test; 'vs uniform' and its 95% interval over seeds "
+           "(the seeds both have, of one code generation where some pairs are; 'pairing' says which were left "
+           "out). Verdict, " + comparison.RULE + ". Profile: " + profile + ".")
 shown = table.drop(columns=[c for c in table.columns if c.startswith("_")]) if len(table) else table
 report.save_table(shown, "protocol_readings", caption, index=False)
 shown
@@ -159,15 +162,17 @@ wt
 # %% [markdown]
 # Each rule against SASRec, against the reference's plateau rule, and against the EMA control
 # (SASRec evaluated with EMA weights, no mining: does a late start of mining add anything to the
-# weight averaging UFN's teacher brings?): the relative difference of the mean test NDCG@10 and
-# Welch's p over seeds (two or more seeds a side). A rule with fewer seeds than the profile asks
-# for decides nothing yet.
+# weight averaging UFN's teacher brings?), by the comparison model: the relative difference of the
+# mean test NDCG@10, its interval over seeds and users and the p it inverts. A rule with fewer
+# seeds than the profile asks for decides nothing yet.
 
 # %%
 wc = protocol_report.warmup_comparison(warm, len(seeds), default=default_rule)
 report.save_table(wc, "protocol_warmup_vs", "UFN's warm-up rules against SASRec, the default rule and the EMA control: "
-                  "relative difference of the mean test NDCG@10 (sampled-100, epoch chosen on validation) and "
-                  "Welch's p over seeds. Profile: " + profile + ".",
+                  "relative difference of the mean test NDCG@10 (sampled-100, epoch chosen on validation) on the "
+                  "seeds both have, its 95% interval over seeds and users and the p the interval inverts; status: "
+                  "the verdict on HR@10 and NDCG@10 against SASRec (" + comparison.RULE + "). Profile: "
+                  + profile + ".",
                   formats={"ndcg@10": "{:.4f}", "vs SASRec": "{:+.2%}", "vs default rule": "{:+.2%}",
                            "vs EMA control": "{:+.2%}", "p vs SASRec": "{:.3f}", "p vs default rule": "{:.3f}",
                            "p vs EMA control": "{:.3f}"}, index=False)
@@ -220,7 +225,8 @@ shown_out
 sbs = heldout.side_by_side({False: table, True: table_out})
 report.save_table(sbs, "protocol_heldout_sides", "Change in test NDCG@10 (sampled-100) against SASRec under each "
                   "reading, held-out items in reach (the reference's sampler) and out of reach (exclude_heldout) of "
-                  "the training negatives; fixed-budget runs, mean over the seeds both arms have. Profile: "
+                  "the training negatives; fixed-budget runs, the seeds both arms have; verdict, "
+                  + comparison.RULE + " (seed component only: the logged epochs keep no per-user ranks). Profile: "
                   + profile + ".", formats={**{c: "{:+.2%}" for c in sbs.columns if c.startswith(("vs", "change"))},
                                             **{c: "{:.4f}" for c in sbs.columns if c.startswith("ndcg")}},
                   index=False)
@@ -270,8 +276,8 @@ held_out
 # ### The intervention in words
 
 # %%
-best_val = {out: heldout.best_validation(parts[out].records) for out in (False, True)}
-heldout_verdict = heldout.verdict_text(sbs, best_val, held_out[held_out["group"] == "reversed"] if len(held_out)
+valid_vs = {out: heldout.validation_comparison(parts[out].records) for out in (False, True)}
+heldout_verdict = heldout.verdict_text(sbs, valid_vs, held_out[held_out["group"] == "reversed"] if len(held_out)
                                        else None)
 print("\n".join(heldout_verdict))
 

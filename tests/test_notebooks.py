@@ -128,7 +128,8 @@ def check_08_walkthrough(res: Path, nb) -> None:
 
 
 # ------------------------------------------------- 01-06: the paper's tables and figures
-VERDICTS = {"holds", "does not hold", "partly computed", "not computed"}
+VERDICTS = {"holds", "contradicted", "not shown", "partly computed", "not computed"}
+WORDS = {"helps", "hurts", "no clear difference", "one seed, not decided"}
 ORDERED = [("hr@1", "hr@5"), ("hr@5", "hr@10"), ("ndcg@5", "ndcg@10"), ("ndcg@5", "hr@5"), ("ndcg@10", "hr@10")]
 
 
@@ -146,10 +147,17 @@ def _metric_table(df: pd.DataFrame, group: list[str]) -> None:
 
 
 def _improvements_consistent(df: pd.DataFrame, cell: list[str], arm_col: str, base: str) -> None:
+    """Each comparison's change is the ratio of its two means over the seeds it compared, its
+    interval holds the change, and its word is one of the comparison model's."""
     for _, g in df.groupby(cell + ["metric"]):
         b = g.loc[g[arm_col] == base, "mean"].iloc[0]
         for _, r in g[g[arm_col] != base].iterrows():
-            assert r["rel_improv"] == pytest.approx((r["mean"] - b) / b)
+            assert r["rel_improv"] == pytest.approx(r["treat_mean"] / r["base_mean"] - 1)
+            if r["n_compared"] == r["n"]:                 # every seed compared: the arms' own means
+                assert r["rel_improv"] == pytest.approx((r["mean"] - b) / b)
+            assert r["effect"] in WORDS
+            if r["n_compared"] > 1:
+                assert r["ci_low"] <= r["rel_improv"] <= r["ci_high"]
 
 
 def _claims(res: Path, name: str, n: int) -> pd.DataFrame:
@@ -188,7 +196,7 @@ def check_01_main_results(res: Path, nb) -> None:
     j = t.merge(full, on=["dataset", "backbone", "arm", "metric"], suffixes=("_s", "_f"))
     assert len(j) == len(t) and (j["mean_f"] <= j["mean_s"] + 1e-12).all()
     cap = _caption(res, "table2", "Table 2. ")
-    assert "sampled-100" in cap and "Wilcoxon" in cap
+    assert "sampled-100" in cap and "Wilcoxon" in cap and "Verdict, helps / hurts: the 95% interval" in cap
     assert "full ranking" in _caption(res, "table2_full", "Table 2 (full ranking).")
     c = _claims(res, "table2_claims", 4)
     assert c.loc["Table 2, observation 1", "paper"].startswith("holds")   # SSE-PT best in 13 of 15 printed cells
@@ -261,6 +269,10 @@ def check_04_hyperparameters(res: Path, nb) -> None:
     assert (d["ndcg@10_mean"] <= d["hr@10_mean"]).all()
     _figure_ok(res, "figure3_hyperparameters")
     _claims(res, "figure3_claims", 9)
+    v = pd.read_csv(res / "tables" / "figure3_versus_data.csv", keep_default_na=False)
+    swept = v[v["panel"] != "default"]
+    assert set(swept["effect"]) <= WORDS and set(swept["effect_holm"]) <= WORDS
+    assert "Holm's step-down correction" in (res / "tables" / "figure3_versus.md").read_text()
     nums = _numbers(res, "04_hyperparameters")
     assert len(nums["points"]) == len(d)
 
@@ -303,7 +315,7 @@ def check_06_case_study(res: Path, nb) -> None:
 def check_09_protocol(res: Path, nb) -> None:
     nums = _numbers(res, "09_protocol")
     c = _claims(res, "protocol_claims", 3 * 6)          # three statements under each of six readings
-    assert set(c["ours"]) <= {"holds", "does not hold"}  # every run there: each decided
+    assert set(c["ours"]) <= {"holds", "contradicted", "not shown"}  # every run there: each decided
     t = pd.read_csv(res / "tables" / "protocol_readings.csv")
     assert len(t) == 4 * 6 and set(t["strategy"]) == {"uniform", "ema_eval", "fmr", "ufn"}
     assert t["reading"].str.contains("test-selected, optimistic").sum() == 4 * 2

@@ -12,6 +12,7 @@ import pytest
 
 from ufnlib import paper
 from ufnlib.analysis import detector_tables, stats, tables
+from ufnlib.analysis.comparison import ONE_SEED, compare_runs
 from ufnlib.experiments.store import Record
 from ufnlib.training.evaluate import metrics_from_ranks
 
@@ -69,44 +70,46 @@ def test_rel_improvement():
     assert stats.fmt_pct(0.0395) == "+3.95%" and stats.fmt_p(0.0004) == "<0.001" and stats.fmt_p(math.nan) == ""
 
 
-# ----------------------------------------------------------------------------- significance
-def test_paired_users_exact_wilcoxon(tmp_path):
+# ---------------------------------------------------- per-user and per-seed tests of a comparison
+def test_per_user_test_exact_wilcoxon(tmp_path):
     """10 users, all better under the treatment, by distinct amounts: the exact two-sided Wilcoxon
     p-value is 2 / 2**10."""
     base = [fake_run(tmp_path, "b1", "uniform", 1, np.arange(1, 11))]
     treat = [fake_run(tmp_path, "t1", "ufn", 1, np.zeros(10, int))]
-    out = stats.paired_users(base, treat, "ndcg@10", root=tmp_path)
-    assert out["p"] == pytest.approx(2 / 2**10)
-    assert out["n_users"] == 10 and out["seeds"] == [1] and out["mean_diff"] > 0
+    c = compare_runs(base, treat, "ndcg@10", root=tmp_path)
+    assert c.p_users == pytest.approx(2 / 2**10)
+    assert c.n_users == 10 and c.seeds == [1] and c.change > 0
 
 
-def test_paired_users_no_difference_and_strong_difference(tmp_path):
+def test_per_user_test_no_difference_and_strong_difference(tmp_path):
     rng = np.random.default_rng(0)
     r = rng.integers(0, 60, 400)
     b = [fake_run(tmp_path, "b", "uniform", 1, r)]
     same = [fake_run(tmp_path, "s", "ufn", 1, r)]
-    assert stats.paired_users(b, same, "hr@10", root=tmp_path)["p"] == 1.0
+    assert compare_runs(b, same, "hr@10", root=tmp_path).p_users == 1.0
     better = [fake_run(tmp_path, "t", "ufn", 1, np.where(np.arange(400) < 300, 0, r))]
-    assert stats.paired_users(b, better, "hr@10", root=tmp_path)["p"] < 1e-10
-    assert stats.paired_users(b, better, "hr@10", test="ttest", root=tmp_path)["p"] < 1e-10
+    assert compare_runs(b, better, "hr@10", root=tmp_path).p_users < 1e-10
+    assert compare_runs(b, better, "hr@10", test="ttest", root=tmp_path).p_users < 1e-10
     # a random relabelling of who is better: no evidence
     noise = [fake_run(tmp_path, "n", "ufn", 1, rng.permutation(r))]
-    assert stats.paired_users(b, noise, "ndcg@10", root=tmp_path)["p"] > 0.01
+    assert compare_runs(b, noise, "ndcg@10", root=tmp_path).p_users > 0.01
     with pytest.raises(ValueError, match="wilcoxon"):
-        stats.paired_users(b, better, "hr@10", test="sign", root=tmp_path)
+        compare_runs(b, better, "hr@10", test="sign", root=tmp_path)
 
 
-def test_paired_users_averages_over_common_seeds(tmp_path):
-    """Per-user values are averaged over the seeds both arms have; a seed only one arm has is ignored."""
+def test_comparison_uses_the_seeds_both_arms_have(tmp_path):
+    """Means, change and per-user values are over the seeds both arms have; a seed only one arm
+    has is left out and named."""
     b = [fake_run(tmp_path, "b1", "uniform", 1, [0, 50, 50, 50]),
          fake_run(tmp_path, "b2", "uniform", 2, [50, 0, 50, 50])]
     t = [fake_run(tmp_path, "t1", "ufn", 1, [0, 0, 50, 50]), fake_run(tmp_path, "t2", "ufn", 2, [0, 0, 50, 50]),
          fake_run(tmp_path, "t3", "ufn", 3, [50, 50, 50, 50])]
-    out = stats.paired_users(b, t, "hr@1", root=tmp_path)
-    assert out["seeds"] == [1, 2] and out["mean_diff"] == pytest.approx((0.5 + 0.5) / 4)
+    c = compare_runs(b, t, "hr@1", root=tmp_path)
+    assert c.seeds == [1, 2] and c.treat - c.base == pytest.approx((0.5 + 0.5) / 4)
+    assert c.alignment.left_out == {3: "compared arm only"} and "seed 3 (compared arm only)" in c.note()
 
 
-def test_paired_users_wilcoxon_ranks_seed_means_that_differ_only_by_rounding_as_ties(tmp_path):
+def test_per_user_test_ranks_seed_means_that_differ_only_by_rounding_as_ties(tmp_path):
     """Hits averaged over 3 seeds: +1/3 computed as 1 - 2/3 and -1/3 as 0 - 1/3 differ in the last
     bit. Ranked as they come, every gain outranks every loss and a symmetric difference looks
     significant; the test must rank them as the ties they are (p = 1 here)."""
@@ -115,21 +118,21 @@ def test_paired_users_wilcoxon_ranks_seed_means_that_differ_only_by_rounding_as_
     base = [fake_run(tmp_path, f"b{s}", "uniform", s, [[miss, hit, hit][s - 1]] * n + [[hit, miss, miss][s - 1]] * n)
             for s in (1, 2, 3)]
     treat = [fake_run(tmp_path, f"t{s}", "ufn", s, [hit] * n + [miss] * n) for s in (1, 2, 3)]
-    out = stats.paired_users(base, treat, "hr@1", root=tmp_path)
-    assert out["mean_diff"] == pytest.approx(0, abs=1e-12) and out["p"] == pytest.approx(1.0)
+    c = compare_runs(base, treat, "hr@1", root=tmp_path)
+    assert c.treat - c.base == pytest.approx(0, abs=1e-12) and c.p_users == pytest.approx(1.0)
 
 
-def test_paired_users_refuses_runs_evaluated_differently(tmp_path):
+def test_comparison_refuses_runs_evaluated_differently(tmp_path):
     b = [fake_run(tmp_path, "b", "uniform", 1, [0, 1, 2])]
     other_cands = [fake_run(tmp_path, "t", "ufn", 1, [0, 0, 0], eval_seed=7)]
     with pytest.raises(ValueError, match="eval_seed"):
-        stats.paired_users(b, other_cands, "hr@1", root=tmp_path)
+        compare_runs(b, other_cands, "hr@1", root=tmp_path)
     other_users = [fake_run(tmp_path, "u", "ufn", 1, [0, 0, 0], users=[5, 6, 7])]
     with pytest.raises(ValueError, match="different users"):
-        stats.paired_users(b, other_users, "hr@1", root=tmp_path)
+        compare_runs(b, other_users, "hr@1", root=tmp_path)
 
 
-def test_paired_seeds_matches_closed_form(tmp_path):
+def test_per_seed_test_matches_closed_form(tmp_path):
     """Paired t-test over 3 seeds; with 2 degrees of freedom the t distribution has the closed form
     P(|T| > t) = 1 - t / sqrt(t^2 + 2)."""
     r = fake_run(tmp_path, "x", "uniform", 1, [0, 1])
@@ -138,12 +141,12 @@ def test_paired_seeds_matches_closed_form(tmp_path):
     treat = [with_metric({**r, "config": {**r["config"], "seed": s}}, "ndcg@10", v)
              for s, v in zip((1, 2, 3), (0.33, 0.34, 0.35))]
     t = 0.03 / (0.01 / math.sqrt(3))
-    out = stats.paired_seeds(base, treat, "ndcg@10")
-    assert out["p"] == pytest.approx(1 - t / math.sqrt(t * t + 2), rel=1e-6) and out["seeds"] == [1, 2, 3]
-    assert math.isnan(stats.paired_seeds(base[:1], treat[:1], "ndcg@10")["p"])      # one seed: no test
+    c = compare_runs(base, treat, "ndcg@10", users=False)
+    assert c.p_seeds == pytest.approx(1 - t / math.sqrt(t * t + 2), rel=1e-6) and c.seeds == [1, 2, 3]
+    assert math.isnan(compare_runs(base[:1], treat[:1], "ndcg@10", users=False).p_seeds)     # one seed: no test
     shifted = [with_metric(b, "ndcg@10", b["metrics"]["test"]["sampled"]["ndcg@10"] + 0.01) for b in base]
-    assert stats.paired_seeds(base, shifted, "ndcg@10")["p"] == 0.0     # identical gain each seed
-    assert stats.paired_seeds(base, base, "ndcg@10")["p"] == 1.0
+    assert compare_runs(base, shifted, "ndcg@10", users=False).p_seeds == 0.0     # identical gain each seed
+    assert compare_runs(base, base, "ndcg@10", users=False).p_seeds == 1.0
 
 
 def test_compare_and_student_view(tmp_path):
@@ -153,14 +156,14 @@ def test_compare_and_student_view(tmp_path):
                        root=tmp_path)
     row = df[(df["arm"] == "ufn") & (df["metric"] == "hr@1")].iloc[0]
     assert row["mean"] == 0.5 and row["n"] == 2 and row["seeds"] == "1,2" and 0 <= row["p_users"] <= 1
-    assert math.isnan(row["rel_improv"])                   # base HR@1 is 0: undefined
+    assert row["compared"] == "1,2" and row["n_compared"] == 2
+    assert math.isnan(row["rel_improv"]) and row["effect"] == ""          # base HR@1 is 0: undefined
     row = df[(df["arm"] == "ufn") & (df["metric"] == "hr@5")].iloc[0]
-    assert row["rel_improv"] == pytest.approx(0.0)
+    assert row["rel_improv"] == pytest.approx(0.0) and row["effect"] == "no clear difference"
     stu = df[(df["arm"] == "student") & (df["metric"] == "ndcg@5")].iloc[0]
     assert stu["rel_improv"] == pytest.approx(0.0) and stu["p_users"] == 1.0   # the student's ranks = base's
     none = df[df["arm"] == "none"]
     assert (none["n"] == 0).all() and none["mean"].isna().all() and none["p_users"].isna().all()
-
 
 # -------------------------------------------------------------------------------- the paper
 def test_paper_table2_improvements_match_printed_values():
@@ -192,78 +195,140 @@ def test_paper_tables_3_4_consistent():
     assert rng("fmr") == (2.25, 3.53)
 
 
-def _long_from(table: dict) -> pd.DataFrame:
-    return pd.DataFrame([dict(arm=a, metric=m, mean=v) for m, row in table.items() for a, v in row.items()])
+def hits(n_hit: int, n: int = 400, extra=()):
+    """Test ranks of ``n`` users: the first ``n_hit`` at rank 0 (a hit at every cutoff), then
+    ``extra`` ranks, the rest at rank 50 (a miss everywhere)."""
+    r = np.full(n, 50)
+    r[:n_hit] = 0
+    r[n_hit:n_hit + len(extra)] = extra
+    return r
+
+
+def arm(root, strategy, hit_counts, extra=(), seeds=None, **config):
+    """One run per seed (``seeds``, else 1, 2, ...) of ``strategy`` with the given hit counts."""
+    out = []
+    for s, h in zip(seeds or range(1, len(hit_counts) + 1), hit_counts):
+        r = fake_run(root, f"{strategy}-{'-'.join(f'{k}{v}' for k, v in config.items())}-{s}", strategy, s,
+                     hits(h, extra=extra))
+        r["config"].update(config)
+        out.append(r)
+    return out
 
 
 def test_claims_on_the_papers_own_tables():
-    """Decided on the paper's printed numbers: Table 3's sentences all hold; Table 4's observation 1
-    ('SASRec is worst on all metrics') does not (+SRNS^R has HR@10 0.4744 < 0.4765); 2-4 hold."""
-    c3 = {c.source: c for c in tables.table3_claims(_long_from(paper.TABLE3))}
-    assert all(c.ours == stats.HOLDS for s, c in c3.items() if s.startswith("Table 3"))
-    assert c3["Control (ours)"].ours == stats.NOT_COMPUTED
-    c4 = tables.table4_claims(_long_from(paper.TABLE4))
-    assert [c.ours for c in c4] == [stats.FAILS, stats.HOLDS, stats.HOLDS, stats.HOLDS]
-    assert "+SRNS^R" in c4[0].detail and "hr@10 0.4744 vs 0.4765" in c4[0].detail
-    assert [c.paper.split(" (")[0] for c in c4] == [c.ours for c in c4]
-    # nothing computed: every verdict says so
-    empty = tables.table4_claims(pd.DataFrame(columns=["arm", "metric", "mean"]))
-    assert {c.ours for c in empty} == {stats.NOT_COMPUTED}
+    """The paper column puts the paper's printed means through the same sentence: Table 3's
+    sentences all hold; Table 4's observation 1 ('SASRec is worst on all metrics') does not (+SRNS^R
+    has HR@10 0.4744 < 0.4765); 2-4 hold. Without runs, ours is not computed."""
+    c3 = {c.source: c for c in tables.table3_claims(stats.ArmComparisons({}))}
+    assert all(c.paper.startswith("holds") for s, c in c3.items() if s.startswith("Table 3"))
+    assert c3["Control (ours)"].paper == "" and {c.ours for c in c3.values()} == {stats.NOT_COMPUTED}
+    c4 = tables.table4_claims(stats.ArmComparisons({}))
+    assert [c.paper.split(" (")[0] for c in c4] == ["does not hold", "holds", "holds", "holds"]
+    assert "+SRNS^R" in c4[0].paper and "hr@10 0.4744 vs 0.4765" in c4[0].paper
+    assert {c.ours for c in c4} == {stats.NOT_COMPUTED}
 
 
-def test_claims_partly_computed_while_their_runs_are_missing():
-    """A claim whose test needs a run that is not in the cache is neither held nor failed: it is
-    'partly computed', names the missing run, and says what the computed part shows; claims that
-    do not need the missing run are decided as before."""
+def test_table3_claims_three_valued_and_partly_computed(tmp_path):
+    """+FMR gains on every seed (holds), +FCR on one seed only (not shown, whatever its mean), +UFN
+    loses on every seed against +FMR (contradicted); a claim whose runs are missing is partly
+    computed and says what the rest shows."""
     from ufnlib import Config
     from ufnlib.experiments.grid import GridResult
-    res = GridResult(missing=[Config(strategy="fcr", seed=3)])
-    c3 = {c.source: c for c in tables.table3_claims(_long_from(paper.TABLE3), res)}
-    assert c3["Table 3, FMR"].ours == stats.HOLDS and c3["Table 3, FMR"].missing == ""
-    for src in ("Table 3, FCR", "Table 3, FMR vs FCR", "Table 3, UFN vs FCR"):
-        assert c3[src].ours == stats.PARTLY, src
-        assert c3[src].missing == "1 run: beauty/sasrec/fcr/s3"
-        assert c3[src].detail.startswith("on the runs computed so far it holds")
-        assert "+FCR" in c3[src].needs
-    # a failing test on partial data is not 'does not hold' either
-    c4 = tables.table4_claims(_long_from(paper.TABLE4), GridResult(missing=[Config(strategy="srns_rec_removal")]))
-    assert c4[0].ours == stats.PARTLY and c4[0].detail.startswith("on the runs computed so far it does not hold")
-    # nothing to test on stays 'not computed', missing runs or not
-    empty = tables.table4_claims(pd.DataFrame(columns=["arm", "metric", "mean"]), res)
-    assert {c.ours for c in empty} == {stats.NOT_COMPUTED}
-    assert stats.verdict(True, ["x"]) == stats.PARTLY and stats.verdict(False) == stats.FAILS
+    arms = {"uniform": arm(tmp_path, "uniform", [100, 104, 98]), "fmr": arm(tmp_path, "fmr", [140, 150, 145]),
+            "fcr": arm(tmp_path, "fcr", [200]), "ufn": arm(tmp_path, "ufn", [110, 112, 108]),
+            "ema_eval": arm(tmp_path, "ema_eval", [100, 104, 98])}
+    cmp = stats.ArmComparisons(arms, root=tmp_path)
+    c3 = {c.source: c for c in tables.table3_claims(cmp)}
+    assert c3["Table 3, FMR"].ours == stats.HOLDS and "helps on hr@1" in c3["Table 3, FMR"].detail
+    assert c3["Table 3, FCR"].ours == stats.NOT_SHOWN and "one seed, not decided" in c3["Table 3, FCR"].detail
+    assert c3["Table 3, UFN vs FMR"].ours == stats.CONTRADICTED
+    assert c3["Control (ours)"].ours == stats.HOLDS
+    res = GridResult(missing=[Config(strategy="fmr", seed=4)])
+    c3 = {c.source: c for c in tables.table3_claims(cmp, res)}
+    fmr = c3["Table 3, FMR"]
+    assert fmr.ours == stats.PARTLY and fmr.missing == "1 run: beauty/sasrec/fmr/s4"
+    assert fmr.detail.startswith("on the runs computed so far it holds") and "+FMR" in fmr.needs
+    assert c3["Table 3, UFN vs FMR"].detail.startswith("on the runs computed so far it is contradicted")
+    assert c3["Table 3, FCR"].ours == stats.NOT_SHOWN and c3["Table 3, FCR"].missing == ""
 
 
-def test_figure3_claims_need_their_swept_values():
-    """Only the default alpha computed (the quick profile sweeps nothing): the small-alpha claim
-    is 'not computed', never decided on the default alpha; under the paper profile with the
-    smallest alpha's run missing it is not decided either."""
+def test_table4_observation_4_with_tied_metrics_is_not_shown(tmp_path):
+    """'+UFN better than +UFN^R_srns and +UFN_srns on most metrics': +UFN ranks 100 users third where
+    the variants rank them fourth, so HR@1, HR@5 and HR@10 tie exactly and only NDCG@5 and NDCG@10
+    are decided higher: 2 of 5 metrics, not shown (a rule on means would have said it fails or,
+    with means a hair apart, holds). Decided lower on every metric: contradicted; decided higher
+    on three: holds."""
+    third, fourth = [3] * 100, [4] * 100
+    arms = {"ufn": arm(tmp_path, "ufn", [100, 102, 98], third),
+            "ufn_srns_rec": arm(tmp_path, "ufn_srns_rec", [100, 102, 98], fourth),
+            "ufn_srns": arm(tmp_path, "ufn_srns", [100, 102, 98], fourth)}
+    obs4 = {c.source: c for c in tables.table4_claims(stats.ArmComparisons(arms, root=tmp_path))}
+    obs4 = obs4["Table 4, observation 4"]
+    assert obs4.ours == stats.NOT_SHOWN and obs4.paper.startswith("holds")
+    assert "no clear difference on hr@1 +0.00%" in obs4.detail and "helps on ndcg@5" in obs4.detail
+    arms["ufn_srns"] = arm(tmp_path, "ufn_srns", [130, 136, 128], [3] * 150)
+    obs4 = tables.table4_claims(stats.ArmComparisons(arms, root=tmp_path))[3]
+    assert obs4.ours == stats.CONTRADICTED
+    arms["ufn_srns"] = arm(tmp_path, "ufn_srns", [80, 83, 78], fourth)
+    arms["ufn_srns_rec"] = arm(tmp_path, "ufn_srns_rec", [90, 93, 88], fourth)
+    assert tables.table4_claims(stats.ArmComparisons(arms, root=tmp_path))[3].ours == stats.HOLDS
+
+
+FIG3_BASE = dict(alpha=0.3, m=5, decay=0.999, batch_size=128)
+
+
+def fig3_arm(root, strategy, hit_counts, seeds=None, **change):
+    return arm(root, strategy, hit_counts, seeds=seeds, **{**FIG3_BASE, **change})
+
+
+def test_figure3_claims_need_their_swept_values(tmp_path):
+    """Only the base computed (the quick profile sweeps nothing): the small-alpha claim is 'not
+    computed', never decided on the base alpha; under the paper profile with the smallest alpha's
+    run missing it is not decided either; missing runs are named per panel."""
     from ufnlib import Config
-    from ufnlib.analysis import hyperparams
+    from ufnlib.analysis import figure3_claims
     from ufnlib.experiments.grid import GridResult
-    rows = [dict(panel=p, strategy=s, value=v, seed=1, **{"hr@10": h, "ndcg@10": n})
-            for p, v in (("alpha", 0.3), ("m", 5), ("decay", 0.999), ("batch_size", 128))
-            for s, h, n in (("uniform", 0.50, 0.35), ("ufn", 0.52, 0.36))]
-    frame = pd.DataFrame(rows)
-    quick = {c.text: c for c in hyperparams.hyper_claims(frame, "quick", GridResult())}
+    recs = fig3_arm(tmp_path, "uniform", [100]) + fig3_arm(tmp_path, "ufn", [110])
+    quick = {c.text: c for c in figure3_claims.hyper_claims(recs, "quick", GridResult(), root=tmp_path)}
     small = quick["The consistency loss gives significant improvements even with a small alpha."]
     assert small.ours == stats.NOT_COMPUTED
     paper_missing = GridResult(missing=[Config(strategy="ufn", alpha=0.01)])
-    c = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", paper_missing)}
+    c = {x.text: x for x in figure3_claims.hyper_claims(recs, "paper", paper_missing, root=tmp_path)}
     small = c["The consistency loss gives significant improvements even with a small alpha."]
     assert small.ours == stats.NOT_COMPUTED and "alpha=0.01" in small.missing
-    assert {x.ours for x in c.values() if x.source.endswith("alpha")} <= {stats.NOT_COMPUTED, stats.PARTLY}
-    # a missing alpha run (at the base m, d and batch size) is not missing from the m, d or batch panels
     others = [x for x in c.values() if not x.source.endswith("alpha")]
     assert others and all("alpha=0.01" not in x.missing for x in others)
     m1 = GridResult(missing=[Config(strategy="ufn", m=1), Config(strategy="uniform", batch_size=32)])
-    c = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", m1)}
+    c = {x.text: x for x in figure3_claims.hyper_claims(recs, "paper", m1, root=tmp_path)}
     assert c["m < 3 gives inferior performance."].missing == "1 run: beauty/sasrec/ufn/s1/m=1"
     bs32 = c["UFNRec is poorer than SASRec at batch size 32."]
     assert bs32.missing == "1 run: beauty/sasrec/uniform/s1/batch_size=32"
     assert c["With a larger alpha HR@10 decreases (alpha = 0.2 vs 0.5)."].missing == ""
-    # the same claims whether or not a panel has runs: the d claims are listed, not computed
     assert len(c) == 9 and c["HR@10 and NDCG@10 increase slightly with d."].ours == stats.NOT_COMPUTED
+
+
+def test_figure3_claims_decided_by_the_comparison_model(tmp_path):
+    """alpha 0.01 above SASRec on its one seed: not shown; on three seeds that agree: holds. Batch
+    size 32 below SASRec on every seed: holds; SASRec at 256 above 128 on every seed: 'best at 128'
+    is contradicted. Each detail cites the comparison with its interval and word."""
+    from ufnlib.analysis import figure3_claims
+    from ufnlib.experiments.grid import GridResult
+    recs = (fig3_arm(tmp_path, "uniform", [100, 104, 98]) + fig3_arm(tmp_path, "ufn", [100, 104, 98])
+            + fig3_arm(tmp_path, "ufn", [140], alpha=0.01)
+            + fig3_arm(tmp_path, "uniform", [120, 125, 118], batch_size=32)
+            + fig3_arm(tmp_path, "ufn", [80, 84, 79], batch_size=32)
+            + fig3_arm(tmp_path, "uniform", [150, 160, 155], batch_size=256)
+            + fig3_arm(tmp_path, "uniform", [101, 105, 99], batch_size=512))
+    c = {x.text: x for x in figure3_claims.hyper_claims(recs, "paper", GridResult(), root=tmp_path)}
+    small = c["The consistency loss gives significant improvements even with a small alpha."]
+    assert small.ours == stats.NOT_SHOWN and "one seed, not decided (1 seed)" in small.detail
+    assert c["UFNRec is poorer than SASRec at batch size 32."].ours == stats.HOLDS
+    best = c["SASRec is best at batch size 128."]
+    assert best.ours == stats.CONTRADICTED and "ndcg@10 SASRec at 128 against 256: -" in best.detail
+    recs += fig3_arm(tmp_path, "ufn", [139, 141], seeds=[2, 3], alpha=0.01)
+    c = {x.text: x for x in figure3_claims.hyper_claims(recs, "paper", GridResult(), root=tmp_path)}
+    small = c["The consistency loss gives significant improvements even with a small alpha."]
+    assert small.ours == stats.HOLDS and "helps (3 seeds)" in small.detail
 
 
 def test_table_builders_on_an_empty_grid():
@@ -311,15 +376,10 @@ def test_detector_table_pools_mining_epochs_up_to_the_selected_one():
     assert t.display.loc["+UFN", "seeds"] == 0 and t.display.loc["+UFN", "lift"] == "not run yet"
 
 
-def test_effect_words():
-    assert stats.effect(0.02, 0.01) == "helps" and stats.effect(-0.02, 0.01) == "hurts"
-    assert stats.effect(0.02, 0.05) == "ties" and stats.effect(-0.3, 0.2) == "ties"
-    assert stats.effect(math.nan, 0.01) == "" and stats.effect(0.1, math.nan) == ""
-
-
 def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path):
     """Each UFNRec point is compared with SASRec at its own batch size and only on the seeds both
-    have; a run that changes two swept fields is on no panel; the per-user test decides the word."""
+    have; a run that changes two swept fields is on no panel; one seed is not decided, two seeds
+    that disagree are no clear difference; Holm's correction runs over the swept points."""
     from ufnlib.analysis import hyperparams
     base = dict(alpha=0.3, m=5, decay=0.999, batch_size=128)
     good, worse, same = np.zeros(40, int), np.arange(40) % 30 + 5, np.arange(40) % 20
@@ -330,101 +390,79 @@ def test_figure3_points_against_sasrec_on_the_same_batch_size_and_seeds(tmp_path
         return r
     recs = [run("s1", "uniform", 1, same), run("s2", "uniform", 2, good),          # SASRec at the base
             run("s256", "uniform", 1, good, batch_size=256),
-            run("u1", "ufn", 1, same),                                             # UFNRec at the base: ties
-            run("a1", "ufn", 1, good, alpha=0.01),                                 # helps against seed 1 only
-            run("m2", "ufn", 2, worse, m=2),                                       # against seed 2 (good): hurts
-            run("b256", "ufn", 1, same, batch_size=256),                           # against SASRec at 256: hurts
+            run("u1", "ufn", 1, same),                                             # UFNRec at the base: no change
+            run("a1", "ufn", 1, good, alpha=0.01),                                 # above seed 1 only
+            run("m2", "ufn", 2, worse, m=2),                                       # against seed 2 (good): below
+            run("b256", "ufn", 1, same, batch_size=256),                           # against SASRec at 256: below
             run("off", "ufn", 1, good, alpha=0.01, m=2),                           # two fields: off the figure
             run("m8a", "ufn", 1, good, m=8), run("m8b", "ufn", 2, worse, m=8)]     # two seeds that disagree
     recs[4]["selection"] = {"best_epoch": 195, "epochs_run": 200}                  # alpha 0.01: still improving
     recs[5]["selection"] = {"best_epoch": 170, "epochs_run": 190}                  # m 2: stopped by patience
     flat = hyperparams.hyper_versus(recs, "paper", metrics=("ndcg@10",), root=tmp_path)
     assert list(flat["panel"]) == ["default", "alpha", "m", "m", "batch_size"]
-    assert flat.loc[0, "effect"] == "ties" and flat.loc[0, "rel_improv"] == 0
+    assert flat.loc[0, "effect"] == ONE_SEED and flat.loc[0, "rel_improv"] == 0
+    assert flat.loc[0, "effect_holm"] == "" and math.isnan(flat.loc[0, "p_holm"])     # the base: not in the family
     v = flat.set_index(["panel", "value"])
     a = v.loc[("alpha", 0.01)]
-    assert a["seeds"] == "1" and a["effect"] == "helps" and a["rel_improv"] > 0
+    assert a["seeds"] == "1" and a["effect"] == ONE_SEED and a["rel_improv"] > 0 and a["p_users"] < 0.05
     assert a["sasrec"] == pytest.approx(metrics_from_ranks(same)["ndcg@10"])       # seed 1, not the 2-seed mean
     assert a["cut"] == 1 and v.loc[("m", 2), "cut"] == 0
     assert a["ufnrec_runs"] == "a1" and a["sasrec_runs"] == "s1" and v.loc[("m", 2), "sasrec_runs"] == "s2"
     m = v.loc[("m", 2)]
-    assert m["seeds"] == "2" and m["effect"] == "hurts" and m["sasrec"] == pytest.approx(1.0)
+    assert m["seeds"] == "2" and m["effect"] == ONE_SEED and m["sasrec"] == pytest.approx(1.0)
     drop = f"-{1 - metrics_from_ranks(worse)['ndcg@10']:.2%}"                    # worse against SASRec's 1.0
-    assert m["per_seed"] == f"s2 {drop}" and math.isnan(m["p_seeds"])
+    assert m["per_seed"] == f"s2 {drop}" and math.isnan(m["p_seeds"]) and math.isnan(m["ci_low"])
     b = v.loc[("batch_size", 256)]
-    assert b["effect"] == "hurts" and b["sasrec"] == pytest.approx(1.0)
+    assert b["rel_improv"] < 0 and b["sasrec"] == pytest.approx(1.0)
     m8, low = v.loc[("m", 8)], metrics_from_ranks(same)["ndcg@10"]                 # each seed against its own SASRec
     assert m8["seeds"] == "1,2" and m8["per_seed"] == f"s1 +{1 / low - 1:.2%}, s2 {drop}"
-    assert 0 < m8["p_seeds"] <= 1
+    assert 0 < m8["p_seeds"] <= 1 and m8["effect"] == "no clear difference" and m8["ci_low"] < 0 < m8["ci_high"]
+    assert m8["p_holm"] == pytest.approx(min(1.0, 4 * m8["p_both"]))            # 4 swept points, 3 without a test
     shown = hyperparams.hyper_versus_display(hyperparams.hyper_versus(recs, "paper", root=tmp_path))
-    assert list(shown.columns) == ["seeds (n)", "SASRec", "UFNRec", "Improv.", "p (users)", "effect",
-                                   "Improv. per seed", "p (seeds)", "UFNRec runs cut by the cap", "SASRec runs",
-                                   "UFNRec runs"]
-    assert shown.loc[("alpha", "0.01", "ndcg@10"), "effect"] == "helps"
+    assert list(shown.columns) == ["seeds (n)", "SASRec", "UFNRec", "Improv.", "95% interval", "verdict",
+                                   "p (interval)", "p (Holm)", "verdict (Holm)", "p (users)", "Improv. per seed",
+                                   "p (seeds)", "generations", "mixed generations", "UFNRec runs cut by the cap",
+                                   "SASRec runs", "UFNRec runs"]
+    assert shown.loc[("alpha", "0.01", "ndcg@10"), "verdict"] == ONE_SEED
 
 
 def test_table2_cell_compares_the_seeds_both_arms_have(tmp_path):
-    """Part-way through a grid the backbone may have a seed that UFN lacks: the cell's means, change
-    and tests are then on the shared seed only (a backbone arm without any UFN run stays whole)."""
+    """Part-way through a grid the backbone may have a seed that UFN lacks: each arm shows its own
+    seeds, the cell's comparison is on the shared seed only (and names the seed it left out)."""
     good, poor = np.zeros(40, int), np.arange(40) % 20
     recs = [fake_run(tmp_path, "b1", "uniform", 1, poor), fake_run(tmp_path, "b2", "uniform", 2, good),
             fake_run(tmp_path, "u1", "ufn", 1, poor), fake_run(tmp_path, "c1", "uniform", 1, good)]
     recs[3]["config"]["dataset"] = "other"                               # a cell with no UFN run
-    long = tables.table2(recs, datasets=["toy", "other"], backbones=["sasrec"], root=tmp_path).long
-    at = long[long["metric"] == "ndcg@10"].set_index(["dataset", "arm"])
-    assert at.loc[("toy", "backbone"), "n"] == 1 and at.loc[("toy", "+UFN"), "rel_improv"] == 0
-    assert at.loc[("toy", "backbone"), "mean"] == pytest.approx(metrics_from_ranks(poor)["ndcg@10"])
+    t2 = tables.table2(recs, datasets=["toy", "other"], backbones=["sasrec"], root=tmp_path)
+    at = t2.long[t2.long["metric"] == "ndcg@10"].set_index(["dataset", "arm"])
+    assert at.loc[("toy", "backbone"), "n"] == 2 and at.loc[("toy", "+UFN"), "rel_improv"] == 0
+    assert at.loc[("toy", "+UFN"), "compared"] == "1" and at.loc[("toy", "+UFN"), "n_compared"] == 1
+    assert at.loc[("toy", "+UFN"), "base_mean"] == pytest.approx(metrics_from_ranks(poor)["ndcg@10"])
+    assert "seed 2 (baseline arm only)" in at.loc[("toy", "+UFN"), "note"]
     assert at.loc[("other", "backbone"), "n"] == 1 and at.loc[("other", "+UFN"), "n"] == 0
+    assert "Verdict, helps / hurts: the 95% interval" in t2.caption
+    assert "pairing" in t2.display.columns and "95% interval" in t2.display.columns
 
 
 def test_table2_effects_grid_words_each_computed_cell():
-    """One word per computed cell (the per-user p decides, the sign gives the direction); cells
-    without UFN runs and other metrics stay out; the grid reads 'change word (seeds)'."""
+    """One word per computed cell, from the comparison; cells without UFN runs and other metrics
+    stay out; the grid reads 'change interval word (seeds)' and flags mixed generations."""
+    def row(ds, bb, n, rel, lo, hi, word, mixed=False, metric="ndcg@10", arm="+UFN"):
+        return dict(dataset=ds, backbone=bb, arm=arm, metric=metric, n_compared=n, rel_improv=rel, ci_low=lo,
+                    ci_high=hi, p_users=0.01, p_seeds=0.1, effect=word, mixed=mixed)
     long = pd.DataFrame([
-        dict(dataset="beauty", backbone="SASRec", arm="+UFN", metric="ndcg@10", n=3, rel_improv=-0.008, p_users=0.0004),
-        dict(dataset="beauty", backbone="SSE-PT", arm="+UFN", metric="ndcg@10", n=1, rel_improv=0.02, p_users=0.01),
-        dict(dataset="yelp", backbone="SASRec", arm="+UFN", metric="ndcg@10", n=3, rel_improv=-0.001, p_users=0.7),
-        dict(dataset="yelp", backbone="SASRec", arm="+UFN", metric="hr@10", n=3, rel_improv=0.05, p_users=0.001),
-        dict(dataset="yelp", backbone="SSE-PT", arm="+UFN", metric="ndcg@10", n=0, rel_improv=math.nan,
-             p_users=math.nan),
-        dict(dataset="yelp", backbone="SASRec", arm="backbone", metric="ndcg@10", n=3, rel_improv=math.nan,
-             p_users=math.nan)])
+        row("beauty", "SASRec", 3, -0.008, -0.018, 0.002, "no clear difference"),
+        row("beauty", "SSE-PT", 1, 0.02, math.nan, math.nan, ONE_SEED, mixed=True),
+        row("yelp", "SASRec", 3, -0.03, -0.04, -0.02, "hurts"),
+        row("yelp", "SASRec", 3, 0.05, 0.01, 0.09, "helps", metric="hr@10"),
+        row("yelp", "SSE-PT", 0, math.nan, math.nan, math.nan, ""),
+        row("yelp", "SASRec", 3, math.nan, math.nan, math.nan, "", arm="backbone")])
     cells, grid = tables.table2_effects(long)
-    assert list(cells["effect"]) == ["hurts", "helps", "ties"]
+    assert list(cells["effect"]) == ["no clear difference", ONE_SEED, "hurts"]
     assert list(grid.columns) == ["SASRec", "SSE-PT"] and list(grid.index) == ["beauty", "yelp"]
-    assert grid.loc["beauty", "SASRec"] == "-0.80% hurts (3)" and grid.loc["beauty", "SSE-PT"] == "+2.00% helps (1)"
-    assert grid.loc["yelp", "SASRec"] == "-0.10% ties (3)" and grid.loc["yelp", "SSE-PT"] == ""
-
-
-def test_figure3_claims_compare_points_on_the_seeds_they_share():
-    """UFNRec at alpha 0.01 (seed 1 only) is above SASRec's 3-seed mean but below SASRec's seed 1:
-    the claim compares seed 1 with seed 1 and says so; with hyper_versus's words the per-user test
-    decides 'significant'; batch-size pairs are compared on their own common seeds."""
-    from ufnlib.analysis import hyperparams
-    from ufnlib.experiments.grid import GridResult
-
-    def row(panel, strategy, value, seed, ndcg, hr=None):
-        return dict(panel=panel, strategy=strategy, value=value, seed=seed, **{"ndcg@10": ndcg, "hr@10": hr or ndcg})
-    rows = [row(p, "uniform", v, s, n) for s, n in ((1, 0.40), (2, 0.30), (3, 0.30))
-            for p, v in (("alpha", 0.3), ("m", 5), ("decay", 0.999), ("batch_size", 128))]
-    rows += [row("alpha", "ufn", 0.01, 1, 0.38),                                  # mean of SASRec: 0.333
-             row("batch_size", "ufn", 256, 1, 0.50), row("batch_size", "uniform", 256, 2, 0.60),   # no common seed
-             row("batch_size", "ufn", 512, 2, 0.50), row("batch_size", "uniform", 512, 2, 0.45)]
-    frame = pd.DataFrame(rows)
-    c = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", GridResult())}
-    small = c["The consistency loss gives significant improvements even with a small alpha."]
-    assert small.ours == stats.FAILS and small.detail.startswith("seed 1")
-    big = c["UFNRec outperforms SASRec with batch size > 64."]
-    assert big.ours == stats.HOLDS and big.detail == "512: seed 2"          # 256 has no common seed: not compared
-    best = c["SASRec is best at batch size 128."]                           # SASRec at 128, 256, 512 share seed 2
-    assert best.ours == stats.FAILS and best.detail == "seed 2; best at 256 (+100.00% over 128)"
-    frame.loc[frame["value"] == 0.01, "ndcg@10"] = frame.loc[frame["value"] == 0.01, "hr@10"] = 0.45
-    c = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", GridResult())}
-    assert c["The consistency loss gives significant improvements even with a small alpha."].ours == stats.HOLDS
-    versus = pd.DataFrame([dict(panel="alpha", value=0.01, metric=m, effect=e)
-                           for m, e in (("hr@10", "helps"), ("ndcg@10", "ties"))])
-    small = {x.text: x for x in hyperparams.hyper_claims(frame, "paper", GridResult(), versus)}[small.text]
-    assert small.ours == stats.FAILS and "ndcg@10 ties" in small.detail and "Wilcoxon" in small.test
+    assert grid.loc["beauty", "SASRec"] == "-0.80% [-1.80%, +0.20%] no clear difference (3)"
+    assert grid.loc["beauty", "SSE-PT"] == "+2.00% one seed, not decided (1) mixed generations"
+    assert grid.loc["yelp", "SASRec"] == "-3.00% [-4.00%, -2.00%] hurts (3)" and grid.loc["yelp", "SSE-PT"] == ""
 
 
 def test_table2_schedules_put_mining_start_beside_the_backbone_peak():

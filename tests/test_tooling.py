@@ -355,36 +355,45 @@ def _readme_script_in(root: Path, monkeypatch):
 
 def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypatch):
     """The README's findings glance reads the notebooks' tables: each Table 2 cell and each swept
-    Figure 3 point gets the word of its per-user test, and the sentence on whether any swept value
-    makes SASRec + UFN beat SASRec follows the 'helps' points."""
+    Figure 3 point gets the comparison model's word with its change, interval and seeds; Figure 3
+    is counted raw and after the correction for the number of values swept."""
     import pandas as pd
     mod, t = _readme_script_in(tmp_path, monkeypatch)
     assert mod.verdicts_at_a_glance([]).startswith("Not computed yet")
-    pd.DataFrame([dict(dataset="beauty", backbone="SASRec", arm="+UFN", metric="ndcg@10", rel_improv=-0.01,
-                       p_users=0.001, n=3),
-                  dict(dataset="yelp", backbone="SASRec", arm="+UFN", metric="ndcg@10", rel_improv=0.002,
-                       p_users=0.4, n=3)]).to_csv(t / "table2_data.csv", index=False)
-    rows = [dict(panel="default", value=None, metric="ndcg@10", n=3, rel_improv=-0.01, p_users=0.01, effect="hurts"),
-            dict(panel="alpha", value=0.01, metric="ndcg@10", n=1, rel_improv=-0.02, p_users=0.001, effect="hurts"),
-            dict(panel="m", value=8, metric="ndcg@10", n=1, rel_improv=0.001, p_users=0.6, effect="ties"),
-            dict(panel="m", value=8, metric="hr@10", n=1, rel_improv=0.03, p_users=0.001, effect="helps")]
+
+    def cell(ds, rel, lo, hi, word, n=3, mixed=False):
+        return dict(dataset=ds, backbone="SASRec", arm="+UFN", metric="ndcg@10", rel_improv=rel, ci_low=lo,
+                    ci_high=hi, p_users=0.001, p_seeds=0.1, n_compared=n, effect=word, mixed=mixed)
+    pd.DataFrame([cell("beauty", -0.01, -0.02, 0.002, "no clear difference"),
+                  cell("yelp", -0.03, -0.04, -0.02, "hurts")]).to_csv(t / "table2_data.csv", index=False)
+
+    def point(panel, value, rel, word, n=1, holm="", metric="ndcg@10", lo=float("nan"), hi=float("nan"), **kw):
+        return dict(panel=panel, value=value, metric=metric, n=n, rel_improv=rel, ci_low=lo, ci_high=hi,
+                    effect=word, effect_holm=holm or word, per_seed="", mixed=True, **kw)
+    rows = [point("default", None, -0.01, "no clear difference", 3),
+            point("alpha", 0.01, -0.02, "one seed, not decided"),
+            point("m", 8, 0.001, "one seed, not decided"),
+            point("m", 8, 0.03, "helps", metric="hr@10")]
     pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
     text = mod.verdicts_at_a_glance([])
     lead = text.split("\n")[0]                        # counts only, before the named lists
-    assert lead.startswith("- **In short.**") and "in the 2 of 9 Table 2 cells computed: helps in 0, hurts in 1, " \
-        "ties in 1. By backbone, over the datasets computed: SASRec helps on 0, hurts on 1, ties on 1." in lead
-    assert lead.endswith("Figure 3: 0 of the 2 swept values computed make SASRec + UFN beat SASRec.")
-    assert "in the 2 of 9" in text and "hurts in 1 (SASRec on beauty (-1.0%, 3 seeds))" in text
-    assert "ties in 1 (SASRec on yelp" in text and "helps in 0" in text
+    assert lead.startswith("- **In short.**") and "in the 2 of 9 Table 2 cells computed: hurts in 1, " \
+        "no clear difference in 1. By backbone, over the datasets computed: SASRec hurts on 1, no clear difference " \
+        "on 1." in lead
+    assert lead.endswith("Figure 3: 0 of the 2 swept values computed make SASRec + UFN beat SASRec, 0 after Holm's "
+                         "correction for the 2 values.")
+    assert "The verdict of every comparison below, in one sentence: helps / hurts: the 95% interval" in text
+    assert "helps in 0; hurts in 1 (SASRec on yelp (-3.0% [-4.0%, -2.0%], 3 seeds)); no clear difference in 1 " \
+           "(SASRec on beauty (-1.0% [-2.0%, +0.2%], 3 seeds))" in text
     assert "2 of 20 points computed (1 seed each)" in text
-    assert "hurts at 1 (alpha = 0.01 (-2.0%))" in text and "ties at 1 (m = 8 (+0.1%))" in text
-    assert "No swept value computed so far makes SASRec + UFN beat SASRec." in text
+    assert "one seed, not decided at 2 (alpha = 0.01 (-2.0%), m = 8 (+0.1%))" in text
+    assert "After Holm's step-down correction over the figure's swept values, per metric" in text
+    assert "helps at 0, hurts at 0." in text and "2 of the 2 points compare runs of different code generations" in text
     assert "When mining started" not in text and "cap" not in text and "full ranking" not in text
-    pd.DataFrame([dict(dataset="yelp", backbone="SASRec", arm="+UFN", metric="ndcg@10", rel_improv=0.11,
-                       p_users=0.001, n=3)]).to_csv(t / "table2_full_data.csv", index=False)
+    pd.DataFrame([cell("yelp", 0.11, 0.05, 0.17, "helps")]).to_csv(t / "table2_full_data.csv", index=False)
     assert "- The same under full ranking (every item a candidate; not in the paper), 1 cell: helps in 1 (SASRec " \
-           "on yelp (+11.0%, 3 seeds)); hurts in 0; ties in 0." in mod.verdicts_at_a_glance([])
-    assert "ties in 1 (under full ranking, not in the paper: helps in 1, SASRec on yelp)." in \
+           "on yelp (+11.0% [+5.0%, +17.0%], 3 seeds)); hurts in 0." in mod.verdicts_at_a_glance([])
+    assert "(under full ranking, not in the paper: helps in 1, SASRec on yelp)." in \
         mod.verdicts_at_a_glance([]).split("\n")[0]
     rows[2]["cut"] = 1                                   # m 8's UFN run was still improving at the cap
     pd.DataFrame(rows).fillna({"cut": 0}).to_csv(t / "figure3_versus_data.csv", index=False)
@@ -397,23 +406,13 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     (t / "01_main_results.json").write_text('{"schedules": ["SASRec (3 UFN runs): mining started at epoch 11."]}')
     assert "- When mining started (Table 2's UFN runs; warm-up by the reference's plateau rule): SASRec (3 UFN " \
            "runs): mining started at epoch 11. Notebook 09" in mod.verdicts_at_a_glance([])
-    rows[2].update(rel_improv=0.03, p_users=0.001, effect="helps")
-    pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
-    assert "Swept values that make SASRec + UFN beat SASRec: m = 8 (+3.0%); of these, on fewer seeds than the " \
-           "paper profile's 3 (a per-user test of one trained model per seed, to be confirmed on the other seeds): " \
-           "m = 8 (1 seed)." in mod.verdicts_at_a_glance([])
-    assert mod.verdicts_at_a_glance([]).split("\n")[0].endswith(
-        "Figure 3: 1 of the 2 swept values computed make SASRec + UFN beat SASRec (m = 8; 1 seed each).")
-    rows[2].update(n=2, per_seed="s1 +3.5%, s2 +2.5%")                 # a second seed: its change on each seed
+    rows[2].update(rel_improv=0.03, effect="helps", effect_holm="no clear difference", n=3,
+                   per_seed="s1 +3.5%, s2 +2.5%, s3 +3.0%", ci_low=0.01, ci_high=0.05)
     pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
     text = mod.verdicts_at_a_glance([])
-    assert "Swept values that make SASRec + UFN beat SASRec: m = 8 (+3.0%; 2 seeds: s1 +3.5%, s2 +2.5%); of " \
-           "these, on fewer seeds than the paper profile's 3 (a per-user test of one trained model per seed, to be " \
-           "confirmed on the other seeds): m = 8 (2 seeds)." in text
-    rows[2].update(n=3, per_seed="s1 +3.5%, s2 +2.5%, s3 +3.0%")      # the paper profile's seeds: no caveat
-    pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
-    assert "s3 +3.0%)." in mod.verdicts_at_a_glance([]) and "fewer seeds" not in mod.verdicts_at_a_glance([])
-    assert text.split("\n")[0].endswith("(m = 8; 2 seeds each).")
+    assert "helps at 1 (m = 8 (+3.0% [+1.0%, +5.0%]; 3 seeds: s1 +3.5%, s2 +2.5%, s3 +3.0%))" in text
+    assert text.split("\n")[0].endswith("Figure 3: 1 of the 2 swept values computed make SASRec + UFN beat SASRec "
+                                        "(m = 8), 0 after Holm's correction for the 2 values.")
 
 
 def test_results_doc_figure3_section_reads_notebook_04s_tables(tmp_path, monkeypatch):
@@ -445,6 +444,8 @@ def test_results_doc_table2_change_uses_the_seeds_both_arms_have(tmp_path, monke
     """docs/results.md's Table 2 lists every run of each arm, but its change in NDCG@10 compares
     the two arms on the seeds both have, as notebook 01 does (a backbone seed ahead of its UFN run
     does not shift it)."""
+    import numpy as np
+
     from ufnlib import Config, config_key
     from ufnlib.experiments.store import Record
     mod, _ = _readme_script_in(tmp_path, monkeypatch)
@@ -455,7 +456,12 @@ def test_results_doc_table2_change_uses_the_seeds_both_arms_have(tmp_path, monke
         return Record({"key": config_key(c), "config": c.to_dict(), "seed": seed,
                        "metrics": {"test": {"sampled": m, "full": m}}, "selection": {"best_epoch": 1, "epochs_run": 2},
                        "env": {"device": "cpu"}, "git": {"commit": "0" * 40}})
-    text = mod.backbones([rec("uniform", 1, 0.40), rec("uniform", 2, 0.30), rec("ufn", 1, 0.38)])
+    recs = [rec("uniform", 1, 0.40), rec("uniform", 2, 0.30), rec("ufn", 1, 0.38)]
+    runs = tmp_path / "results" / "runs"
+    runs.mkdir(parents=True)
+    for r in recs:                                  # per-user ranks beside each record, as the cache keeps them
+        np.savez(runs / f"{r['key']}.npz", users=np.arange(4), **{"test__sampled": np.array([0, 1, 30, 60])})
+    text = mod.backbones(recs)
     row = next(x for x in text.split("\n") if x.startswith("| beauty | SSE-PT | +UFN |"))
-    assert "| -5.00% |" in row                      # 0.38 against seed 1's 0.40, not the 2-seed mean 0.35
+    assert "| -5.00% (1) |  | one seed, not decided |" in row    # 0.38 against seed 1's 0.40, not the mean 0.35
     assert "| beauty | SSE-PT | backbone | 1,2 |" in text

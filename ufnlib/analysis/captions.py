@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..data.datasets import REGISTRY
 from ..experiments.profiles import run_label
+from .comparison import RULE
 
 MODE_TEXT = {
     "sampled": "sampled-100 protocol (the test item ranked against 100 items drawn uniformly, once, "
@@ -64,6 +65,18 @@ def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
     return txt
 
 
-SIG_TEXT = ("Improv. = relative change of the mean over the baseline; p (users) = Wilcoxon signed-rank "
-            "test over users on per-user values averaged over seeds (same candidates in every run); "
-            "p (seeds) = paired t-test over seeds (needs 2+ seeds); * = improvement with p (users) < 0.05.")
+SIG_TEXT = ("Improv. = relative change of the mean over the baseline on the seeds both arms have (of one code "
+            "generation where some pairs of runs are, docs/speed.md), with its 95% interval over training seeds and "
+            "test users; p (users) = Wilcoxon signed-rank test over users on per-user values averaged over those "
+            "seeds (same candidates in every run); p (seeds) = paired t-test over seeds (needs 2+ seeds). Verdict, "
+            + RULE + ".")
+
+
+def generation_note(names) -> str:
+    """The caption's sentence naming the comparisons whose two arms were trained by different code
+    generations (empty when there are none)."""
+    names = list(dict.fromkeys(names))
+    if not names:
+        return ""
+    return (" Mixed code generations (the two arms' runs come from code whose numerics differ, docs/speed.md; no "
+            "pair of runs of one generation exists for them): " + ", ".join(names) + ".")

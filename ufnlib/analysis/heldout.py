@@ -11,6 +11,7 @@ setting; this module splits the runs, puts the settings side by side and says it
 from __future__ import annotations
 
 from ..experiments.grid import GridResult
+from . import comparison
 from .stats import fmt_pct
 
 SETTINGS = {False: "held-out items in reach (reference sampler)",
@@ -49,10 +50,11 @@ def side_by_side(tables: dict, baseline: str = "uniform"):
             row = rows.setdefault((r["reading"], r["strategy"]), {"reading": r["reading"], "strategy": r["strategy"]})
             row[f"ndcg@10, {SHORT[setting]}"] = r["_mean"]
             row[f"vs SASRec, {SHORT[setting]}"] = r["_rel"]
+            row[f"verdict, {SHORT[setting]}"] = r.get("verdict", "")
             row[f"seeds, {SHORT[setting]}"] = r["seeds"]
     df = pd.DataFrame(list(rows.values()))
     cols = ["reading", "strategy"] + [f"{k}, {SHORT[s]}" for s in (False, True)
-                                      for k in ("ndcg@10", "vs SASRec", "seeds")]
+                                      for k in ("ndcg@10", "vs SASRec", "verdict", "seeds")]
     for c in cols:
         if c not in df.columns:
             df[c] = float("nan")
@@ -61,14 +63,13 @@ def side_by_side(tables: dict, baseline: str = "uniform"):
     return df
 
 
-def best_validation(records, strategies=("uniform", "ufn")) -> dict:
-    """Per strategy: mean over seeds of each run's best validation NDCG@10 (sampled) and the seeds."""
-    out = {}
-    for s in strategies:
-        best = [max(h["valid"]["ndcg@10"] for h in r.history if "valid" in h) for r in records if r.strategy == s]
-        if best:
-            out[s] = (sum(best) / len(best), len(best))
-    return out
+def validation_comparison(records, metric: str = "ndcg@10"):
+    """UFN against SASRec on validation ``metric`` (sampled) at each run's selected epoch, i.e. the
+    best validation score that early stopping and Figure 4 read (``comparison.compare_runs``,
+    users included); None without both arms."""
+    base = [r for r in records if r.strategy == "uniform"]
+    treat = [r for r in records if r.strategy == "ufn"]
+    return comparison.compare_runs(base, treat, metric, which="valid") if base and treat else None
 
 
 def plot_settings(parts: dict, seed: int, strategies=("uniform", "ufn")):
@@ -101,45 +102,44 @@ def plot_settings(parts: dict, seed: int, strategies=("uniform", "ufn")):
     return fig
 
 
-def verdict_text(sbs, best_val: dict, heldout_shares=None, reading: str = "epoch chosen on sampled validation (ours)",
-                 baseline_label: str = "SASRec") -> list[str]:
+def verdict_text(sbs, valid: dict, heldout_shares=None, reading: str = "epoch chosen on sampled validation (ours)"
+                 ) -> list[str]:
     """Plain sentences: with the held-out items out of reach, does UFN still beat SASRec under any
-    reading and by how much (against the same reading with the items in reach), and does its
-    validation advantage survive? ``sbs``: ``side_by_side``; ``best_val``: setting ->
-    ``best_validation``; ``heldout_shares``: the out-of-reach runs' shares of users with a
-    held-out item in N_false (zero by construction)."""
-    out_col, in_col = f"vs SASRec, {SHORT[True]}", f"vs SASRec, {SHORT[False]}"
-    ufn = sbs[(sbs["strategy"] == "ufn") & sbs[out_col].notna()] if len(sbs) else sbs
+    reading and by how much (beside the same reading with the items in reach), and does its
+    validation advantage survive? Words by the comparison model (``comparison.RULE``). ``sbs``:
+    ``side_by_side``; ``valid``: setting -> ``validation_comparison``; ``heldout_shares``: the
+    out-of-reach runs' shares of users with a held-out item in N_false (zero by construction)."""
+    out, inn = SHORT[True], SHORT[False]
+    ufn = sbs[(sbs["strategy"] == "ufn") & sbs[f"vs SASRec, {out}"].notna()] if len(sbs) else sbs
     if not len(ufn):
         return ["Not computed: no fixed-budget run with the held-out items out of reach is in the cache yet."]
-    seeds = int(ufn[f"seeds, {SHORT[True]}"].min())
-    head = (f"With the held-out items out of reach ({seeds} seed(s) per strategy"
-            + ("; one seed: observations, not tests" if seeds == 1 else "") + "), UFN against SASRec in test "
-            "NDCG@10 (sampled-100), and in brackets the same reading with the items in reach:")
-    lines = [head]
+    seeds = int(ufn[f"seeds, {out}"].min())
+    lines = [f"With the held-out items out of reach ({seeds} seed(s) per strategy), UFN against SASRec in test "
+             f"NDCG@10 (sampled-100) under each reading, and in brackets the same reading with the items in reach "
+             f"(verdicts: {comparison.RULE}):"]
+
+    def said(r, setting):
+        ch, word = r[f"vs SASRec, {SHORT[setting]}"], r[f"verdict, {SHORT[setting]}"]
+        return f"{fmt_pct(ch)}, {word}" if word else fmt_pct(ch)
     for _, r in ufn.iterrows():
-        was = f" ({fmt_pct(r[in_col])})" if r[in_col] == r[in_col] else ""
-        lines.append(f"{r['reading']}: {fmt_pct(r[out_col])}{was}.")
+        was = f" ({said(r, False)})" if r[f"vs SASRec, {inn}"] == r[f"vs SASRec, {inn}"] else ""
+        lines.append(f"{r['reading']}: {said(r, True)}{was}.")
     base = sbs[(sbs["strategy"] == "uniform") & (sbs["reading"] == reading)]
-    if len(base) and base.iloc[0][f"ndcg@10, {SHORT[False]}"] == base.iloc[0][f"ndcg@10, {SHORT[False]}"]:
-        b_in, b_out = base.iloc[0][f"ndcg@10, {SHORT[False]}"], base.iloc[0][f"ndcg@10, {SHORT[True]}"]
+    if len(base) and base.iloc[0][f"ndcg@10, {inn}"] == base.iloc[0][f"ndcg@10, {inn}"]:
+        b_in, b_out = base.iloc[0][f"ndcg@10, {inn}"], base.iloc[0][f"ndcg@10, {out}"]
         lines.append(f"The intervention moves the baseline too (SASRec's negatives lose the held-out items as well): "
                      f"SASRec's test NDCG@10 under the {reading} is {b_in:.4f} in reach and {b_out:.4f} out of "
                      f"reach ({fmt_pct(b_out / b_in - 1)}).")
-    above = ufn[ufn[out_col] > 0]["reading"].tolist()
-    lines.append("UFN stays above SASRec under: " + ("; ".join(above) if above else "no reading") + ".")
-    parts = []
-    for setting in (False, True):
-        bv = best_val.get(setting, {})
-        if "ufn" in bv and "uniform" in bv:
-            rel = bv["ufn"][0] / bv["uniform"][0] - 1
-            parts.append(f"{SHORT[setting]} {fmt_pct(rel)} ({bv['ufn'][0]:.4f} vs {bv['uniform'][0]:.4f}, "
-                         f"{min(bv['ufn'][1], bv['uniform'][1])} seed(s))")
+    helps = ufn[ufn[f"verdict, {out}"] == comparison.HELPS]["reading"].tolist()
+    above = ufn[ufn[f"vs SASRec, {out}"] > 0]["reading"].tolist()
+    lines.append("With the items out of reach UFN helps (by the rule) under: " + ("; ".join(helps) or "no reading")
+                 + "; its mean is above SASRec's under: " + ("; ".join(above) or "no reading") + ".")
+    parts = [f"{SHORT[s]} {c.text()}" for s, c in valid.items() if c is not None]
     if parts:
-        lines.append("UFN's best validation NDCG@10 against SASRec's (the curve early stopping and Figure 4 read): "
-                     + "; ".join(parts) + ".")
+        lines.append("UFN's validation NDCG@10 at the selected epoch against SASRec's (what early stopping and "
+                     "Figure 4 read): " + "; ".join(parts) + ".")
     if heldout_shares is not None and len(heldout_shares):
-        top = float(heldout_shares["share"].max()) if "share" in heldout_shares else float("nan")
+        top = float(heldout_shares["share"].max())
         lines.append(f"Check: with the items out of reach, the share of users whose held-out item was in N_false "
                      f"at the selected epoch is {top:.1%} at most (zero by construction).")
     return lines

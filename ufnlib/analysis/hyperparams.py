@@ -1,18 +1,19 @@
 """Figure 3 from cached records: UFNRec at each swept hyper-parameter value (one changed at a time,
-the others at the profile's base), each point against SASRec on the same batch size and seeds,
-how the change moves along each field, what FMR reversed at each point, the figure, and the
-paper's sentences about it tested on our numbers."""
+the others at the profile's base), each point against SASRec on the same batch size (the
+comparison model, corrected for the number of values swept), how the change moves along each
+field, what FMR reversed at each point, and the figure. The paper's sentences about it:
+``figure3_claims``."""
 from __future__ import annotations
 
 import math
-import operator
 
-from .. import paper
-from ..experiments.profiles import base_value, sweeps
+from ..experiments.profiles import base_value
 from ..experiments.store import as_record
 from . import detector_tables
+from .comparison import compare_runs, holm, shared_seeds
 from .plots import LABEL
-from .stats import Claim, compare, decided, effect, fmt_p, fmt_pct, missing_runs, rel_improvement
+from .stats import fmt_p, fmt_pct
+from .tables import fmt_interval, is_true
 
 PANELS = {"alpha": "loss weight α", "m": "re-fed times m", "decay": "EMA decay d", "batch_size": "batch size"}
 CLAIM_PANEL = {"alpha": "alpha", "m": "m", "decay": "d", "batch_size": "batch size"}
@@ -60,17 +61,11 @@ def hyper_summary(frame, metrics=("hr@10", "ndcg@10")):
     return out.reset_index()
 
 
-def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str = "wilcoxon", root=None):
-    """Each UFNRec point of Figure 3 against SASRec at the same batch size, on the seeds both
-    have: the two means, the relative change, the per-user test (as in Table 2) and the word for
-    it (``stats.effect``); the change on each seed and the paired test over seeds (NaN with one
-    seed); how many of the point's UFNRec runs the epoch cap ended while still
-    improving (``Record.cut_by_cap``: their number may still be rising); the run keys of both arms.
-    One row per (point, metric); the base point is panel "default"."""
-    import pandas as pd
-    recs = [as_record(r) for r in records if r.config["strategy"] in LABEL]
+def figure3_points(records, profile: str):
+    """The runs of Figure 3 by point: ``(sasrec, ufn)``, SASRec's runs by batch size (at the base
+    and along the batch-size panel) and UFNRec's by (panel, value) ("default", None at the base)."""
     sasrec, ufn = {}, {}
-    for r in recs:
+    for r in (as_record(r) for r in records if r.config["strategy"] in LABEL):
         where = _panel_of(r.config, profile)
         if where is None:
             continue
@@ -79,31 +74,51 @@ def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str 
                 sasrec.setdefault(r.config["batch_size"], []).append(r)
         else:
             ufn.setdefault(where, []).append(r)
+    return sasrec, ufn
+
+
+CORRECTION = ("Holm's step-down correction over the figure's swept values, per metric (a value with one seed has "
+              "no test and counts in the family as p = 1)")
+
+
+def hyper_versus(records, profile: str, metrics=("hr@10", "ndcg@10"), test: str = "wilcoxon", root=None):
+    """Each UFNRec point of Figure 3 against SASRec at the same batch size (``comparison.compare_runs``:
+    the seeds compared, both means, the relative change, its interval, the per-user and per-seed
+    tests, the change on each seed, the code generations and the word), the word again after
+    ``CORRECTION`` (``p_holm``, ``effect_holm``), how many of the compared UFNRec runs the epoch cap
+    ended while still improving (``Record.cut_by_cap``: their number may still be rising) and the
+    run keys of both arms. One row per (point, metric); the base point is panel "default" (Table 2's
+    SASRec cell on Beauty, not in the correction's family)."""
+    import numpy as np
+    import pandas as pd
+    sasrec, ufn = figure3_points(records, profile)
     order = {p: k for k, p in enumerate(["default", *PANELS])}
     rows = []
     for (panel, v), treat in sorted(ufn.items(), key=lambda kv: (order[kv[0][0]], kv[0][1] or 0)):
         base = sasrec.get(v if panel == "batch_size" else base_value(profile, "batch_size"), [])
-        seeds = sorted({r.seed for r in treat} & {r.seed for r in base})
-        pick = lambda rs: [r for r in rs if r.seed in seeds]           # noqa: E731
-        df = compare({"SASRec": pick(base), "UFNRec": pick(treat)}, "SASRec", metrics, "test", "sampled",
-                     test, root)
-        by_seed = {r.seed: r for r in pick(base)}
         for m in metrics:
-            a = df[(df["arm"] == "SASRec") & (df["metric"] == m)].iloc[0]
-            b = df[(df["arm"] == "UFNRec") & (df["metric"] == m)].iloc[0]
-            each = {r.seed: rel_improvement(r.value(m, "sampled", "test"), by_seed[r.seed].value(m, "sampled", "test"))
-                    for r in pick(treat)}
-            rows.append(dict(panel=panel, value=v, metric=m, seeds=",".join(map(str, seeds)), n=len(seeds),
-                             sasrec=a["mean"], ufnrec=b["mean"], rel_improv=b["rel_improv"],
-                             p_users=b["p_users"], effect=effect(b["rel_improv"], b["p_users"]),
-                             per_seed=", ".join(f"s{k} {fmt_pct(x)}" for k, x in sorted(each.items())),
-                             p_seeds=b["p_seeds"],
-                             cut=sum(r.cut_by_cap for r in pick(treat)),
-                             sasrec_runs=",".join(r.key for r in pick(base)),
-                             ufnrec_runs=",".join(r.key for r in pick(treat))))
-    cols = ["panel", "value", "metric", "seeds", "n", "sasrec", "ufnrec", "rel_improv", "p_users", "effect",
-            "per_seed", "p_seeds", "cut", "sasrec_runs", "ufnrec_runs"]
-    return pd.DataFrame(rows, columns=cols)
+            c = compare_runs(base, treat, m, "test", "sampled", test, root)
+            runs = c.alignment.pairs
+            row = c.row()
+            rows.append(dict(panel=panel, value=v, metric=m, seeds=row["compared"], n=c.n, sasrec=c.base,
+                             ufnrec=c.treat, **{k: row[k] for k in ("rel_improv", "ci_low", "ci_high", "p_both",
+                                                                    "p_users", "p_seeds", "effect", "per_seed",
+                                                                    "generations", "mixed", "note")},
+                             cut=sum(t.run.cut_by_cap for _, t in runs),
+                             sasrec_runs=",".join(b.run.key for b, _ in runs),
+                             ufnrec_runs=",".join(t.run.key for _, t in runs), _c=c))
+    out = pd.DataFrame(rows, columns=VERSUS_COLUMNS + ["_c"])
+    out["p_holm"], out["effect_holm"] = np.nan, ""
+    for m in metrics:
+        at = (out["metric"] == m) & (out["panel"] != "default")
+        out.loc[at, "p_holm"] = holm(out.loc[at, "p_both"].to_numpy(float))
+        out.loc[at, "effect_holm"] = [c.word_at(p) for c, p in zip(out.loc[at, "_c"], out.loc[at, "p_holm"])]
+    return out.drop(columns="_c")[VERSUS_COLUMNS[:12] + ["p_holm", "effect_holm"] + VERSUS_COLUMNS[12:]]
+
+
+VERSUS_COLUMNS = ["panel", "value", "metric", "seeds", "n", "sasrec", "ufnrec", "rel_improv", "ci_low", "ci_high",
+                  "p_both", "effect", "p_users", "p_seeds", "per_seed", "generations", "mixed", "note", "cut",
+                  "sasrec_runs", "ufnrec_runs"]
 
 
 def hyper_versus_display(versus):
@@ -112,16 +127,20 @@ def hyper_versus_display(versus):
     out["value"] = ["" if v is None or v != v else f"{v:g}" for v in out["value"]]
     for c in ("sasrec", "ufnrec"):
         out[c] = [f"{x:.4f}" if x == x else "" for x in out[c]]
+    out["interval"] = [fmt_interval(lo, hi) for lo, hi in zip(out["ci_low"], out["ci_high"])]
     out["rel_improv"] = [fmt_pct(x) for x in out["rel_improv"]]
-    out["p_users"] = [fmt_p(x) for x in out["p_users"]]
-    out["p_seeds"] = [fmt_p(x) for x in out["p_seeds"]]
+    for c in ("p_both", "p_holm", "p_users", "p_seeds"):
+        out[c] = [fmt_p(x) for x in out[c]]
+    out["mixed"] = ["yes" if is_true(x) else "" for x in out["mixed"]]
     for c in ("sasrec_runs", "ufnrec_runs"):
         out[c] = [", ".join(k[:8] for k in str(x).split(",")) if x == x and x else "" for x in out[c]]
-    return out.rename(columns={"n": "seeds (n)", "sasrec": "SASRec", "ufnrec": "UFNRec", "rel_improv": "Improv.",
-                               "p_users": "p (users)", "per_seed": "Improv. per seed", "p_seeds": "p (seeds)",
-                               "cut": "UFNRec runs cut by the cap",
-                               "sasrec_runs": "SASRec runs", "ufnrec_runs": "UFNRec runs"}
-                      ).drop(columns=["seeds"]).set_index(["panel", "value", "metric"])
+    cols = {"n": "seeds (n)", "sasrec": "SASRec", "ufnrec": "UFNRec", "rel_improv": "Improv.",
+            "interval": "95% interval", "effect": "verdict", "p_both": "p (interval)",
+            "p_holm": "p (Holm)", "effect_holm": "verdict (Holm)", "p_users": "p (users)",
+            "per_seed": "Improv. per seed", "p_seeds": "p (seeds)", "generations": "generations",
+            "mixed": "mixed generations", "cut": "UFNRec runs cut by the cap", "sasrec_runs": "SASRec runs",
+            "ufnrec_runs": "UFNRec runs"}
+    return out[["panel", "value", "metric", *cols]].rename(columns=cols).set_index(["panel", "value", "metric"])
 
 
 def _point(value, n, usual) -> str:
@@ -167,7 +186,7 @@ def trends_text(trends) -> list[str]:
         rho = f", Spearman rho {t.rho:+.2f}" if t.rho == t.rho else ""
         out.append(f"{CLAIM_PANEL[t.panel]}: UFN's change {t.trend} ({t.points} point{'s' * (t.points > 1)}{rho}: "
                    f"{t.changes}); "
-                   f"best at {t.best:g} ({t.best_change:+.1%}, {t.best_effect} against SASRec).")
+                   f"best at {t.best:g} ({t.best_change:+.1%}; against SASRec: {t.best_effect}).")
     return out
 
 
@@ -222,7 +241,7 @@ def seed_matched_reference(frame, panel: str, metric: str):
     ref = at[at["strategy"] == "uniform"]
     if not len(swept) or not len(ref):
         return None
-    seeds = set.intersection(*(set(g["seed"]) for _, g in swept.groupby("value")))
+    seeds = set(shared_seeds(*(g["seed"] for _, g in swept.groupby("value"))))
     if not seeds or seeds == set(ref["seed"]) or not seeds <= set(ref["seed"]):
         return None
     return float(ref.loc[ref["seed"].isin(seeds), metric].mean()), sorted(seeds)
@@ -297,166 +316,3 @@ def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
         fig.legend(legend.values(), legend.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
                    ncol=len(legend), fontsize=8, frameon=False)
     return fig
-
-
-def _get(summ, panel, strategy, value, metric):
-    if summ is None or not len(summ):
-        return None
-    d = summ[(summ["panel"] == panel) & (summ["strategy"] == strategy) & (summ["value"] == value)]
-    return float(d[f"{metric}_mean"].iloc[0]) if len(d) else None
-
-
-def _on_common_seeds(frame, points):
-    """``frame``'s summary over the seeds every one of ``points`` ((panel, strategy, value)) has,
-    and those seeds; (None, []) when a point has no run or the points share no seed."""
-    seeds = None
-    for panel, strategy, value in points:
-        at = (frame["panel"] == panel) & (frame["strategy"] == strategy) & (frame["value"] == value)
-        seeds = set(frame.loc[at, "seed"]) if seeds is None else seeds & set(frame.loc[at, "seed"])
-    if not seeds:
-        return None, []
-    return hyper_summary(frame[frame["seed"].isin(seeds)]), sorted(seeds)
-
-
-def hyper_claims(frame, profile: str, res=None, versus=None) -> list[Claim]:
-    """Section 4.8's sentences about Figure 3, each with the test we apply on seed means. Each
-    test compares its points on the seeds they all have (a swept point with seed 1 only is set
-    against the others' seed 1, not their 3-seed mean), and says which. ``res``: the grid; a claim
-    whose points are missing from it is not decided. ``versus``: ``hyper_versus``'s table, whose
-    per-user test decides "significant" in the small-alpha claim (without it: the means only)."""
-    ms = ("hr@10", "ndcg@10")
-    b = {f: base_value(profile, f) for f in PANELS}
-    swept = sweeps(profile)
-    out = []
-
-    def both(fn):
-        vals = [fn(m) for m in ms]
-        return None if any(v is None for v in vals) else all(vals)
-
-    def cmp(a, bb, op):
-        return None if a is None or bb is None else op(a, bb)
-
-    def computed(panel, strategy):
-        """The values of ``panel`` at which ``strategy`` has runs."""
-        return sorted(set(frame.loc[(frame["panel"] == panel) & (frame["strategy"] == strategy), "value"]))
-
-    def seeds_text(seeds):
-        return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else ""
-
-    def on_panel(panel, values, **want):
-        """The missing runs at ``values`` of ``panel`` with the other swept fields at the base."""
-        return missing_runs(res, **{f: v for f, v in b.items() if f != panel}, **{panel: set(values)}, **want)
-
-    def need(panel, values, sasrec=True):
-        """The missing runs among UFNRec at ``values`` of ``panel`` (and SASRec at the base)."""
-        miss = on_panel(panel, values, strategy="ufn")
-        return miss + (missing_runs(res, strategy="uniform", **b) if sasrec else [])
-
-    def panel_text(panel, values):
-        return f"UFNRec at {panel} = {', '.join(f'{v:g}' for v in values)}" if values else f"the {panel} sweep"
-
-    def add(panel, values, text, test, ok, detail="", sasrec=True, seeds=()):
-        detail = "; ".join(x for x in (seeds_text(seeds), detail) if x)
-        out.append(decided(f"Figure 3, {CLAIM_PANEL[panel]}", text, test, ok, detail, "",
-                           panel_text(panel, values) + (" and SASRec at the base" if sasrec else ""),
-                           need(panel, values, sasrec)))
-
-    # alpha: the smallest swept value against SASRec; 0.2 against 0.5
-    a_min = min(swept.get("alpha", ()), default=None)   # the profile's smallest swept alpha (none: not computed)
-    summ, seeds = _on_common_seeds(frame, [("alpha", "ufn", a_min), ("alpha", "uniform", b["alpha"])])
-    ok, detail, test = None, "", f"UFNRec at the smallest swept alpha ({a_min}) above SASRec on HR@10 and NDCG@10"
-    if summ is not None:
-        ok = both(lambda m: cmp(_get(summ, "alpha", "ufn", a_min, m), _get(summ, "alpha", "uniform", b["alpha"], m),
-                                operator.gt))
-        if versus is not None and len(versus):
-            at = versus[(versus["panel"] == "alpha") & (versus["value"] == a_min)]
-            words = dict(zip(at["metric"], at["effect"]))
-            if all(m in words for m in ms):
-                ok = all(words[m] == "helps" for m in ms)
-                detail = ", ".join(f"{m} {words[m]}" for m in ms)
-                test += ", per-user Wilcoxon p < 0.05 on both"
-    add("alpha", [a_min] if a_min is not None else [],
-        "The consistency loss gives significant improvements even with a small alpha.", test, ok, detail,
-        seeds=seeds)
-    summ, seeds = _on_common_seeds(frame, [("alpha", "ufn", 0.2), ("alpha", "ufn", 0.5)])
-    ok = None if summ is None else cmp(_get(summ, "alpha", "ufn", 0.2, "hr@10"),
-                                       _get(summ, "alpha", "ufn", 0.5, "hr@10"), operator.gt)
-    add("alpha", [0.2, 0.5], "With a larger alpha HR@10 decreases (alpha = 0.2 vs 0.5).",
-        "UFNRec HR@10 at alpha 0.2 above alpha 0.5", ok, sasrec=False, seeds=seeds)
-
-    # m: 1 and 2 against 3; where the best m lies
-    lows = [v for v in (1, 2) if v in computed("m", "ufn")]
-    summ, seeds = _on_common_seeds(frame, [("m", "ufn", v) for v in (*lows, 3)]) if lows else (None, [])
-
-    def m_low(m):
-        ref3 = _get(summ, "m", "ufn", 3, m)
-        xs = [_get(summ, "m", "ufn", v, m) for v in lows]
-        return None if ref3 is None or None in xs else all(x < ref3 for x in xs)
-    add("m", [1, 2, 3], "m < 3 gives inferior performance.", "UFNRec at m = 1 and 2 below m = 3 on both metrics",
-        None if summ is None else both(m_low), sasrec=False, seeds=seeds)
-    m_values = sorted({*swept.get("m", ()), b["m"]})
-    have = computed("m", "ufn")
-    summ, seeds = _on_common_seeds(frame, [("m", "ufn", v) for v in have]) if len(have) >= 3 else (None, [])
-    best = None
-    if summ is not None:
-        md = summ[(summ["panel"] == "m") & (summ["strategy"] == "ufn")]
-        best = md.loc[md["ndcg@10_mean"].idxmax(), "value"]
-    add("m", m_values, "Performance improves with m up to m = 6, and drops when m is too large.",
-        "the best m (NDCG@10) lies in 3..6", None if best is None else bool(3 <= best <= 6),
-        "" if best is None else f"best m = {best:g} of {', '.join(f'{v:g}' for v in have)}", sasrec=False,
-        seeds=seeds)
-
-    # d: the spread over the computed values, and the direction
-    d_values = sorted({*swept.get("decay", ()), b["decay"]})
-    have = computed("decay", "ufn")
-    summ, seeds = _on_common_seeds(frame, [("decay", "ufn", v) for v in have]) if len(have) >= 2 else (None, [])
-    stable = "Performance is approximately stable for d from 0.9 to 0.999."
-    rises = "HR@10 and NDCG@10 increase slightly with d."
-    stable_test, rises_test = ("NDCG@10 range over d within 2% of its mean",
-                               "both metrics at the largest d at or above the smallest d")
-    if summ is not None:
-        dd = summ[(summ["panel"] == "decay") & (summ["strategy"] == "ufn")].sort_values("value")
-        v, hr = dd["ndcg@10_mean"].to_numpy(), dd["hr@10_mean"].to_numpy()
-        spread = (v.max() - v.min()) / v.mean()
-        add("decay", d_values, stable, stable_test, bool(spread <= 0.02), f"range {spread:.2%} of the mean",
-            sasrec=False, seeds=seeds)
-        add("decay", d_values, rises, rises_test, bool(v[-1] >= v[0] and hr[-1] >= hr[0]), sasrec=False, seeds=seeds)
-    else:                                         # fewer than two d values computed: neither is decided
-        add("decay", d_values, stable, stable_test, None, sasrec=False)
-        add("decay", d_values, rises, rises_test, None, sasrec=False)
-
-    # batch size: UFNRec against SASRec at each size (each pair on its common seeds); SASRec's best size
-    bs_values = sorted({*swept.get("batch_size", ()), b["batch_size"]})
-    bs_needs = f"UFNRec and SASRec at batch size {', '.join(map(str, bs_values))}"
-    pairs = {}
-    for v in bs_values:
-        summ, seeds = _on_common_seeds(frame, [("batch_size", "ufn", v), ("batch_size", "uniform", v)])
-        if summ is not None:
-            pairs[v] = ({m: (_get(summ, "batch_size", "ufn", v, m), _get(summ, "batch_size", "uniform", v, m))
-                         for m in ms}, seeds)
-    big = [v for v in paper.SWEEPS["batch_size"] if v > 64 and v in pairs]
-    ok = None if not big else all(pairs[v][0][m][0] > pairs[v][0][m][1] for v in big for m in ms)
-    out.append(decided("Figure 3, batch size", "UFNRec outperforms SASRec with batch size > 64.",
-                       "UFNRec above SASRec on both metrics at every batch size > 64", ok,
-                       "; ".join(f"{v}: {seeds_text(pairs[v][1])}" for v in big), "", bs_needs,
-                       on_panel("batch_size", {v for v in bs_values if v > 64})))
-    have = computed("batch_size", "uniform")
-    summ, seeds = _on_common_seeds(frame, [("batch_size", "uniform", v) for v in have]) if len(have) >= 3 \
-        else (None, [])
-    best, detail = None, ""
-    if summ is not None:
-        bu = summ[(summ["panel"] == "batch_size") & (summ["strategy"] == "uniform")].set_index("value")
-        nd = bu["ndcg@10_mean"]
-        best = nd.idxmax()
-        detail = f"{seeds_text(seeds)}; best at {best:g}" + (
-            f" ({nd[best] / nd[128] - 1:+.2%} over 128)" if best != 128 and 128 in nd.index else "")
-    out.append(decided("Figure 3, batch size", "SASRec is best at batch size 128.",
-                       "SASRec's NDCG@10 highest at 128 (3+ batch sizes needed)",
-                       None if best is None else bool(best == 128), detail, "", bs_needs,
-                       on_panel("batch_size", bs_values, strategy="uniform")))
-    ok = None if 32 not in pairs else all(pairs[32][0][m][0] < pairs[32][0][m][1] for m in ms)
-    out.append(decided("Figure 3, batch size", "UFNRec is poorer than SASRec at batch size 32.",
-                       "UFNRec below SASRec on both metrics at 32", ok,
-                       seeds_text(pairs[32][1]) if 32 in pairs else "", "", "UFNRec and SASRec at batch size 32",
-                       on_panel("batch_size", [32])))
-    return out

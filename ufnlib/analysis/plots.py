@@ -7,8 +7,9 @@ import math
 
 import numpy as np
 
-from . import casestudy
-from .stats import Claim, decided, missing_runs
+from . import casestudy, comparison
+from .generations import of_record
+from .stats import Claim, decided, missing_runs, outcome
 
 LABEL = {"uniform": "SASRec", "ufn": "UFNRec"}
 
@@ -27,9 +28,10 @@ def curves_frame(records, metrics=("hr@10", "ndcg@10")):
             for kind, key in (("reported", "valid"), ("student", "valid_student")):
                 if key in h:
                     rows.append(dict(strategy=c["strategy"], seed=c["seed"], epoch=h["epoch"], model=kind,
-                                     warmup_end=r.warmup_end, best_epoch=r.best_epoch,
+                                     warmup_end=r.warmup_end, best_epoch=r.best_epoch, generation=of_record(r),
                                      **{m: h[key][m] for m in metrics}))
-    return pd.DataFrame(rows, columns=["strategy", "seed", "epoch", "model", "warmup_end", "best_epoch", *metrics])
+    return pd.DataFrame(rows, columns=["strategy", "seed", "epoch", "model", "warmup_end", "best_epoch", "generation",
+                                       *metrics])
 
 
 def plot_curves(frame, metrics=("hr@10", "ndcg@10")):
@@ -61,10 +63,12 @@ def plot_curves(frame, metrics=("hr@10", "ndcg@10")):
 
 
 def curve_claims(frame, early: int = 30, res=None, note: str = "") -> list[Claim]:
-    """Section 4.9's sentences about Figure 4, tested on the validation curves (seed means).
-    ``res``: the grid; while some of its SASRec or UFNRec runs are missing nothing is decided.
-    ``note``: appended to each claim's detail (e.g. whether reversed validation items can lift
-    the curves read)."""
+    """Section 4.9's sentences about Figure 4, each decided by the comparison model: per-seed
+    summaries of the validation curves (``comparison.compare_frame``), or, for "surpasses", the runs'
+    validation at their selected epochs with the users' values (``comparison.compare_runs``, the
+    records of ``res``). ``res``: the grid; while some of its SASRec or UFNRec runs are missing
+    nothing is decided. ``note``: appended to each claim's detail (e.g. whether reversed
+    validation items can lift the curves read)."""
     out = _curve_claims(frame, early, res)
     if note:
         for c in out:
@@ -86,40 +90,49 @@ def _curve_claims(frame, early: int, res) -> list[Claim]:
             out.append(decided("Figure 4", text, "", None, "", "", needs, miss))
         return out
     same = []
-    for seed, g in f.groupby("seed"):
+    for seed in comparison.shared_seeds(f["seed"], u["seed"]):
+        g, gu = f[f["seed"] == seed], u[u["seed"] == seed].set_index("epoch")
         w = g["warmup_end"].iloc[0]
-        gu = u[u["seed"] == seed].set_index("epoch")
-        if w is None or (isinstance(w, float) and math.isnan(w)) or gu.empty:
+        if w is None or (isinstance(w, float) and math.isnan(w)):
             continue
         gf = g[g["epoch"] <= w].set_index("epoch")
         common = gf.index.intersection(gu.index)
         same.append(bool(len(common)) and np.allclose(gf.loc[common, "ndcg@10"], gu.loc[common, "ndcg@10"]))
     out.append(decided("Figure 4 (ours, a check)", "Until warm-up ends, UFNRec's validation curve is SASRec's "
                      "(same seed: same batches and negatives).",
-                     "equal validation NDCG@10 up to the warm-up epoch, per seed",
+                     "equal validation NDCG@10 up to the warm-up epoch, per seed (a check of the code: no "
+                     "sampling error, so holds or contradicted)",
                      all(same) if same else None, f"{sum(same)} of {len(same)} seed(s)", "", needs, miss))
-    mu, mf = u.groupby("epoch")[["hr@10", "ndcg@10"]].mean(), f.groupby("epoch")[["hr@10", "ndcg@10"]].mean()
-    e = min(early, mu.index.max(), mf.index.max())
-    ok = bool((mu.loc[:e, "ndcg@10"].mean() >= mf.loc[:e, "ndcg@10"].mean()))
-    out.append(decided("Figure 4", "In the early epochs (about 30) SASRec is slightly better than UFNRec.",
-                     f"mean validation NDCG@10 over epochs 1-{e}: SASRec at or above UFNRec", ok,
-                     f"SASRec {mu.loc[:e, 'ndcg@10'].mean():.4f}, UFNRec {mf.loc[:e, 'ndcg@10'].mean():.4f}", "",
-                     needs, miss))
-    bu, bf = u.groupby("seed")[["hr@10", "ndcg@10"]].max().mean(), f.groupby("seed")[["hr@10", "ndcg@10"]].max().mean()
-    ok = bool((bf > bu).all())
-    out.append(decided("Figure 4", "After warm-up UFNRec surpasses the well-trained SASRec.",
-                     "best validation HR@10 and NDCG@10 (seed means of each run's best) above SASRec's", ok,
-                     f"SASRec {bu['hr@10']:.4f} / {bu['ndcg@10']:.4f}, "
-                     f"UFNRec {bf['hr@10']:.4f} / {bf['ndcg@10']:.4f}", "", needs, miss))
 
-    def drop(d):
-        x = d.sort_values("epoch").groupby("seed")["ndcg@10"]
-        return float((x.max() - x.last()).mean())
-    du, df_ = drop(u), drop(f)
+    def per_seed(d, fn):
+        """One row per seed: ``fn`` of its curve, and its generation."""
+        import pandas as pd
+        rows = [dict(seed=s, value=fn(g.sort_values("epoch")), generation=g["generation"].iloc[0]
+                     if "generation" in g else "unknown") for s, g in d.groupby("seed")]
+        return pd.DataFrame(rows, columns=["seed", "value", "generation"])
+    e = min(early, u["epoch"].max(), f["epoch"].max())
+    c = comparison.compare_frame(per_seed(f, lambda g: g.loc[g["epoch"] <= e, "ndcg@10"].mean()),
+                                 per_seed(u, lambda g: g.loc[g["epoch"] <= e, "ndcg@10"].mean()), "value")
+    out.append(decided("Figure 4", "In the early epochs (about 30) SASRec is slightly better than UFNRec.",
+                       f"mean validation NDCG@10 over epochs 1-{e}, per seed: SASRec decided higher than UFNRec",
+                       outcome([c.direction]), f"SASRec against UFNRec: {c.text()}", "", needs, miss))
+    runs = [r for r in getattr(res, "records", [])]
+    arm = lambda s: [r for r in runs if r.strategy == s]              # noqa: E731
+    cs = {m: comparison.compare_runs(arm("uniform"), arm("ufn"), m, "valid") if arm("uniform") and arm("ufn")
+          else None for m in ("hr@10", "ndcg@10")}
+    ok = None if None in cs.values() else outcome([x.direction for x in cs.values()])
+    out.append(decided("Figure 4", "After warm-up UFNRec surpasses the well-trained SASRec.",
+                       "validation HR@10 and NDCG@10 at each run's selected epoch (its best): UFNRec helps against "
+                       "SASRec on both", ok,
+                       "; ".join(f"{m}: {x.text()}" for m, x in cs.items() if x is not None), "", needs, miss))
+
+    def drop(g):
+        return float(g["ndcg@10"].max() - g["ndcg@10"].iloc[-1])
+    c = comparison.compare_frame(per_seed(f, drop), per_seed(u, drop), "value", relative=False)
     out.append(decided("Figure 4", "SASRec declines with more epochs while UFNRec stays high.",
-                     "drop from the best to the last validated epoch (NDCG@10): SASRec's larger than UFNRec's "
-                     "(runs end 'patience' validations after their best, not at 200 epochs)",
-                     du > df_, f"drop SASRec {du:.4f}, UFNRec {df_:.4f}", "", needs, miss))
+                       "drop from the best to the last validated epoch (NDCG@10), per seed: SASRec's decided larger "
+                       "than UFNRec's (runs end 'patience' validations after their best, not at 200 epochs)",
+                       outcome([c.direction]), f"SASRec's drop minus UFNRec's: {c.text()}", "", needs, miss))
     return out
 
 

@@ -3,10 +3,13 @@ paper's Table 3 statements under each reading, the warm-up comparison, the held-
 the curves and the verdict in words. The runs and their logs: ``ufnlib.training.protocol``."""
 from __future__ import annotations
 
-from ..experiments.store import load_ranks
+from ..experiments.store import load_ranks, load_record
 from ..training.evaluate import per_user_metric
 from ..training.protocol import OPTIMISTIC, READINGS, readings
-from .stats import decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs
+from . import comparison
+from .comparison import HELPS, HURTS
+from .generations import of_record
+from .stats import decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs, outcome
 
 
 def _by_strategy(records, **want) -> dict[str, list[dict]]:
@@ -26,32 +29,35 @@ def readings_frame(records, metrics=("hr@10", "ndcg@10")):
             for m in metrics:
                 rows.append(dict(strategy=r.strategy, seed=r.seed, reading=name,
                                  epoch=rd["epoch"], metric=m, value=rd["sampled"][m],
-                                 full=(rd["full"] or {}).get(m)))
-    return pd.DataFrame(rows, columns=["strategy", "seed", "reading", "epoch", "metric", "value", "full"])
+                                 full=(rd["full"] or {}).get(m), generation=of_record(r),
+                                 exclude_heldout=bool(r.config.get("exclude_heldout", False))))
+    return pd.DataFrame(rows, columns=["strategy", "seed", "reading", "epoch", "metric", "value", "full",
+                                       "generation", "exclude_heldout"])
 
 
 def readings_table(frame, baseline: str = "uniform", metric: str = "ndcg@10"):
     """Strategy x reading: mean ± std over seeds of test ``metric`` (sampled-100), the mean
-    epoch read, the relative change against ``baseline`` under the same reading over the seeds
-    both have, and the paired t-test over those seeds."""
+    epoch read, and the comparison with ``baseline`` under the same reading
+    (``comparison.compare_frame``: the seeds both have, of one generation where they can be; the
+    relative change, its interval over seeds, the paired t-test over seeds and the verdict). A
+    reading's per-user values are not kept (the logged epochs' ranks are not saved), so the
+    interval here has the seed component only."""
     import pandas as pd
-    from scipy import stats as st
 
     f = frame[frame["metric"] == metric]
     rows = []
     for (reading, strategy), g in f.groupby(["reading", "strategy"], sort=False):
-        b = f[(f["reading"] == reading) & (f["strategy"] == baseline)].set_index("seed")["value"]
+        b = f[(f["reading"] == reading) & (f["strategy"] == baseline)]
         v = g.set_index("seed")["value"]
-        common = v.index.intersection(b.index)
-        # against the baseline over the seeds both have (paired), never a mean over other seeds
-        rel = ((v[common].mean() - b[common].mean()) / b[common].mean()
-               if strategy != baseline and len(common) else float("nan"))
-        p = (st.ttest_rel(v[common], b[common]).pvalue
-             if strategy != baseline and len(common) >= 2 else float("nan"))
+        c = comparison.compare_frame(b, g, "value") if strategy != baseline else None
+        rel = c.change if c is not None else float("nan")
         rows.append({"reading": READINGS[reading], "strategy": strategy, "seeds": len(v),
                      f"test {metric}": fmt_mean_std(v.mean(), v.std(ddof=1), len(v)),
                      "mean epoch": f"{g['epoch'].mean():.0f}", "vs " + baseline: fmt_pct(rel),
-                     "p (seeds)": fmt_p(p), "_mean": v.mean(), "_rel": rel})
+                     "95% interval": c.fmt_interval() if c is not None else "",
+                     "verdict": c.word if c is not None else "",
+                     "p (seeds)": fmt_p(c.p_seeds if c is not None else float("nan")),
+                     "pairing": c.note() if c is not None else "", "_mean": v.mean(), "_rel": rel})
     df = pd.DataFrame(rows)
     if len(df):
         order = {k: i for i, k in enumerate(READINGS.values())}
@@ -60,24 +66,32 @@ def readings_table(frame, baseline: str = "uniform", metric: str = "ndcg@10"):
 
 
 def reading_claims(frame, res=None) -> list:
-    """The paper's Table 3 statements, and the EMA control's, decided under each reading
-    (means over seeds of test NDCG@10 and HR@10; sampled-100)."""
+    """The paper's Table 3 statements, and the EMA control's, decided under each reading by the
+    comparison model on test HR@10 and NDCG@10 (sampled-100; seed component only, as in
+    ``readings_table``): holds when both are decided higher, contradicted when one is decided
+    lower, not shown otherwise. The missing runs that keep a claim open are those of the setting
+    the frame's runs share (``exclude_heldout``), not the other setting's."""
     out = []
-    means = frame.groupby(["reading", "strategy", "metric"])["value"].mean() if len(frame) else None
+    setting = {"exclude_heldout": set(frame["exclude_heldout"])} if len(frame) and "exclude_heldout" in frame else {}
 
-    def above(reading, a, b):
-        try:
-            return all(means[(reading, a, m)] > means[(reading, b, m)] for m in ("hr@10", "ndcg@10"))
-        except (KeyError, TypeError):
-            return None
+    def compared(reading, a, b):
+        at = frame[frame["reading"] == reading] if len(frame) else frame
+        cs = {}
+        for m in ("hr@10", "ndcg@10"):
+            x, y = (at[(at["strategy"] == s) & (at["metric"] == m)] for s in (b, a))
+            if not len(x) or not len(y):
+                return None, ""
+            cs[m] = comparison.compare_frame(x, y, "value")
+        return outcome([c.direction for c in cs.values()]), "; ".join(f"{m}: {c.text()}" for m, c in cs.items())
     for reading, label in READINGS.items():
         tag = " (test-selected)" if reading in OPTIMISTIC else ""
         for a, b, text in (("ufn", "uniform", "+UFN beats SASRec."), ("fmr", "uniform", "+FMR beats SASRec."),
                            ("ufn", "ema_eval", "+UFN beats SASRec evaluated with EMA weights (the control).")):
-            out.append(decided(f"Reading: {label}{tag}", text, "mean test HR@10 and NDCG@10 (sampled) above",
-                               above(reading, a, b), "", "",
+            ok, detail = compared(reading, a, b)
+            out.append(decided(f"Reading: {label}{tag}", text, "test HR@10 and NDCG@10 (sampled) decided higher "
+                               "(the comparison model over seeds)", ok, detail, "",
                                f"{a} and {b} fixed-budget runs, every seed",
-                               missing_runs(res, strategy={a, b}, log_test_every=(2, 4))))
+                               missing_runs(res, strategy={a, b}, log_test_every=(2, 4), **setting)))
     return out
 
 
@@ -96,7 +110,8 @@ def warmup_frame(records, variants: dict, plateau_records=(), default_label: str
         t = r["metrics"]["test"]["sampled"]
         rows.append(dict(rule=rule, strategy=r.strategy, seed=r.seed,
                          warmup_end=r.warmup_end,
-                         best_epoch=r.best_epoch, **{"hr@10": t["hr@10"], "ndcg@10": t["ndcg@10"]}))
+                         best_epoch=r.best_epoch, **{"hr@10": t["hr@10"], "ndcg@10": t["ndcg@10"]},
+                         generation=of_record(r), key=r.key))
     labels = {"ufn": default_label, "uniform": SASREC_LABEL, "ema_eval": EMA_LABEL}
     for r in plateau_records:
         if r.strategy in labels:
@@ -106,7 +121,8 @@ def warmup_frame(records, variants: dict, plateau_records=(), default_label: str
             c = r.config
             if c["strategy"] == "ufn" and all(c.get(k) == v for k, v in kw.items()):
                 add(rule, r)
-    return pd.DataFrame(rows, columns=["rule", "strategy", "seed", "warmup_end", "best_epoch", "hr@10", "ndcg@10"])
+    return pd.DataFrame(rows, columns=["rule", "strategy", "seed", "warmup_end", "best_epoch", "hr@10", "ndcg@10",
+                                       "generation", "key"])
 
 
 def heldout_split(records, root=None):
@@ -116,12 +132,8 @@ def heldout_split(records, root=None):
     import pandas as pd
 
     by = _by_strategy(records)
-    base = {r.seed: r for r in by.get("uniform", [])}
     rows = []
-    for r in by.get("ufn", []):
-        b = base.get(r.seed)
-        if b is None:
-            continue
+    for _, b, r in comparison.pairs(by.get("uniform", []), by.get("ufn", [])):
         ru, rb = load_ranks(r.key, root), load_ranks(b.key, root)
         for which in ("valid", "test"):
             flags = ru.get(f"heldout_in_nfalse/{which}")
@@ -180,20 +192,25 @@ def summary_table(frame, cols=("hr@10", "ndcg@10"), by="rule"):
     return pd.DataFrame(rows)
 
 
+def _compare(base, treat, metric: str):
+    """``treat``'s rows of a warm-up frame against ``base``'s: with the runs' per-user values where
+    the rows name their runs (``key``), else over seeds only."""
+    keys = [*base.get("key", []), *treat.get("key", [])]
+    if keys and all(isinstance(k, str) and k for k in keys):
+        return comparison.compare_runs([load_record(k) for k in base["key"]], [load_record(k) for k in treat["key"]],
+                                       metric)
+    return comparison.compare_frame(base, treat, metric)
+
+
 def warmup_comparison(warm, seeds_wanted: int, base: str = SASREC_LABEL,
                       default: str = "plateau (reference)"):
-    """Each warm-up rule of ``warmup_frame`` against SASRec and against the default rule: test
-    NDCG@10 (sampled) relative difference of the means and Welch's p over seeds (2+ seeds a side),
-    and a status: "k of N seeds" while a rule has fewer than ``seeds_wanted``, else whether its
-    means of HR@10 and NDCG@10 are both above SASRec's."""
-    import numpy as np
+    """Each warm-up rule of ``warmup_frame`` against SASRec, against the default rule and against
+    the EMA control, by the comparison model on test NDCG@10 (sampled): the relative change, its
+    interval and the p the interval inverts; and a status: "k of N seeds" while a rule has fewer
+    than ``seeds_wanted``, else the verdict on HR@10 and NDCG@10 against SASRec (above: helps on
+    both; below: hurts on one; else no clear difference)."""
     import pandas as pd
-    from scipy import stats as ss
 
-    def rel_p(a, b):
-        rel = a.mean() / b.mean() - 1 if len(a) and len(b) else np.nan
-        p = float(ss.ttest_ind(a, b, equal_var=False).pvalue) if len(a) > 1 and len(b) > 1 else np.nan
-        return rel, p
     groups = {k: g for k, g in warm.groupby("rule", sort=False)}
     if base not in groups:
         return pd.DataFrame()
@@ -202,16 +219,20 @@ def warmup_comparison(warm, seeds_wanted: int, base: str = SASREC_LABEL,
     for rule, g in groups.items():
         if rule == base:
             continue
-        r_base, p_base = rel_p(g["ndcg@10"], b["ndcg@10"])
-        row = {"rule": rule, "seeds": len(g), "ndcg@10": g["ndcg@10"].mean(), "vs SASRec": r_base,
-               "p vs SASRec": p_base}
+        c = _compare(b, g, "ndcg@10")
+        row = {"rule": rule, "seeds": len(g), "ndcg@10": g["ndcg@10"].mean(), "vs SASRec": c.change,
+               "interval vs SASRec": c.fmt_interval(), "p vs SASRec": c.p}
         if rule != default and default in groups:
-            row["vs default rule"], row["p vs default rule"] = rel_p(g["ndcg@10"], groups[default]["ndcg@10"])
+            d = _compare(groups[default], g, "ndcg@10")
+            row["vs default rule"], row["p vs default rule"] = d.change, d.p
         if rule not in (EMA_LABEL, default) and EMA_LABEL in groups:
-            row["vs EMA control"], row["p vs EMA control"] = rel_p(g["ndcg@10"], groups[EMA_LABEL]["ndcg@10"])
-        above = all(g[c].mean() > b[c].mean() for c in ("hr@10", "ndcg@10"))
+            e = _compare(groups[EMA_LABEL], g, "ndcg@10")
+            row["vs EMA control"], row["p vs EMA control"] = e.change, e.p
+        words = [c.word, _compare(b, g, "hr@10").word]
+        row["pairing"] = c.note()
         row["status"] = (f"{len(g)} of {seeds_wanted} seeds: not decided" if len(g) < seeds_wanted
-                         else "above SASRec" if above else "not above SASRec")
+                         else "above SASRec" if words == [HELPS, HELPS] else "below SASRec" if HURTS in words
+                         else "no clear difference from SASRec")
         rows.append(row)
     out = pd.DataFrame(rows)
     return out[[c for c in out.columns if c != "status"] + ["status"]] if len(out) else out
@@ -255,14 +276,16 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
         parts = []
         for _, r in comp.iterrows():
             p = f", p {fmt_p(r['p vs SASRec'])}" if r["p vs SASRec"] == r["p vs SASRec"] else ""
-            parts.append(f"{r['rule']} {r['vs SASRec']:+.1%}{p} ({r['status']})")
-        out.append("Warm-up (default protocol, epoch chosen on validation), test NDCG@10 against SASRec: "
+            iv = f" {r['interval vs SASRec']}" if r.get("interval vs SASRec") else ""
+            parts.append(f"{r['rule']} {r['vs SASRec']:+.1%}{iv}{p} ({r['status']})")
+        out.append("Warm-up (default protocol, epoch chosen on validation), test NDCG@10 against SASRec (95% "
+                   "interval over seeds and users; status: the verdict on HR@10 and NDCG@10): "
                    + "; ".join(parts) + ".")
         by_rule = comp.set_index("rule")
         st = by_rule["status"]
         if "validation" in st.index and not st["validation"].endswith("not decided"):
             plateau = st.get(default)
-            changes = plateau is not None and (plateau == "above SASRec") != (st["validation"] == "above SASRec")
+            changes = plateau is not None and plateau != st["validation"]
             ema = ""
             v = by_rule.loc["validation"]
             if "vs EMA control" in v.index and v["vs EMA control"] == v["vs EMA control"]:     # not NaN
@@ -270,5 +293,6 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
                        f"rule is {v['vs EMA control']:+.1%} (p {fmt_p(v['p vs EMA control'])})")
             out.append(f"The validation warm-up rule {'changes' if changes else 'does not change'} the verdict on "
                        f"'+UFN beats SASRec' under our protocol (epoch chosen on validation): with the reference's "
-                       f"rule UFN is {plateau or 'not computed'}, with the validation rule {st['validation']}{ema}.")
+                       f"rule UFN's verdict is '{plateau or 'not computed'}', with the validation rule "
+                       f"'{st['validation']}'{ema}.")
     return out or ["Not computed: the runs of SASRec and its variants under one reading are not all there."]

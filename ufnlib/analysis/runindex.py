@@ -21,6 +21,7 @@ from pathlib import Path
 from ..experiments.provenance import git_commit
 from ..experiments.store import results_dir
 from ..files import atomic_write_bytes
+from .comparison import RULE
 from .report import PROFILES, profile_dir
 from .stats import NOT_COMPUTED, VERDICTS
 
@@ -182,7 +183,7 @@ def write_summary(profile: str, root=None) -> tuple[Path, str]:
         st = json.loads(f.read_text()).get("status")
         if isinstance(st, str) and st.startswith("not computed"):
             notes[f.stem] = st.removeprefix("not computed: ").split(";")[0]
-    plural = {"holds": "hold", "does not hold": "do not hold"}
+    plural = {"holds": "hold"}
     head = (f"{len(df)} claims of the paper tested under profile '{profile}': "
             + ", ".join(f"{n} {plural.get(v, v) if n != 1 else v}" for v, n in counts.items()))
     todo = (f"{len(miss)} run(s) the notebooks asked for are not computed yet; compute them with "
@@ -190,8 +191,11 @@ def write_summary(profile: str, root=None) -> tuple[Path, str]:
             f"`python -m ufnlib grid --profile {profile} --workers N` (then rerun run_all.sh)"
             if miss else "every run the notebooks asked for is in the cache")
     md = (f"# Paper claims under profile `{profile}`\n\n{head}.\n\n{todo}.\n\n"
-          "Verdicts: *holds* / *does not hold* are decided on every run the test needs; *partly "
-          "computed* means some of those runs are missing (the detail in the claims table says what "
+          "Verdicts, decided on every run the test needs by the comparison model (ufnlib.analysis.comparison; "
+          "docs/design.md): *holds* = every comparison the claim needs is decided in its direction; "
+          "*contradicted* = one is decided the other way; *not shown* = the data cannot tell (no clear "
+          "difference, or one seed). A comparison is decided by its rule, " + RULE + ". *Partly computed* "
+          "means some of the runs the test needs are missing (the detail in the claims table says what "
           "the computed part shows); *not computed* means none are there.\n\n"
           + claims_markdown(df, "../")
           + ("\n## Runs not computed yet\n\n" + "\n".join(f"- `{m}`" for m in miss) + "\n" if miss else ""))

@@ -1,15 +1,11 @@
-"""From cached records to numbers for tables: seed means and spread, relative improvement,
-significance, and plainly stated paper claims.
+"""From cached records to numbers for tables: seed means and spread, each arm against a baseline
+(through the comparison model, ``comparison``), and the paper's claims with their three-valued
+verdicts.
 
-Significance, two ways, for "treatment vs baseline" on one metric:
-
-* over users (``p_users``): the per-user metric values of both arms (from the saved per-user
-  ranks, each averaged over the seeds both arms have), paired by user, Wilcoxon signed-rank
-  (default) or paired t-test. Valid because every run of a dataset ranks the same target against
-  the same candidates: sampled negatives are drawn once from ``eval_seed`` (checked here).
-* over seeds (``p_seeds``): paired t-test on the per-seed metric means, paired by seed; needs at
-  least 2 seeds in both arms (else NaN). Seeds are the replication unit the paper's "p < 0.05"
-  most plausibly refers to; with 3 seeds it has little power.
+A claim is *holds* when every comparison its sentence needs is decided in the claimed direction,
+*contradicted* when one is decided the other way, and *not shown* when the data cannot tell;
+besides, *partly computed* (some of its runs are missing; the detail says what the rest shows) and
+*not computed* (none there). ``outcome`` turns comparison directions into the first three.
 
 A record wrapped by ``as_student`` reads the student's metrics and ranks of a teacher-reported run.
 """
@@ -21,10 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..experiments.profiles import run_label
-from ..experiments.store import Record, as_record, load_ranks
-from ..training.evaluate import per_user_metric
-
-ALPHA = 0.05
+from ..experiments.store import Record, as_record
+from .comparison import ALPHA, RULE, compare_runs  # noqa: F401 (ALPHA, RULE: re-exported)
 
 
 # --------------------------------------------------------------------------- values of a run
@@ -41,13 +35,6 @@ def as_student(records: list[dict]) -> list[dict]:
 
 def value(rec: dict, metric: str, which: str = "test", mode: str = "sampled") -> float:
     return as_record(rec).value(metric, mode, which)
-
-
-def user_values(rec: dict, metric: str, which: str = "test", mode: str = "sampled", root=None):
-    """(users, per-user metric values) of a cached run, from its saved ranks."""
-    ranks = load_ranks(as_record(rec).key, root)
-    r = ranks[f"{rec.get('_ranks_prefix', '')}{which}/{mode}"]
-    return ranks["users"], per_user_metric(r, metric)
 
 
 def seeds_of(records) -> list[int]:
@@ -70,112 +57,55 @@ def rel_improvement(treat: float, base: float) -> float:
     return (treat - base) / base
 
 
-# ------------------------------------------------------------------------------ significance
-def _check_comparable(a: list[dict], b: list[dict]) -> None:
-    keys = ("dataset", "eval_neg", "eval_seed", "maxlen")
-    ref = as_record(a[0]).config
-    for r in map(as_record, a + b):
-        for k in keys:
-            if r.config[k] != ref[k]:
-                raise ValueError(f"runs are not evaluated alike ({k}: {ref[k]!r} vs {r.config[k]!r}); "
-                                 f"per-user pairing needs the same users, targets and candidates")
-
-
-def _by_seed(records):
-    return {as_record(r).seed: r for r in records}
-
-
-TIE_DECIMALS = 12          # per-user differences equal to this many decimals are ties
-
-
-def paired_users(base: list[dict], treat: list[dict], metric: str, which: str = "test",
-                 mode: str = "sampled", test: str = "wilcoxon", root=None) -> dict:
-    """Per-user paired test of ``treat`` vs ``base`` (seeds both have; per-user values averaged
-    over them). Returns ``{"p": p, "n_users": n, "seeds": [...], "mean_diff": d}``."""
-    from scipy import stats as ss
-    a, b = _by_seed(base), _by_seed(treat)
-    seeds = sorted(set(a) & set(b))
-    if not seeds:
-        return dict(p=math.nan, n_users=0, seeds=[], mean_diff=math.nan)
-    _check_comparable([a[s] for s in seeds], [b[s] for s in seeds])
-    va, vb, users = [], [], None
-    for s in seeds:
-        ua, xa = user_values(a[s], metric, which, mode, root)
-        ub, xb = user_values(b[s], metric, which, mode, root)
-        if users is None:
-            users = ua
-        if not (np.array_equal(ua, users) and np.array_equal(ub, users)):
-            raise ValueError("runs rank different users; per-user pairing is not possible")
-        va.append(xa)
-        vb.append(xb)
-    # seed means of the same true value can differ in the last bit (1 - 2/3 vs 1/3); rounded, they
-    # tie, as the signed-rank test must see them
-    d = np.round(np.mean(vb, 0) - np.mean(va, 0), TIE_DECIMALS)
-    if not np.any(d != 0):
-        p = 1.0
-    elif test == "wilcoxon":
-        p = float(ss.wilcoxon(d).pvalue)
-    elif test == "ttest":
-        p = float(ss.ttest_1samp(d, 0.0).pvalue)
-    else:
-        raise ValueError(f"test must be 'wilcoxon' or 'ttest', got {test!r}")
-    return dict(p=p, n_users=int(len(d)), seeds=seeds, mean_diff=float(d.mean()))
-
-
-def paired_seeds(base: list[dict], treat: list[dict], metric: str, which: str = "test",
-                 mode: str = "sampled") -> dict:
-    """Paired t-test over seeds (NaN with fewer than 2 common seeds)."""
-    from scipy import stats as ss
-    a, b = _by_seed(base), _by_seed(treat)
-    seeds = sorted(set(a) & set(b))
-    if len(seeds) < 2:
-        return dict(p=math.nan, seeds=seeds)
-    xa = np.array([value(a[s], metric, which, mode) for s in seeds])
-    xb = np.array([value(b[s], metric, which, mode) for s in seeds])
-    d = xb - xa
-    if np.allclose(d, d[0]):            # zero variance of the differences: t undefined
-        p = 1.0 if d[0] == 0 else 0.0
-    else:
-        p = float(ss.ttest_rel(xb, xa).pvalue)
-    return dict(p=p, seeds=seeds)
-
-
 # ------------------------------------------------------------------------------ comparisons
+class ArmComparisons:
+    """The comparisons between named arms (lists of runs) on one split and protocol, each computed
+    once: ``get(treat, base, metric)`` is ``comparison.compare_runs`` (None when either arm has no
+    run); ``long(baseline, metrics)`` is the long table of every arm against ``baseline``."""
+
+    def __init__(self, arms: dict, which: str = "test", mode: str = "sampled", test: str = "wilcoxon", root=None):
+        self.arms, self.which, self.mode, self.test, self.root = arms, which, mode, test, root
+        self._done = {}
+
+    def get(self, treat: str, base: str, metric: str):
+        if not self.arms.get(treat) or not self.arms.get(base):
+            return None
+        k = (treat, base, metric)
+        if k not in self._done:
+            self._done[k] = compare_runs(self.arms[base], self.arms[treat], metric, self.which, self.mode,
+                                         self.test, self.root)
+        return self._done[k]
+
+    def long(self, baseline: str, metrics):
+        """One row per (arm, metric): the arm's mean, std and seeds (over all its runs), and for
+        arms other than ``baseline`` the comparison's columns (``Comparison.row``). Arms without
+        records get NaN rows (so a table shows the gap)."""
+        import pandas as pd
+        rows = []
+        for arm, recs in self.arms.items():
+            for m in metrics:
+                s = summarize(recs, m, self.which, self.mode)
+                row = dict(arm=arm, metric=m, mean=s["mean"], std=s["std"], n=s["n"],
+                           seeds=",".join(map(str, s["seeds"])))
+                c = self.get(arm, baseline, m) if arm != baseline else None
+                if c is not None:
+                    row.update(c.row())
+                rows.append(row)
+        df = pd.DataFrame(rows)
+        for c in COMPARISON_COLUMNS:
+            if c not in df:
+                df[c] = math.nan
+        return df
+
+
 def compare(arms: dict[str, list[dict]], baseline: str, metrics, which: str = "test",
             mode: str = "sampled", test: str = "wilcoxon", root=None):
-    """One row per (arm, metric): mean, std, n, and for arms other than ``baseline`` the
-    relative improvement over it and both p-values. A DataFrame (long format). Arms without
-    records get NaN rows (so a table shows the gap)."""
-    import pandas as pd
-    rows = []
-    base = arms.get(baseline, [])
-    for arm, recs in arms.items():
-        for m in metrics:
-            s = summarize(recs, m, which, mode)
-            row = dict(arm=arm, metric=m, mean=s["mean"], std=s["std"], n=s["n"],
-                       seeds=",".join(map(str, s["seeds"])))
-            if arm != baseline:
-                b = summarize(base, m, which, mode)
-                row["rel_improv"] = rel_improvement(s["mean"], b["mean"])
-                if recs and base:
-                    row["p_users"] = paired_users(base, recs, m, which, mode, test, root)["p"]
-                    row["p_seeds"] = paired_seeds(base, recs, m, which, mode)["p"]
-            rows.append(row)
-    df = pd.DataFrame(rows)
-    for c in ("rel_improv", "p_users", "p_seeds"):
-        if c not in df:
-            df[c] = math.nan
-    return df
+    """``ArmComparisons(arms, ...).long(baseline, metrics)``: every arm against ``baseline``."""
+    return ArmComparisons(arms, which, mode, test, root).long(baseline, metrics)
 
 
-def effect(rel: float, p: float, alpha: float = ALPHA) -> str:
-    """"helps" / "hurts" (the mean moves that way and p < ``alpha``), "ties" (p >= ``alpha``), or
-    "" where either number is missing. The word Table 2's and Figure 3's glances use."""
-    if rel is None or p is None or not (np.isfinite(rel) and np.isfinite(p)):
-        return ""
-    if p >= alpha or rel == 0:
-        return "ties"
-    return "helps" if rel > 0 else "hurts"
+COMPARISON_COLUMNS = ("compared", "n_compared", "base_mean", "treat_mean", "rel_improv", "ci_low", "ci_high",
+                      "p_both", "p_users", "p_seeds", "effect", "per_seed", "generations", "mixed", "note")
 
 
 def fmt_mean_std(mean: float, std: float, n: int) -> str:
@@ -196,8 +126,41 @@ def fmt_pct(x: float) -> str:
 
 
 # ---------------------------------------------------------------------------------- claims
-HOLDS, FAILS, NOT_COMPUTED, PARTLY = "holds", "does not hold", "not computed", "partly computed"
-VERDICTS = (HOLDS, FAILS, PARTLY, NOT_COMPUTED)
+HOLDS, CONTRADICTED, NOT_SHOWN = "holds", "contradicted", "not shown"
+NOT_COMPUTED, PARTLY = "not computed", "partly computed"
+VERDICTS = (HOLDS, CONTRADICTED, NOT_SHOWN, PARTLY, NOT_COMPUTED)
+DECIDED = (HOLDS, CONTRADICTED, NOT_SHOWN)          # the verdicts of a claim whose runs are all there
+
+
+def outcome(directions, rule: str = "all") -> str | None:
+    """A claim's verdict from the directions of the comparisons it needs (``Comparison.direction``
+    taken in the claimed sense: +1 decided as claimed, -1 decided the other way, 0 no clear
+    difference, None not decided). ``rule`` "all": holds when every comparison is +1, contradicted
+    when any is -1; "most": holds when more than half are +1, contradicted when at least half are
+    -1 (so no majority can be +1). Otherwise not shown; None when there is nothing to compare."""
+    dirs = list(directions)
+    if not dirs:
+        return None
+    pro, con = sum(d == 1 for d in dirs), sum(d == -1 for d in dirs)
+    if rule == "all":
+        return HOLDS if pro == len(dirs) else CONTRADICTED if con else NOT_SHOWN
+    if rule == "most":
+        return HOLDS if pro > len(dirs) / 2 else CONTRADICTED if con >= len(dirs) / 2 else NOT_SHOWN
+    raise ValueError(f"rule must be 'all' or 'most', got {rule!r}")
+
+
+def combine(outcomes) -> str | None:
+    """Several parts that must all hold: holds when every computed part holds, contradicted when
+    one is contradicted, else not shown (None when no part was computed)."""
+    got = [o for o in outcomes if o is not None]
+    if not got:
+        return None
+    return HOLDS if all(o == HOLDS for o in got) else CONTRADICTED if CONTRADICTED in got else NOT_SHOWN
+
+
+def on_printed(ok) -> str:
+    """The same test on the paper's printed means (which carry no spread): holds / does not hold."""
+    return "" if ok is None else "holds" if ok else "does not hold"
 
 
 @dataclass
@@ -215,21 +178,23 @@ class Claim:
 
 
 def verdict(ok, missing=()) -> str:
-    """``ok`` is the test's outcome on the runs there are (None: nothing to test on). A claim
-    whose test needs runs that are ``missing`` is never decided: it is "partly computed" (or "not
-    computed" when nothing could be tested)."""
+    """``ok`` is the test's outcome on the runs there are: a verdict of ``DECIDED`` (from
+    ``outcome``), True / False for a check without sampling error (holds / contradicted), or None
+    (nothing to test on). A claim whose test needs runs that are ``missing`` is never decided: it
+    is "partly computed" (or "not computed" when nothing could be tested)."""
     if ok is None:
         return NOT_COMPUTED
     if missing:
         return PARTLY
-    return HOLDS if ok else FAILS
+    return ok if ok in DECIDED else HOLDS if ok is True else CONTRADICTED
 
 
 def partial_detail(ok, detail: str, missing=()) -> str:
     """``detail``, prefixed with what the computed part shows when runs are missing."""
     if ok is None or not missing:
         return detail
-    return f"on the runs computed so far it {'holds' if ok else 'does not hold'}" + (f": {detail}" if detail else "")
+    said = {HOLDS: "holds", CONTRADICTED: "is contradicted", NOT_SHOWN: "is not shown"}[verdict(ok)]
+    return f"on the runs computed so far it {said}" + (f": {detail}" if detail else "")
 
 
 def missing_text(labels, limit: int = 6) -> str:

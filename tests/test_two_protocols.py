@@ -145,6 +145,8 @@ def test_splits_of_a_pair_read_the_mined_flags_and_sasrec_full_ranks():
     assert mn.loc["in some seeds", "change"] == pytest.approx(1.0)               # user 3
     no_flags = make_pair({p: v[0] for p, v in pair.ranks.items()}, {p: v[1] for p, v in pair.ranks.items()})
     assert "mined" not in tp.splits(no_flags, freq, np.array([1, 2, 3, 4]), reps=50)
+    pair.comparison.config["exclude_heldout"] = True          # out of reach: the flags say nothing
+    assert "mined" not in tp.splits(pair, freq, np.array([1, 2, 3, 4]), reps=50)
 
 
 def test_per_user_metric_matches_the_toy_table():
@@ -224,3 +226,22 @@ def test_the_answer_is_filled_from_the_frames():
     line = tpr.readme_line(ov, "toy", focus)
     assert line.startswith("- **Two protocols (notebook 10).**") and "\n" not in line
     assert isinstance(tpr.overall_display(ov), pd.DataFrame) and len(tpr.split_display(focus["popularity"])) == 2
+
+
+def test_readme_section_reads_notebook_10s_line(tmp_path, monkeypatch):
+    """scripts/update_readme.py's two_protocols section: the line notebook 10 wrote, or 'not computed'."""
+    import importlib.util
+    import json
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("update_readme", root / "scripts" / "update_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "ROOT", tmp_path)
+    assert mod.two_protocols([]).startswith("Not computed yet")
+    t = tmp_path / "results" / "paper" / "tables"
+    t.mkdir(parents=True)
+    (t / "10_two_protocols.json").write_text(json.dumps({"readme_line": "- **Two protocols (notebook 10).** x"}))
+    assert mod.two_protocols([]) == "- **Two protocols (notebook 10).** x"
+    text = "a\n<!-- results:two_protocols -->\nold\n<!-- /results:two_protocols -->\nb"
+    assert "\n- **Two protocols (notebook 10).** x\n" in mod.render(text, [])

@@ -293,14 +293,15 @@ def split_frame(pair: Pair, kind: str, codes: np.ndarray, labels: list[str], rep
 
 def splits(pair: Pair, freq: np.ndarray, test_items: np.ndarray, reps: int = 1000) -> dict:
     """The three splits of one comparison: kind -> ``split_frame`` (``mined`` only when the
-    UFN runs carry the held-out flags). ``freq``: training frequency per item id;
+    UFN runs carry the held-out flags with the held-out items in reach; out of reach, none is
+    mined by construction). ``freq``: training frequency per item id;
     ``test_items``: the test item of each of ``pair.users``."""
     out = {}
     codes, labels, _ = popularity_groups(freq[test_items])
     out["popularity"] = split_frame(pair, "popularity", codes, labels, reps)
     codes, labels = rank_groups(pair.ranks["full"][0])
     out["sasrec_rank"] = split_frame(pair, "sasrec_rank", codes, labels, reps)
-    if pair.mined is not None:
+    if pair.mined is not None and not pair.comparison.config.get("exclude_heldout"):   # out of reach: none mined
         codes, labels = mined_groups(pair.mined)
         out["mined"] = split_frame(pair, "mined", codes, labels, reps)
     return out

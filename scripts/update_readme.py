@@ -610,6 +610,15 @@ def protocol_intervention(recs) -> str:
     return lines[0] + "\n\n" + "\n".join(f"- {v}" for v in lines[1:])
 
 
+def two_protocols(recs) -> str:
+    """README: notebook 10's line on the two protocols, as the paper profile's run wrote it
+    (``two_protocols_report.readme_line``, filled from its tables)."""
+    nums = ROOT / "results" / "paper" / "tables" / "10_two_protocols.json"
+    if not nums.is_file():
+        return "Not computed yet: run `bash run_all.sh --only 10`."
+    return json.loads(nums.read_text())["readme_line"]
+
+
 def detectors(recs) -> str:
     """Table 4's detectors (notebook 03 section 5): on the default Beauty runs, and on the synthetic
     runs of ``profiles.detectors_synthetic`` (paper profile, seeds 1-3), with run keys."""
@@ -707,7 +716,7 @@ SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "le
             "protocol_glance": protocol_glance, "protocol_heldout": protocol_heldout,
             "protocol_intervention": protocol_intervention,
             "backbones": backbones, "table4": table4, "table4_claims": table4_claims, "detectors": detectors,
-            "run_costs": run_costs, "schedules": schedules, "figure3": figure3}
+            "run_costs": run_costs, "schedules": schedules, "figure3": figure3, "two_protocols": two_protocols}
 
 
 def render(text: str, recs) -> str:

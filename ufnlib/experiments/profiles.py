@@ -27,7 +27,8 @@ from ..config import Config
 PROFILES = ("smoke", "quick", "paper")
 SMOKE_DATASET = "synthetic:users=300,items=200"
 NOTEBOOKS = {"01": "main_results", "02": "ablation", "03": "srns_comparison",
-             "04": "hyperparameters", "05": "training_curves", "06": "case_study", "09": "protocol_study"}
+             "04": "hyperparameters", "05": "training_curves", "06": "case_study", "09": "protocol_study",
+             "10": "two_protocols"}
 
 ABLATION = ("uniform", "fmr", "fcr", "ufn", "ema_eval")
 QUICK_STRATEGIES = ("uniform", "ufn", "ema_eval")
@@ -233,6 +234,16 @@ def protocol_study(profile: str, seeds=None, dataset=None) -> list:
     for kw in warmup_variants(profile).values():
         out += _runs(profile, ("ufn",), seeds, d, **kw)
     return out
+
+
+def two_protocols(profile: str, seeds=None, dataset=None) -> list:
+    """Notebook 10 reads, never adds: Table 2's runs (every backbone; with ``dataset``, that
+    dataset's only), Figure 3's, the protocol study's and the case study's pair, each as the
+    notebook that asks for it does."""
+    out = main_results(profile, datasets=[dataset] if dataset else None, seeds=seeds)
+    out += hyperparameters(profile, seeds, dataset) + protocol_study(profile, seeds, dataset)
+    out += case_study(profile, seeds[0] if seeds else None, dataset)
+    return list(dict.fromkeys(out))
 
 
 def plan(notebook: str, profile: str, **kw) -> list:

@@ -1,0 +1,361 @@
+"""Notebook 10's report: the frames of ``two_protocols`` as tables to read, the figure, and the
+answer in words (sentences filled from the frames, never typed numbers), one of them the README's.
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+
+from .two_protocols import PROTOCOLS
+
+SAMPLED, FULL = PROTOCOLS["sampled"], PROTOCOLS["full"]
+SPLIT_TITLES = {"popularity": "test item's training frequency (deciles of the users' test items)",
+                "sasrec_rank": "SASRec's full-ranking rank of the test item (median over seeds)",
+                "mined": "test item in UFN's N_false at the selected epoch (fixed-budget runs only)"}
+RULE = ("helps / hurts: the per-user Wilcoxon signed-rank test on the seed-averaged NDCG@10 gives p < 0.05 in "
+        "that direction, else ties (Table 2's rule); [a, b]: 95% percentile interval of a bootstrap over seeds "
+        "and users")
+
+
+def pct(x: float, digits: int = 1) -> str:
+    return "" if x is None or not np.isfinite(x) else f"{100 * x:+.{digits}f}%"
+
+
+def _cell(r, fmt) -> str:
+    if not isinstance(r.get("word"), str) or not r["word"]:
+        return ""
+    return f"{fmt(r['change'])} [{fmt(r['lo'])}, {fmt(r['hi'])}] {r['word']}"
+
+
+def settled(r) -> bool:
+    """Whether the interval over seeds and users lies on one side of zero."""
+    return bool(r["lo"] > 0 or r["hi"] < 0)
+
+
+def unsettled_note(r) -> str:
+    """A word that the per-user test decided but the interval over seeds and users crosses zero."""
+    if r["word"] in ("helps", "hurts") and not settled(r):
+        return (" (the per-user test decides, but the interval over seeds and users crosses zero: the seeds do not "
+                "settle the sign)")
+    return ""
+
+
+# ------------------------------------------------------------------------------- tables
+def overall_display(overall):
+    """One row per comparison: seeds, and under each protocol the relative change of test
+    NDCG@10 with its interval and word, and whether the two protocols' words agree."""
+    import pandas as pd
+    rows = []
+    for name, g in overall.groupby("comparison", sort=False):
+        by = {r["protocol"]: r for r in g.to_dict("records")}
+        s, f = by.get(SAMPLED, {}), by.get(FULL, {})
+        rows.append({"comparison": name, "source": s.get("source", ""), "seeds": s.get("seeds", ""),
+                     f"{SAMPLED}: SASRec": s.get("sasrec"), f"{SAMPLED}: change": _cell(s, pct),
+                     f"{FULL}: SASRec": f.get("sasrec"), f"{FULL}: change": _cell(f, pct),
+                     "same word": (("yes" if s["word"] == f.get("word") else "no")
+                                   if isinstance(s.get("word"), str) and s["word"] else ""),
+                     "missing runs": s.get("missing", 0)})
+    return pd.DataFrame(rows).set_index("comparison")
+
+
+def split_display(frame):
+    """One row per (comparison, group): users, and under each protocol the mean per-user change
+    of NDCG@10 with its interval and word, and the group's share of the overall relative change."""
+    import pandas as pd
+    if frame is None or not len(frame):
+        return pd.DataFrame()
+    rows = []
+    for (comp, _, group), g in frame.groupby(["comparison", "order", "group"], sort=False):
+        by = {r["protocol"]: r for r in g.to_dict("records")}
+        row = {"comparison": comp, "group": group, "users": int(g["users"].iloc[0])}
+        for p in (SAMPLED, FULL):
+            r = by.get(p, {})
+            row[f"{p}: SASRec"] = r.get("sasrec")
+            row[f"{p}: change"] = _cell(r, lambda x: f"{x:+.4f}")
+            row[f"{p}: contribution"] = pct(r.get("contribution", math.nan), 2)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["comparison", "group"])
+
+
+# ------------------------------------------------------------------------------- figure
+def _bars(ax, frame, title, xlabel=""):
+    x = np.arange(frame["order"].nunique())
+    groups = frame.drop_duplicates("order").sort_values("order")["group"].tolist()
+    for j, (p, col) in enumerate(((SAMPLED, "C0"), (FULL, "C3"))):
+        g = frame[frame["protocol"] == p].sort_values("order")
+        c = 100 * g["contribution"].to_numpy()
+        err = 100 * np.abs(np.stack([g["contribution"] - g["contribution_lo"],
+                                     g["contribution_hi"] - g["contribution"]]))
+        ax.bar(x + (j - 0.5) * 0.4, c, 0.4, yerr=err, color=col, alpha=0.8, capsize=2, label=p)
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_xticks(x, groups, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("contribution to the change (% of SASRec)", fontsize=7)
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def plot(focus: dict, mined=None, top10=None, top10_note: str = ""):
+    """Four panels: the focus comparison's contributions by popularity decile and by SASRec's
+    rank band (bars: sampled-100 and full ranking, with intervals), the same by mined flag for
+    the fixed-budget comparison (``mined``: its split frame), and the share of top-10 slots in
+    each popularity decile (``top10``: ``top10_popularity``; else ``top10_note`` is written)."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(2, 2, figsize=(10.5, 7.2))
+    (a, b), (c, d) = axes
+    for ax, kind, xl in ((a, "popularity", "training frequency of the test item"),
+                         (b, "sasrec_rank", "SASRec's full-ranking rank of the test item")):
+        f = focus.get(kind)
+        if f is not None and len(f):
+            _bars(ax, f, f"{f['comparison'].iloc[0]}\nby {SPLIT_TITLES[kind]}", xl)
+        else:
+            ax.text(0.5, 0.5, "not computed", ha="center", va="center", fontsize=8)
+            ax.set_axis_off()
+    if mined is not None and len(mined):
+        _bars(c, mined, f"{mined['comparison'].iloc[0]}\nby {SPLIT_TITLES['mined']}")
+    else:
+        c.text(0.5, 0.5, "not computed: no fixed-budget UFN run\nwith held-out flags in the cache", ha="center",
+               va="center", fontsize=8)
+        c.set_axis_off()
+    if top10 is not None:
+        shares = top10[[k for k in top10.columns if k.startswith("share ")]]
+        x = np.arange(shares.shape[1])
+        for j, (name, col) in enumerate((("SASRec top-10", "C0"), ("UFNRec top-10", "C3"), ("test items", "0.5"))):
+            d.bar(x + (j - 1) * 0.27, 100 * shares.loc[name].to_numpy(), 0.27, color=col, label=name)
+        d.set_xticks(x, [k.removeprefix("share ") for k in shares.columns], rotation=45, ha="right", fontsize=7)
+        d.set_ylabel("share of slots (%)", fontsize=7)
+        d.set_title("What the top-10 lists hold, by the test items' popularity deciles", fontsize=8)
+        d.legend(fontsize=7, frameon=False)
+        d.grid(axis="y", alpha=0.3)
+    else:
+        d.text(0.5, 0.5, textwrap.fill(top10_note or "not computed", 60), ha="center", va="center", fontsize=8)
+        d.set_axis_off()
+    a.legend(fontsize=7, frameon=False)
+    fig.suptitle("Where UFN's change in test NDCG@10 against SASRec comes from, under both protocols", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# -------------------------------------------------------------------------------- words
+def counts(overall, protocol: str) -> dict:
+    g = overall[(overall["protocol"] == protocol) & overall["word"].isin(["helps", "hurts", "ties"])]
+    return {w: g.loc[g["word"] == w, "comparison"].tolist() for w in ("helps", "hurts", "ties")}
+
+
+def _count_text(c: dict) -> str:
+    return ", ".join(f"{w} in {len(v)}" for w, v in c.items())
+
+
+def clear_gains(overall, protocol: str) -> str:
+    """Of the comparisons where UFN helps under ``protocol``, those whose interval over seeds and
+    users lies above zero, and how many of them rest on more than one seed."""
+    g = overall[(overall["protocol"] == protocol) & (overall["word"] == "helps")]
+    above = g[g["lo"] > 0]
+    multi = above[above["n_seeds"] > 1]["comparison"].tolist()
+    return (f"Under {protocol}, the interval lies above zero for {len(above)} of the {len(g)} 'helps'"
+            + (f"; with more than one seed: {', '.join(multi)}" if multi else "; none with more than one seed")
+            + ".")
+
+
+def disagreements(overall) -> list[str]:
+    """'<comparison> (sampled-100: hurts, full ranking: helps)' where the two words differ."""
+    out = []
+    for name, g in overall.groupby("comparison", sort=False):
+        w = {p: x for p, x in zip(g["protocol"], g["word"]) if isinstance(x, str) and x}
+        if w.get(SAMPLED) and w.get(FULL) and w[SAMPLED] != w[FULL]:
+            out.append(f"{name} ({w[SAMPLED]} under {SAMPLED}, {w[FULL]} under {FULL})")
+    return out
+
+
+def halves(frame, protocol: str) -> tuple[float, float, str, str]:
+    """Contributions of the less and the more popular half of the popularity groups (by group
+    order), with the frequency range of each half."""
+    g = frame[frame["protocol"] == protocol].sort_values("order")
+    n = len(g)
+    lo, hi = g.iloc[: n // 2], g.iloc[n // 2:]
+    rng = lambda h: f"{h['group'].iloc[0].split('-')[0]}-{h['group'].iloc[-1].split('-')[-1]}" if len(h) else ""
+    return float(lo["contribution"].sum()), float(hi["contribution"].sum()), rng(lo), rng(hi)
+
+
+def lean_counts(frame) -> str:
+    """Across every comparison of a popularity split: in how many the less popular half of the
+    test items adds more to the change than the more popular half, under each protocol."""
+    names = list(dict.fromkeys(frame["comparison"]))
+    k = {p: sum(1 for n in names if (lambda h: h[0] > h[1])(halves(frame[frame["comparison"] == n], p)))
+         for p in (SAMPLED, FULL)}
+    return (f"Across the {len(names)} comparisons split by popularity, the less popular half of the test items adds "
+            f"more to the change than the more popular half in {k[FULL]} under {FULL} and in {k[SAMPLED]} under "
+            f"{SAMPLED}.")
+
+
+def lean(tail: float, head: float) -> str:
+    if tail > 0 and head <= 0:
+        return "from the less popular test items (on the more popular ones UFN loses)"
+    if head > 0 and tail <= 0:
+        return "from the more popular test items (on the less popular ones UFN loses)"
+    if tail > 0 and head > 0:
+        return "from both halves, more from the " + ("less" if tail >= head else "more") + " popular one"
+    return "nowhere: neither half gains"
+
+
+def popularity_sentence(frame, total: dict) -> tuple[str, str]:
+    """(sentence, the full-ranking lean) for one comparison's popularity split."""
+    parts, lean_full = [], ""
+    for p in (SAMPLED, FULL):
+        t, h, rt, rh = halves(frame, p)
+        parts.append(f"under {p} the less popular half of the test items (training frequency {rt}) adds {pct(t)} "
+                     f"and the more popular half ({rh}) {pct(h)} to the {pct(total[p])} change")
+        if p == FULL:
+            lean_full = lean(t, h)
+    return "By popularity: " + "; ".join(parts) + ".", lean_full
+
+
+def rank_sentence(frame) -> tuple[str, str]:
+    """(sentence, the band that adds most under full ranking) for a SASRec-rank split."""
+    g = frame.sort_values("order")
+    cells = []
+    for band, b in g.groupby("group", sort=False):
+        c = dict(zip(b["protocol"], b["contribution"]))
+        cells.append(f"{band} {pct(c.get(SAMPLED, math.nan))} / {pct(c.get(FULL, math.nan))}")
+    full = g[g["protocol"] == FULL]
+    top = full.loc[full["contribution"].idxmax(), "group"] if len(full) else ""
+    return ("By SASRec's full-ranking rank of the test item, contribution to the change under sampled-100 / full "
+            "ranking: " + ", ".join(cells) + "."), top
+
+
+def mined_sentence(frame) -> str:
+    cells = []
+    for grp, b in frame.sort_values("order").groupby("group", sort=False):
+        ch = dict(zip(b["protocol"], b["change"]))
+        co = dict(zip(b["protocol"], b["contribution"]))
+        cells.append(f"{grp} ({int(b['users'].iloc[0]):,} users): per-user change {ch.get(SAMPLED, math.nan):+.4f} / "
+                     f"{ch.get(FULL, math.nan):+.4f}, contribution {pct(co.get(SAMPLED, math.nan))} / "
+                     f"{pct(co.get(FULL, math.nan))}")
+    f = frame.assign(mined=frame["order"] > 0).groupby(["protocol", "mined"])["contribution"].sum()
+    never = {p: f.get((p, False), 0.0) for p in (SAMPLED, FULL)}
+    some = {p: f.get((p, True), 0.0) for p in (SAMPLED, FULL)}
+    if never[FULL] > 0 and some[FULL] <= 0:
+        so = "so UFN's full-ranking gain is not made of reversed held-out items"
+    elif some[FULL] > 0:
+        so = "so reversed held-out items carry part of UFN's full-ranking change"
+    else:
+        so = "so there is no full-ranking gain to place"
+    return (f"{frame['comparison'].iloc[0]}, users by whether UFN had mined their test item (sampled-100 / full "
+            "ranking): " + "; ".join(cells) + f". Users whose test item was never mined add {pct(never[FULL])} under "
+            f"full ranking and {pct(never[SAMPLED])} under sampled-100; those whose item was mined in some or every "
+            f"seed {pct(some[FULL])} and {pct(some[SAMPLED])}: {so}.")
+
+
+def top10_sentence(top10) -> str:
+    s, u = top10.loc["SASRec top-10"], top10.loc["UFNRec top-10"]
+    add, drop = top10.loc["only in UFNRec's"], top10.loc["only in SASRec's"]
+    top_col = [k for k in top10.columns if k.startswith("share ")][-1]
+    return (f"Top-10 lists (seed {top10.attrs.get('seed', '?')}, after the training history): the items in UFN's "
+            f"have a mean training frequency of {u['mean_frequency']:.1f} against {s['mean_frequency']:.1f} in "
+            f"SASRec's; {u[top_col]:.1%} of UFN's slots and {s[top_col]:.1%} of SASRec's hold items of the most "
+            f"popular decile ({top_col.removeprefix('share ')}); the items UFN puts in that SASRec does not have a "
+            f"mean frequency of {add['mean_frequency']:.1f}, those it leaves out {drop['mean_frequency']:.1f}; the "
+            f"two lists share {top10.attrs.get('overlap', math.nan):.0%} of their items per user.")
+
+
+def takeaway(n_items: int, eval_neg: int) -> str:
+    k = 10 * (n_items - 1) / eval_neg
+    return (f"Why they part ways: sampled-100 ranks the test item against {eval_neg} items drawn uniformly, so an "
+            f"item at full rank r lands near sampled rank r x {eval_neg}/{n_items - 1:,} and sampled NDCG@10 "
+            f"rewards any rise within roughly the top {k:,.0f} of the {n_items:,} items, against mostly unpopular "
+            f"items; full ranking rewards only the top 10, against every item, the popular ones included. For a "
+            f"practitioner: the paper's claims stay decided under sampled-100, as the paper reports them; a system "
+            f"that serves a top-10 from the whole catalogue should choose between SASRec and UFN on full ranking, "
+            f"and read a sampled-100 gain as a statement about the bulk of the ranking, not its top.")
+
+
+def answer(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_note: str = "",
+           n_items: int = 0, eval_neg: int = 100, popularity=None) -> list[str]:
+    """The notebook's answer in sentences (every number from the frames). ``focus``: the focus
+    comparison's splits; ``mined``: the fixed-budget comparison's mined split; ``popularity``:
+    every comparison's popularity split."""
+    cs, cf = counts(overall, SAMPLED), counts(overall, FULL)
+    n = sum(len(v) for v in cs.values())
+    lines = [f"Over the {n} comparisons computed (UFN against SASRec of the same seeds, test NDCG@10; {RULE}): "
+             f"under {SAMPLED}, the paper's protocol, UFN {_count_text(cs)}; under {FULL} it {_count_text(cf)}. "
+             + " ".join(clear_gains(overall, p) for p in (SAMPLED, FULL))]
+    dis = disagreements(overall)
+    lines.append(f"The two protocols give different words in {len(dis)} of them"
+                 + (": " + "; ".join(dis) + "." if dis else "."))
+    row = overall[overall["comparison"] == focus_name].set_index("protocol")
+    if len(row) and isinstance(row.loc[FULL, "word"], str) and row.loc[FULL, "word"]:
+        total = {p: row.loc[p, "change"] for p in (SAMPLED, FULL)}
+        lines.append(f"{focus_name} (seeds {row.loc[FULL, 'seeds']}): {_cell(row.loc[SAMPLED], pct)} under "
+                     f"{SAMPLED}{unsettled_note(row.loc[SAMPLED])}, {_cell(row.loc[FULL], pct)} under {FULL}"
+                     f"{unsettled_note(row.loc[FULL])}.")
+        if focus.get("popularity") is not None and len(focus["popularity"]):
+            text, lf = popularity_sentence(focus["popularity"], total)
+            lines.append(text + f" Under full ranking the change comes {lf}."
+                         + (" " + lean_counts(popularity) if popularity is not None and len(popularity) else ""))
+        if focus.get("sasrec_rank") is not None and len(focus["sasrec_rank"]):
+            text, top = rank_sentence(focus["sasrec_rank"])
+            lines.append(text + f" Under full ranking the band that adds most is {top}: the gain is test items UFN "
+                         "lifts into the top 10 from there, net of those it pushes out of SASRec's top 10 (a band "
+                         "defined by SASRec's own rank leans towards such a pattern by itself: regression to the "
+                         "mean).")
+    else:
+        lines.append(f"{focus_name}: not computed (no seed with both runs in the cache).")
+    lines.append(mined_sentence(mined) if mined is not None and len(mined) else
+                 "Mined held-out items: not computed (no fixed-budget UFN run with its SASRec run in the cache; the "
+                 "default-protocol runs do not record N_false).")
+    lines.append(top10_sentence(top10) if top10 is not None else f"Top-10 lists: {top10_note}")
+    if n_items:
+        lines.append(takeaway(n_items, eval_neg))
+    return lines
+
+
+def readme_line(overall, focus_name: str, focus: dict, top10=None, popularity=None, mined=None) -> str:
+    """One line for the README: where UFN helps under each protocol, for which items, and what to
+    take from it (``popularity``: every comparison's popularity split; ``mined``: the
+    fixed-budget comparison's mined split)."""
+    cs, cf = counts(overall, SAMPLED), counts(overall, FULL)
+    n = sum(len(v) for v in cs.values())
+    full = overall[(overall["protocol"] == FULL) & (overall["word"] == "helps") & (overall["lo"] > 0)]
+    multi = int((full["n_seeds"] > 1).sum())
+    out = (f"- **Two protocols (notebook 10).** Over {n} UFN-vs-SASRec comparisons (test NDCG@10; helps / hurts: "
+           f"per-user Wilcoxon p < 0.05), UFN {_count_text(cs)} under {SAMPLED} (the paper's protocol, on which its "
+           f"claims stay decided) and {_count_text(cf)} under {FULL}; of those {len(cf['helps'])} 'helps', the "
+           f"interval over seeds and users lies above zero in {len(full)} ({multi} with more than one seed).")
+    row = overall[overall["comparison"] == focus_name].set_index("protocol")
+    if len(row) and isinstance(row.loc[FULL, "word"], str) and row.loc[FULL, "word"]:
+        out += f" {focus_name}: {_cell(row.loc[SAMPLED], pct)} sampled, {_cell(row.loc[FULL], pct)} full ranking"
+        if focus.get("popularity") is not None and len(focus["popularity"]):
+            out += "; its full-ranking change comes " + popularity_sentence(
+                focus["popularity"], {p: row.loc[p, "change"] for p in (SAMPLED, FULL)})[1]
+        if focus.get("sasrec_rank") is not None and len(focus["sasrec_rank"]):
+            out += f", mostly from test items SASRec ranks {rank_sentence(focus['sasrec_rank'])[1]}"
+        out += "."
+    if popularity is not None and len(popularity):
+        out += " " + lean_counts(popularity)
+    if mined is not None and len(mined):
+        out += " In the fixed-budget runs, " + mined_sentence(mined).rsplit(": so ", 1)[-1]
+    if top10 is not None:
+        u, s = top10.loc["UFNRec top-10", "mean_frequency"], top10.loc["SASRec top-10", "mean_frequency"]
+        out += (f" UFN's top-10 items are {'more' if u > s else 'less'} popular than SASRec's (mean training "
+                f"frequency {u:.1f} vs {s:.1f}).")
+    out += (" For a system serving a top-10 from the whole catalogue, decide on full ranking; a sampled-100 gain "
+            "speaks for the bulk of the ranking, not its top.")
+    return out
+
+
+def caption(what: str, records, profile: str) -> str:
+    """A table's caption: ``what``, then the protocol read from the records (data, both
+    evaluation modes, seeds, selection), the decision rule and the profile."""
+    from .captions import MODE_TEXT, dataset_note
+    by_ds = {}
+    for r in records:
+        by_ds.setdefault(r.dataset, r)
+    seeds = sorted({r.seed for r in records})
+    data = "; ".join(dataset_note(d, r) for d, r in by_ds.items()) or "no runs in the cache yet"
+    return (f"{what} Data: {data}. Evaluation: test split of leave-one-out, NDCG@10 under the "
+            f"{MODE_TEXT['sampled']} and under {MODE_TEXT['full']}. Seeds {seeds}: each comparison on the seeds "
+            f"both arms have (column 'seeds'), per-user values averaged over them; the epoch of each run is chosen "
+            f"on sampled validation NDCG@10, test is never used for selection; runs with an EMA teacher report the "
+            f"teacher's weights. {RULE}. Profile: {profile}.")

@@ -48,7 +48,6 @@ dataset = None        # None: the profile's datasets (Table 2) and its first one
 seeds = None          # None: the profile's (smoke: 1, 2; paper: 1, 2, 3)
 split_on = None       # None: every SASRec + UFN comparison with all the profile's seeds; or a list of names
 focus = None          # None: Table 2's SASRec + UFN on the first dataset (the figure and the answer)
-reps = 1000           # bootstrap replicates of each interval
 compute = False       # True: train the missing runs (False: report what the cache holds)
 workers = None        # processes for missing runs (None: smoke in-process, else one per core)
 
@@ -81,13 +80,13 @@ print(f"{len(comps)} comparisons, {len(pairs)} with at least one seed of both ar
 # ## 2. Both protocols, every comparison
 #
 # Test NDCG@10 of SASRec and the relative change UFN brings, under each protocol, with its
-# interval and its word. The word follows Table 2's rule: helps or hurts when the per-user
-# Wilcoxon test on the seed-averaged NDCG@10 gives p < 0.05 in that direction, ties otherwise.
-# The interval is a bootstrap over seeds and users, so it includes the seed-to-seed spread that
-# the per-user test does not see. A comparison on one seed has a user-level interval only.
+# interval and its word, from the suite's one comparison model (`analysis.comparison`, the rule
+# printed in every caption): helps or hurts when the 95% interval of the change, which counts
+# both the spread over training seeds and the sampling of test users, excludes 0 and every seed
+# moves the same way; a comparison on one seed is not decided (its change is still shown).
 
 # %%
-overall = tp.overall_frame(comps, pairs, reps)
+overall = tp.overall_frame(comps, pairs)
 cap = tpr.caption("UFN against SASRec under both protocols: SASRec's mean test NDCG@10 and the relative change "
                   "of the mean, [interval], word; 'same word': whether the two protocols agree.", records, profile)
 shown = tpr.overall_display(overall)
@@ -134,7 +133,7 @@ for name in split_names:
         sp = load_split(c.dataset)
         freq[c.dataset] = (np.bincount(sp.train_items, minlength=sp.n_items + 1), sp)
     f, sp = freq[c.dataset]
-    frames[name] = tp.splits(pair, f, sp.test[pair.users], reps)
+    frames[name] = tp.splits(pair, f, sp.test[pair.users])
 print("split:", split_names or "none (no comparison with all the profile's seeds yet)")
 
 # %%

@@ -106,6 +106,11 @@ def shared_seeds(*groups) -> list[int]:
     return sorted(set.intersection(*sets)) if sets else []
 
 
+def align_runs(base_runs, treat_runs, generations: bool = True) -> Alignment:
+    """``align`` on two arms' run records (their seeds and code generations)."""
+    return align(_units(base_runs), _units(treat_runs), generations)
+
+
 def pairs(base_runs, treat_runs, generations: bool = True) -> list[tuple]:
     """(seed, base run, treat run) for the seeds ``align`` compares."""
     al = align(_units(base_runs), _units(treat_runs), generations)

@@ -2,14 +2,15 @@
 and full ranking, and where the per-user change comes from.
 
 Every comparison is one UFN configuration against the SASRec run of the same seed and protocol
-(``baseline_of``), on the seeds both have. Per user, the test NDCG@10 of each arm is averaged
-over those seeds; the change is the mean of the per-user differences, its word is
-``verdict_word`` (per-user Wilcoxon, as Table 2's), its interval a bootstrap over seeds and users
-(``bootstrap_interval``). A split cuts the users into groups (``popularity_groups``,
-``rank_groups``, ``mined_groups``) and reads the same numbers inside each group, with each
-group's contribution to the overall change. What the top-10 lists recommend: ``top10_popularity``.
-The report (wide tables, the figure, the answer in words): ``two_protocols_report``.
-Why the two protocols can disagree, and how each is computed here: docs/design.md.
+(``baseline_of``), on the seeds the comparison model pairs (``comparison.align_runs``: one code
+generation where it can). Per user, the test NDCG@10 of each arm is averaged over those seeds;
+the change is the mean of the per-user differences, its interval (over seeds and users) and its
+word come from the shared comparison model (``comparison.RULE``). A split cuts the users into
+groups (``popularity_groups``, ``rank_groups``, ``mined_groups``) and reads the same numbers
+inside each group, with each group's contribution to the overall change. What the top-10 lists
+recommend: ``top10_popularity``. The report (wide tables, the figure, the answer in words):
+``two_protocols_report``. Why the two protocols can disagree, and how each is computed here:
+docs/design.md.
 """
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ from ..config import Config, config_key
 from ..experiments import profiles
 from ..experiments.store import load_ranks
 from ..training.evaluate import per_user_metric
+from . import comparison as cm
 
 METRIC = "ndcg@10"
 PROTOCOLS = {"sampled": "sampled-100", "full": "full ranking"}
 ALPHA = 0.05
-TIE_DECIMALS = 12                   # per-user differences equal to this many decimals tie (as stats.py)
 RANK_BANDS = ((0, 10, "top 10"), (10, 100, "11-100"), (100, 1000, "101-1000"), (1000, math.inf, "beyond 1000"))
 # fields only UFN reads: its SASRec is the same config with these at the profile's base values
 UFN_ONLY = ("m", "alpha", "decay", "warmup", "warmup_epochs", "warmup_patience", "count_mode", "memory_slots")
@@ -35,69 +36,18 @@ SWEEP_NAMES = {"alpha": "alpha", "m": "m", "decay": "d", "batch_size": "batch si
 
 
 # ------------------------------------------------------------------------------ the verdict
-def verdict_word(change: float, p: float, alpha: float = ALPHA) -> str:
-    """"helps" / "hurts" (the change has that sign and the per-user Wilcoxon p < ``alpha``),
-    "ties" (p >= ``alpha`` or no change), "" when either number is missing: today's convention,
-    ``stats.effect``'s. A local copy, to be replaced by the shared comparison model of
-    ``ufnlib.analysis`` when it lands (the lead wires it at merge)."""
-    if change is None or p is None or not (np.isfinite(change) and np.isfinite(p)):
-        return ""
-    if p >= alpha or change == 0:
-        return "ties"
-    return "helps" if change > 0 else "hurts"
-
-
-def wilcoxon_p(base: np.ndarray, treat: np.ndarray) -> float:
-    """Per-user Wilcoxon signed-rank p of ``treat`` vs ``base`` ([seeds, users] each), on the
-    seed-averaged per-user values; 1 when no user differs, NaN without users."""
-    from scipy import stats as ss
-    if base.shape[-1] == 0:
-        return math.nan
-    d = np.round(treat.mean(0) - base.mean(0), TIE_DECIMALS)
-    if not np.any(d != 0):
-        return 1.0
-    return float(ss.wilcoxon(d).pvalue)
-
-
-def bootstrap_interval(base: np.ndarray, treat: np.ndarray, relative: bool = False, reps: int = 1000,
-                       level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of the mean per-user change (``relative``: mean(treat) / mean(base) -
-    1) under a two-level bootstrap: each replicate draws the seeds with replacement, weights the
-    arms' per-user values by how often each seed was drawn, then draws the users with replacement
-    (the same seeds and users for both arms: the pairing is kept). ``base``, ``treat``: [seeds,
-    users]. With one seed it is the users' bootstrap; with one user, the seeds'."""
-    n_s, n_u = base.shape
-    if n_u == 0:
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    out, chunk = [], 100
-    for start in range(0, reps, chunk):
-        r = min(chunk, reps - start)
-        w = np.stack([np.bincount(rng.integers(n_s, size=n_s), minlength=n_s) / n_s for _ in range(r)])
-        users = rng.integers(n_u, size=(r, n_u))
-        t = np.take_along_axis(w @ treat, users, 1).mean(1)
-        b = np.take_along_axis(w @ base, users, 1).mean(1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out.append(t / b - 1 if relative else t - b)
-    v = np.concatenate(out)
-    v[~np.isfinite(v)] = np.nan          # a replicate whose SASRec mean is 0 has no relative change
-    if np.isnan(v).all():
-        return math.nan, math.nan
-    q = (1 - level) / 2
-    return float(np.nanquantile(v, q)), float(np.nanquantile(v, 1 - q))
-
-
-def compare(base: np.ndarray, treat: np.ndarray, relative: bool = False, reps: int = 1000) -> dict:
-    """One comparison on [seeds, users] per-user values: both arms' means, the change (mean of
-    the per-user differences, or relative), its interval, the Wilcoxon p and the word."""
-    mb, mt = (float(x.mean()) if x.size else math.nan for x in (base, treat))
-    if relative:
-        change = mt / mb - 1 if mb else math.nan
-    else:
-        change = mt - mb
-    lo, hi = bootstrap_interval(base, treat, relative, reps)
-    p = wilcoxon_p(base, treat)
-    return dict(sasrec=mb, ufn=mt, change=change, lo=lo, hi=hi, p=p, word=verdict_word(change, p))
+def compare(base: np.ndarray, treat: np.ndarray, relative: bool = False) -> dict:
+    """One comparison on [seeds, users] per-user values, by the shared comparison model
+    (``comparison.compare_units``: seed i of one arm paired with seed i of the other): both arms'
+    means, the change (of the means; ``relative``: mean(treat) / mean(base) - 1), its 95%
+    interval over seeds and users, the p it inverts, the per-user Wilcoxon p and the word of
+    ``comparison.RULE``."""
+    units = [(cm.Unit(i, float(base[i].mean()) if base.shape[1] else math.nan, users=base[i]),
+              cm.Unit(i, float(treat[i].mean()) if treat.shape[1] else math.nan, users=treat[i]))
+             for i in range(base.shape[0])] if base.size else []
+    c = cm.compare_units(cm.Alignment(units), relative=relative)
+    return dict(sasrec=c.base, ufn=c.treat, change=c.change, lo=c.low, hi=c.high, p=c.p, p_users=c.p_users,
+                word=c.word)
 
 
 # -------------------------------------------------------------------------- the comparisons
@@ -142,6 +92,8 @@ class Comparison:
     base: list = field(default_factory=list)
     treat: list = field(default_factory=list)
     missing: list = field(default_factory=list)
+    generations: str = ""        # the compared runs' code generations (comparison.Alignment.generations)
+    mixed: bool = False          # compared pairs join runs of different generations
 
     @property
     def seeds(self) -> list[int]:
@@ -160,10 +112,13 @@ def comparisons(plan: list, res, profile: str) -> list[Comparison]:
         source, name = describe(c, profile)
         comp = out.setdefault(name, Comparison(source, name, c.dataset, c.backbone, c.to_dict()))
         rt, rb = recs.get(config_key(c)), recs.get(config_key(b))
-        if rt is not None and rb is not None:
-            comp.treat.append(rt)
-            comp.base.append(rb)
+        comp.treat += [rt] if rt is not None else []
+        comp.base += [rb] if rb is not None and rb not in comp.base else []
         comp.missing += [profiles.run_label(x) for x, r in ((c, rt), (b, rb)) if r is None]
+    for comp in out.values():          # the seeds the comparison model compares (one generation where it can)
+        al = cm.align_runs(comp.base, comp.treat)
+        comp.base, comp.treat = [b.run for b, _ in al.pairs], [t.run for _, t in al.pairs]
+        comp.generations, comp.mixed = al.generations, al.mixed
     return list(out.values())
 
 
@@ -246,7 +201,7 @@ def mined_groups(mined: np.ndarray) -> tuple[np.ndarray, list[str]]:
 
 
 # ---------------------------------------------------------------------------------- frames
-def overall_frame(comps: list[Comparison], pairs: dict, reps: int = 1000):
+def overall_frame(comps: list[Comparison], pairs: dict):
     """One row per (comparison, protocol): seeds, both arms' mean test NDCG@10, the relative
     change with its interval, the per-user p and the word; comparisons without a common seed
     keep a row with their missing runs."""
@@ -256,16 +211,17 @@ def overall_frame(comps: list[Comparison], pairs: dict, reps: int = 1000):
         pair = pairs.get(c.name)
         for p, label in PROTOCOLS.items():
             row = dict(source=c.source, comparison=c.name, dataset=c.dataset, backbone=c.backbone, protocol=label,
-                       seeds=",".join(map(str, c.seeds)), n_seeds=len(c.seeds), missing=len(c.missing))
+                       seeds=",".join(map(str, c.seeds)), n_seeds=len(c.seeds), missing=len(c.missing),
+                       generations=c.generations + (" (mixed)" if c.mixed else ""))
             if pair is not None:
-                row.update(compare(*pair.values(p), relative=True, reps=reps))
+                row.update(compare(*pair.values(p), relative=True))
             rows.append(row)
-    cols = ["source", "comparison", "dataset", "backbone", "protocol", "seeds", "n_seeds", "missing", "sasrec", "ufn",
-            "change", "lo", "hi", "p", "word"]
+    cols = ["source", "comparison", "dataset", "backbone", "protocol", "seeds", "n_seeds", "generations", "missing",
+            "sasrec", "ufn", "change", "lo", "hi", "p", "p_users", "word"]
     return pd.DataFrame(rows, columns=cols)
 
 
-def split_frame(pair: Pair, kind: str, codes: np.ndarray, labels: list[str], reps: int = 1000):
+def split_frame(pair: Pair, kind: str, codes: np.ndarray, labels: list[str]):
     """One row per (group, protocol) of one comparison: users, both arms' mean NDCG@10 in the
     group, the mean per-user change with its interval, p and word, and the group's contribution
     to the overall relative change (group users x group change / all users / SASRec's overall
@@ -281,7 +237,7 @@ def split_frame(pair: Pair, kind: str, codes: np.ndarray, labels: list[str], rep
             mask = codes == g
             if not mask.any():
                 continue
-            r = compare(b[:, mask], t[:, mask], reps=reps)
+            r = compare(b[:, mask], t[:, mask])
             scale = mask.sum() / n / base_mean if base_mean else math.nan
             rows.append(dict(comparison=pair.comparison.name, split=kind, group=name, order=g, users=int(mask.sum()),
                              share=float(mask.mean()), protocol=label, **r, contribution=r["change"] * scale,
@@ -291,19 +247,19 @@ def split_frame(pair: Pair, kind: str, codes: np.ndarray, labels: list[str], rep
     return pd.DataFrame(rows, columns=cols)
 
 
-def splits(pair: Pair, freq: np.ndarray, test_items: np.ndarray, reps: int = 1000) -> dict:
+def splits(pair: Pair, freq: np.ndarray, test_items: np.ndarray) -> dict:
     """The three splits of one comparison: kind -> ``split_frame`` (``mined`` only when the
     UFN runs carry the held-out flags with the held-out items in reach; out of reach, none is
     mined by construction). ``freq``: training frequency per item id;
     ``test_items``: the test item of each of ``pair.users``."""
     out = {}
     codes, labels, _ = popularity_groups(freq[test_items])
-    out["popularity"] = split_frame(pair, "popularity", codes, labels, reps)
+    out["popularity"] = split_frame(pair, "popularity", codes, labels)
     codes, labels = rank_groups(pair.ranks["full"][0])
-    out["sasrec_rank"] = split_frame(pair, "sasrec_rank", codes, labels, reps)
+    out["sasrec_rank"] = split_frame(pair, "sasrec_rank", codes, labels)
     if pair.mined is not None and not pair.comparison.config.get("exclude_heldout"):   # out of reach: none mined
         codes, labels = mined_groups(pair.mined)
-        out["mined"] = split_frame(pair, "mined", codes, labels, reps)
+        out["mined"] = split_frame(pair, "mined", codes, labels)
     return out
 
 

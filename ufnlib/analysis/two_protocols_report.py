@@ -8,15 +8,15 @@ import textwrap
 
 import numpy as np
 
+from . import comparison
 from .two_protocols import PROTOCOLS
 
 SAMPLED, FULL = PROTOCOLS["sampled"], PROTOCOLS["full"]
 SPLIT_TITLES = {"popularity": "test item's training frequency (deciles of the users' test items)",
                 "sasrec_rank": "SASRec's full-ranking rank of the test item (median over seeds)",
                 "mined": "test item in UFN's N_false at the selected epoch (fixed-budget runs only)"}
-RULE = ("helps / hurts: the per-user Wilcoxon signed-rank test on the seed-averaged NDCG@10 gives p < 0.05 in "
-        "that direction, else ties (Table 2's rule); [a, b]: 95% percentile interval of a bootstrap over seeds "
-        "and users")
+RULE = comparison.RULE + "; [a, b]: that 95% interval"
+WORDS = (comparison.HELPS, comparison.HURTS, comparison.UNCLEAR, comparison.ONE_SEED)
 
 
 def pct(x: float, digits: int = 1) -> str:
@@ -26,20 +26,8 @@ def pct(x: float, digits: int = 1) -> str:
 def _cell(r, fmt) -> str:
     if not isinstance(r.get("word"), str) or not r["word"]:
         return ""
-    return f"{fmt(r['change'])} [{fmt(r['lo'])}, {fmt(r['hi'])}] {r['word']}"
-
-
-def settled(r) -> bool:
-    """Whether the interval over seeds and users lies on one side of zero."""
-    return bool(r["lo"] > 0 or r["hi"] < 0)
-
-
-def unsettled_note(r) -> str:
-    """A word that the per-user test decided but the interval over seeds and users crosses zero."""
-    if r["word"] in ("helps", "hurts") and not settled(r):
-        return (" (the per-user test decides, but the interval over seeds and users crosses zero: the seeds do not "
-                "settle the sign)")
-    return ""
+    iv = f" [{fmt(r['lo'])}, {fmt(r['hi'])}]" if np.isfinite(r["lo"]) and np.isfinite(r["hi"]) else ""
+    return f"{fmt(r['change'])}{iv} {r['word']}"
 
 
 # ------------------------------------------------------------------------------- tables
@@ -52,6 +40,7 @@ def overall_display(overall):
         by = {r["protocol"]: r for r in g.to_dict("records")}
         s, f = by.get(SAMPLED, {}), by.get(FULL, {})
         rows.append({"comparison": name, "source": s.get("source", ""), "seeds": s.get("seeds", ""),
+                     "generations": s.get("generations", ""),
                      f"{SAMPLED}: SASRec": s.get("sasrec"), f"{SAMPLED}: change": _cell(s, pct),
                      f"{FULL}: SASRec": f.get("sasrec"), f"{FULL}: change": _cell(f, pct),
                      "same word": (("yes" if s["word"] == f.get("word") else "no")
@@ -140,23 +129,12 @@ def plot(focus: dict, mined=None, top10=None, top10_note: str = ""):
 
 # -------------------------------------------------------------------------------- words
 def counts(overall, protocol: str) -> dict:
-    g = overall[(overall["protocol"] == protocol) & overall["word"].isin(["helps", "hurts", "ties"])]
-    return {w: g.loc[g["word"] == w, "comparison"].tolist() for w in ("helps", "hurts", "ties")}
+    g = overall[(overall["protocol"] == protocol) & overall["word"].isin(WORDS)]
+    return {w: g.loc[g["word"] == w, "comparison"].tolist() for w in WORDS}
 
 
 def _count_text(c: dict) -> str:
-    return ", ".join(f"{w} in {len(v)}" for w, v in c.items())
-
-
-def clear_gains(overall, protocol: str) -> str:
-    """Of the comparisons where UFN helps under ``protocol``, those whose interval over seeds and
-    users lies above zero, and how many of them rest on more than one seed."""
-    g = overall[(overall["protocol"] == protocol) & (overall["word"] == "helps")]
-    above = g[g["lo"] > 0]
-    multi = above[above["n_seeds"] > 1]["comparison"].tolist()
-    return (f"Under {protocol}, the interval lies above zero for {len(above)} of the {len(g)} 'helps'"
-            + (f"; with more than one seed: {', '.join(multi)}" if multi else "; none with more than one seed")
-            + ".")
+    return ", ".join(f"{len(v)} {w}" for w, v in c.items())
 
 
 def disagreements(overall) -> list[str]:
@@ -279,8 +257,7 @@ def answer(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_
     cs, cf = counts(overall, SAMPLED), counts(overall, FULL)
     n = sum(len(v) for v in cs.values())
     lines = [f"Over the {n} comparisons computed (UFN against SASRec of the same seeds, test NDCG@10; {RULE}): "
-             f"under {SAMPLED}, the paper's protocol, UFN {_count_text(cs)}; under {FULL} it {_count_text(cf)}. "
-             + " ".join(clear_gains(overall, p) for p in (SAMPLED, FULL))]
+             f"under {SAMPLED}, the paper's protocol: {_count_text(cs)}; under {FULL}: {_count_text(cf)}."]
     dis = disagreements(overall)
     lines.append(f"The two protocols give different words in {len(dis)} of them"
                  + (": " + "; ".join(dis) + "." if dis else "."))
@@ -288,8 +265,7 @@ def answer(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_
     if len(row) and isinstance(row.loc[FULL, "word"], str) and row.loc[FULL, "word"]:
         total = {p: row.loc[p, "change"] for p in (SAMPLED, FULL)}
         lines.append(f"{focus_name} (seeds {row.loc[FULL, 'seeds']}): {_cell(row.loc[SAMPLED], pct)} under "
-                     f"{SAMPLED}{unsettled_note(row.loc[SAMPLED])}, {_cell(row.loc[FULL], pct)} under {FULL}"
-                     f"{unsettled_note(row.loc[FULL])}.")
+                     f"{SAMPLED}, {_cell(row.loc[FULL], pct)} under {FULL}.")
         if focus.get("popularity") is not None and len(focus["popularity"]):
             text, lf = popularity_sentence(focus["popularity"], total)
             lines.append(text + f" Under full ranking the change comes {lf}."
@@ -317,12 +293,9 @@ def readme_line(overall, focus_name: str, focus: dict, top10=None, popularity=No
     fixed-budget comparison's mined split)."""
     cs, cf = counts(overall, SAMPLED), counts(overall, FULL)
     n = sum(len(v) for v in cs.values())
-    full = overall[(overall["protocol"] == FULL) & (overall["word"] == "helps") & (overall["lo"] > 0)]
-    multi = int((full["n_seeds"] > 1).sum())
-    out = (f"- **Two protocols (notebook 10).** Over {n} UFN-vs-SASRec comparisons (test NDCG@10; helps / hurts: "
-           f"per-user Wilcoxon p < 0.05), UFN {_count_text(cs)} under {SAMPLED} (the paper's protocol, on which its "
-           f"claims stay decided) and {_count_text(cf)} under {FULL}; of those {len(cf['helps'])} 'helps', the "
-           f"interval over seeds and users lies above zero in {len(full)} ({multi} with more than one seed).")
+    out = (f"- **Two protocols (notebook 10).** Over {n} UFN-vs-SASRec comparisons (test NDCG@10; {comparison.RULE}): "
+           f"under {SAMPLED} (the paper's protocol, on which its claims stay decided) {_count_text(cs)}; under "
+           f"{FULL} {_count_text(cf)}.")
     row = overall[overall["comparison"] == focus_name].set_index("protocol")
     if len(row) and isinstance(row.loc[FULL, "word"], str) and row.loc[FULL, "word"]:
         out += f" {focus_name}: {_cell(row.loc[SAMPLED], pct)} sampled, {_cell(row.loc[FULL], pct)} full ranking"

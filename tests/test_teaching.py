@@ -2,7 +2,6 @@
 (notebook 07) and the two-user walkthrough toy (notebook 08)."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch

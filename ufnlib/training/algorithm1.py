@@ -147,8 +147,8 @@ class Step:
 
 def train_step(runs, users, weights) -> list[Step]:
     """Algorithm 1, lines 10-18, once for each run ``runs[k]`` on its batch of users ``users[k]``;
-    ``weights`` computes the K runs' logits (see the module doc). Runs without ``opt`` are not
-    updated (the replay: call it under ``torch.no_grad``)."""
+    ``weights`` computes the K runs' logits (see the module doc). Runs without ``opt`` (the
+    replay's, called under ``torch.no_grad``) are not updated."""
     # line 10: the batches, each drawn from its run's own generators (cloze masks, dropout seed)
     drawn = [run.make_batch(u) for run, u in zip(runs, users)]
     batches = [b for b, _ in drawn]
@@ -163,11 +163,10 @@ def train_step(runs, users, weights) -> list[Step]:
     # lines 14, 16, 17, Eqs. 4, 8, 9: L_final of each run
     losses = [final_loss(run.cfg, lg, tg, tl, lambda k=k: weights.penalty(runs, k))
               for k, (run, lg, tg, tl) in enumerate(zip(runs, logits, targets, t_logits))]
-    # line 18, Eq. 10: the gradient step (each run's Adam on its own parameters)
-    updating = [run for run in runs if run.opt is not None]
-    if updating:
+    # line 18, Eq. 10: the gradient step (each run's own optimizer, Adam in training, on its own parameters)
+    if runs[0].opt is not None:
         weights.backward(runs, [x.final for x in losses])
-        for run in updating:
+        for run in runs:
             run.opt.step()
     # line 15, Eq. 6: the teacher follows the updated student
     for run in runs:

@@ -21,8 +21,15 @@ from ..models import make_data, make_model
 from ..models.layers import Noise
 from ..negatives.diagnostics import runaway, runaway_epoch
 from ..negatives.strategies import make_strategy
-from .algorithm1 import (WARMUP_MIN_LIFT, basic_loss, consistency_loss, ema_decay, make_teacher,  # noqa: F401
-                         train_step, warmup_ended)
+from .algorithm1 import (  # noqa: F401  (the losses, ema_decay, WARMUP_MIN_LIFT: also importable from here)
+    WARMUP_MIN_LIFT,
+    basic_loss,
+    consistency_loss,
+    ema_decay,
+    make_teacher,
+    train_step,
+    warmup_ended,
+)
 from .evaluate import Evaluator
 from .protocol import ProtocolLog
 from .weights import OwnWeights

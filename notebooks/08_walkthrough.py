@@ -37,7 +37,8 @@ from ufnlib.analysis import report, walkthrough
 from ufnlib.negatives.fmr import FMRMemory
 from ufnlib.negatives.oracle import PlainFMR
 from ufnlib.negatives.strategies import Targets
-from ufnlib.training.train import Trainer, basic_loss, consistency_loss, ema_decay, make_teacher, warmup_ended
+from ufnlib.training import algorithm1
+from ufnlib.training.algorithm1 import basic_loss, consistency_loss, ema_decay, make_teacher, warmup_ended
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 20)
@@ -146,8 +147,9 @@ print(walkthrough.source(FMRMemory.inject))
 print(walkthrough.source(FMRMemory.record))
 
 # %% [markdown]
-# `ToyUFN.step` is one visit of Algorithm 1 (lines 10-18) with these pieces, in the order the
-# trainer calls them (`Trainer.train_step`, printed in Section 3.4):
+# `ToyUFN.step` is one visit of Algorithm 1 (lines 10-18): it calls the trainer's own step,
+# `algorithm1.train_step` (printed in Section 3.4), with the real `ufn` strategy; only the logits
+# come from the toy's table. The plain oracle runs beside it on the same negatives and logits:
 
 # %%
 print(walkthrough.source(walkthrough.ToyUFN.step))
@@ -224,11 +226,14 @@ print(f"soft label y^ = sigma({row['teacher_logit']:.3f}) = {y_hat:.3f}; "
 # \omega \leftarrow \omega - \gamma \frac{\partial \mathcal{L}_{final}}{\partial \omega} \qquad (10)$$
 #
 # The student minimises the basic loss (with the reversed labels) plus alpha times the consistency
-# loss; the trainer adds them in `train_step`, takes the optimiser step (Adam in training, plain
-# SGD in the toy), then updates the teacher and records N_rec.
+# loss (`final_loss`); `train_step` takes the optimiser step (Adam in training, plain SGD in the
+# toy), then updates the teacher and records N_rec. It is the one step of every trainer: a single
+# run calls it for K = 1 run, a bundle for K runs with stacked weights, the case-study replay
+# without an optimiser, and the toy above.
 
 # %%
-print(walkthrough.source(Trainer.train_step))
+print(walkthrough.source(algorithm1.final_loss))
+print(walkthrough.source(algorithm1.train_step))
 
 # %% [markdown]
 # **Steps 4 and 5.** Item 3 is not in A's N_rec any more, but it is drawn at random for A in step
@@ -270,20 +275,16 @@ print(walkthrough.source(warmup_ended))
 walkthrough.warmup_table([100, 60, 40, 30, 25, 20, 19, 18.9], ufnlib.Config())
 
 # %% [markdown]
-# Algorithm 1, line by line, and where each line lives:
+# ## Algorithm 1 in one module
 #
-# | line | what | code |
-# |---|---|---|
-# | 1-2 | initialise the model and an empty N_rec | `Trainer.__init__`, `FMRMemory.__init__` |
-# | 3-8 | warm-up: random negatives, basic loss | `Trainer.maybe_end_warmup`, `warmup_ended` |
-# | 9 | the teacher starts as a copy of the student | `make_teacher` |
-# | 11 | negatives = N_rec, then random (Eq. 5) | `FMRMemory.inject` (via `Strategy.negatives`) |
-# | 12 | N_rec = negatives scoring above the positive | `FMRMemory.record` (via `Strategy.after_step`) |
-# | 13 | N_false = re-fed more than m times | `FMRDetector.flag`, `Strategy.labels` |
-# | 14 | basic loss with reversed labels (Eq. 4) | `basic_loss` |
-# | 15 | teacher update (Eq. 6) | `teacher.update_parameters`, `ema_decay` |
-# | 16 | consistency loss on N_false (Eqs. 7-8) | `consistency_loss` |
-# | 17-18 | gradient step on Eq. 9 (Eq. 10) | `Trainer.train_step` |
+# Everything above except the mining memory lives in one module, `ufnlib/training/algorithm1.py`:
+# the warm-up rule (lines 3-8), the teacher (lines 9 and 15), the losses (lines 14, 16, 17) and
+# `train_step` (lines 10-18), which calls the strategy for lines 11-13 (`Strategy.negatives`,
+# `labels`, `after_step`: `FMRMemory.inject`, `FMRDetector.flag`, `FMRMemory.record`). Its
+# docstring maps each line of Algorithm 1 to its code. The whole module:
+
+# %%
+print(walkthrough.source(algorithm1))
 
 # %% [markdown]
 # ## Key numbers

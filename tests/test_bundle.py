@@ -125,9 +125,26 @@ def test_bundle_refuses_runs_that_cannot_share_it():
         check_compatible([a, b.replace(batch_size=64)])
     with pytest.raises(BundleError, match="backbone"):
         check_compatible([a, b.replace(backbone="bert4rec")])
-    with pytest.raises(BundleError, match="l2_emb"):
-        check_compatible([a, b.replace(l2_emb=0.1)])
     check_compatible([a, b.replace(alpha=0.1, m=4, decay=0.9, seed=9)])    # what a sweep varies may differ
+    check_compatible([a, b.replace(l2_emb=0.1, lr=5e-4, beta2=0.99)])     # each run has its own Adam and penalty
+
+
+@pytest.mark.parametrize("backbone", ["sasrec", "ssept"])
+def test_bundled_runs_with_their_own_l2_emb_and_adam_settings_train_as_their_single_runs(backbone):
+    """Each bundled run's L2 penalty (its ``l2_reg`` on its own slices) and its own Adam (lr,
+    beta2): losses and weights as its single run's, up to float rounding."""
+    base = cfgs_for(backbone, max_epochs=4)
+    cfgs = [base[0].replace(l2_emb=0.05), base[1].replace(lr=5e-4, beta2=0.99), base[2]]
+    split = load_split(DS)
+    single = [Trainer(c, split, progress=False).fit() for c in cfgs]
+    bundled = [Trainer(c, split, progress=False) for c in cfgs]
+    Bundle(bundled, chunks=2).fit()
+    for s, b in zip(single, bundled):
+        np.testing.assert_allclose(losses(b), losses(s), rtol=2e-6)
+        assert b.best["epoch"] == s.best["epoch"]
+        for name, p in s.model.state_dict().items():
+            torch.testing.assert_close(b.model.state_dict()[name], p, rtol=1e-3, atol=1e-3)
+    assert single[0].opt.param_groups[0]["lr"] != single[1].opt.param_groups[0]["lr"]
 
 
 @pytest.mark.parametrize("backbone", ["sasrec", "ssept", "bert4rec"])
@@ -179,11 +196,12 @@ def test_grid_bundles_group_runs_that_may_share_a_bundle():
     from ufnlib.experiments.grid import bundles
     sas = cfgs_for("sasrec")
     bert = cfgs_for("bert4rec")
-    odd = sas[0].replace(seed=7, l2_emb=0.1)
-    out = bundles([sas[0], bert[0], sas[1], odd, sas[2], bert[1]], size=2)
-    assert [[c.seed for c in b] for b in out] == [[1, 2], [1, 2], [7], [3]]
+    odd = sas[0].replace(seed=7, l2_emb=0.1)                    # bundles with the others
+    wide = sas[0].replace(seed=8, hidden=32)                     # another shape: a bundle of its own
+    out = bundles([sas[0], bert[0], sas[1], odd, wide, sas[2], bert[1]], size=2)
+    assert [[c.seed for c in b] for b in out] == [[1, 2], [1, 2], [7, 3], [8]]
     assert [b[0].backbone for b in out] == ["sasrec", "bert4rec", "sasrec", "sasrec"]
-    for b in out[:2]:
+    for b in out:
         check_compatible(b)
 
 

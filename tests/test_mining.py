@@ -172,7 +172,7 @@ def test_memory_does_not_grow_across_epochs(strategy):
 
 def test_warmup_rule():
     from ufnlib import Config
-    from ufnlib.training.train import warmup_ended
+    from ufnlib.training.algorithm1 import warmup_ended
     cfg = Config()
     L = [100, 60, 40, 30, 25, 20, 19, 18.9]
     # drop over first five epochs = 100 - 20 = 80 -> threshold 0.4; last drop 0.1 < 0.4
@@ -187,7 +187,7 @@ def test_teacher_matches_torch_ema_schedule():
     """The AveragedModel teacher follows torch-ema's decay min(d, (1+k)/(10+k)) exactly."""
     from torch_ema import ExponentialMovingAverage
 
-    from ufnlib.training.train import make_teacher
+    from ufnlib.training.algorithm1 import make_teacher
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
     ref = ExponentialMovingAverage(model.parameters(), decay=0.9)
@@ -205,7 +205,7 @@ def test_teacher_matches_torch_ema_schedule():
 
 
 def test_consistency_only_on_mined_entries():
-    from ufnlib.training.train import consistency_loss
+    from ufnlib.training.algorithm1 import consistency_loss
     s = torch.tensor([[0.0, 1.0, -1.0]], requires_grad=True)
     t = torch.tensor([[5.0, 2.0, 3.0]])
     mask = torch.tensor([[False, True, False]])
@@ -239,7 +239,9 @@ def test_strategies_train_and_record_teacher(strategy, tmp_path):
 def test_teacher_logits_on_a_subset_equal_the_full_computation():
     """Encoding only the sequences that hold mined entries gives the same teacher logits."""
     from ufnlib import Config, load_split
-    from ufnlib.training.train import Trainer, make_teacher
+    from ufnlib.training.algorithm1 import make_teacher
+    from ufnlib.training.train import Trainer
+    from ufnlib.training.weights import teacher_entries, teacher_positions
     cfg = Config(dataset="synthetic:users=80,items=60", strategy="ufn", hidden=16, n_neg=10, dropout=0.0)
     tr = Trainer(cfg, load_split(cfg.dataset), progress=False)
     tr.teacher = make_teacher(tr.model, cfg.decay)
@@ -248,7 +250,7 @@ def test_teacher_logits_on_a_subset_equal_the_full_computation():
     cands = torch.cat([b.targets[:, None], tr.sampler.sample(b.pos_users, cfg.n_neg)], 1)
     need = torch.zeros(P, dtype=torch.bool)
     need[torch.randperm(P, generator=torch.Generator().manual_seed(0))[: P // 3]] = True
-    idx, h = tr.teacher_positions(b, need)
+    idx, h = teacher_positions(tr, b, need)
     t = tr.teacher.module
     with torch.no_grad():
         sub = t.score(h, cands[idx], b.pos_users[idx])
@@ -259,6 +261,6 @@ def test_teacher_logits_on_a_subset_equal_the_full_computation():
     mask = torch.zeros_like(cands, dtype=torch.bool)
     mask[need] = torch.rand(int(need.sum()), cands.shape[1], generator=torch.Generator().manual_seed(1)) < 0.2
     mask[need.nonzero()[0, 0], 3] = True
-    ent = tr.teacher_entries(b, cands, mask)
+    ent = teacher_entries(tr, b, cands, mask)
     assert ent.shape == (int(mask.sum()),)
     assert torch.allclose(ent, full[mask], atol=1e-5)

@@ -22,8 +22,8 @@ def _fit(cfg, patch_test=None):
     if patch_test is not None:
         real = tr.evaluator.ranks
 
-        def ranks(model, which="valid", modes=("sampled", "full"), trim=True):
-            out = real(model, which, modes, trim)
+        def ranks(model, which="valid", modes=("sampled", "full"), trim=True, **subset):
+            out = real(model, which, modes, trim, **subset)
             return {m: patch_test(v, m) for m, v in out.items()} if which == "test" else out
         tr.evaluator.ranks = ranks
     return tr.fit(resume=False)

@@ -2,8 +2,6 @@
 (notebook 07) and the two-user walkthrough toy (notebook 08)."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
@@ -116,45 +114,38 @@ def test_toy_story():
     assert L.loc[3, "L_final"] == pytest.approx(L.loc[3, "L_basic"] + 0.3 * L.loc[3, "L_con"])
 
 
-class _HandSampler:
-    def __init__(self):
-        self.next = None
-
-    def sample(self, users, n):
-        return self.next.clone()
-
-
-@pytest.mark.parametrize("name", ["ufn", "fmr"])
-def test_toy_labels_equal_the_strategy(name):
-    """The toy's labelling equals the ufn / fmr strategies fed the same negatives and logits."""
-    from ufnlib.negatives.strategies import make_strategy
-    toy = _toy(consistency=(name == "ufn"))
-    cfg = ufnlib.Config(strategy=name, n_neg=3, m=1)
-    data = SimpleNamespace(n_inter=2, n_items=8, inter_user=torch.arange(2))
-    sampler = _HandSampler()
-    st = make_strategy(cfg, data, sampler)
-    st.activate()
-    batch = SimpleNamespace(inter=torch.arange(2), pos_users=torch.arange(2))
-    for n in NEGS:
-        toy.step(n)
+@pytest.mark.parametrize("name", ["ufn", "fmr", "fcr"])
+def test_toy_runs_the_trainer_step_with_the_real_strategy(name):
+    """The toy's step is ``algorithm1.train_step`` with the real strategy: its labels follow the
+    rule by hand (N_false = re-fed more than m times; reversed for ufn / fmr, not for fcr), L_con
+    appears only with a consistency treatment, and the memory agrees with the oracle."""
+    from ufnlib.negatives.strategies import Strategy
+    toy = _toy(strategy=name)
+    assert isinstance(toy.strategy, Strategy) and toy.strategy.name == name
+    for t, n in enumerate(NEGS, start=1):
+        out = toy.step(n)
         last = toy.last
-        sampler.next = last["random"]
-        negs = st.negatives(batch)
-        assert torch.equal(negs, last["cands"][:, 1:])
-        tg = st.labels(batch, last["cands"], last["logits"])
-        assert torch.equal(tg.labels, last["labels"])
-        assert (tg.con_mask is not None) == (name == "ufn")
-        if tg.con_mask is not None:
-            assert torch.equal(tg.con_mask, last["mined"])
-        st.after_step(batch, last["cands"], last["logits"], tg)
-        assert torch.equal(st.detector.memory.rec_items, toy.memory.rec_items)
-        assert torch.equal(st.detector.memory.hist_count, toy.memory.hist_count)
+        assert out["memory"]["agree"].all()
+        mined = torch.zeros_like(last["mined"])
+        mined[:, 1:] = last["refed"] & (last["counts"] > toy.m)
+        assert torch.equal(last["mined"], mined)
+        want = (last["cands"] == toy.pos[:, None]).float()
+        if name != "fcr":
+            want[mined] = 1.0
+        assert torch.equal(last["labels"], want)
+        l_con = toy.losses_table().loc[t, "L_con"]
+        assert (l_con > 0) == (name != "fmr" and bool(mined.any()))
+    assert toy.losses_table()["mined"].sum() > 0
 
 
 def test_source_and_tables():
-    from ufnlib.training.train import basic_loss
-    txt = walkthrough.source(basic_loss)
-    assert txt.startswith("# ufnlib/training/train.py, lines ") and "def basic_loss" in txt
+    from ufnlib.training import algorithm1
+    txt = walkthrough.source(algorithm1.basic_loss)
+    assert txt.startswith("# ufnlib/training/algorithm1.py, lines ") and "def basic_loss" in txt
+    whole = walkthrough.source(algorithm1)
+    n = len(whole.splitlines()) - 1
+    assert whole.startswith(f"# ufnlib/training/algorithm1.py, lines 1-{n}\n") and "def train_step" in whole
+    assert n <= 300                                  # Algorithm 1 in one sitting
     e = walkthrough.ema_schedule(0.999, 3)
     assert e["decay"].tolist() == pytest.approx([2 / 11, 3 / 12, 4 / 13])
     w = walkthrough.warmup_table([100, 60, 40, 30, 25, 20, 19, 18.9], ufnlib.Config())

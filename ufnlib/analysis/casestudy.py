@@ -4,7 +4,8 @@ The training loop keeps no per-user list of mined items (only per-epoch counts, 
 history), and the FMR memory is gone when a run ends. ``replay_mining`` therefore re-runs the
 mining rule (the run's own strategy: paper Eq. 5 and Algorithm 1 lines 11-13) over the training
 positions with the run's **selected weights held fixed** (for UFN the EMA teacher's, in eval
-mode), for ``m + 2`` passes: record the negatives that outscore the positive, re-feed them, count.
+mode), for ``m + 2`` passes: record the negatives that outscore the positive, re-feed them, count
+(``algorithm1.train_step`` with no optimiser and no teacher: the trainer's own step).
 With fixed weights an entry that beats the positive once keeps beating it, so the replayed N_false
 is the set of sampled negatives the final model ranks above the positive: a proxy of the last
 training epoch's N_false, not the set itself (which came from a changing student with dropout on).
@@ -26,7 +27,10 @@ from ..data.synthetic import false_negative_mask
 from ..experiments.splits import load_split
 from ..experiments.store import load_model, model_path, results_dir
 from ..models import make_data
+from ..models.layers import Noise
 from ..negatives.strategies import make_strategy
+from ..training.algorithm1 import Run, train_step
+from ..training.weights import OwnWeights
 from . import case_artefacts
 from .stats import Claim, verdict
 from .tables import protocol
@@ -73,8 +77,8 @@ def short_label(cats: list[str] | None, n: int = 2) -> str:
 @torch.no_grad()
 def replay_mining(cfg, root=None, passes: int | None = None, batch_size: int = 512) -> Mined:
     """N_false of the run ``cfg`` replayed with its selected weights fixed (see module doc): the
-    run's own strategy (FMR's detector; reversed entries are not re-recorded) driven over the
-    training positions, with the trainer's steps minus the optimiser."""
+    trainer's step (``algorithm1.train_step``) with the run's own strategy (FMR's detector;
+    reversed entries are not re-recorded) over the training positions, without an optimiser."""
     split = load_split(cfg.dataset)
     model = load_model(cfg, root)
     g = torch.Generator().manual_seed(REPLAY_SEED_OFFSET + cfg.seed * 1_000_003)
@@ -83,22 +87,22 @@ def replay_mining(cfg, root=None, passes: int | None = None, batch_size: int = 5
     if st.spec.detector != "fmr" or not st.spec.reverse:
         raise ValueError(f"replay_mining replays FMR mining with reversal (ufn, fmr); got strategy {cfg.strategy!r}")
     st.activate()
+
+    def batch(u):      # the model is in eval mode: no dropout, the noise is never read
+        return data.batch(u, trim=not cfg.attend_padding), Noise(torch.zeros(len(u), dtype=torch.long),
+                                                                 torch.arange(len(u)))
+    run = Run(cfg, st, model, batch)
     users = torch.from_numpy(data.train_users)
     passes = passes or cfg.m + 2
     rnd_u, rnd_i, positions = [], [], 0
     for p in range(passes):
         for s in range(0, len(users), batch_size):
-            b = data.batch(users[s:s + batch_size], trim=not cfg.attend_padding)
-            h = torch.cat([model.encode(gr.inputs, gr.users)[gr.real] for gr in b.groups])
-            negs = st.negatives(b)
-            cands = torch.cat([b.targets[:, None], negs], 1)
-            logits = model.score(h, cands, b.pos_users)
-            st.after_step(b, cands, logits, st.labels(b, cands, logits))
+            step = train_step([run], [users[s:s + batch_size]], OwnWeights())[0]
             if p == passes - 1:
                 ok = ~st.fed[:, -1]                          # the last slot: random unless N_rec is full
-                rnd_u.append(b.pos_users[ok].numpy())
-                rnd_i.append(negs[ok, -1].numpy())
-                positions += len(b.inter)
+                rnd_u.append(step.batch.pos_users[ok].numpy())
+                rnd_i.append(step.cands[ok, -1].numpy())
+                positions += len(step.batch.inter)
     i, items = st.memory.false_negatives()
     u = data.inter_user[i].numpy()
     n1 = split.n_items + 1

@@ -3,22 +3,24 @@
 The toy's "model" is a table of logits (``LogitTable``): its parameters are the scores
 ``s_{u,t} . v`` themselves, so every number in the walkthrough can be followed by hand. Each user
 has one training position (one train interaction, id = the user's index). ``ToyUFN.step`` runs
-Algorithm 1 lines 10-18 once on hand-made random negatives with the library's own pieces, in the
-order ``train.Trainer.train_step`` calls them:
+Algorithm 1 lines 10-18 once on hand-made random negatives through the trainer's own step,
+``training.algorithm1.train_step``, with the real ``ufn`` strategy (or ``fmr``, ``fcr``):
 
-  ``FMRMemory.inject`` (Eq. 5) -> N_false = re-fed more than m times -> labels (reversal) ->
-  ``basic_loss`` (Eq. 4) + alpha x ``consistency_loss`` against the teacher (Eqs. 7-9) -> SGD
-  step (Eq. 10) -> teacher update (Eq. 6, ``make_teacher``) -> ``FMRMemory.record``.
+  ``Strategy.negatives`` (Eq. 5) -> ``Strategy.labels`` (N_false = re-fed more than m times,
+  reversal) -> ``basic_loss`` (Eq. 4) + alpha x ``consistency_loss`` against the teacher (Eqs.
+  7-9) -> SGD step (Eq. 10) -> teacher update (Eq. 6, ``make_teacher``) -> ``Strategy.after_step``
+  (N_rec).
 
-``PlainFMR`` (the loop-and-dict oracle) runs beside the memory on the same negatives and logits,
-and every table carries its numbers next to the memory's. The labelling rule (``mined = refed &
-(counts > m)``, reversal, consistency mask) is the one of ``detectors.FMRDetector.flag`` and
-``strategies.Strategy.labels``; a test drives the real ``ufn`` strategy on the same toy and checks
-that both agree.
+Only the logits differ from a real run: ``TableWeights`` reads them from the table (a position's
+query is its user) where ``weights.OwnWeights`` encodes sequences. ``PlainFMR`` (the
+loop-and-dict oracle) runs beside the strategy's memory on the same negatives and logits, and
+every table carries its numbers next to the memory's. The toy keeps a teacher for its tables
+under every strategy; only ``ufn`` and ``fcr`` use it in the loss.
 """
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -26,15 +28,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..negatives.fmr import FMRMemory
+from ..config import Config
 from ..negatives.oracle import PlainFMR
-from ..negatives.strategies import Targets
-from ..training.train import basic_loss, consistency_loss, ema_decay, make_teacher, warmup_ended
+from ..negatives.strategies import Targets, make_strategy
+from ..training.algorithm1 import Run, basic_loss, ema_decay, make_teacher, train_step, warmup_ended
+from ..training.weights import OwnWeights
 
 
 def source(obj) -> str:
-    """The source of a ufnlib function, method or class, headed by its file and line numbers."""
+    """The source of a ufnlib module, function, method or class, headed by its file and line numbers."""
     lines, start = inspect.getsourcelines(obj)
+    start = max(start, 1)                 # a module starts at line 1 (inspect says 0)
     path = inspect.getsourcefile(obj)
     short = path[path.rfind("ufnlib"):] if "ufnlib" in path else path
     return f"# {short}, lines {start}-{start + len(lines) - 1}\n" + "".join(lines)
@@ -50,6 +54,26 @@ class LogitTable(nn.Module):
 
     def score(self, users: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
         return self.table[users[:, None], cands]
+
+
+class TableWeights(OwnWeights):
+    """``algorithm1.train_step``'s logits for ``LogitTable`` runs: each position's row is its user's."""
+
+    def logits(self, runs, batches, noises, cands):
+        return [r.model.score(b.pos_users, c) for r, b, c in zip(runs, batches, cands)]
+
+    @torch.no_grad()
+    def teacher_logits(self, runs, batches, cands, targets, need):
+        return [r.teacher.module.score(b.pos_users, c)[tg.con_mask] if nd else None
+                for r, b, c, tg, nd in zip(runs, batches, cands, targets, need)]
+
+
+class HandSampler:
+    """The toy's "random" negatives: the rows of ``next``, set before each step."""
+    next: torch.Tensor | None = None
+
+    def sample(self, users, n):
+        return self.next.clone()
 
 
 def logit_rows(n_users: int, n_items: int, values: dict, default: float = -1.0) -> np.ndarray:
@@ -69,23 +93,30 @@ def entry_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 class ToyUFN:
     """Algorithm 1 after warm-up on a ``LogitTable``: one call of ``step`` = one visit of every
-    user's single training position. ``reverse`` / ``consistency`` switch Eq. 4's reversal and
-    the consistency loss (both on = UFNRec, reverse only = +FMR)."""
+    user's single training position. ``strategy``: ``ufn`` (UFNRec), ``fmr`` (reversal only) or
+    ``fcr`` (consistency only)."""
 
     def __init__(self, logits, positives, m: int = 1, n_neg: int = 3, alpha: float = 0.3,
-                 d: float = 0.9, lr: float = 1.0, reverse: bool = True, consistency: bool = True,
-                 truth: dict | None = None):
+                 d: float = 0.9, lr: float = 1.0, strategy: str = "ufn", truth: dict | None = None):
         self.model = LogitTable(logits)
         n_users, width = self.model.table.shape
-        self.n_items, self.m, self.n_neg, self.alpha = width - 1, m, n_neg, alpha
-        self.reverse, self.consistency = reverse, consistency
+        self.n_items, self.m, self.n_neg, self.alpha, self.d = width - 1, m, n_neg, alpha, d
         self.users = torch.arange(n_users)
         self.inter = torch.arange(n_users)               # one train interaction per user
         self.pos = torch.as_tensor(positives, dtype=torch.int64)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=lr)
-        self.teacher = make_teacher(self.model, d)       # Algorithm 1 line 9: warm-up has ended
-        self.d = d
-        self.memory = FMRMemory(n_users, n_neg, self.n_items, m)
+        cfg = Config(strategy=strategy, n_neg=n_neg, m=m, alpha=alpha, decay=d)
+        self.sampler = HandSampler()
+        data = SimpleNamespace(n_inter=n_users, n_items=self.n_items, inter_user=self.users)
+        self.strategy = make_strategy(cfg, data, self.sampler)
+        if self.strategy.spec.detector != "fmr":
+            raise ValueError(f"the toy mines with FMR (ufn, fmr, fcr); got {strategy!r}")
+        self.strategy.activate()                         # Algorithm 1 line 9: warm-up has ended
+        self.memory = self.strategy.memory
+        self.teacher = make_teacher(self.model, d)
+        batch = SimpleNamespace(inter=self.inter, pos_users=self.users, targets=self.pos)
+        self.run = Run(cfg, self.strategy, self.model, lambda users: (batch, None),
+                       torch.optim.SGD(self.model.parameters(), lr=lr), self.teacher)
+        self.weights = TableWeights()
         self.oracle = PlainFMR(m)
         self.truth = truth or {}
         self.t = 0
@@ -98,47 +129,28 @@ class ToyUFN:
         Returns ``{"candidates", "losses", "memory"}`` tables (pandas) for this step."""
         self.t += 1
         ran = torch.as_tensor(random_negatives, dtype=torch.int64)
-        # line 11, Eq. 5: N_rec in the first slots, N_ran in the rest; count every re-feed
-        negs, refed, counts = self.memory.inject(self.inter, ran)
         o_negs, o_refed, o_counts = self.oracle.inject(self.inter.tolist(), ran.tolist())
-        cands = torch.cat([self.pos[:, None], negs], 1)
-        logits = self.model.score(self.users, cands)
-        # line 13: N_false = re-fed more than m times; Eq. 4 with v+ in N_false (reversal)
-        mined = torch.zeros(cands.shape, dtype=torch.bool)
-        mined[:, 1:] = refed & (counts > self.m)
-        labels = torch.zeros(cands.shape)
-        labels[:, 0] = 1.0
-        if self.reverse:
-            labels[mined] = 1.0
-        tg = Targets(labels, None, mined if self.consistency else None)
-        # lines 14-16: teacher soft labels (Eq. 7), basic loss (Eq. 4), consistency (Eq. 8)
-        with torch.no_grad():
-            t_logits = self.teacher.module.score(self.users, cands)
-        l_basic = basic_loss(logits, tg)
-        use_con = tg.con_mask is not None and bool(tg.con_mask.any())
-        l_con = consistency_loss(logits, t_logits, tg.con_mask) if use_con else torch.zeros(())
-        l_final = l_basic + self.alpha * l_con                                   # Eq. 9
-        l_unreversed = basic_loss(logits.detach(), Targets((cands == self.pos[:, None]).float(), None, None))
-        # lines 17-18, Eq. 10: gradient step on the student; line 15, Eq. 6: teacher update
-        self.opt.zero_grad()
-        l_final.backward()
-        self.opt.step()
+        teacher = self.teacher.module.table.detach().clone()         # the teacher this step reads
         decay = ema_decay(self.d, int(self.teacher.n_averaged))
-        self.teacher.update_parameters(self.model)
-        # line 12: N_rec for the next visit = negatives above the positive, not labelled 1
-        recorded = self.memory.record(self.inter, cands, logits.detach(), labels)
-        self.oracle.record(self.inter.tolist(), cands.tolist(), logits.detach().tolist(), labels.tolist())
-        losses = dict(step=self.t, L_basic=l_basic.item(), L_con=l_con.item(), L_final=l_final.item(),
+        self.sampler.next = ran
+        st = train_step([self.run], [self.users], self.weights)[0]   # Algorithm 1, lines 10-18
+        cands, logits, labels = st.cands, st.logits, st.targets.labels
+        refed, counts, mined = self.strategy.fed, self.strategy.detector.counts, self.strategy.mined
+        t_logits = teacher[self.users[:, None], cands]
+        self.oracle.record(self.inter.tolist(), cands.tolist(), logits.tolist(), labels.tolist())
+        l_con = st.loss.con if st.loss.con is not None else torch.zeros(())
+        l_unreversed = basic_loss(logits, Targets((cands == self.pos[:, None]).float(), None, None))
+        losses = dict(step=self.t, L_basic=st.loss.basic.item(), L_con=l_con.item(), L_final=st.loss.final.item(),
                       L_basic_without_reversal=l_unreversed.item(), teacher_decay=decay,
                       mined=int(mined.sum()))
         self.log.append(losses)
         p, k = mined.nonzero(as_tuple=True)
         self.mined_at += [(self.t, int(u), int(i)) for u, i in zip(p.tolist(), cands[p, k].tolist())]
         self.trajectory.append(self._snapshot())
-        self.last = dict(random=ran, cands=cands, logits=logits.detach(), labels=labels, mined=mined,
-                         recorded=recorded)
-        return {"candidates": self._candidates(cands, logits.detach(), t_logits, labels, refed, counts,
-                                               o_refed, o_counts, mined, recorded),
+        self.last = dict(random=ran, cands=cands, logits=logits, labels=labels, mined=mined,
+                         recorded=st.recorded, refed=refed, counts=counts)
+        return {"candidates": self._candidates(cands, logits, t_logits, labels, refed, counts,
+                                               o_refed, o_counts, mined, st.recorded),
                 "losses": pd.DataFrame([losses]).set_index("step"),
                 "memory": self.memory_table()}
 

@@ -115,14 +115,13 @@ def compute_bundle(params: list[dict], root: str, threads: int | None = None, ch
 
 def bundles(configs, size: int) -> list[list[Config]]:
     """``configs`` cut into bundles of at most ``size`` runs that may share one
-    (``training.bundle.SHARED_FIELDS`` equal; a run with ``l2_emb > 0`` alone), each bundle taking
+    (``training.bundle.SHARED_FIELDS`` equal), each bundle taking
     its runs in the given order, the bundles ordered by their first run (the most wanted first)."""
     from ..training.bundle import SHARED_FIELDS
     cfgs = _distinct(configs)
     groups: dict = {}
     for c in cfgs:
-        sig = ("alone", config_key(c)) if c.l2_emb > 0 else tuple(getattr(c, f) for f in SHARED_FIELDS)
-        groups.setdefault(sig, []).append(c)
+        groups.setdefault(tuple(getattr(c, f) for f in SHARED_FIELDS), []).append(c)
     pos = {config_key(c): i for i, c in enumerate(cfgs)}
     out = [g[i:i + size] for g in groups.values() for i in range(0, len(g), max(size, 1))]
     return sorted(out, key=lambda b: pos[config_key(b[0])])

@@ -32,6 +32,11 @@ class FMRDetector:
         self.memory = fmr_memory(cfg, data, device)
         self._counts = None
 
+    @property
+    def counts(self):
+        """[P, n] the counters of the current batch's negatives after this visit's re-feed."""
+        return self._counts
+
     def inject(self, inter, negs):
         negs, fed, self._counts = self.memory.inject(inter, negs)
         return negs, fed

@@ -90,6 +90,11 @@ class Strategy:
         activation or without a detector)."""
         return self._fed
 
+    @property
+    def mined(self):
+        """[P, 1 + n] bool: the current batch's entries the detector flagged (None: none flagged)."""
+        return self._mined
+
     def activate(self) -> None:
         """Called once at warm-up end (only for strategies that need it)."""
         self.active = True
@@ -114,14 +119,16 @@ class Strategy:
             y[mined] = 1.0
         return Targets(y, ~mined if sp.remove else None, mined if sp.consistency else None)
 
-    def after_step(self, batch, cands, logits, targets) -> None:
+    def after_step(self, batch, cands, logits, targets):
         """Called after the optimiser step with the detached logits of this step: the detector
-        records what the next visit re-feeds (a reversed or removed entry is not re-recorded)."""
+        records what the next visit re-feeds (a reversed or removed entry is not re-recorded).
+        Returns the recorded entries [P, n] (None when nothing is recorded)."""
         if not self.active or self.detector is None:
-            return
+            return None
         exclude = self._mined[:, 1:] if self.spec.remove else None
         recorded = self.detector.update(batch.inter, cands, logits, targets.labels, exclude, self.sampler)
         self.diag.observe(batch, cands, self._fed, self._mined, recorded)
+        return recorded
 
     def epoch_diagnostics(self) -> dict:
         if not self.active or self.detector is None:

@@ -41,6 +41,13 @@ def per_user_metric(ranks: np.ndarray, metric: str) -> np.ndarray:
     return hit.astype(float) if name == "hr" else np.where(hit, 1.0 / np.log2(r + 2.0), 0.0)
 
 
+def sampled_rank(model, h, users, targets, negatives) -> np.ndarray:
+    """0-based rank of each query's target among its ``negatives`` [b, n] (ties count against
+    the target), from the query vectors ``h`` [b, q]."""
+    sc = model.score(h, torch.cat([targets[:, None], negatives], 1), users)
+    return (sc[:, 1:] >= sc[:, :1]).sum(1).cpu().numpy()
+
+
 class Evaluator:
     """Holds the fixed evaluation inputs of one split: sequences, sampled candidates, masks."""
 
@@ -84,44 +91,47 @@ class Evaluator:
         self.n = n
 
     @torch.no_grad()
-    def ranks(self, model, which: str = "valid", modes=("sampled", "full"),
-              trim: bool = True) -> dict[str, np.ndarray]:
-        """Per-user 0-based ranks of the target, in the order of ``self.users``."""
+    def ranks(self, model, which: str = "valid", modes=("sampled", "full"), trim: bool = True,
+              idx: torch.Tensor | None = None, negatives: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+        """Per-user 0-based ranks of the target, in the order of ``self.users``; or, given
+        ``idx`` (indices into ``self.users``), of those users in that order, against
+        ``negatives`` [len(idx), n] when given (sampled mode) instead of the fixed ones."""
         was_training = model.training
         model.eval()
         dev = next(model.parameters(), torch.empty(0)).device   # no parameters (test doubles): cpu
-        inputs, targets, order = self.inputs[which], self.targets[which], self.order[which]
-        out = {m: np.empty(self.n, dtype=np.int64) for m in modes}
+        inputs, targets = self.inputs[which], self.targets[which]
+        visit = self.order[which] if idx is None else idx       # users in batch order
+        dest = visit if idx is None else torch.arange(len(idx))   # where each visited user's rank goes
+        out = {m: np.empty(len(visit), dtype=np.int64) for m in modes}
         hu, hi = self.history[which]
         # CSR view of the history exclusions for batched masking
         counts = torch.bincount(hu, minlength=self.n)
         hoff = torch.zeros(self.n + 1, dtype=torch.long)
         hoff[1:] = torch.cumsum(counts, 0)
         users_t = torch.from_numpy(self.users)
-        for s in range(0, self.n, self.bs):
-            idx = order[s:s + self.bs]
-            seq = inputs[idx]
+        for s in range(0, len(visit), self.bs):
+            j, at = visit[s:s + self.bs], dest[s:s + self.bs].numpy()
+            seq = inputs[j]
             if trim and not getattr(model, "attend_padding", False):
                 w = max(int((seq > 0).sum(1).max()), 1)
                 seq = seq[:, -w:]
-            u = users_t[idx].to(dev)
+            u = users_t[j].to(dev)
             h = model.final(seq.to(dev), u)                            # [b, d]
-            tgt = targets[idx].to(dev)
+            tgt = targets[j].to(dev)
             if "sampled" in modes:
-                cand = torch.cat([tgt[:, None], self.negatives[idx].to(dev)], 1)
-                sc = model.score(h, cand, u)
-                out["sampled"][idx.numpy()] = (sc[:, 1:] >= sc[:, :1]).sum(1).cpu().numpy()
+                negs = self.negatives[j] if negatives is None else negatives[s:s + self.bs]
+                out["sampled"][at] = sampled_rank(model, h, u, tgt, negs.to(dev))
             if "full" in modes:
                 sc = model.score_all(h, u)                             # [b, n_items], item i at i-1
                 t = sc.gather(1, (tgt - 1)[:, None])
                 # exclude history: rows of this batch
-                starts, ends = hoff[idx], hoff[idx + 1]
+                starts, ends = hoff[j], hoff[j + 1]
                 lens = ends - starts
-                rows = torch.repeat_interleave(torch.arange(len(idx)), lens)
+                rows = torch.repeat_interleave(torch.arange(len(j)), lens)
                 pos = (torch.repeat_interleave(starts - torch.cumsum(lens, 0) + lens, lens)
                        + torch.arange(int(lens.sum())))
                 sc[rows.to(dev), (hi[pos] - 1).to(dev)] = float("-inf")
-                out["full"][idx.numpy()] = ((sc >= t).sum(1) - 1).cpu().numpy()  # minus the target itself
+                out["full"][at] = ((sc >= t).sum(1) - 1).cpu().numpy()  # minus the target itself
         model.train(was_training)
         return out
 

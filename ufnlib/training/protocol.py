@@ -36,28 +36,6 @@ READINGS = {
 OPTIMISTIC = ("test_best", "reference_best")
 
 
-@torch.no_grad()
-def sampled_ranks(evaluator, model, which: str, idx: torch.Tensor, negatives: torch.Tensor) -> np.ndarray:
-    """0-based ranks of the target of the evaluator's users ``idx`` against ``negatives`` [len(idx), n]."""
-    was = model.training
-    model.eval()
-    dev = next(model.parameters(), torch.empty(0)).device
-    out = np.empty(len(idx), dtype=np.int64)
-    users_t = torch.from_numpy(evaluator.users)
-    for s in range(0, len(idx), evaluator.bs):
-        j = idx[s:s + evaluator.bs]
-        seq = evaluator.inputs[which][j]
-        if not getattr(model, "attend_padding", False):
-            seq = seq[:, -max(int((seq > 0).sum(1).max()), 1):]
-        u = users_t[j].to(dev)
-        h = model.final(seq.to(dev), u)
-        cand = torch.cat([evaluator.targets[which][j][:, None], negatives[s:s + evaluator.bs]], 1).to(dev)
-        sc = model.score(h, cand, u)
-        out[s:s + len(j)] = (sc[:, 1:] >= sc[:, :1]).sum(1).cpu().numpy()
-    model.train(was)
-    return out
-
-
 class ReferenceEstimate:
     """The reference's evaluation: ``n_users`` users drawn without replacement and 100 fresh
     negatives each (never an item of the user), from a generator seeded by (run seed, draw)."""
@@ -72,7 +50,7 @@ class ReferenceEstimate:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + 7919 * (draw + 1))
         idx = torch.randperm(self.ev.n, generator=g)[: self.n_users]
         negs = NegativeSampler(self.keys, self.n_items, g).sample(torch.from_numpy(self.ev.users)[idx], self.n_neg)
-        return metrics_from_ranks(sampled_ranks(self.ev, model, which, idx, negs))
+        return metrics_from_ranks(self.ev.ranks(model, which, ("sampled",), idx=idx, negatives=negs)["sampled"])
 
     def spread(self, model, which: str = "test", draws: int = 20, first: int = 10_000) -> dict:
         """Mean, std, min and max of the estimate over ``draws`` independent draws."""

@@ -1,8 +1,7 @@
-"""The training loop: batches, basic BCE, warm-up rule, teacher, validation, early stopping,
-checkpoint and resume. Nothing here is specific to a backbone or a negative strategy.
+"""One run's training loop around ``algorithm1.train_step``: epochs, the warm-up end, the
+teacher's start, validation, selection, early stopping, checkpoint and resume. Nothing here is
+specific to a backbone or a negative strategy.
 
-Basic loss (paper Eq. 4/5), as the reference computes it: binary cross-entropy with logits,
-averaged over every scored (positive and negative) entry of every real position, times 2.
 Selection: the state with the best validation metric (``cfg.select_metric`` on sampled
 validation) is kept; training stops after ``cfg.patience`` validations without improvement.
 Test is never looked at here.
@@ -15,41 +14,28 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..data.batches import Group, NegativeSampler, training_keys
+from ..data.batches import NegativeSampler, training_keys
 from ..files import atomic_torch_save
 from ..models import make_data, make_model
 from ..models.layers import Noise
-from ..negatives.diagnostics import chance_level, runaway, runaway_epoch
+from ..negatives.diagnostics import runaway, runaway_epoch
 from ..negatives.strategies import make_strategy
+from .algorithm1 import (  # noqa: F401  (the losses, ema_decay, WARMUP_MIN_LIFT: also importable from here)
+    WARMUP_MIN_LIFT,
+    basic_loss,
+    consistency_loss,
+    ema_decay,
+    make_teacher,
+    train_step,
+    warmup_ended,
+)
 from .evaluate import Evaluator
 from .protocol import ProtocolLog
+from .weights import OwnWeights
 
-WARMUP_MIN_LIFT = 2.0   # warmup="validation": the backbone's best validation must exceed this x chance
 CHECKPOINT_SECONDS = 60.0   # a checkpoint after the first epoch, then at most one per this many seconds
-
-
-def warmup_ended(losses: list[float], cfg, valid: list[float] | None = None) -> bool:
-    """Warm-up end, "while L_basic descending rapidly" of Algorithm 1, decided on the list of
-    summed per-epoch losses ``L`` of the epochs completed so far (and, for ``validation``, the
-    backbone's validation scores ``valid`` so far, in order).
-
-    ``plateau`` (reference code): more than 7 epochs done and the last per-epoch decrease
-    ``L[-2] - L[-1]`` is below 1/200 of the decrease over the first five epochs ``L[0] - L[5]``.
-    ``fixed``: ``cfg.warmup_epochs`` epochs done.
-    ``validation`` (ours, for the protocol study): the backbone has converged on validation, i.e.
-    it has learnt something (its best is above ``WARMUP_MIN_LIFT`` x the chance level of the
-    selection metric: a curve's flat start is not convergence) and its last
-    ``cfg.warmup_patience`` validations brought no new best.
-    """
-    if cfg.warmup == "fixed":
-        return len(losses) >= cfg.warmup_epochs
-    if cfg.warmup == "validation":
-        v, k = list(valid or []), cfg.warmup_patience
-        return (len(v) > k and max(v) > WARMUP_MIN_LIFT * chance_level(cfg.select_metric, cfg.eval_neg)
-                and max(v[-k:]) <= max(v[:-k]))
-    return len(losses) > 7 and losses[-2] - losses[-1] < (losses[0] - losses[5]) / 200
+OWN = OwnWeights()          # a single run computes with its own module
 
 
 def counts_toward_patience(steps: int, teacher_steps: int | None, cfg) -> bool:
@@ -74,40 +60,6 @@ def stopped_after_few_steps(history: list[dict], cfg, steps_per_epoch: int, few_
     return len(history) < cfg.max_epochs and len(history) * steps_per_epoch < few_steps
 
 
-def ema_decay(d: float, k: int) -> float:
-    """EMA smoothing rate at the k-th update (k >= 1): ``min(d, (1 + k) / (10 + k))``, the
-    schedule of the ``torch-ema`` package that the reference uses (paper Eq. 6 with a warm start)."""
-    return min(d, (1.0 + k) / (10.0 + k))
-
-
-def make_teacher(model, d: float):
-    """An EMA copy of ``model`` (``torch.optim.swa_utils.AveragedModel``), started as an exact
-    copy; every ``update_parameters(model)`` then applies paper Eq. 6 with ``ema_decay``."""
-    from torch.optim.swa_utils import AveragedModel
-
-    def ema(avg, cur, n_averaged):
-        torch._foreach_lerp_(avg, cur, 1.0 - ema_decay(d, int(n_averaged)))
-    teacher = AveragedModel(model, multi_avg_fn=ema)
-    teacher.update_parameters(model)          # n_averaged 0 -> 1: a plain copy
-    return teacher
-
-
-def consistency_loss(logits, teacher_logits, mask=None) -> torch.Tensor:
-    """Paper Eqs. 7-8: BCE of the student's logits against the teacher's probabilities, averaged
-    over the entries in ``mask`` (the mined false negatives; all entries if None)."""
-    if mask is not None:
-        logits, teacher_logits = logits[mask], teacher_logits[mask]
-    return F.binary_cross_entropy_with_logits(logits, torch.sigmoid(teacher_logits))
-
-
-def basic_loss(logits, targets) -> torch.Tensor:
-    """2 x mean BCE over the entries in ``targets.loss_mask`` (all entries if None)."""
-    if targets.loss_mask is None:
-        return 2.0 * F.binary_cross_entropy_with_logits(logits, targets.labels)
-    m = targets.loss_mask
-    return 2.0 * F.binary_cross_entropy_with_logits(logits[m], targets.labels[m])
-
-
 class Trainer:
     def __init__(self, cfg, split, evaluator: Evaluator | None = None, ckpt_path=None,
                  progress: bool = True, stop_after_epochs: int | None = None, device="cpu",
@@ -129,9 +81,7 @@ class Trainer:
         self.data = make_data(cfg, split, self.g_sample)
         self.sampler = NegativeSampler(training_keys(split, cfg), split.n_items, self.g_sample)
         self.model = make_model(cfg, split.n_items, split.n_users).to(self.device)
-        # fused: one kernel per parameter for the whole update (its floats differ from the
-        # multi-tensor implementation's in the last bits)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, cfg.beta2), fused=True)
+        self.opt = self.make_optimizer()
         self.strategy = make_strategy(cfg, self.data, self.sampler, split, self.device)
         self.teacher = None
         self.warmup_epoch = None
@@ -150,6 +100,17 @@ class Trainer:
         self.protocol = None
         if cfg.log_test_every:
             self.protocol = ProtocolLog(cfg, split, self.evaluator)
+
+    def make_optimizer(self, state: dict | None = None):
+        """Adam over the model's parameters (Algorithm 1 line 18), continuing ``state`` (an Adam
+        state in ``torch.optim``'s format) if given. fused: one kernel per parameter for the
+        whole update (its floats differ from the multi-tensor implementation's in the last bits)."""
+        opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, betas=(0.9, self.cfg.beta2), fused=True)
+        if state is not None:
+            opt.load_state_dict(state)
+            for group in opt.param_groups:      # the implementation is this code's, not the checkpoint's
+                group["foreach"], group["fused"] = opt.defaults["foreach"], opt.defaults["fused"]
+        return opt
 
     # ------------------------------------------------------------------ checkpointing
     def state(self) -> dict:
@@ -170,9 +131,7 @@ class Trainer:
         self.model.load_state_dict(st["model"])
         # the optimizer keeps the tensors it is given (same dtype and device): copy them, so that
         # training never writes into the caller's dict (or into another trainer's optimizer)
-        self.opt.load_state_dict(copy.deepcopy(st["opt"]))
-        for group in self.opt.param_groups:      # the implementation is this code's, not the checkpoint's
-            group["foreach"], group["fused"] = self.opt.defaults["foreach"], self.opt.defaults["fused"]
+        self.opt = self.make_optimizer(copy.deepcopy(st["opt"]))
         self.strategy.load_state_dict(st["strategy"])
         self.warmup_epoch = st.get("warmup_epoch")
         if self.protocol is not None and st.get("protocol") is not None:
@@ -225,64 +184,9 @@ class Trainer:
             b = b.to(self.device)
         return b, Noise.draw(len(users), self.g_noise)
 
-    def needs_teacher(self, tg) -> bool:
-        """Does this step's consistency loss need the teacher (some entry to match)?"""
-        return self.teacher is not None and tg.con_mask is not None and bool(tg.con_mask.any())
-
     def train_step(self, users: torch.Tensor) -> float:
-        cfg, model = self.cfg, self.model
-        b, noise = self.make_batch(users)
-        h = model.encode_groups(b.groups, noise)                       # [P, d]
-        negs = self.strategy.negatives(b)
-        cands = torch.cat([b.targets[:, None], negs], 1)              # [P, 1 + n]
-        logits = model.score(h, cands, b.pos_users)
-        tg = self.strategy.labels(b, cands, logits.detach())
-        loss = basic_loss(logits, tg)
-        if self.needs_teacher(tg):
-            t_logits = self.teacher_entries(b, cands, tg.con_mask)
-            loss = loss + cfg.alpha * consistency_loss(logits[tg.con_mask], t_logits)
-        if cfg.l2_emb > 0:
-            loss = loss + cfg.l2_emb * model.l2_reg()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        if self.teacher is not None:
-            self.teacher.update_parameters(model)
-        self.strategy.after_step(b, cands, logits.detach(), tg)
-        return loss.item()
-
-    @torch.no_grad()
-    def teacher_entries(self, b, cands, mask: torch.Tensor) -> torch.Tensor:
-        """Teacher logits of the entries ``mask`` [P, C] marks (the consistency targets), in
-        row-major order, i.e. aligned with ``logits[mask]``. Only the sequences that hold such an
-        entry are encoded and only those entries are scored: the consistency loss reads nothing
-        else. The teacher runs in training mode (dropout on), as the reference computes it."""
-        pos, col = mask.nonzero(as_tuple=True)
-        idx, h = self.teacher_positions(b, mask.any(1))
-        row = torch.full((len(cands),), -1, dtype=torch.long, device=cands.device)
-        row[idx] = torch.arange(len(idx), device=cands.device)
-        return self.teacher.module.score(h[row[pos]], cands[pos, col][:, None], b.pos_users[pos])[:, 0]
-
-    @torch.no_grad()
-    def teacher_positions(self, b, need: torch.Tensor):
-        """Teacher vectors of the positions ``need`` [P] marks, encoding only the sequences that
-        hold them (a sequence's outputs do not depend on the other rows of its batch).
-        Returns (position indices, vectors [len(indices), q]), all positions of those sequences."""
-        t = self.teacher.module
-        t.train()
-        noise = Noise.draw(sum(len(g.users) for g in b.groups), self.g_noise)
-        idx, sub, off = [], [], 0
-        for g in b.groups:
-            n = int(g.real.sum())
-            sel = need[off:off + n]
-            if bool(sel.any()):
-                row = g.real.nonzero()[:, 0]                  # row of each position, row-major
-                rows = torch.unique(row[sel])
-                in_rows = torch.isin(row, rows)
-                sub.append(Group(g.users[rows], g.inputs[rows], g.real[rows], g.rows[rows]))
-                idx.append(off + in_rows.nonzero()[:, 0])
-            off += n
-        return torch.cat(idx), t.encode_groups(sub, noise)
+        """Algorithm 1, lines 10-18, on the batch ``users`` (``algorithm1.train_step``, K = 1)."""
+        return train_step([self], [users], OWN)[0].loss.final.item()
 
     def maybe_end_warmup(self) -> None:
         """At an epoch start: switch mining / the teacher on once ``warmup_ended``."""

@@ -141,10 +141,15 @@ def test_protocol_study_plan():
     fixed = [c for c in smoke if c.log_test_every]
     assert {c.strategy for c in fixed} == set(profiles.PROTOCOL_STRATEGIES)
     assert all(c.patience == c.max_epochs for c in fixed)
-    warm = [c for c in smoke if not c.log_test_every and c.strategy == "ufn"]
+    warm = [c for c in smoke if not c.log_test_every and c.strategy == "ufn" and not c.exclude_heldout]
     # plateau rule (smoke: fixed 4) + 3
     assert {c.warmup for c in warm} == {"fixed", "validation"} and len(warm) == 2 * 4
-    assert len(profiles.protocol_study("paper")) == 3 * (3 + 4 + 3)    # default protocol: uniform, ema_eval, ufn
+    # the held-out intervention: the fixed-budget strategies and the default protocol's uniform and ufn again
+    out = [c for c in smoke if c.exclude_heldout]
+    assert {(c.strategy, bool(c.log_test_every)) for c in out} == (
+        {(s, True) for s in profiles.PROTOCOL_STRATEGIES} | {("uniform", False), ("ufn", False)})
+    # default protocol: uniform, ema_eval, ufn; 4 fixed-budget; 3 warm-up rules; held out: 4 fixed-budget + 2
+    assert len(profiles.protocol_study("paper")) == 3 * (3 + 4 + 3 + 4 + 2)
     assert profiles.protocol_study("quick") == []
     # the default protocol never logs test
     assert Config().log_test_every == 0

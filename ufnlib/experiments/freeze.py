@@ -67,6 +67,9 @@ def retrace(key: str, epochs: int | None = None, root=None, full: bool = False, 
     tr.fit(resume=False)
     n = len(tr.history)
     diffs = _differences([_strip(e) for e in rec["history"][:n]], [_strip(e) for e in tr.history], "history")
+    if rec.get("protocol") is not None and tr.protocol is not None:   # the protocol study's test log
+        logged = [e for e in rec["protocol"]["log"] if e["epoch"] <= n]
+        diffs += _differences(logged, json.loads(json.dumps(tr.protocol.entries)), "protocol.log")
     if full:
         model = tr.model
         model.load_state_dict(tr.best["state"])

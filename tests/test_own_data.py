@@ -219,8 +219,8 @@ def test_three_fields_under_explicit_pairs(tmp_path, seqs):
 
 def test_unknown_suffix_and_folder_and_record_name(tmp_path, seqs):
     p = write_s3rec(tmp_path / "s.txt", seqs)
-    with pytest.raises(DataError, match=r"unknown format suffix '#csv'\. Fix: "):
-        ufnlib.load(str(p) + "#csv")
+    with pytest.raises(DataError, match=r"unknown format suffix '#xlsx'\. Fix: "):
+        ufnlib.load(str(p) + "#xlsx")
     with pytest.raises(DataError, match=r"is a folder, not a dataset file\. Fix: "):
         ufnlib.load(str(tmp_path) + "/")
     with pytest.raises(DataError, match=r"the record of a user file, not the file\. Fix: "):

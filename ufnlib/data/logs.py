@@ -88,14 +88,14 @@ def _rows(text: str, delim: str | None, path):
             if line.strip():
                 yield i, line.split()
         return
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
     try:
         for row in reader:
             if any(f.strip() for f in row):
                 yield reader.line_num, [f.strip() for f in row]
     except csv.Error as e:
         raise DataError(f"{path}, line {reader.line_num}: not readable as {_dname(delim)}-separated "
-                        f"text ({e}). Fix: close the quote or remove the stray byte on that line.") from None
+                        f"text ({e}). Fix: close the quote opened on or before that line, or remove the stray byte.") from None
 
 
 def _dname(delim):
@@ -159,6 +159,15 @@ def _inter_header(fields: list[str], path, line: int) -> None:
                             f"as RecBole does, e.g. user_id:token<TAB>item_id:token<TAB>timestamp:float.")
 
 
+def _looks_like_header(rows) -> bool:
+    """Is the first row a header the aliases do not know? Some column holds a time in the second
+    row but not in the first (``when`` above ``2024-03-01``)."""
+    if len(rows) < 2:
+        return False
+    (_, r1), (_, r2) = rows[0], rows[1]
+    return any(_time(r2[j]) is not None and _time(r1[j]) is None for j in range(min(len(r1), len(r2))))
+
+
 def _columns(rows, fmt: str, opts: dict, path):
     """-> (header fields or None, {role: index or None}, rows after the header)."""
     first_line, first = rows[0]
@@ -166,15 +175,9 @@ def _columns(rows, fmt: str, opts: dict, path):
         _inter_header(first, path, first_line)
         header = first
     else:
-        named = {r: _by_alias(first, r) for r in ("user", "item")}
-        header = first if all(v is not None for v in named.values()) or opts["user"] and not opts["user"].isdigit() \
-            else None
-        if header is None and len(first) >= 3 and len(rows) > 1:
-            t1, t2 = _time(first[2]), (_time(rows[1][1][2]) if len(rows[1][1]) > 2 else None)
-            if t1 is None and t2 is not None:    # a header the aliases do not know
-                raise DataError(f"{path}, line {first_line}: this looks like a header ({', '.join(first)}) but "
-                                f"names no user and item column. Fix: rename the columns user,item,timestamp "
-                                f"or name them in the dataset: PATH#csv:user=COL,item=COL,time=COL.")
+        known = _by_alias(first, "user") is not None and _by_alias(first, "item") is not None
+        by_name = any(opts[r] and not opts[r].isdigit() and opts[r].lower() != "none" for r in ("user", "item", "time"))
+        header = first if known or by_name or _looks_like_header(rows) else None
     body = rows[1:] if header else rows
     cols = {}
     for role in ("user", "item", "time"):

@@ -151,3 +151,20 @@ def summary(rec, cached: bool = False) -> tuple[str, bool]:
         lines.append(f"OK: test {r.field('select_metric').upper()} {t:.4f}, {t / c:.1f} x chance"
                      + (f", with {len(ms)} warning{'s' * (len(ms) > 1)}" if ms else ""))
     return "\n".join(lines), failed
+
+
+def caption_note(records, codes=("failed",), limit: int = 6) -> str:
+    """A table caption's warning about its runs with marks ``codes`` ('' if none): the same marks
+    as the CLI summary. ``captions.protocol`` words ``runaway`` and ``flat_start`` itself; ``cap``
+    is left to the per-run tables (``Record.cut_by_cap``: fixed-budget runs reach the cap by design)."""
+    from .profiles import run_label
+    words = {"failed": "validation at chance, the model learnt nothing usable (FAILED)",
+             "flat_start": "stopped in the flat start of the learning curve",
+             "runaway": "runaway mining", "cap": "still improving at the epoch cap"}
+    out = []
+    for code in codes:
+        hit = [run_label(as_record(r).config) for r in records if any(m.code == code for m in marks(r))]
+        if hit:
+            shown = ", ".join(hit[:limit]) + (f" and {len(hit) - limit} more" if len(hit) > limit else "")
+            out.append(f" WARNING ({code}, ufnlib.experiments.health): {words[code]}: {shown}.")
+    return "".join(out)

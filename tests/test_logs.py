@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 
-import numpy as np
 import pytest
 
 import ufnlib
@@ -151,8 +150,9 @@ BAD = [
     ("mixed.csv", "user,item,timestamp\na,b,1700000000\na,c,2024-01-01\n",
      r"mixed\.csv, line 3: timestamp '2024-01-01' is a date without time zone, but line 2's is a number\. Fix: "),
     ("wide.csv", "1,2,3,4\n1,3,4,5\n", r"wide\.csv, line 1: 4 fields and no header.*Fix: add a header line"),
-    ("names.csv", "who,what,when\na,b,1\n", r"names\.csv, line 1: the header \(who, what, when\) names no user column.*Fix: "),
-    ("quote.csv", 'user,item,timestamp\na,"b,1\nc,d,2\n', r"quote\.csv, line \d+: .*Fix: "),
+    ("names.csv", "who,what,when\na,b,1\n",
+     r"names\.csv, line 1: the header \(who, what, when\) names no user column.*Fix: "),
+    ("quote.csv", 'user,item,timestamp\na,"b,1\nc,d,2\n', r"quote\.csv, line \d+: not readable.*Fix: close the quote"),
     ("latin1.csv", b"user,item,timestamp\na,caf\xe9,1\n", r"latin1\.csv, line 2: bytes that are not UTF-8.*Fix: "),
     ("bad.inter", "user_id:token\titem_id\ttimestamp:float\na\tb\t1\na\tc\t2\na\td\t3\n", None),  # csv, by alias
     ("typed.inter#inter", "user_id:token\titem_id\ttimestamp:float\na\tb\t1\n",

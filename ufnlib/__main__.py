@@ -66,7 +66,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    from .config import Config, ConfigError
+    from .config import Config
     ap = argparse.ArgumentParser(prog="python -m ufnlib", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)

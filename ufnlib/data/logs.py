@@ -95,7 +95,8 @@ def _rows(text: str, delim: str | None, path):
                 yield reader.line_num, [f.strip() for f in row]
     except csv.Error as e:
         raise DataError(f"{path}, line {reader.line_num}: not readable as {_dname(delim)}-separated "
-                        f"text ({e}). Fix: close the quote opened on or before that line, or remove the stray byte.") from None
+                        f"text ({e}). Fix: close the quote opened on or before that line, or remove the "
+                        f"stray byte.") from None
 
 
 def _dname(delim):

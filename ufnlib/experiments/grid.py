@@ -31,8 +31,7 @@ from ..config import Config, config_key
 from ..files import atomic_write_bytes
 from .profiles import grid_options, run_label
 from .run import run
-from .store import (checkpoint_path, id_maps_path, is_cached, lookup, model_path, ranks_path, record_path,
-                    results_dir)
+from .store import checkpoint_path, id_maps_path, is_cached, lookup, model_path, ranks_path, record_path, results_dir
 
 
 @dataclass
@@ -230,7 +229,8 @@ def _error_text(e: BaseException) -> str:
 
 # ------------------------------------------------------------------------------------ archives
 _KEY = re.compile(r"^[0-9a-f]{16}$")
-_MEMBER = re.compile(r"^(runs/[0-9a-f]{16}\.(json|npz|ids\.json\.gz)|models/[0-9a-f]{16}\.pt|checkpoints/[0-9a-f]{16}\.pt)$")
+_MEMBER = re.compile(r"^(runs/[0-9a-f]{16}\.(json|npz|ids\.json\.gz)|models/[0-9a-f]{16}\.pt"
+                     r"|checkpoints/[0-9a-f]{16}\.pt)$")
 
 
 def member(path_of, key: str) -> str:

@@ -138,6 +138,12 @@ def test_csv_log_trains_records_by_content_and_saves_id_maps(tmp_path, capsys):
     assert list(recs["user"]) == ["user-5"] * 3 and list(recs["rank"]) == [1, 2, 3]
     seen = set(readable(ufnlib.load(str(data)))["user-5"])
     assert all(i.startswith("sku-") and i not in seen for i in recs["item"])
+    # the maps travel with the run through a grid archive
+    from ufnlib.experiments import grid
+    grid.archive(tmp_path / "a.tar.gz", [cfg], root=root)
+    assert grid.import_archive(tmp_path / "a.tar.gz", root=tmp_path / "b")["imported"] == 1
+    assert (tmp_path / "b" / "runs" / f"{out['key']}.ids.json.gz").read_bytes() == \
+        (root / "runs" / f"{out['key']}.ids.json.gz").read_bytes()
 
 
 # ---------------------------------------------------------------------------------- bad input

@@ -132,7 +132,7 @@ def summary(rec, cached: bool = False) -> tuple[str, bool]:
              + f" by {_why_stopped(r)}",
              f"  best epoch {r.best_epoch} on validation {r.field('select_metric').upper()} "
              f"{r.best_score:.4f} (sampled, chance {valid_chance(r):.4f})"
-             + (f"; mining from epoch {r.warmup_end}" if r.warmup_end else ""),
+             + (f"; warm-up ended at epoch {r.warmup_end}" if r.warmup_end else ""),
              "  test at the best epoch:",
              _metrics_line(f"sampled ({eval_neg} negatives)", r.metrics("test", "sampled"),
                            {m: chance_level(m, eval_neg) for m in SHOWN})]

@@ -37,8 +37,8 @@ import json
 import sys
 from dataclasses import fields
 
-DATASET_HELP = ("registry name, synthetic[:k=v,...], or a file PATH, PATH#s3rec or PATH#pairs "
-                "(no suffix: format detected)")
+DATASET_HELP = ("registry name, synthetic[:k=v,...], or a file PATH, PATH#s3rec, PATH#pairs, PATH#csv[:options] "
+                "or PATH#inter[:options] (no suffix: format detected; docs/own_data.md)")
 
 
 def _parse_value(field, text: str):

@@ -194,6 +194,14 @@ def test_bad_options(tmp_path, opts, error):
         ufnlib.load(f"{p}#csv:{opts}")
 
 
+def test_headerless_wide_file_needs_every_column_named(tmp_path):
+    p = tmp_path / "u.data"            # MovieLens 100k: user item rating timestamp, tab-separated
+    p.write_text("1\t10\t5\t300\n1\t20\t1\t100\n1\t30\t3\t200\n")
+    with pytest.raises(DataError, match=r"u\.data, line 1: 4 fields and no header.*name all three"):
+        ufnlib.load(f"{p}#csv:user=1,item=2")       # time would silently be the rating
+    assert readable(ufnlib.load(f"{p}#csv:user=1,item=2,time=4")) == {"1": ["20", "30", "10"]}
+
+
 def test_options_on_an_integer_format_and_cli_error(tmp_path):
     p = write_log(tmp_path / "log.csv")
     with pytest.raises(DataError, match=r"#s3rec takes no options.*Fix: drop"):

@@ -195,11 +195,11 @@ def _columns(rows, fmt: str, opts: dict, path):
                                 f"or add {role}=COL to the dataset: PATH#{fmt}:{role}=COL.")
         else:
             width = len(first)
-            if width > 3 and not (opts["user"] and opts["item"]):
+            if width > 3 and not (opts["user"] and opts["item"] and opts["time"]):
                 raise DataError(f"{path}, line {first_line}: {width} fields and no header, so which column is "
                                 f"which is unknown. Fix: add a header line naming the columns (user, item, "
-                                f"timestamp; other columns are ignored), or name them: "
-                                f"PATH#csv:user=1,item=2,time=4.")
+                                f"timestamp; other columns are ignored), or name all three by number: "
+                                f"PATH#csv:user=1,item=2,time=4 (time=none: file order).")
             cols[role] = {"user": 0, "item": 1, "time": 2 if width >= 3 else None}[role]
     return header, cols, body
 

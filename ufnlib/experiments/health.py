@@ -44,12 +44,15 @@ def is_failed(rec) -> bool:
 
 
 def marks(rec) -> list[Mark]:
-    """The warning marks of a run record, the failure first."""
+    """The warning marks of a run record, the failure first (a record without its selection,
+    e.g. a test's stand-in, gets only the marks its fields allow)."""
     r = as_record(rec)
     out, metric, cap = [], r.field("select_metric").upper(), r.field("max_epochs")
-    steps = (r.get("selection") or {}).get("steps")
+    sel = r.get("selection") or {}
+    known = {"best_score", "best_epoch", "epochs_run"} <= set(sel)
+    steps = sel.get("steps")
     flat = r.few_steps_stop
-    if is_failed(r):
+    if known and is_failed(r):
         if flat:
             fix = ("train past the flat start: --set patience_min_steps=3000 or more (the new_data "
                    "preset's value)")
@@ -63,9 +66,9 @@ def marks(rec) -> list[Mark]:
                                   f"under {WARMUP_MIN_LIFT:g} x the chance level {valid_chance(r):.4f}. The model "
                                   f"ranks about as well as a random ranking.", fix))
     if flat:
-        out.append(Mark("flat_start", f"stopped by patience after {steps if steps is not None else '?':,} "
-                                      f"optimizer steps (epoch {r.epochs_run}), possibly in the flat start "
-                                      f"of the learning curve.",
+        out.append(Mark("flat_start", f"stopped by patience after {f'{steps:,}' if steps is not None else '?'} "
+                                      f"optimizer steps (epoch {sel.get('epochs_run', '?')}), possibly in the "
+                                      f"flat start of the learning curve.",
                         "--set patience_min_steps=3000 (patience then counts only after 3,000 steps; "
                         "the new_data preset does this)"))
     if r.runaway:
@@ -73,7 +76,7 @@ def marks(rec) -> list[Mark]:
                                    f"epoch while validation stayed near chance or fell.",
                         "end the warm-up later: --set warmup=validation (the new_data preset's rule), or "
                         "--set warmup=fixed --set warmup_epochs=N"))
-    if r.cut_by_cap:
+    if known and r.cut_by_cap:
         out.append(Mark("cap", f"still improving at the epoch cap: best epoch {r.best_epoch} of {cap}.",
                         f"--set max_epochs={2 * cap}"))
     return out

@@ -35,8 +35,8 @@ def preset_fields(name: str, strategy: str) -> dict:
     strategy has a warm-up: it would change a plain backbone's key and nothing it computes)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset '{name}'. Fix: use one of {sorted(PRESETS)}.")
-    spec = SPECS[strategy]
-    has_warmup = spec.detector is not None or spec.teacher
+    spec = SPECS.get(strategy)          # an unknown strategy: the Config says so, with the choices
+    has_warmup = spec is not None and (spec.detector is not None or spec.teacher)
     return {k: v for k, v in PRESETS[name].items() if k != "warmup" or has_warmup}
 
 

@@ -228,7 +228,8 @@ report.save_figure(fig, "07_runaway")
 runaway = teaching.runaway_table(early)
 report.save_table(runaway, "07_runaway", "Table 07d. Mining started too early: SASRec and UFN with the paper's "
                   f"settings on `{dataset}` (seed {seeds[0]}, at most {early_epochs} epochs, epoch chosen on "
-                  "validation); runaway_at = the epoch diagnostics.runaway flagged, if any.",
+                  "validation); runaway_at = the epoch diagnostics.runaway flagged, if any; marks = the "
+                  "run's warnings (ufnlib.experiments.health: failed, flat_start, runaway, cap).",
                   formats={"best_valid": "{:.3f}", "test_ndcg10": "{:.3f}"})
 runaway
 

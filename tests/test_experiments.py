@@ -220,7 +220,7 @@ def test_load_state_leaves_the_given_state_alone(tiny_cfg):
 def _train_cmd(root, *extra):
     return [PYTHON, "-m", "ufnlib", "train", "--dataset", "synthetic:users=80,items=60",
             "--set", "max_epochs=40", "--set", "hidden=16", "--set", "n_neg=5",
-            "--threads", "1", "--results", str(root), "--quiet", *extra]
+            "--threads", "1", "--results", str(root), "--quiet", "--json", *extra]
 
 
 def test_killed_process_resumes_identically(tmp_path, cli_env):
@@ -246,8 +246,8 @@ def test_killed_process_resumes_identically(tmp_path, cli_env):
 
     done = subprocess.run(_train_cmd(root), cwd=PROJECT_ROOT, env=cli_env, capture_output=True,
                           text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
     printed = json.loads(done.stdout)
+    assert done.returncode == (3 if printed["failed"] else 0), done.stderr[-2000:]   # 3: at chance
     rec = load_record(cfg, root)
     assert rec["resumed_from_epoch"] == epoch >= 1
     assert printed["key"] == rec["key"] and printed["test_full"] == rec["metrics"]["test"]["full"]
@@ -290,9 +290,10 @@ def test_cli_bad_arguments(tmp_path, args, text):
 def test_cli_train_prints_and_caches(tmp_path, tiny_cfg, capsys):
     argv = ["train", "--dataset", tiny_cfg.dataset, "--results", str(tmp_path), "--quiet",
             "--set", "max_epochs=3", "--set", "hidden=16", "--set", "n_neg=5",
-            "--set", "maxlen=10", "--set", "patience=50"]
-    assert cli_main(argv) == 0
+            "--set", "maxlen=10", "--set", "patience=50", "--json"]
+    rc = cli_main(argv)
     out = json.loads(capsys.readouterr().out)
+    assert rc == (3 if out["failed"] else 0)                     # 3 epochs may leave it at chance
     rec = load_record(tiny_cfg, tmp_path)                         # same config as the fixture
     assert out["key"] == rec["key"] == config_key(tiny_cfg)
     assert out["test_sampled"] == rec["metrics"]["test"]["sampled"]

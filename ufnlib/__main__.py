@@ -6,6 +6,8 @@
   python -m ufnlib table1 --datasets beauty sports yelp
   python -m ufnlib table1 --datasets my/data.txt beauty      # your own file beside a registry name
   python -m ufnlib train --dataset my/data.txt#pairs --set max_epochs=20
+  python -m ufnlib train --dataset my/ratings.csv              # a log: user,item,timestamp
+  python -m ufnlib train --dataset my/ratings.csv#csv:dups=keep,min_events=5 --json
   python -m ufnlib fetch beauty sports yelp
   python -m ufnlib grid --profile quick --dry-run            # what the quick profile needs
   python -m ufnlib grid --profile quick --notebook 01 --workers 2
@@ -15,9 +17,18 @@
   python -m ufnlib grid --profile smoke --notebook 02 --dataset my/data.txt
 
 A dataset is a registry name (beauty, sports, yelp, beauty_sasrec), synthetic[:k=v,...], or a
-FILE: PATH (format detected), PATH#s3rec ('user item item ...', one line per user) or PATH#pairs
-('user item', one interaction per line, chronological per user). A path must hold a '/' or a '.'
-(./mydata). Runs on a file are cached by its content (git blob SHA-1, size, format), not its path.
+FILE: PATH (format detected), PATH#s3rec ('user item item ...', one line per user), PATH#pairs
+('user item', one interaction per line, chronological per user), PATH#csv (a 'user,item,timestamp'
+log, comma/tab/semicolon, any ids) or PATH#inter (RecBole's atomic file); a log may add options:
+PATH#csv:dups=first|last|keep,min_events=N,user=COL,item=COL,time=COL. A path must hold a '/' or
+a '.' (./mydata). Runs on a file are cached by its content (git blob SHA-1, size, format, a log's
+options), not its path; docs/own_data.md says more.
+
+train: a file dataset runs with the new_data preset (patience counted only after 3,000 optimizer
+steps, mining from the backbone's convergence on validation) unless --preset paper; the first
+line says which. It ends with a summary (why it stopped, test against chance, warnings and their
+fix); a run whose validation stayed at chance ends with a FAILED line and exit status 3. --json
+prints the machine format instead.
 """
 from __future__ import annotations
 
@@ -26,8 +37,8 @@ import json
 import sys
 from dataclasses import fields
 
-DATASET_HELP = ("registry name, synthetic[:k=v,...], or a file PATH, PATH#s3rec or PATH#pairs "
-                "(no suffix: format detected)")
+DATASET_HELP = ("registry name, synthetic[:k=v,...], or a file PATH, PATH#s3rec, PATH#pairs, PATH#csv[:options] "
+                "or PATH#inter[:options] (no suffix: format detected; docs/own_data.md)")
 
 
 def _parse_value(field, text: str):
@@ -55,7 +66,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv=None) -> int:
-    from .config import Config, ConfigError
+    from .config import Config
     ap = argparse.ArgumentParser(prog="python -m ufnlib", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -71,6 +82,11 @@ def _main(argv=None) -> int:
     tr.add_argument("--force", action="store_true", help="recompute even if cached")
     tr.add_argument("--results", default=None, help="results folder (default results/)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("--preset", choices=("paper", "new_data"), default=None,
+                    help="settings chosen together (ufnlib.experiments.presets); default: new_data for a "
+                         "file dataset, paper otherwise. --set wins over the preset")
+    tr.add_argument("--json", action="store_true",
+                    help="print the result as JSON (the preset line goes to stderr) instead of the summary")
     ls = sub.add_parser("list", help="list cached runs")
     ls.add_argument("--results", default=None)
     t1 = sub.add_parser("table1", help="dataset statistics (paper Table 1)")
@@ -109,30 +125,7 @@ def _main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     if args.cmd == "train":
-        from .experiments.run import run
-        byname = {f.name: f for f in fields(Config)}
-        params = {}
-        for k in ("dataset", "backbone", "strategy", "seed"):
-            params[k] = _parse_value(byname[k], getattr(args, k))
-        for kv in args.set:
-            k, sep, v = kv.partition("=")
-            if not sep:
-                raise SystemExit(f"error: --set expects KEY=VALUE, got '{kv}'")
-            if k not in byname:
-                try:
-                    Config.from_dict({k: v})
-                except ConfigError as e:
-                    raise SystemExit(f"error: {e}") from None
-            params[k] = _parse_value(byname[k], v)
-        try:
-            cfg = Config.from_dict(params)
-        except ConfigError as e:
-            raise SystemExit(f"error: {e}") from None
-        rec = run(cfg, root=args.results, force=args.force, progress=not args.quiet, threads=args.threads,
-                  device=args.device)
-        t = rec["metrics"]["test"]
-        print(json.dumps({"key": rec.key, "best_epoch": rec.best_epoch,
-                          "test_sampled": t["sampled"], "test_full": t["full"]}, indent=1))
+        return _train(args)
     elif args.cmd == "list":
         from .experiments.store import list_runs
         df = list_runs(args.results)
@@ -147,6 +140,51 @@ def _main(argv=None) -> int:
         for name in args.datasets:
             print(name, resolve(name))
     return 0
+
+
+def _train(args) -> int:
+    """``train``: the preset line, the run, then its summary (or JSON); 3 if the run failed."""
+    from .config import Config, ConfigError
+    from .data.owndata import is_file_spec
+    from .experiments import health, presets, store
+    from .experiments.run import run
+    byname = {f.name: f for f in fields(Config)}
+    params, given = {}, set()
+    for k in ("dataset", "backbone", "strategy", "seed"):
+        params[k] = _parse_value(byname[k], getattr(args, k))
+    name = args.preset or presets.default_preset(params["dataset"])
+    chosen = ("given" if args.preset else
+              f"the default for a {'file' if is_file_spec(params['dataset']) else 'registry or generated'} dataset")
+    for kv in args.set:
+        k, sep, v = kv.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --set expects KEY=VALUE, got '{kv}'")
+        if k not in byname:
+            try:
+                Config.from_dict({k: v})
+            except ConfigError as e:
+                raise SystemExit(f"error: {e}") from None
+        params[k] = _parse_value(byname[k], v)
+        given.add(k)
+    try:
+        params, set_by = presets.apply_preset(name, params, given)
+        cfg = Config.from_dict(params)
+    except (ConfigError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print(presets.announce(name, set_by, chosen), file=sys.stderr if args.json else sys.stdout, flush=True)
+    cached = not args.force and store.lookup(cfg, args.results) is not None
+    rec = run(cfg, root=args.results, force=args.force, progress=not args.quiet, threads=args.threads,
+              device=args.device, preset={"name": name, "fields": set_by, "chosen": chosen})
+    text, failed = health.summary(rec, cached=cached)
+    if args.json:
+        t = rec["metrics"]["test"]
+        print(json.dumps({"key": rec.key, "best_epoch": rec.best_epoch,
+                          "test_sampled": t["sampled"], "test_full": t["full"], "failed": failed,
+                          "marks": [{"code": m.code, "words": m.words, "fix": m.fix} for m in health.marks(rec)],
+                          "preset": rec.get("preset")}, indent=1))
+    else:
+        print(text)
+    return 3 if failed else 0
 
 
 def _grid(args) -> int:

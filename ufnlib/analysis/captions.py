@@ -3,6 +3,7 @@ selection, evaluation, warnings about runaway or early-stopped runs) and the sig
 from __future__ import annotations
 
 from ..data.datasets import REGISTRY
+from ..experiments.health import caption_note
 from ..experiments.profiles import run_label
 from .comparison import RULE
 
@@ -60,6 +61,7 @@ def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
         txt += (" WARNING: stopped by patience after few optimizer steps, possibly in the flat start of "
                 "the learning curve (ufnlib.training.train.stopped_after_few_steps; set patience_min_steps): "
                 + ", ".join(run_label(r.config) for r in plateau) + ".")
+    txt += caption_note(records)   # runs whose validation stayed at chance: the CLI summary's FAILED mark
     if profile:
         txt += f" Profile: {profile}."
     return txt

@@ -152,8 +152,9 @@ def plot_runaway(records: dict):
 
 def runaway_table(records: dict) -> pd.DataFrame:
     """One row per run: warm-up end, the epoch runaway mining was flagged, selected epoch, best
-    validation and test NDCG@10 (sampled)."""
+    validation and test NDCG@10 (sampled), and the run's warning marks (``experiments.health``)."""
+    from ..experiments.health import marks_text
     return pd.DataFrame([dict(run=label, warmup_end=r.warmup_end, runaway_at=r.runaway,
                               best_epoch=r.best_epoch, best_valid=r.best_score,
-                              test_ndcg10=r.value("ndcg@10", "sampled", "test"))
+                              test_ndcg10=r.value("ndcg@10", "sampled", "test"), marks=marks_text(r))
                          for label, r in records.items()]).set_index("run")

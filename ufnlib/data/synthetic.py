@@ -193,3 +193,33 @@ def uniform_false_negative_rate(split) -> dict:
     w = positions / positions.sum() if positions.sum() else np.full(len(p), 1 / len(p))
     return dict(per_draw=float((w * p).sum()), per_user=float(p.mean()), fn_per_user=float(n_fn.mean()),
                 at_least_one_of_100=float((w * (1 - (1 - p) ** 100)).sum()))
+
+
+def write_file(spec: str, path, fmt: str = "s3rec", seed: int = 0):
+    """Write the generated dataset ``spec`` (e.g. ``"synthetic:users=3000"``) to ``path`` the way
+    a user's data comes: ``s3rec`` (``user item item ...``, one line per user) or ``csv`` (an
+    interaction log with a ``user,item,timestamp`` header, string ids ``user-<k>`` / ``sku-<k>``,
+    ISO 8601 times strictly increasing per user, rows shuffled with ``seed``). Reading either file
+    back gives the generator's sequences. Returns the path."""
+    from pathlib import Path
+    seqs = from_spec(spec)
+    path = Path(path)
+    if fmt == "s3rec":
+        path.write_text("".join(f"{u} {' '.join(map(str, seqs.seq(k)))}\n"
+                                for k, u in enumerate(seqs.user_ids)))
+        return path
+    if fmt != "csv":
+        raise ValueError(f"write_file: fmt must be s3rec or csv, got {fmt!r}")
+    import datetime as _dt
+    rng = np.random.default_rng(seed)
+    t0 = _dt.datetime(2024, 1, 1)
+    rows = []
+    for k, u in enumerate(seqs.user_ids):
+        s = seqs.seq(k)
+        start = rng.integers(0, 300 * 86400)
+        steps = np.cumsum(rng.integers(60, 3 * 86400, len(s)))
+        rows += [f"user-{u},sku-{i},{(t0 + _dt.timedelta(seconds=int(start + d))).isoformat()}"
+                 for i, d in zip(s, steps)]
+    order = rng.permutation(len(rows))
+    path.write_text("user,item,timestamp\n" + "".join(rows[j] + "\n" for j in order))
+    return path

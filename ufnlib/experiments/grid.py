@@ -31,7 +31,7 @@ from ..config import Config, config_key
 from ..files import atomic_write_bytes
 from .profiles import grid_options, run_label
 from .run import run
-from .store import checkpoint_path, is_cached, lookup, model_path, ranks_path, record_path, results_dir
+from .store import checkpoint_path, id_maps_path, is_cached, lookup, model_path, ranks_path, record_path, results_dir
 
 
 @dataclass
@@ -228,7 +228,8 @@ def _error_text(e: BaseException) -> str:
 
 # ------------------------------------------------------------------------------------ archives
 _KEY = re.compile(r"^[0-9a-f]{16}$")
-_MEMBER = re.compile(r"^(runs/[0-9a-f]{16}\.(json|npz)|models/[0-9a-f]{16}\.pt|checkpoints/[0-9a-f]{16}\.pt)$")
+_MEMBER = re.compile(r"^(runs/[0-9a-f]{16}\.(json|npz|ids\.json\.gz)|models/[0-9a-f]{16}\.pt"
+                     r"|checkpoints/[0-9a-f]{16}\.pt)$")
 
 
 def member(path_of, key: str) -> str:
@@ -242,7 +243,8 @@ def archive(path, configs=None, root=None, models: bool = False, checkpoints: bo
     (``runs/<key>.npz``) of ``configs`` (all cached runs if None), plus the selected weights
     (``models/<key>.pt``) if ``models``, and with ``checkpoints`` the checkpoints
     (``checkpoints/<key>.pt``) of those runs that are not finished, so that another machine
-    resumes them. Runs not cached are skipped and listed."""
+    resumes them. A file dataset's id maps (``runs/<key>.ids.json.gz``) travel with its record.
+    Runs not cached are skipped and listed."""
     root = results_dir(root)
     if configs is None:
         keys = sorted(p.stem for p in (root / "runs").glob("*.json"))
@@ -263,7 +265,8 @@ def archive(path, configs=None, root=None, models: bool = False, checkpoints: bo
     tmp = path.with_name(path.name + ".tmp")
     with tarfile.open(tmp, "w:gz") as tar:
         for k in keys:
-            names = [member(ranks_path, k), member(record_path, k)] + ([member(model_path, k)] if models else [])
+            names = ([member(ranks_path, k), member(id_maps_path, k), member(record_path, k)]
+                     + ([member(model_path, k)] if models else []))
             for name in names:        # record last, as the cache writes it
                 p = root / name
                 if p.is_file():
@@ -330,7 +333,7 @@ def import_archive(path, root=None, overwrite: bool = False) -> dict:
             if record_path(k, root).is_file() and not overwrite:
                 kept.append(k)
                 continue
-            for name in (member(ranks_path, k), member(model_path, k)):
+            for name in (member(ranks_path, k), member(id_maps_path, k), member(model_path, k)):
                 if name in members:
                     atomic_write_bytes(root / name, tar.extractfile(members[name]).read())
             atomic_write_bytes(record_path(k, root), rec_bytes)

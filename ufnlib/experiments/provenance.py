@@ -80,5 +80,7 @@ def dataset_record(dataset: str, split) -> dict:
     if ident is None:
         return {"name": dataset, "git_sha1": info.git_sha1 if info else None,
                 "note": info.note if info else "generated", **common}
+    log = split.seqs.extra.get("log")          # a log: how it was read (logs.parse_log)
     return {"name": ident.name, "git_sha1": ident.git_sha1, "bytes": ident.size, "format": ident.fmt,
-            "format_from": ident.fmt_from, "where": ident.where, "note": "user file", **common}
+            "format_from": ident.fmt_from, "where": ident.where, "note": "user file", **common,
+            **({"options": ident.options, "read": log} if log is not None else {})}

@@ -35,10 +35,12 @@ def final_evaluation(evaluator: Evaluator, model, prefix: str = "") -> tuple[dic
 
 
 def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = True,
-        threads: int | None = None, stop_after_epochs: int | None = None, device=None) -> store.Record | None:
+        threads: int | None = None, stop_after_epochs: int | None = None, device=None,
+        preset: dict | None = None) -> store.Record | None:
     """Train and evaluate ``cfg`` (or return its cached record). ``stop_after_epochs`` simulates an
     interruption (returns None with the checkpoint left in place). ``device``: see
-    ``resolve_device`` (default ``$UFN_DEVICE`` or cpu)."""
+    ``resolve_device`` (default ``$UFN_DEVICE`` or cpu). ``preset``: which preset chose some of
+    ``cfg``'s fields (``presets``; name, fields, why), written into the record as is."""
     cfg = Config.from_dict(cfg) if isinstance(cfg, dict) else cfg
     if threads:
         torch.set_num_threads(threads)
@@ -65,14 +67,14 @@ def run(cfg: Config | dict, root=None, force: bool = False, progress: bool = Tru
     if not tr.done:
         return None
     rec = write_record(tr, split, ev, root, started=started, resumed_from=resumed_from,
-                       wall_seconds=time.perf_counter() - t0)
+                       wall_seconds=time.perf_counter() - t0, preset=preset)
     if ckpt.is_file():
         ckpt.unlink()
     return rec
 
 
 def write_record(tr: Trainer, split, ev: Evaluator, root, started: str, resumed_from: int,
-                 wall_seconds: float, env_extra: dict | None = None) -> store.Record:
+                 wall_seconds: float, env_extra: dict | None = None, preset: dict | None = None) -> store.Record:
     """Evaluate a finished trainer's selected weights and write its record (and ranks, weights)."""
     cfg, dev = tr.cfg, tr.device
     key = config_key(cfg)
@@ -100,6 +102,8 @@ def write_record(tr: Trainer, split, ev: Evaluator, root, started: str, resumed_
     extra["runaway_epoch"] = runaway_epoch(tr.history)
     if protocol is not None:
         extra["protocol"] = protocol
+    if preset is not None:
+        extra["preset"] = preset
     ranks["users"] = ev.users
     rec = {
         "key": key, "cache_version": CACHE_VERSION,
@@ -117,7 +121,7 @@ def write_record(tr: Trainer, split, ev: Evaluator, root, started: str, resumed_
         "resumed_from_epoch": resumed_from, "started": started,
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    store.write(rec, ranks, tr.best["state"], root)
+    store.write(rec, ranks, tr.best["state"], root, id_maps=store.id_maps_of(split.seqs))
     return store.Record(rec)
 
 

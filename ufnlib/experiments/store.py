@@ -2,7 +2,9 @@
 record's typed accessor. Under ``results_dir()`` (``$UFN_RESULTS_DIR`` or ``results/``):
 
 * ``runs/<key>.json`` the record, ``runs/<key>.npz`` its per-user ranks (both small, committed);
-* ``models/<key>.pt`` the selected weights, ``checkpoints/<key>.pt`` an unfinished run (ignored).
+* ``models/<key>.pt`` the selected weights, ``checkpoints/<key>.pt`` an unfinished run (ignored);
+* ``runs/<key>.ids.json.gz`` for a file dataset: its id maps (``id_maps_of``), from which
+  recommendations are read back in the file's own ids (``recommend``).
 
 ``write`` puts a finished run's files in place atomically, the record last, so that a record on
 disk always has its companions.
@@ -50,6 +52,28 @@ def model_path(cfg_or_key, root=None) -> Path:
 
 def checkpoint_path(cfg_or_key, root=None) -> Path:
     return results_dir(root) / "checkpoints" / f"{_key(cfg_or_key)}.pt"
+
+
+def id_maps_path(cfg_or_key, root=None) -> Path:
+    return results_dir(root) / "runs" / f"{_key(cfg_or_key)}.ids.json.gz"
+
+
+def id_maps_of(seqs) -> dict | None:
+    """A file dataset's id maps: ``user[k]`` is the file's id of user index k (the model's user k),
+    ``item[j - 1]`` that of item id j (None: the file's item ids are the model's). None for
+    registry and generated data."""
+    if "identity" not in seqs.extra:
+        return None
+    maps = seqs.extra.get("id_maps")
+    return {"user": maps["user"] if maps else [str(u) for u in seqs.user_ids.tolist()],
+            "item": maps["item"] if maps else None}
+
+
+def load_id_maps(cfg_or_key, root=None) -> dict | None:
+    """The id maps saved with a run (None if it has none: not a file dataset)."""
+    import gzip
+    p = id_maps_path(cfg_or_key, root)
+    return json.loads(gzip.decompress(p.read_bytes())) if p.is_file() else None
 
 
 class Record(dict):
@@ -156,10 +180,13 @@ def load_ranks(cfg_or_key, root=None) -> dict[str, np.ndarray]:
         return {k.replace("__", "/"): z[k] for k in z.files}
 
 
-def write(rec: dict, ranks: dict, state: dict, root=None) -> None:
-    """A finished run's files, atomically, in this order: weights, ranks, record."""
+def write(rec: dict, ranks: dict, state: dict, root=None, id_maps: dict | None = None) -> None:
+    """A finished run's files, atomically, in this order: weights, ranks, id maps, record."""
+    import gzip
     key = rec["key"]
     atomic_torch_save({k: v.cpu() for k, v in state.items()}, model_path(key, root))
+    if id_maps is not None:
+        atomic_write_bytes(id_maps_path(key, root), gzip.compress(json.dumps(id_maps).encode(), mtime=0))
     buf = io.BytesIO()
     small = lambda v: np.asarray(v, dtype=np.uint16 if np.max(v) < 65535 and np.min(v) >= 0 else np.int32)
     np.savez_compressed(buf, **{k: small(v) for k, v in ranks.items()})

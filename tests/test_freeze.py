@@ -1,8 +1,12 @@
 """Numerics freeze: this checkout retraces a cached generation-3 paper-profile run bit for bit
 (``ufnlib.experiments.freeze``). The record is Figure 3's alpha = 0.1 point on Beauty (SASRec + UFN,
 seed 1, computed at 9aa1d6c on one thread); the retrace covers the warm-up and two epochs of
-mining. A change that moves any loss, validation metric or mining counter fails here."""
+mining. A change that moves any loss, validation metric or mining counter fails here. The same
+code gives other last bits on another host (docs/speed.md), so on a machine of another platform
+than the record's the test is skipped, saying so."""
 from __future__ import annotations
+
+import platform
 
 import pytest
 
@@ -21,8 +25,13 @@ def test_differences_are_exact():
 def test_cached_generation3_run_retraces_bitwise(shared_data):
     if not store.record_path(KEY).is_file():
         pytest.skip(f"record {KEY} not in the cache")
-    out = freeze.retrace(KEY)
     rec = store.load_record(KEY)
+    here = platform.platform()
+    if rec["env"].get("platform") != here:
+        # the same code gives other last bits on another host (docs/speed.md): a retrace on this
+        # machine checks nothing about the code
+        pytest.skip(f"record {KEY} was computed on {rec['env'].get('platform')}, this machine is {here}")
+    out = freeze.retrace(KEY)
     assert out["epochs"] == rec["warmup_end_epoch"] + 2
     assert out["differences"] == []
 

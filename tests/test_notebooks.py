@@ -366,13 +366,27 @@ def check_10_two_protocols(res: Path, nb) -> None:
     _figure_ok(res, "10_two_protocols")
 
 
+def check_11_findings(res: Path, nb) -> None:
+    rows = pd.read_csv(res / "tables" / "findings_forest.csv")
+    # smoke: Table 2 has one cell per backbone on the synthetic data; Tables 3/4 and 09 add theirs
+    assert {"Table 2", "Table 3", "Table 4", "09 (held-out in reach)"} <= set(rows["source"])
+    assert (rows["source"] == "Table 2").sum() == 3
+    from ufnlib.analysis import comparison
+    assert set(rows["word"]) <= set(comparison.WORDS)
+    both = rows.dropna(subset=["low", "high"])
+    assert ((both["low"] <= both["change"]) & (both["change"] <= both["high"])).all()
+    nums = json.loads((res / "tables" / "11_findings.json").read_text())
+    assert nums["profile"] == "smoke" and nums["rows"] == len(rows) and sum(nums["counts"].values()) == len(rows)
+    _figure_ok(res, "findings_forest")
+
+
 CHECKS = {"00_data_prep": check_00_data_prep,
           "01_main_results": check_01_main_results, "02_ablation": check_02_ablation,
           "03_srns_comparison": check_03_srns_comparison, "04_hyperparameters": check_04_hyperparameters,
           "05_training_curves": check_05_training_curves, "06_case_study": check_06_case_study,
           "07_teaching_false_negatives": check_07_teaching_false_negatives,
           "08_walkthrough": check_08_walkthrough, "09_protocol": check_09_protocol,
-          "10_two_protocols": check_10_two_protocols}
+          "10_two_protocols": check_10_two_protocols, "11_findings": check_11_findings}
 
 
 # ---------------------------------------------------------------------------------- tests

@@ -8,7 +8,9 @@ import math
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
@@ -77,3 +79,57 @@ def test_generated_sections_are_current():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "update_readme.py"), "--check"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr + "\nFix: python scripts/update_readme.py"
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ("a", "img") and a.get("href" if tag == "a" else "src"):
+            self.links.append((tag, a.get("href" if tag == "a" else "src")))
+
+
+def _unresolved(page: Path) -> tuple[list, list]:
+    p = _Links()
+    p.feed(page.read_text())
+    local = [(t, u) for t, u in p.links if not re.match(r"^(https?:|mailto:|#)", u)]
+    return local, [u for _, u in local if not (page.parent / unquote(u.split("#")[0])).exists()]
+
+
+def test_findings_page_links_resolve(tmp_path):
+    """The findings page, generated on a constructed report folder: the figure, the claims with
+    their verdict colours and links, and every local link and image resolving."""
+    from ufnlib.analysis import runindex
+    prof = tmp_path / "paper"
+    for d in ("tables", "figures", "notebooks"):
+        (prof / d).mkdir(parents=True)
+    (prof / "tables" / "11_findings.json").write_text(json.dumps(
+        {"rows": 2, "counts": {comparison.HURTS: 2}, "with_paper_claim": 2, "interval_below_claim": 1}))
+    for stem in ("findings_forest", "09_protocol_curves"):
+        (prof / "figures" / f"{stem}.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    pd.DataFrame([{"source": "Table 3, FCR", "text": "FCR helps.", "ours": "contradicted", "missing": ""}]
+                 ).to_csv(prof / "tables" / "table3_claims.csv", index=False)
+    (prof / "tables" / "table3_claims.md").write_text("x")
+    for nb in ("02_ablation", "09_protocol", "11_findings"):
+        (prof / "notebooks" / f"{nb}.ipynb").write_text("{}")
+    (prof / "notebooks" / "11_findings.html").write_text("<html></html>")
+    (prof / "run.json").write_text(json.dumps({"profile": "paper", "git": {"commit": "abc"}, "notebooks": [
+        {"name": "11_findings", "status": "ok", "seconds": 1.0}]}))
+    page = runindex.write_index(tmp_path)
+    text = page.read_text()
+    assert 'src="paper/figures/findings_forest.png"' in text and 'class="contra"' in text
+    assert 'href="paper/notebooks/11_findings.html"' in text        # rendered: the HTML
+    assert 'href="paper/notebooks/02_ablation.ipynb"' in text       # not rendered: the notebook
+    local, bad = _unresolved(page)
+    assert len(local) >= 6 and bad == []
+
+
+def test_committed_findings_page_links_resolve():
+    """results/index.html as committed: the findings figure is on it and nothing it links is missing."""
+    page = ROOT / "results" / "index.html"
+    local, bad = _unresolved(page)
+    assert any(u.endswith("findings_forest.png") for t, u in local if t == "img")
+    assert bad == [], f"results/index.html links missing files: {bad[:10]}"

@@ -711,6 +711,8 @@ def run_costs(recs) -> str:
 def in_short(recs) -> str:
     """README's "In short" (at most 6 lines): notebook 11's counts, the claims' verdicts, and
     notebook 09's readings as the figure shows them, from their saved tables."""
+    import pandas as pd
+
     from ufnlib.analysis import findings
     from ufnlib.analysis.runindex import claims_overview
     tables = ROOT / "results" / "paper" / "tables"
@@ -733,7 +735,9 @@ def in_short(recs) -> str:
 
     def pct(v):
         return f"{100 * v:+.1f}%"
-    read = [f"at the {r['label']} {pct(r['change'])} [{pct(r['low'])}, {pct(r['high'])}], {r['word']}"
+    def ci(r):
+        return "" if pd.isna(r["low"]) or pd.isna(r["high"]) else f" [{pct(r['low'])}, {pct(r['high'])}]"
+    read = [f"at the {r['label']} {pct(r['change'])}{ci(r)}, {r['word']}"
             for _, r in r09.iterrows() if r["label"].startswith(("epoch chosen on sampled validation", "last epoch"))]
     if read:
         lines.append(f"- **Why, in part (notebook 09):** how a run is read moves UFN's change: {'; '.join(read)} "

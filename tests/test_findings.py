@@ -57,6 +57,9 @@ def test_forest_rows_read_the_saved_tables(tmp_path):
 
 def test_forest_rows_add_the_heldout_setting_and_skip_missing_tables(tmp_path):
     assert findings.forest_rows(tmp_path).empty
+    _tables(tmp_path, heldout_out=False)
+    (tmp_path / "protocol_readings_heldout_out.csv").write_text("\n")      # saved empty: its runs missing
+    assert len(findings.forest_rows(tmp_path)) == 4
     _tables(tmp_path, heldout_out=True)
     assert list(findings.forest_rows(tmp_path)["source"])[-2:] == ["09 (held-out in reach)",
                                                                   "09 (held-out out of reach)"]

@@ -39,9 +39,10 @@ def _pcts(text) -> list[float]:
 
 def _read(tables: Path, name: str):
     p = tables / f"{name}.csv"
-    if not p.is_file():
+    try:
+        t = pd.read_csv(p)
+    except (FileNotFoundError, pd.errors.EmptyDataError):    # not saved yet, or saved empty (no runs)
         return None
-    t = pd.read_csv(p)
     return t if len(t) else None
 
 

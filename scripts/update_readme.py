@@ -745,7 +745,24 @@ def in_short(recs) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"in_short": in_short, "sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
+PROFILE_WHAT = {
+    "paper": "the backbones x datasets x {SASRec, +UFN} of Table 2, the ablation and Table 4 on Beauty, the Figure 3 "
+             "sweeps, notebook 09's protocol study, every seed. `bash run_all.sh` reports it from the cache; "
+             "`--compute` trains what is missing (tens of CPU-core-hours)",
+    "quick": "SASRec, +UFN and the EMA control on Beauty, the first seed (the paper profile's runs of that seed)",
+    "smoke": "seeded synthetic data and tiny models, seconds per run: what the tests use"}
+
+
+def profiles_table(recs) -> str:
+    """README: the profiles with their run counts as `grid --dry-run` counts them (from the code)."""
+    from ufnlib.experiments import profiles
+    rows = [f"| `{p}`{' (default)' * (p == 'paper')} | {len(profiles.profile_runs(p))} | {what} |"
+            for p, what in PROFILE_WHAT.items()]
+    return ("| profile | runs (distinct configs, as `python -m ufnlib grid --profile P --dry-run` lists them) | what |\n"
+            "|---|---|---|\n" + "\n".join(rows))
+
+
+SECTIONS = {"in_short": in_short, "profiles": profiles_table, "sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
             "sidebyside": side_by_side, "numerics": numerics, "gpu_probe": gpu_probe, "bundle": bundle_bench,
             "speed_glance": speed_glance,
             "claims": claims,

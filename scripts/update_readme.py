@@ -758,11 +758,12 @@ def profiles_table(recs) -> str:
     from ufnlib.experiments import profiles
     rows = [f"| `{p}`{' (default)' * (p == 'paper')} | {len(profiles.profile_runs(p))} | {what} |"
             for p, what in PROFILE_WHAT.items()]
-    return ("| profile | runs (distinct configs, as `python -m ufnlib grid --profile P --dry-run` lists them) | what |\n"
-            "|---|---|---|\n" + "\n".join(rows))
+    return ("| profile | runs (distinct configs, as `python -m ufnlib grid --profile P --dry-run` lists them) "
+            "| what |\n|---|---|---|\n" + "\n".join(rows))
 
 
-SECTIONS = {"in_short": in_short, "profiles": profiles_table, "sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
+SECTIONS = {"in_short": in_short, "profiles": profiles_table,
+            "sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
             "sidebyside": side_by_side, "numerics": numerics, "gpu_probe": gpu_probe, "bundle": bundle_bench,
             "speed_glance": speed_glance,
             "claims": claims,

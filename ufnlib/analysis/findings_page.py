@@ -14,7 +14,7 @@ from pathlib import Path
 KEY_FIGURES = {"00_data_prep": "00_item_popularity", "03_srns_comparison": "table4_detectors",
                "04_hyperparameters": "figure3_hyperparameters", "05_training_curves": "figure4_training_curves",
                "07_teaching_false_negatives": "07_false_negative_share", "08_walkthrough": "08_toy_logits",
-               "09_protocol": "09_protocol_curves", "10_two_protocols": "10_two_protocols"}    # notebook 11's figure heads the page
+               "09_protocol": "09_protocol_curves", "10_two_protocols": "10_two_protocols"}   # 11: heads the page
 VERDICT_CLASS = {"holds": "holds", "contradicted": "contra", "not shown": "unclear",
                  "partly computed": "partial", "not computed": "none"}
 STYLE = (".holds{background:#d9f0d3}.contra{background:#f4cccc}.unclear{background:#eeeeee}"

@@ -136,3 +136,13 @@ def test_committed_findings_page_links_resolve():
     local, bad = _unresolved(page)
     assert any(u.endswith("findings_forest.png") for t, u in local if t == "img")
     assert bad == [], f"results/index.html links missing files: {bad[:10]}"
+
+
+def test_readme_and_docs_local_links_resolve():
+    """Every relative link in README.md and docs/*.md names a file or folder of the checkout."""
+    bad = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for u in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+            if not re.match(r"(https?:|mailto:|#)", u) and not (doc.parent / unquote(u.split("#")[0])).exists():
+                bad.append(f"{doc.name}: {u}")
+    assert bad == [], bad

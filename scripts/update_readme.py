@@ -708,7 +708,62 @@ def run_costs(recs) -> str:
             + "\n".join(lines) + "\n\n" + est)
 
 
-SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
+def in_short(recs) -> str:
+    """README's "In short" (at most 6 lines): notebook 11's counts, the claims' verdicts, and
+    notebook 09's readings as the figure shows them, from their saved tables."""
+    import pandas as pd
+
+    from ufnlib.analysis import findings
+    from ufnlib.analysis.runindex import claims_overview
+    tables = ROOT / "results" / "paper" / "tables"
+    f = tables / "11_findings.json"
+    if not f.is_file():
+        return "Not computed yet: run `bash run_all.sh` (notebook 11 writes the figure and its counts)."
+    nums = json.loads(f.read_text())
+    said = ", ".join(f"{w} in {n}" for w, n in nums["counts"].items())
+    lines = [f"- **UFN against its baseline** (test NDCG@10, sampled-100, the paper's protocol), over the "
+             f"{nums['rows']} comparisons in the figure: {said}. In {nums['interval_below_claim']} of the "
+             f"{nums['with_paper_claim']} with a claimed change, the whole 95% interval lies below the paper's change."]
+    df = claims_overview("paper", ROOT / "results")
+    df = df[~df["source"].str.startswith("Reading:")]
+    if len(df):
+        vc = df["verdict"].value_counts()
+        lines.append(f"- **The paper's {len(df)} claims tested:** "
+                     + ", ".join(f"{k} {v}" for k, v in vc.items()) + " (the table below).")
+    rows = findings.forest_rows(tables)
+    r09 = rows[rows["source"].str.startswith("09")]
+
+    def pct(v):
+        return f"{100 * v:+.1f}%"
+    def ci(r):
+        return "" if pd.isna(r["low"]) or pd.isna(r["high"]) else f" [{pct(r['low'])}, {pct(r['high'])}]"
+    read = [f"at the {r['label']} {pct(r['change'])}{ci(r)}, {r['word']}"
+            for _, r in r09.iterrows() if r["label"].startswith(("epoch chosen on sampled validation", "last epoch"))]
+    if read:
+        lines.append(f"- **Why, in part (notebook 09):** how a run is read moves UFN's change: {'; '.join(read)} "
+                     f"(the paper: {pct(r09['paper'].iloc[0])}).")
+    return "\n".join(lines)
+
+
+PROFILE_WHAT = {
+    "paper": "the backbones x datasets x {SASRec, +UFN} of Table 2, the ablation and Table 4 on Beauty, the Figure 3 "
+             "sweeps, notebook 09's protocol study, every seed. `bash run_all.sh` reports it from the cache; "
+             "`--compute` trains what is missing (tens of CPU-core-hours)",
+    "quick": "SASRec, +UFN and the EMA control on Beauty, the first seed (the paper profile's runs of that seed)",
+    "smoke": "seeded synthetic data and tiny models, seconds per run: what the tests use"}
+
+
+def profiles_table(recs) -> str:
+    """README: the profiles with their run counts as `grid --dry-run` counts them (from the code)."""
+    from ufnlib.experiments import profiles
+    rows = [f"| `{p}`{' (default)' * (p == 'paper')} | {len(profiles.profile_runs(p))} | {what} |"
+            for p, what in PROFILE_WHAT.items()]
+    return ("| profile | runs (distinct configs, as `python -m ufnlib grid --profile P --dry-run` lists them) "
+            "| what |\n|---|---|---|\n" + "\n".join(rows))
+
+
+SECTIONS = {"in_short": in_short, "profiles": profiles_table,
+            "sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "levers": levers,
             "sidebyside": side_by_side, "numerics": numerics, "gpu_probe": gpu_probe, "bundle": bundle_bench,
             "speed_glance": speed_glance,
             "claims": claims,
@@ -719,10 +774,15 @@ SECTIONS = {"sasrec": sasrec_vs_paper, "ablation": ablation, "speed": speed, "le
             "run_costs": run_costs, "schedules": schedules, "figure3": figure3, "two_protocols": two_protocols}
 
 
-def render(text: str, recs) -> str:
+def relative_links(text: str, in_docs: bool) -> str:
+    """Sections link from the repository root (README); inside docs/ the same links go up one."""
+    return text.replace("](docs/", "](").replace("](results/", "](../results/") if in_docs else text
+
+
+def render(text: str, recs, in_docs: bool = False) -> str:
     for name, fn in SECTIONS.items():
         pat = re.compile(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)", re.S)
-        text = pat.sub(lambda m: m.group(1) + fn(recs) + "\n" + m.group(2), text)
+        text = pat.sub(lambda m: m.group(1) + relative_links(fn(recs), in_docs) + "\n" + m.group(2), text)
     return text
 
 
@@ -735,7 +795,7 @@ def main():
     stale = []
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         old = doc.read_text()
-        new = render(old, recs)
+        new = render(old, recs, in_docs=doc.parent.name == "docs")
         if new != old:
             stale.append(doc.relative_to(ROOT))
             if not a.check:

@@ -107,7 +107,7 @@ def write_index(root=None) -> Path:
         summary = (f' <a href="{prof}/summary.md">summary of the claims</a>;'
                    if (root / r["profile"] / "summary.md").is_file() else "")
         parts.append(
-            f"<h2>profile <code>{prof}</code></h2>\n<p>{html.escape(r.get('mode', ''))};{summary} tables "
+            f"<h3>profile <code>{prof}</code></h3>\n<p>{html.escape(r.get('mode', ''))};{summary} tables "
             f'<a href="{prof}/tables/">{prof}/tables/</a>, figures <a href="{prof}/figures/">{prof}/figures/</a>; '
             f"commit <code>{commit}</code>; run {html.escape(r.get('started', ''))} to "
             f"{html.escape(r.get('finished', ''))} (UTC); {html.escape(str(m.get('cpu')))} x "
@@ -115,11 +115,14 @@ def write_index(root=None) -> Path:
             f"{html.escape(str(m.get('torch')))}; data from {html.escape(str(r.get('data', '?')))}</p>\n"
             "<table><tr><th>notebook</th><th>status</th><th>time</th><th>started</th></tr>\n"
             + "\n".join(items) + "\n</table>")
+    from .findings_page import section
     body = "\n".join(parts) or "<p>No executed notebooks yet. Run <code>bash run_all.sh</code>.</p>"
+    body = section(root, claims_overview("paper", root)) + "<h2>Executed notebooks</h2>\n" + body
     page = ("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>UFNRec reproduction: "
-            "executed notebooks</title>\n<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+            "findings and executed notebooks</title>\n"
+            "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto}"
             "td,th{padding:.2em .8em;text-align:left}.ok{color:#176117}.fail{color:#b00020;font-weight:bold}"
-            "</style></head><body>\n<h1>UFNRec reproduction: executed notebooks</h1>\n"
+            "</style></head><body>\n<h1>UFNRec reproduction: findings and executed notebooks</h1>\n"
             "<p>One section per profile (written by run_all.sh); the run cache <code>runs/</code> is "
             "shared by all of them.</p>\n" + body + "\n</body></html>\n")
     p = root / "index.html"

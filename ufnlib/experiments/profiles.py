@@ -28,7 +28,7 @@ PROFILES = ("smoke", "quick", "paper")
 SMOKE_DATASET = "synthetic:users=300,items=200"
 NOTEBOOKS = {"01": "main_results", "02": "ablation", "03": "srns_comparison",
              "04": "hyperparameters", "05": "training_curves", "06": "case_study", "09": "protocol_study",
-             "10": "two_protocols"}
+             "10": "two_protocols", "11": "findings"}
 
 ABLATION = ("uniform", "fmr", "fcr", "ufn", "ema_eval")
 QUICK_STRATEGIES = ("uniform", "ufn", "ema_eval")
@@ -244,6 +244,11 @@ def two_protocols(profile: str, seeds=None, dataset=None) -> list:
     out += hyperparameters(profile, seeds, dataset) + protocol_study(profile, seeds, dataset)
     out += case_study(profile, seeds[0] if seeds else None, dataset)
     return list(dict.fromkeys(out))
+
+
+def findings(profile: str, **kw) -> list:
+    """Notebook 11 reads the other notebooks' saved tables, never a run: no runs."""
+    return []
 
 
 def plan(notebook: str, profile: str, **kw) -> list:

@@ -24,10 +24,22 @@ K = 10          # top-k kept per user (Figure 5 shows the top-5; the protocol an
 
 
 @dataclass
+class Mined:
+    """N_false replayed with a run's selected weights fixed (``casestudy.replay_mining``)."""
+    users: np.ndarray          # user of each distinct mined (user, item) pair
+    items: np.ndarray
+    times: np.ndarray          # how many of the user's training positions mined the item
+    rnd_users: np.ndarray      # baseline: one random negative per training position (last pass)
+    rnd_items: np.ndarray
+    passes: int
+    positions: int
+
+
+@dataclass
 class CaseArtefacts:
     users: np.ndarray            # evaluated users (0-based)
     top: dict                    # model name -> [len(users), K] item ids, best first
-    mined: object                # casestudy.Mined
+    mined: Mined
     keys: dict                   # strategy -> run key
     commit: str
 
@@ -67,20 +79,20 @@ def top_lists(model, split, users: np.ndarray, k: int = K, batch_size: int = 512
     return np.concatenate(out).astype(np.int32) if out else np.zeros((0, k), dtype=np.int32)
 
 
-def build(cfgs: dict, records: dict, dataset: str, root=None) -> CaseArtefacts:
+def build(cfgs: dict, records: dict, dataset: str, replay, root=None) -> CaseArtefacts:
     """Compute the artefacts from the selected weights of the runs ``cfgs`` / ``records``
-    ({"uniform": ..., "ufn": ...}) and write them atomically."""
+    ({"uniform": ..., "ufn": ...}) and write them atomically; ``replay(cfg, root)`` replays the
+    UFN run's mining (``casestudy.replay_mining``)."""
     import io
 
     from ..experiments.splits import load_split
     from ..experiments.store import load_model
     from ..files import atomic_write_bytes
-    from .casestudy import replay_mining
     split = load_split(dataset)
     users = np.flatnonzero(split.has_eval)
     top = {name: top_lists(load_model(cfgs[s], root), split, users) for name, s in (("SASRec", "uniform"),
                                                                                       ("UFNRec", "ufn"))}
-    mined = replay_mining(cfgs["ufn"], root)
+    mined = replay(cfgs["ufn"], root)
     buf = io.BytesIO()
     np.savez_compressed(buf, users=users.astype(np.int32), top_sasrec=top["SASRec"], top_ufnrec=top["UFNRec"],
                         mined_users=mined.users.astype(np.int32), mined_items=mined.items.astype(np.int32),
@@ -95,7 +107,6 @@ def build(cfgs: dict, records: dict, dataset: str, root=None) -> CaseArtefacts:
 def load(records: dict, root=None) -> CaseArtefacts | None:
     """The artefacts of the runs ``records`` ({"uniform": record, "ufn": record}), or None when
     there are none or they were computed from other runs of the same configs (stale)."""
-    from .casestudy import Mined
     p = path(records, root)
     if not p.is_file():
         return None

@@ -15,8 +15,6 @@ Item "categories" are the S3-Rec attributes with their names (``ufnlib.data.data
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
@@ -32,21 +30,11 @@ from ..negatives.strategies import make_strategy
 from ..training.algorithm1 import Run, train_step
 from ..training.weights import OwnWeights
 from . import case_artefacts
+from .case_artefacts import Mined
 from .stats import Claim, verdict
 from .tables import protocol
 
 REPLAY_SEED_OFFSET = 7   # the replay's generator: seed * 1_000_003 + 7 (negatives and masking of the replay)
-
-
-@dataclass
-class Mined:
-    users: np.ndarray          # user of each distinct mined (user, item) pair
-    items: np.ndarray
-    times: np.ndarray          # how many of the user's training positions mined the item
-    rnd_users: np.ndarray      # baseline: one random negative per training position (last pass)
-    rnd_items: np.ndarray
-    passes: int
-    positions: int
 
 
 # ------------------------------------------------------------------------------- categories
@@ -260,7 +248,7 @@ class CaseStudy:
         """The top-10 lists and replayed N_false (``case_artefacts``): the committed file, or built
         from the weights (and written) when it is not there."""
         if self.ready and self.art is None:
-            self.art = case_artefacts.build(self.cfgs, self.records, self.dataset, self.root)
+            self.art = case_artefacts.build(self.cfgs, self.records, self.dataset, replay_mining, self.root)
         return self.art
 
     def mine(self) -> Mined | None:

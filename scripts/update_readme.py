@@ -737,7 +737,9 @@ def in_short(recs) -> str:
         return f"{100 * v:+.1f}%"
     def ci(r):
         return "" if pd.isna(r["low"]) or pd.isna(r["high"]) else f" [{pct(r['low'])}, {pct(r['high'])}]"
-    read = [f"at the {r['label']} {pct(r['change'])}{ci(r)}, {r['word']}"
+    def setting(r):
+        return " with the held-out items out of reach" if "out of reach" in r["source"] else ""
+    read = [f"at the {r['label']}{setting(r)} {pct(r['change'])}{ci(r)}, {r['word']}"
             for _, r in r09.iterrows() if r["label"].startswith(("epoch chosen on sampled validation", "last epoch"))]
     if read:
         lines.append(f"- **Why, in part (notebook 09):** how a run is read moves UFN's change: {'; '.join(read)} "

@@ -605,7 +605,8 @@ def _text_outputs(nb) -> list:
         if c.cell_type == "code":
             out.append([clean(o.get("text", "") if o["output_type"] == "stream"
                               else o.get("data", {}).get("text/plain", "")) for o in c.get("outputs", [])
-                        if o["output_type"] in ("stream", "execute_result", "display_data")])
+                        if o["output_type"] in ("stream", "execute_result", "display_data")
+                        and not any(k.startswith("image/") for k in o.get("data", {}))])   # a figure's repr
     return out
 
 

@@ -113,7 +113,7 @@ def comparisons(plan: list, res, profile: str) -> list[Comparison]:
         comp = out.setdefault(name, Comparison(source, name, c.dataset, c.backbone, c.to_dict()))
         rt, rb = recs.get(config_key(c)), recs.get(config_key(b))
         comp.treat += [rt] if rt is not None else []
-        comp.base += [rb] if rb is not None and rb not in comp.base else []
+        comp.base += [rb] if rb is not None and rb.key not in {r.key for r in comp.base} else []
         comp.missing += [profiles.run_label(x) for x, r in ((c, rt), (b, rb)) if r is None]
     for comp in out.values():          # the seeds the comparison model compares (one generation where it can)
         al = cm.align_runs(comp.base, comp.treat)

@@ -34,7 +34,7 @@ try:
 except md.PackageNotFoundError:
     sys.exit(1)
 mods = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "tqdm", "torch_ema", "papermill",
-        "nbconvert", "ipykernel", "pytest")
+        "nbconvert", "ipykernel", "pytest", "nbval")
 if torch == want and all(iu.find_spec(m) for m in mods):
     print("ok")
 PY

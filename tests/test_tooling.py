@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -479,3 +480,38 @@ def test_results_doc_table2_change_uses_the_seeds_both_arms_have(tmp_path, monke
     row = next(x for x in text.split("\n") if x.startswith("| beauty | SSE-PT | +UFN |"))
     assert "| -5.00% (1) |  | one seed, not decided |" in row    # 0.38 against seed 1's 0.40, not the mean 0.35
     assert "| beauty | SSE-PT | backbone | 1,2 |" in text
+
+
+def test_update_readme_reads_no_run_record_and_asks_no_git(monkeypatch):
+    """The templater only formats saved outputs: rendering every page with the run records and
+    git out of reach (opening a file under results/runs/ or starting a process raises) gives the
+    pages as committed."""
+    import builtins
+    import importlib.util
+    import io
+    spec = importlib.util.spec_from_file_location("update_readme_sealed", ROOT / "scripts" / "update_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    real_open = builtins.open
+
+    def sealed_open(file, *a, **kw):
+        if "results/runs/" in str(file).replace("\\", "/"):
+            raise AssertionError(f"the templater opened a run record: {file}")
+        return real_open(file, *a, **kw)
+
+    def no_process(*a, **kw):
+        raise AssertionError(f"the templater started a process: {a[:1]}")
+    monkeypatch.setattr(builtins, "open", sealed_open)
+    monkeypatch.setattr(io, "open", sealed_open)
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_process)
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        assert mod.render(text, in_docs=doc.parent.name == "docs") == text, f"{doc.name} is out of date"
+
+
+def test_facts_file_is_current():
+    """results/facts.json (profiles, Config defaults, run costs) says what scripts/facts.py
+    computes now from the code and the cache."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "facts.py"), "--check"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -158,7 +158,6 @@ report.save_claims(claims, "figure3_claims",
 # %%
 numbers = {"profile": profile, "dataset": dataset, "runs": runs.to_dict(),
            "points": hyperparams.hyper_summary(frame).to_dict(orient="records"),
-           "versus_sasrec": versus.to_dict(orient="records"), "trends": trend_lines,
-           "mining": mining_lines,
+           "versus_sasrec": versus.to_dict(orient="records"),
            "claims": {f"{c.source}: {c.text}": c.ours for c in claims}}
 report.save_numbers("04_hyperparameters", numbers)

@@ -277,16 +277,16 @@ held_out
 
 # %%
 valid_vs = {out: heldout.validation_comparison(parts[out].records) for out in (False, True)}
-heldout_verdict = heldout.verdict_text(sbs, valid_vs, held_out[held_out["group"] == "reversed"] if len(held_out)
-                                       else None)
-print("\n".join(heldout_verdict))
+heldout_numbers = heldout.verdict_numbers(sbs, valid_vs, held_out[held_out["group"] == "reversed"] if len(held_out)
+                                          else None)
+print("\n".join(heldout.verdict_lines(report.plain(heldout_numbers))))
 
 # %% [markdown]
 # ## 7. Verdict
 
 # %%
-verdict = protocol_report.verdict_text(table, warm, seeds_wanted=len(seeds), default=default_rule)
-print("\n".join(verdict))
+verdict_numbers = protocol_report.verdict_numbers(table, warm, seeds_wanted=len(seeds), default=default_rule)
+print("\n".join(protocol_report.verdict_lines(report.plain(verdict_numbers))))
 
 # %% [markdown]
 # ## 8. Key numbers
@@ -295,6 +295,6 @@ print("\n".join(verdict))
 numbers = {"profile": profile, "dataset": dataset, "seeds": seeds, "runs": runs.to_dict(),
            "readings": shown.to_dict(orient="records") if len(shown) else [],
            "readings_heldout_out": shown_out.to_dict(orient="records") if len(shown_out) else [],
-           "claims": {f"{c.source}: {c.text}": c.ours for c in claims + claims_out + fig4}, "verdict": verdict,
-           "heldout_verdict": heldout_verdict}
+           "claims": {f"{c.source}: {c.text}": c.ours for c in claims + claims_out + fig4}, "verdict": verdict_numbers,
+           "heldout_verdict": heldout_numbers}
 report.save_numbers("09_protocol", numbers)

@@ -253,9 +253,9 @@ print("\n\n".join(answer))
 # The README's line:
 
 # %%
-readme = tpr.readme_line(overall, focus, frames.get(focus, {}), top10, tables["popularity"],
-                         frames[mined_comp]["mined"] if mined_comp else None)
-print(readme)
+readme = tpr.readme_numbers(overall, focus, frames.get(focus, {}), top10, tables["popularity"],
+                            frames[mined_comp]["mined"] if mined_comp else None)
+print(tpr.readme_line_of(report.plain(readme)))
 
 # %% [markdown]
 # ## 7. Key numbers
@@ -265,5 +265,5 @@ numbers = {"profile": profile, "seeds": seeds, "focus": focus, "runs": runs.to_d
            "overall": overall.to_dict(orient="records"), "split_on": split_names,
            "splits": {k: v.to_dict(orient="records") for k, v in tables.items()},
            "top10": None if top10 is None else top10.reset_index().to_dict(orient="records"),
-           "top10_note": top10_note, "answer": answer, "readme_line": readme}
+           "top10_note": top10_note, "answer": answer, "readme": readme}
 report.save_numbers("10_two_protocols", numbers)

@@ -1,11 +1,15 @@
-"""No number typed by hand in the README: every digit outside the generated sections
-(`<!-- results:NAME -->` ... `<!-- /results:NAME -->`), code and links is a name, not a result:
-a year, a table/figure/notebook/section number, a metric's cut-off, the protocol's name, a version.
-The docs/ pages still carry hand-written numbers (see issue 31, item 5): they are not scanned yet."""
+"""No number typed by hand in the README or docs/: every digit outside the generated sections
+(`<!-- results:NAME -->` ... `<!-- /results:NAME -->`), the generated values
+(`<!-- n:FILE:KEY -->` ... `<!-- /n -->`), code and links is a name, not a result: a year, a
+table/figure/notebook/section number, a metric's cut-off, the protocol's name, a version, a commit.
+Three docs pages still carry hand-written numbers (issue 31, item 5): TYPED_STILL lists them, and
+a test fails once one is clean so that it leaves the list."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,6 +23,10 @@ ALLOWED = [
     r"\bsampled-100\b", r"\bS3-Rec\b", r"\bBERT4Rec\b",    # protocol and model names
     r"\b95% interval\b",                                   # the interval's level (comparison.ALPHA)
     r"\bissue \d+\b", r"\bv\d+(\.\d+)*\b",                 # issue numbers, versions
+    r"\b(?=[0-9a-f]*[a-f])[0-9a-f]{7,16}\b",              # commit ids and run keys (hex with a letter)
+    r"\bgenerations? \d\b",                               # numerics generations (analysis/generations.py)
+    r"^\s*\d+\. ",                                         # an ordered list's item numbers
+    r"\bH[12]00\b",                                        # GPU models (NVIDIA H100, H200)
 ]
 
 
@@ -26,6 +34,7 @@ def scan(text: str) -> list[str]:
     """Lines of ``text`` with a digit that is not in a generated section, code, a link target
     or an ALLOWED name."""
     text = re.sub(r"<!-- results:(\w+) -->.*?<!-- /results:\1 -->", "", text, flags=re.S)
+    text = re.sub(r"<!-- n:.*?<!-- /n -->", "", text, flags=re.S)       # one generated value
     text = re.sub(r"```.*?```", "", text, flags=re.S)
     text = re.sub(r"`[^`\n]*`", "", text)
     text = re.sub(r"\]\([^)]*\)", "]", text)
@@ -44,6 +53,24 @@ def test_scan_finds_a_typed_result_and_passes_names():
     assert scan("UFN gains 5.6% over SASRec.") == ["UFN gains 5.6% over SASRec."]
     assert scan("Table 2 and notebook 09, NDCG@10 (sampled-100), 2022.") == []
     assert scan("<!-- results:x -->\nUFN gains 5.6%.\n<!-- /results:x -->\n`python -m x --k 3`") == []
+
+
+def test_scan_skips_generated_values_and_commits():
+    assert scan("d = <!-- n:results/facts.json:config.hidden -->50<!-- /n --> at 64656c9.") == []
+    assert scan("at 1234567, d = <!-- n:x:y -->50<!-- /n -->") == ["at 1234567, d ="]   # no letter: a number
+
+
+TYPED_STILL = {"design.md", "own_data.md", "results.md"}     # issue 31 item 5: not cleaned yet
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "docs").glob("*.md")))
+def test_docs_have_no_number_typed_by_hand(page):
+    bad = scan((ROOT / "docs" / page).read_text())
+    if page in TYPED_STILL:
+        assert bad, f"docs/{page} is clean now: take it out of TYPED_STILL"
+        return
+    assert bad == [], f"docs/{page} lines with a number outside the generated parts (generate it, point to " \
+                      "the record or report that has it, or say it without the number): " + " | ".join(bad[:10])
 
 
 def test_readme_has_no_number_typed_by_hand():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -347,8 +348,9 @@ def _readme_script_in(root: Path, monkeypatch):
     spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    monkeypatch.setattr(mod, "ROOT", root)
     tables = root / "results" / "paper" / "tables"
+    for name, value in (("ROOT", root), ("TABLES", tables), ("BENCH", root / "results" / "benchmarks")):
+        monkeypatch.setattr(mod, name, value)
     tables.mkdir(parents=True)
     return mod, tables
 
@@ -359,7 +361,7 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     is counted raw and after the correction for the number of values swept."""
     import pandas as pd
     mod, t = _readme_script_in(tmp_path, monkeypatch)
-    assert mod.verdicts_at_a_glance([]).startswith("Not computed yet")
+    assert mod.verdicts_at_a_glance().startswith("Not computed yet")
 
     def cell(ds, rel, lo, hi, word, n=3, mixed=False):
         return dict(dataset=ds, backbone="SASRec", arm="+UFN", metric="ndcg@10", rel_improv=rel, ci_low=lo,
@@ -375,7 +377,7 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
             point("m", 8, 0.001, "one seed, not decided"),
             point("m", 8, 0.03, "helps", metric="hr@10")]
     pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
-    text = mod.verdicts_at_a_glance([])
+    text = mod.verdicts_at_a_glance()
     lead = text.split("\n")[0]                        # counts only, before the named lists
     assert lead.startswith("- **In short.**") and "in the 2 of 9 Table 2 cells computed: hurts in 1, " \
         "no clear difference in 1. By backbone, over the datasets computed: SASRec hurts on 1, no clear difference " \
@@ -392,24 +394,30 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
     assert "When mining started" not in text and "cap" not in text and "full ranking" not in text
     pd.DataFrame([cell("yelp", 0.11, 0.05, 0.17, "helps")]).to_csv(t / "table2_full_data.csv", index=False)
     assert "- The same under full ranking (every item a candidate; not in the paper), 1 cell: helps in 1 (SASRec " \
-           "on yelp (+11.0% [+5.0%, +17.0%], 3 seeds)); hurts in 0." in mod.verdicts_at_a_glance([])
+           "on yelp (+11.0% [+5.0%, +17.0%], 3 seeds)); hurts in 0." in mod.verdicts_at_a_glance()
     assert "(under full ranking, not in the paper: helps in 1, SASRec on yelp)." in \
-        mod.verdicts_at_a_glance([]).split("\n")[0]
+        mod.verdicts_at_a_glance().split("\n")[0]
     rows[2]["cut"] = 1                                   # m 8's UFN run was still improving at the cap
     pd.DataFrame(rows).fillna({"cut": 0}).to_csv(t / "figure3_versus_data.csv", index=False)
     assert "The epoch cap ended the UFN run(s) of 1 point(s) while still improving (m = 8)." in \
-        mod.verdicts_at_a_glance([])
-    assert "along each swept field" not in mod.verdicts_at_a_glance([])
-    (t / "04_hyperparameters.json").write_text('{"trends": ["m: UFN\'s change rises as m grows (4 points)."]}')
+        mod.verdicts_at_a_glance()
+    assert "along each swept field" not in mod.verdicts_at_a_glance()
+    pd.DataFrame([dict(panel="m", points=4, rho=1.0, trend="rises as m grows", best=8.0, best_change=0.03,
+                       best_effect="helps", changes="2 -1.0%, 8 +3.0%")]).to_csv(t / "figure3_trends.csv", index=False)
     assert "- Figure 3, along each swept field (UFN's change in test NDCG@10 against SASRec): m: UFN's change " \
-           "rises as m grows (4 points)." in mod.verdicts_at_a_glance([])
-    (t / "01_main_results.json").write_text('{"schedules": ["SASRec (3 UFN runs): mining started at epoch 11."]}')
+           "rises as m grows (4 points, Spearman rho +1.00: 2 -1.0%, 8 +3.0%); best at 8 (+3.0%; against SASRec: " \
+           "helps)." in mod.verdicts_at_a_glance()
+    pd.DataFrame([{"dataset": "beauty", "backbone": "SASRec", "seed": s, "backbone best": 40, "backbone epochs": 60,
+                   "UFN mining from": 11, "UFN best": 150, "UFN epochs": 200, "max epochs": 200,
+                   "UFN cut by the cap": s == 1} for s in (1, 2, 3)]).to_csv(t / "table2_schedules.csv", index=False)
     assert "- When mining started (Table 2's UFN runs; warm-up by the reference's plateau rule): SASRec (3 UFN " \
-           "runs): mining started at epoch 11. Notebook 09" in mod.verdicts_at_a_glance([])
+           "runs): mining started at epoch 11 (median), while the backbone alone peaked at epoch 40; UFN's best " \
+           "epoch 150; the 200-epoch cap cut 1 of 3 UFN run(s) while still improving. Notebook 09" \
+           in mod.verdicts_at_a_glance()
     rows[2].update(rel_improv=0.03, effect="helps", effect_holm="no clear difference", n=3,
                    per_seed="s1 +3.5%, s2 +2.5%, s3 +3.0%", ci_low=0.01, ci_high=0.05)
     pd.DataFrame(rows).to_csv(t / "figure3_versus_data.csv", index=False)
-    text = mod.verdicts_at_a_glance([])
+    text = mod.verdicts_at_a_glance()
     assert "helps at 1 (m = 8 (+3.0% [+1.0%, +5.0%]; 3 seeds: s1 +3.5%, s2 +2.5%, s3 +3.0%))" in text
     assert text.split("\n")[0].endswith("Figure 3: 1 of the 2 swept values computed make SASRec + UFN beat SASRec "
                                         "(m = 8), 0 after Holm's correction for the 2 values.")
@@ -420,24 +428,30 @@ def test_results_doc_figure3_section_reads_notebook_04s_tables(tmp_path, monkeyp
     line per claim with its verdict and how many runs it still misses."""
     import pandas as pd
     mod, t = _readme_script_in(tmp_path, monkeypatch)
-    assert mod.figure3([]).startswith("Not computed yet")
+    assert mod.figure3().startswith("Not computed yet")
     (t / "figure3_versus.md").write_text("A long caption.\n\n| panel | value |\n| --- | --- |\n| m | 2 |\n")
     pd.DataFrame([dict(source="Figure 3, m", text="m < 3 gives inferior performance.", ours="partly computed",
                        detail="on the runs computed so far it holds: seed 1", missing="6 runs: a, b, c"),
                   dict(source="Figure 3, d", text="Stable in d.", ours="not computed", detail="", missing="")]
                  ).to_csv(t / "figure3_claims.csv", index=False)
-    text = mod.figure3([])
+    text = mod.figure3()
     assert "A long caption" not in text and "| m | 2 |" in text
     assert ('- **Figure 3, m**: "m < 3 gives inferior performance." Ours: **partly computed** (on the runs '
             'computed so far it holds: seed 1); 6 runs missing.') in text
     assert '- **Figure 3, d**: "Stable in d." Ours: **not computed**.' in text and "Along each" not in text
-    (t / "04_hyperparameters.json").write_text('{"trends": ["alpha: UFN\'s change falls as alpha grows (4 points).", '
-                                               '"d: UFN\'s change has too few points to tell (1 point)."]}')
-    text = mod.figure3([])
-    assert "- alpha: UFN's change falls as alpha grows (4 points)." in text and "d: UFN" not in text
-    assert "What FMR reversed" not in text
-    (t / "04_hyperparameters.json").write_text('{"mining": ["m: 2: 1,000 reversed per epoch."]}')
-    assert "What FMR reversed" in mod.figure3([]) and "\n- m: 2: 1,000 reversed per epoch." in mod.figure3([])
+    pd.DataFrame([dict(panel="alpha", points=4, rho=-1.0, trend="falls as alpha grows", best=0.1, best_change=0.01,
+                       best_effect="no clear difference", changes="0.1 +1.0%"),
+                  dict(panel="decay", points=1, rho=float("nan"), trend="has too few points to tell", best=0.9,
+                       best_change=0.0, best_effect="", changes="0.9 +0.0%")]).to_csv(t / "figure3_trends.csv",
+                                                                                     index=False)
+    text = mod.figure3()
+    assert "- alpha: UFN's change falls as alpha grows (4 points, Spearman rho -1.00: 0.1 +1.0%)" in text
+    assert "d: UFN" not in text and "What FMR reversed" not in text
+    pd.DataFrame([dict(panel="m", value=v, base=False, n=1, flagged_per_epoch=1000.0, later_share=0.001, lift=4.0,
+                       nfalse_at_best=10.0, mining_epochs=3.0) for v in (2, 8)]).to_csv(t / "figure3_mining.csv",
+                                                                                        index=False)
+    assert "What FMR reversed" in mod.figure3() and \
+        "\n- m: 2: 1,000 reversed per epoch over 3 mining epochs, lift 4.0x" in mod.figure3()
 
 
 def test_results_doc_table2_change_uses_the_seeds_both_arms_have(tmp_path, monkeypatch):
@@ -447,8 +461,9 @@ def test_results_doc_table2_change_uses_the_seeds_both_arms_have(tmp_path, monke
     import numpy as np
 
     from ufnlib import Config, config_key
+    from ufnlib.analysis import run_tables
+    from ufnlib.analysis.report import markdown_table
     from ufnlib.experiments.store import Record
-    mod, _ = _readme_script_in(tmp_path, monkeypatch)
 
     def rec(strategy, seed, ndcg):
         c = Config(dataset="beauty", backbone="ssept", strategy=strategy, seed=seed)
@@ -461,7 +476,42 @@ def test_results_doc_table2_change_uses_the_seeds_both_arms_have(tmp_path, monke
     runs.mkdir(parents=True)
     for r in recs:                                  # per-user ranks beside each record, as the cache keeps them
         np.savez(runs / f"{r['key']}.npz", users=np.arange(4), **{"test__sampled": np.array([0, 1, 30, 60])})
-    text = mod.backbones(recs)
+    text = markdown_table(run_tables.backbones(recs, tmp_path / "results"), index=False)
     row = next(x for x in text.split("\n") if x.startswith("| beauty | SSE-PT | +UFN |"))
     assert "| -5.00% (1) |  | one seed, not decided |" in row    # 0.38 against seed 1's 0.40, not the mean 0.35
     assert "| beauty | SSE-PT | backbone | 1,2 |" in text
+
+
+def test_update_readme_reads_no_run_record_and_asks_no_git(monkeypatch):
+    """The templater only formats saved outputs: rendering every page with the run records and
+    git out of reach (opening a file under results/runs/ or starting a process raises) gives the
+    pages as committed."""
+    import builtins
+    import importlib.util
+    import io
+    spec = importlib.util.spec_from_file_location("update_readme_sealed", ROOT / "scripts" / "update_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    real_open = builtins.open
+
+    def sealed_open(file, *a, **kw):
+        if "results/runs/" in str(file).replace("\\", "/"):
+            raise AssertionError(f"the templater opened a run record: {file}")
+        return real_open(file, *a, **kw)
+
+    def no_process(*a, **kw):
+        raise AssertionError(f"the templater started a process: {a[:1]}")
+    monkeypatch.setattr(builtins, "open", sealed_open)
+    monkeypatch.setattr(io, "open", sealed_open)
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_process)
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        assert mod.render(text, in_docs=doc.parent.name == "docs") == text, f"{doc.name} is out of date"
+
+
+def test_facts_file_is_current():
+    """results/facts.json (profiles, Config defaults, run costs) says what scripts/facts.py
+    computes now from the code and the cache."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "facts.py"), "--check"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ufnlib.analysis import comparison
+from ufnlib.analysis import comparison, report
 from ufnlib.analysis import two_protocols as tp
 from ufnlib.analysis import two_protocols_report as tpr
 from ufnlib.experiments import profiles
@@ -229,8 +229,9 @@ def test_the_answer_is_filled_from_the_frames():
     assert isinstance(tpr.overall_display(ov), pd.DataFrame) and len(tpr.split_display(focus["popularity"])) == 2
 
 
-def test_readme_section_reads_notebook_10s_line(tmp_path, monkeypatch):
-    """scripts/update_readme.py's two_protocols section: the line notebook 10 wrote, or 'not computed'."""
+def test_readme_section_reads_notebook_10s_numbers(tmp_path, monkeypatch):
+    """scripts/update_readme.py's two_protocols section: the line ``readme_line_of`` makes of the
+    numbers notebook 10 stored (the notebook prints the same), or 'not computed'."""
     import importlib.util
     import json
     from pathlib import Path
@@ -238,11 +239,15 @@ def test_readme_section_reads_notebook_10s_line(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("update_readme", root / "scripts" / "update_readme.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    monkeypatch.setattr(mod, "ROOT", tmp_path)
-    assert mod.two_protocols([]).startswith("Not computed yet")
     t = tmp_path / "results" / "paper" / "tables"
+    monkeypatch.setattr(mod, "TABLES", t)
+    assert mod.two_protocols().startswith("Not computed yet")
     t.mkdir(parents=True)
-    (t / "10_two_protocols.json").write_text(json.dumps({"readme_line": "- **Two protocols (notebook 10).** x"}))
-    assert mod.two_protocols([]) == "- **Two protocols (notebook 10).** x"
+    pair = toy()
+    ov = tp.overall_frame([pair.comparison], {"toy": pair})
+    nums = tpr.readme_numbers(ov, "toy", {})
+    (t / "10_two_protocols.json").write_text(json.dumps(report.plain({"readme": nums})))
+    line = tpr.readme_line(ov, "toy", {})
+    assert mod.two_protocols() == line and line.startswith("- **Two protocols (notebook 10).** Over 1 UFN-vs-SASRec")
     text = "a\n<!-- results:two_protocols -->\nold\n<!-- /results:two_protocols -->\nb"
-    assert "\n- **Two protocols (notebook 10).** x\n" in mod.render(text, [])
+    assert f"\n{line}\n" in mod.render(text)

@@ -175,6 +175,12 @@ def _fmt_pct(x, digits=2) -> str:
     return "" if x is None or not np.isfinite(x) else f"{100 * x:+.{digits}f}%"
 
 
+def cite(change: str, interval: str, word: str, n: int, mixed: bool = False) -> str:
+    """'-0.83% [-1.84%, +0.18%] no clear difference (3 seeds)': a comparison the way claims cite it."""
+    head = " ".join(x for x in (change, interval, word) if x)
+    return f"{head} ({n} seed{'s' * (n != 1)}" + ("; mixed generations" if mixed else "") + ")"
+
+
 @dataclass
 class Comparison:
     """Treatment (``treat``) against baseline (``base``) on one metric, over the aligned seeds."""
@@ -253,9 +259,12 @@ class Comparison:
 
     def text(self) -> str:
         """'-0.83% [-1.84%, +0.18%] no clear difference (3 seeds)', the way claims cite it."""
-        head = " ".join(x for x in (self.fmt_change(), self.fmt_interval(), self.word) if x)
-        tail = f"{self.n} seed{'s' * (self.n != 1)}" + ("; mixed generations" if self.mixed else "")
-        return f"{head} ({tail})"
+        return cite(self.fmt_change(), self.fmt_interval(), self.word, self.n, self.mixed)
+
+    def cited(self) -> dict:
+        """What ``text`` says, as a notebook's JSON stores it (``cite(**c.cited())`` is ``c.text()``)."""
+        return dict(change=self.fmt_change(), interval=self.fmt_interval(), word=self.word, n=self.n,
+                    mixed=bool(self.mixed))
 
     def row(self) -> dict:
         """The comparison's columns, as tables store them."""

@@ -124,14 +124,15 @@ def detectors_synthetic(res, strategies=DETECTOR_COLUMNS) -> TableResult:
 
 def detector_findings(beauty, synthetic) -> list[str]:
     """Sentences comparing FMR's rule (SASRec^R) with SRNS's (+SRNS) computed from the two
-    detector tables' runs (``long`` frames); empty where a side is missing."""
+    detector tables' runs (their ``long`` frames, or those frames as saved: ``<name>_data.csv``);
+    empty where a side is missing."""
     out = []
 
     def mean(df, s, k):
         g = df[df["strategy"] == s][k].astype(float).dropna() if len(df) else []
         return float(g.mean()) if len(g) else None
 
-    b = beauty.long
+    b = getattr(beauty, "long", beauty)
     f, r = mean(b, "removal", "flagged_per_epoch"), mean(b, "srns_removal", "flagged_per_epoch")
     lf, lr = mean(b, "removal", "lift"), mean(b, "srns_removal", "lift")
     nf, nr = mean(b, "removal", "later_flagged_per_epoch"), mean(b, "srns_removal", "later_flagged_per_epoch")
@@ -140,7 +141,7 @@ def detector_findings(beauty, synthetic) -> list[str]:
                    f"(+SRNS); an SRNS-flagged entry is an item the user comes back to {lr:.1f}x as often as a "
                    f"random negative, an FMR-flagged one {lf:.1f}x; in absolute numbers FMR flags "
                    f"{nf:.0f} such items per epoch, SRNS {nr:.0f}.")
-    s = synthetic.long
+    s = getattr(synthetic, "long", synthetic)
     pf, pr = mean(s, "removal", "mined_precision"), mean(s, "srns_removal", "mined_precision")
     rf, rr = mean(s, "removal", "nfalse_recall"), mean(s, "srns_removal", "nfalse_recall")
     if None not in (pf, pr, rf, rr):

@@ -102,13 +102,23 @@ def plot_settings(parts: dict, seed: int, strategies=("uniform", "ufn")):
     return fig
 
 
-def verdict_text(sbs, valid: dict, heldout_shares=None, reading: str = "epoch chosen on sampled validation (ours)"
-                 ) -> list[str]:
-    """Plain sentences: with the held-out items out of reach, does UFN still beat SASRec under any
-    reading and by how much (beside the same reading with the items in reach), and does its
-    validation advantage survive? Words by the comparison model (``comparison.RULE``). ``sbs``:
-    ``side_by_side``; ``valid``: setting -> ``validation_comparison``; ``heldout_shares``: the
-    out-of-reach runs' shares of users with a held-out item in N_false (zero by construction)."""
+def verdict_numbers(sbs, valid: dict, heldout_shares=None,
+                    reading: str = "epoch chosen on sampled validation (ours)") -> dict:
+    """What the intervention's verdict says, as numbers and words (notebook 09 stores it): the
+    ``side_by_side`` rows, UFN against SASRec on validation per setting (``valid``: setting ->
+    ``validation_comparison``) and the largest share of users with a held-out item in N_false once
+    out of reach (``heldout_shares``; zero by construction)."""
+    top = float(heldout_shares["share"].max()) if heldout_shares is not None and len(heldout_shares) else None
+    return {"sides": sbs.to_dict(orient="records") if len(sbs) else [], "reading": reading, "top_share": top,
+            "valid": {SHORT[s]: c.cited() for s, c in valid.items() if c is not None}}
+
+
+def verdict_lines(numbers: dict) -> list[str]:
+    """Plain sentences from ``verdict_numbers`` (as stored): with the held-out items out of reach,
+    does UFN still beat SASRec under any reading and by how much (beside the same reading with the
+    items in reach), and does its validation advantage survive? Words by the comparison model."""
+    import pandas as pd
+    sbs, reading = pd.DataFrame(numbers["sides"]), numbers["reading"]
     out, inn = SHORT[True], SHORT[False]
     ufn = sbs[(sbs["strategy"] == "ufn") & sbs[f"vs SASRec, {out}"].notna()] if len(sbs) else sbs
     if not len(ufn):
@@ -120,12 +130,12 @@ def verdict_text(sbs, valid: dict, heldout_shares=None, reading: str = "epoch ch
 
     def said(r, setting):
         ch, word = r[f"vs SASRec, {SHORT[setting]}"], r[f"verdict, {SHORT[setting]}"]
-        return f"{fmt_pct(ch)}, {word}" if word else fmt_pct(ch)
+        return f"{fmt_pct(ch)}, {word}" if isinstance(word, str) and word else fmt_pct(ch)
     for _, r in ufn.iterrows():
-        was = f" ({said(r, False)})" if r[f"vs SASRec, {inn}"] == r[f"vs SASRec, {inn}"] else ""
+        was = f" ({said(r, False)})" if pd.notna(r[f"vs SASRec, {inn}"]) else ""
         lines.append(f"{r['reading']}: {said(r, True)}{was}.")
     base = sbs[(sbs["strategy"] == "uniform") & (sbs["reading"] == reading)]
-    if len(base) and base.iloc[0][f"ndcg@10, {inn}"] == base.iloc[0][f"ndcg@10, {inn}"]:
+    if len(base) and pd.notna(base.iloc[0][f"ndcg@10, {inn}"]):
         b_in, b_out = base.iloc[0][f"ndcg@10, {inn}"], base.iloc[0][f"ndcg@10, {out}"]
         lines.append(f"The intervention moves the baseline too (SASRec's negatives lose the held-out items as well): "
                      f"SASRec's test NDCG@10 under the {reading} is {b_in:.4f} in reach and {b_out:.4f} out of "
@@ -134,12 +144,18 @@ def verdict_text(sbs, valid: dict, heldout_shares=None, reading: str = "epoch ch
     above = ufn[ufn[f"vs SASRec, {out}"] > 0]["reading"].tolist()
     lines.append("With the items out of reach UFN helps (by the rule) under: " + ("; ".join(helps) or "no reading")
                  + "; its mean is above SASRec's under: " + ("; ".join(above) or "no reading") + ".")
-    parts = [f"{SHORT[s]} {c.text()}" for s, c in valid.items() if c is not None]
+    parts = [f"{s} {comparison.cite(**c)}" for s, c in numbers["valid"].items()]
     if parts:
         lines.append("UFN's validation NDCG@10 at the selected epoch against SASRec's (what early stopping and "
                      "Figure 4 read): " + "; ".join(parts) + ".")
-    if heldout_shares is not None and len(heldout_shares):
-        top = float(heldout_shares["share"].max())
+    if numbers["top_share"] is not None:
         lines.append(f"Check: with the items out of reach, the share of users whose held-out item was in N_false "
-                     f"at the selected epoch is {top:.1%} at most (zero by construction).")
+                     f"at the selected epoch is {numbers['top_share']:.1%} at most (zero by construction).")
     return lines
+
+
+def verdict_text(sbs, valid: dict, heldout_shares=None, reading: str = "epoch chosen on sampled validation (ours)"
+                 ) -> list[str]:
+    """``verdict_lines`` of ``verdict_numbers`` as a notebook's JSON stores them."""
+    from .report import plain
+    return verdict_lines(plain(verdict_numbers(sbs, valid, heldout_shares, reading)))

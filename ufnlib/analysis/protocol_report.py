@@ -9,6 +9,7 @@ from ..training.protocol import OPTIMISTIC, READINGS, readings
 from . import comparison
 from .comparison import HELPS, HURTS
 from .generations import of_record
+from .report import plain
 from .stats import decided, fmt_mean_std, fmt_p, fmt_pct, missing_runs, outcome
 
 
@@ -256,12 +257,24 @@ def size_text(table, baseline: str = "uniform", metric: str = "ndcg@10") -> list
     return out
 
 
-def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int = 3,
-                 default: str = "plateau (reference)") -> list[str]:
-    """Plain sentences from ``readings_table`` (and ``warmup_frame``): under which reading +UFN,
+def verdict_numbers(table, warm=None, seeds_wanted: int = 3, default: str = "plateau (reference)") -> dict:
+    """What the verdict says, as numbers and words (notebook 09 stores it): each reading's change
+    against SASRec per strategy (``readings_table``'s ``_rel``) and the warm-up rules against
+    SASRec (``warmup_comparison`` on ``warm``)."""
+    comp = warmup_comparison(warm, seeds_wanted, default=default) if warm is not None and len(warm) else None
+    cols = ["reading", "strategy", "seeds", "_rel"]
+    return {"readings": table[cols].to_dict(orient="records") if table is not None and len(table) else [],
+            "warmup": comp.to_dict(orient="records") if comp is not None and len(comp) else [],
+            "default": default}
+
+
+def verdict_lines(numbers: dict, baseline: str = "uniform") -> list[str]:
+    """The verdict in plain sentences from ``verdict_numbers`` (as stored): under which reading +UFN,
     +FMR and the EMA control are above SASRec, and by how much; what the warm-up rules change."""
+    import pandas as pd
+    table, comp, default = pd.DataFrame(numbers["readings"]), pd.DataFrame(numbers["warmup"]), numbers["default"]
     out = []
-    if table is None or not len(table):
+    if not len(table):
         return ["Not computed: no fixed-budget run is in the cache yet."]
     for reading in READINGS.values():
         t = table[table["reading"] == reading].set_index("strategy")
@@ -271,11 +284,10 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
         seeds = int(t["seeds"].min())
         out.append(f"{reading}: against SASRec, NDCG@10 " + ", ".join(parts) + f" ({seeds}+ seed(s)).")
     out += size_text(table, baseline)
-    comp = warmup_comparison(warm, seeds_wanted, default=default) if warm is not None and len(warm) else None
-    if comp is not None and len(comp):
+    if len(comp):
         parts = []
         for _, r in comp.iterrows():
-            p = f", p {fmt_p(r['p vs SASRec'])}" if r["p vs SASRec"] == r["p vs SASRec"] else ""
+            p = f", p {fmt_p(r['p vs SASRec'])}" if pd.notna(r["p vs SASRec"]) else ""
             iv = f" {r['interval vs SASRec']}" if r.get("interval vs SASRec") else ""
             parts.append(f"{r['rule']} {r['vs SASRec']:+.1%}{iv}{p} ({r['status']})")
         out.append("Warm-up (default protocol, epoch chosen on validation), test NDCG@10 against SASRec (95% "
@@ -288,7 +300,7 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
             changes = plateau is not None and plateau != st["validation"]
             ema = ""
             v = by_rule.loc["validation"]
-            if "vs EMA control" in v.index and v["vs EMA control"] == v["vs EMA control"]:     # not NaN
+            if "vs EMA control" in v.index and pd.notna(v["vs EMA control"]):
                 ema = (f"; against the EMA control (SASRec evaluated with EMA weights, no mining) the validation "
                        f"rule is {v['vs EMA control']:+.1%} (p {fmt_p(v['p vs EMA control'])})")
             out.append(f"The validation warm-up rule {'changes' if changes else 'does not change'} the verdict on "
@@ -296,3 +308,9 @@ def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int 
                        f"rule UFN's verdict is '{plateau or 'not computed'}', with the validation rule "
                        f"'{st['validation']}'{ema}.")
     return out or ["Not computed: the runs of SASRec and its variants under one reading are not all there."]
+
+
+def verdict_text(table, warm=None, baseline: str = "uniform", seeds_wanted: int = 3,
+                 default: str = "plateau (reference)") -> list[str]:
+    """``verdict_lines`` of ``verdict_numbers`` as a notebook's JSON stores them."""
+    return verdict_lines(plain(verdict_numbers(table, warm, seeds_wanted, default)), baseline)

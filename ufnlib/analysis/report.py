@@ -159,6 +159,12 @@ def _jsonable(o):
     return o
 
 
+def plain(o):
+    """``o`` as a notebook's JSON stores it and the README templater loads it back (NaN -> None):
+    a sentence function fed ``plain(numbers)`` in the notebook says what it says from the file."""
+    return json.loads(json.dumps(_jsonable(o)))
+
+
 def save_numbers(name: str, numbers: dict) -> Saved:
     """Write a notebook's key numbers to ``tables/<name>.json`` (with the git commit and a UTC
     time stamp added), atomically; numbers equal to the file's are not written again. Returns

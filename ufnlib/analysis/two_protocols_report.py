@@ -287,10 +287,43 @@ def answer(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_
     return lines
 
 
+def readme_numbers(overall, focus_name: str, focus: dict, top10=None, popularity=None, mined=None) -> dict:
+    """What the README's line says, as numbers and words (notebook 10 stores it): the comparisons'
+    words and changes per protocol, the focus comparison's popularity and SASRec-rank splits, every
+    comparison's popularity split, the fixed-budget comparison's mined split and the mean training
+    frequency of each top-10."""
+    def rec(f):
+        return None if f is None or not len(f) else f.to_dict(orient="records")
+    cols = ["comparison", "protocol", "word", "change", "lo", "hi"]
+    return {"overall": rec(overall[cols]), "focus": focus_name,
+            "focus_splits": {k: rec(focus.get(k)) for k in ("popularity", "sasrec_rank")},
+            "popularity": rec(popularity), "mined": rec(mined),
+            "top10": None if top10 is None else {k: float(top10.loc[f"{k} top-10", "mean_frequency"])
+                                                 for k in ("UFNRec", "SASRec")}}
+
+
+def _frame(records):
+    """A stored split back as a frame, its numbers as floats (a column of missing values included)."""
+    import pandas as pd
+    f = pd.DataFrame(records or [])
+    for c in ("change", "lo", "hi", "contribution", "share"):
+        if c in f:
+            f[c] = pd.to_numeric(f[c], errors="coerce")
+    return f
+
+
 def readme_line(overall, focus_name: str, focus: dict, top10=None, popularity=None, mined=None) -> str:
-    """One line for the README: where UFN helps under each protocol, for which items, and what to
-    take from it (``popularity``: every comparison's popularity split; ``mined``: the
-    fixed-budget comparison's mined split)."""
+    """``readme_line_of`` of ``readme_numbers`` as a notebook's JSON stores them."""
+    from .report import plain
+    return readme_line_of(plain(readme_numbers(overall, focus_name, focus, top10, popularity, mined)))
+
+
+def readme_line_of(numbers: dict) -> str:
+    """One line for the README from ``readme_numbers`` (as stored): where UFN helps under each
+    protocol, for which items, and what to take from it."""
+    overall, focus_name = _frame(numbers["overall"]), numbers["focus"]
+    focus = {k: _frame(v) for k, v in numbers["focus_splits"].items() if v}
+    popularity, mined, top10 = _frame(numbers["popularity"]), _frame(numbers["mined"]), numbers["top10"]
     cs, cf = counts(overall, SAMPLED), counts(overall, FULL)
     n = sum(len(v) for v in cs.values())
     out = (f"- **Two protocols (notebook 10).** Over {n} UFN-vs-SASRec comparisons (test NDCG@10; {comparison.RULE}): "
@@ -299,18 +332,18 @@ def readme_line(overall, focus_name: str, focus: dict, top10=None, popularity=No
     row = overall[overall["comparison"] == focus_name].set_index("protocol")
     if len(row) and isinstance(row.loc[FULL, "word"], str) and row.loc[FULL, "word"]:
         out += f" {focus_name}: {_cell(row.loc[SAMPLED], pct)} sampled, {_cell(row.loc[FULL], pct)} full ranking"
-        if focus.get("popularity") is not None and len(focus["popularity"]):
+        if "popularity" in focus:
             out += "; its full-ranking change comes " + popularity_sentence(
                 focus["popularity"], {p: row.loc[p, "change"] for p in (SAMPLED, FULL)})[1]
-        if focus.get("sasrec_rank") is not None and len(focus["sasrec_rank"]):
+        if "sasrec_rank" in focus:
             out += f", mostly from test items SASRec ranks {rank_sentence(focus['sasrec_rank'])[1]}"
         out += "."
-    if popularity is not None and len(popularity):
+    if len(popularity):
         out += " " + lean_counts(popularity)
-    if mined is not None and len(mined):
+    if len(mined):
         out += " In the fixed-budget runs, " + mined_sentence(mined).rsplit(": so ", 1)[-1]
     if top10 is not None:
-        u, s = top10.loc["UFNRec top-10", "mean_frequency"], top10.loc["SASRec top-10", "mean_frequency"]
+        u, s = top10["UFNRec"], top10["SASRec"]
         out += (f" UFN's top-10 items are {'more' if u > s else 'less'} popular than SASRec's (mean training "
                 f"frequency {u:.1f} vs {s:.1f}).")
     out += (" For a system serving a top-10 from the whole catalogue, decide on full ranking; a sampled-100 gain "

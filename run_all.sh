@@ -20,7 +20,8 @@
 # run_all.log (everything the notebooks printed). <results> is $UFN_RESULTS_DIR when set, else
 # results/; the run cache <results>/runs/ is shared by all profiles. Notebooks in notebooks/ are
 # never modified. The first failure stops the run, naming the notebook, the failing cell and
-# the executed copy to inspect.
+# the executed copy to inspect. The paper profile in results/ then regenerates results/facts.json,
+# README.md and docs/ (scripts/facts.py, scripts/update_readme.py).
 set -euo pipefail
 
 usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
@@ -143,4 +144,12 @@ finish_notebooks
 index="$(python -m ufnlib.analysis.runindex index --profile "$profile" --status-file "$status_file" --started "$started" --mode "$mode")"
 echo
 python -m ufnlib.analysis.runindex summary --profile "$profile" | tee -a "$log"
+# the paper profile in the repository's own results folder: the README and docs/ follow the tables
+if [ "$profile" = paper ] && [ "$results" = "$root/results" ]; then
+    if python scripts/facts.py >> "$log" 2>&1 && python scripts/update_readme.py >> "$log" 2>&1; then
+        say "run_all: results/facts.json, README.md and docs/ regenerated from the tables (git diff shows what moved)"
+    else
+        say "run_all: warning: regenerating README.md and docs/ failed (see $log)"
+    fi
+fi
 say "run_all: ${#notebooks[@]} notebook(s) ran in $((SECONDS - t_setup)) s. Report: $index; full log: $log"

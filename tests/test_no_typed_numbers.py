@@ -27,6 +27,9 @@ ALLOWED = [
     r"\bgenerations? \d\b",                               # numerics generations (analysis/generations.py)
     r"^\s*\d+\. ",                                         # an ordered list's item numbers
     r"\bH[12]00\b",                                        # GPU models (NVIDIA H100, H200)
+    r"\bsections? \d+\b",                                   # a notebook's section numbers
+    r"\blines? \d+(-\d+)?((, | and )\d+(-\d+)?)*",         # Algorithm 1's line numbers
+    r"\b(UTF-8|ISO 8601|SHA-1)\b",                         # standards' names
 ]
 
 

@@ -5,9 +5,11 @@
 
 `profiles`: each profile's runs (as `grid --dry-run` counts them); `seeds`: each profile's seeds per
 config; `config`: `ufnlib.Config()`'s defaults; `rules`: the constants of the named rules the docs
-quote (the flat-start and runaway flags, the validation warm-up's lift, the presets, ...); `run_costs`: what the cached runs of the paper's defaults cost at 1 thread on the CPU,
-by code generation (packed batches from generation 3 on; git tells a commit's generation), and the
-paper profile's missing runs priced at those medians. scripts/update_readme.py only formats it.
+quote (the flat-start and runaway flags, the validation warm-up's lift, the presets, ...);
+`paper_table1`: the paper's Table 1 as printed; `run_costs`: what the cached runs of the paper's
+defaults cost at 1 thread on the CPU, by code generation (packed batches from generation 3 on; git
+tells a commit's generation), and the paper profile's missing runs priced at those medians.
+scripts/update_readme.py only formats it.
 """
 from __future__ import annotations
 
@@ -103,10 +105,12 @@ def rules() -> dict:
 def facts() -> dict:
     from ufnlib import Config
     from ufnlib.analysis.run_tables import cached_records
+    from ufnlib.data.datasets import PAPER_TABLE1
     from ufnlib.experiments import profiles
     return {"profiles": {p: len(profiles.profile_runs(p)) for p in ("paper", "quick", "smoke")},
             "seeds": {p: len(profiles.default_seeds(p)) for p in ("paper", "quick", "smoke")},
             "config": dataclasses.asdict(Config()), "rules": rules(),
+            "paper_table1": PAPER_TABLE1,                                  # the paper's Table 1, as printed
             "run_costs": run_costs(cached_records(ROOT / "results"))}
 
 

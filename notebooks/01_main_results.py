@@ -28,7 +28,8 @@
 # data cannot tell), or not computed.
 #
 # Writes `results/<profile>/tables/table2*.{csv,md}` (`table2`, `table2_data`, `table2_effects`,
-# `table2_schedules`, `table2_claims`, `table2_full`, `table2_full_data`) and
+# `table2_schedules`, `table2_claims`, `table2_full`, `table2_full_data`, `table2_full_effects`, and
+# the run-by-run tables `table2_runs` and `table2_sasrec_runs`) and
 # `results/<profile>/tables/01_main_results.json`.
 
 # %%

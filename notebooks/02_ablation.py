@@ -25,7 +25,9 @@
 # here. A column with UFN's student weights completes the picture. Our Beauty is the S3-Rec version,
 # not the paper's.
 #
-# Writes `results/<profile>/tables/table3*.{csv,md}` and `results/<profile>/tables/02_ablation.json`.
+# Writes `results/<profile>/tables/table3*.{csv,md}` (`table3`, `table3_data`, `table3_claims`,
+# `table3_full`, `table3_full_data`, and the run-by-run table `table3_runs`) and
+# `results/<profile>/tables/02_ablation.json`.
 
 # %%
 from ufnlib.analysis import report, run_tables, stats, tables

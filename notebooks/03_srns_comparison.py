@@ -26,7 +26,9 @@
 # numbers by the comparison model and on the paper's own printed means.
 # Our Beauty is the S3-Rec version, not the paper's.
 #
-# Writes `results/<profile>/tables/table4*.{csv,md}`, `results/<profile>/figures/table4_detectors*.{png,pdf}` and
+# Writes `results/<profile>/tables/table4*.{csv,md}` (`table4`, `table4_data`, `table4_claims`,
+# `table4_vs_ufn`, `table4_full`, the detector tables `table4_detectors*`, and the run-by-run table
+# `table4_runs`), `results/<profile>/figures/table4_detectors*.{png,pdf}` and
 # `results/<profile>/tables/03_srns_comparison.json`.
 
 # %%

@@ -245,9 +245,10 @@ report.save_figure(fig, "10_two_protocols")
 # %%
 eval_neg = int(records[0].config["eval_neg"]) if records else 100
 n_items = load_split(first).n_items if records else 0
-answer = tpr.answer(overall, focus, frames.get(focus, {}), frames[mined_comp]["mined"] if mined_comp else None,
-                    top10, top10_note, n_items, eval_neg, tables["popularity"])
-print("\n\n".join(answer))
+answer = tpr.answer_numbers(overall, focus, frames.get(focus, {}),
+                            frames[mined_comp]["mined"] if mined_comp else None, top10, top10_note, n_items,
+                            eval_neg, tables["popularity"])
+print("\n\n".join(tpr.answer_lines(report.plain(answer))))
 
 # %% [markdown]
 # The README's line:

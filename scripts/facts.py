@@ -3,15 +3,19 @@
     python scripts/facts.py            # rewrite it
     python scripts/facts.py --check    # exit 1 if it is out of date
 
-`profiles`: each profile's runs (as `grid --dry-run` counts them); `config`: `ufnlib.Config()`'s
-defaults; `run_costs`: what the cached runs of the paper's defaults cost at 1 thread on the CPU,
-by code generation (packed batches from generation 3 on; git tells a commit's generation), and the
-paper profile's missing runs priced at those medians. scripts/update_readme.py only formats it.
+`profiles`: each profile's runs (as `grid --dry-run` counts them); `seeds`: each profile's seeds per
+config; `config`: `ufnlib.Config()`'s defaults; `rules`: the constants of the named rules the docs
+quote (the flat-start and runaway flags, the validation warm-up's lift, the presets, ...);
+`paper_table1`: the paper's Table 1 as printed; `run_costs`: what the cached runs of the paper's
+defaults cost at 1 thread on the CPU, by code generation (packed batches from generation 3 on; git
+tells a commit's generation), and the paper profile's missing runs priced at those medians.
+scripts/update_readme.py only formats it.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import statistics
 import sys
@@ -75,12 +79,38 @@ def speedups() -> dict | None:
     return {"min": min(ratios), "max": max(ratios)} if ratios else None
 
 
+def default(fn, name: str):
+    """A function's default for argument ``name``, read from its signature."""
+    return inspect.signature(fn).parameters[name].default
+
+
+def rules() -> dict:
+    """The constants of the named training and reporting rules the docs quote, read from the code."""
+    from ufnlib.analysis import comparison
+    from ufnlib.data import logs
+    from ufnlib.experiments import presets
+    from ufnlib.negatives import diagnostics
+    from ufnlib.training import algorithm1, protocol, train
+    return {"few_steps": default(train.stopped_after_few_steps, "few_steps"),      # flat_start's threshold
+            "warmup_min_lift": algorithm1.WARMUP_MIN_LIFT,                           # failed / validation warm-up
+            "runaway_epochs": default(diagnostics.runaway, "window") + 1,            # validated mining epochs read
+            "runaway_near": default(diagnostics.runaway, "near"),                    # x chance
+            "reference_users": protocol.REFERENCE_USERS,                             # the reference's estimate
+            "min_events": logs.DEFAULTS["min_events"],                               # a log's short users
+            "alpha": comparison.ALPHA,                                               # the verdicts' level
+            "verdict_rule": comparison.RULE,                                         # the rule, as captions print it
+            "presets": presets.PRESETS}
+
+
 def facts() -> dict:
     from ufnlib import Config
     from ufnlib.analysis.run_tables import cached_records
+    from ufnlib.data.datasets import PAPER_TABLE1
     from ufnlib.experiments import profiles
     return {"profiles": {p: len(profiles.profile_runs(p)) for p in ("paper", "quick", "smoke")},
-            "config": dataclasses.asdict(Config()),
+            "seeds": {p: len(profiles.default_seeds(p)) for p in ("paper", "quick", "smoke")},
+            "config": dataclasses.asdict(Config()), "rules": rules(),
+            "paper_table1": PAPER_TABLE1,                                  # the paper's Table 1, as printed
             "run_costs": run_costs(cached_records(ROOT / "results"))}
 
 

@@ -164,14 +164,16 @@ def runs_table(name: str, nb: str) -> str:
     return table_md(name) or NOT_YET.format(nb)
 
 
-def table4_claims() -> str:
-    """The paper's four observations about Table 4 as notebook 03 decided them (``table4_claims``),
-    and the seeds per column (``table4_runs``)."""
-    t, runs = table("table4_claims", dtype=str, keep_default_na=False), table("table4_runs", dtype=str)
+def claims_list(name: str, nb: str) -> str:
+    """A table's claims as its notebook decided them (``<name>_claims``: the statement, our verdict
+    with the first part of its detail, the verdict on the paper's printed means), and the seeds per
+    column (``<name>_runs``)."""
+    t, runs = table(f"{name}_claims", dtype=str, keep_default_na=False), table(f"{name}_runs", dtype=str)
     if t is None or runs is None:
-        return NOT_YET.format("03")
-    out = [f"- **{c.source}**: \"{c.text}\" Ours: **{c.ours}** ({c.detail.split('; ')[0]}); "
-           f"on the paper's own printed means: {c.paper.split(' (')[0]}." for c in t.itertuples()]
+        return NOT_YET.format(nb)
+    out = [f"- **{c.source}**: \"{c.text}\" Ours: **{c.ours}** ({c.detail.split('; ')[0]})"
+           + (f"; on the paper's own printed means: {c.paper.split(' (')[0]}." if c.paper else ".")
+           for c in t.itertuples()]
     seeds = ", ".join(f"{r.variant} {0 if r.seeds == '0' else len(r.seeds.split(','))}" for r in runs.itertuples())
     return "\n".join(out) + f"\n\nSeeds per column: {seeds}."
 
@@ -626,7 +628,8 @@ SECTIONS = {
     "protocol_intervention": protocol_intervention, "two_protocols": two_protocols,
     "backbones": lambda: runs_table("table2_runs", "01"), "schedules": schedules,
     "sasrec": lambda: runs_table("table2_sasrec_runs", "01"), "ablation": lambda: runs_table("table3_runs", "02"),
-    "table4": lambda: runs_table("table4_runs", "03"), "table4_claims": table4_claims, "detectors": detectors,
+    "table3_claims": lambda: claims_list("table3", "02"), "table4": lambda: runs_table("table4_runs", "03"),
+    "table4_claims": lambda: claims_list("table4", "03"), "detectors": detectors,
     "figure3": figure3, "protocol": protocol, "protocol_heldout": protocol_heldout,
     # docs/computing.md
     "run_costs": run_costs, "gpu_probe": gpu_probe, "bundle": bundle_bench,

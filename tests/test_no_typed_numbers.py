@@ -2,8 +2,8 @@
 (`<!-- results:NAME -->` ... `<!-- /results:NAME -->`), the generated values
 (`<!-- n:FILE:KEY -->` ... `<!-- /n -->`), code and links is a name, not a result: a year, a
 table/figure/notebook/section number, a metric's cut-off, the protocol's name, a version, a commit.
-Three docs pages still carry hand-written numbers (issue 31, item 5): TYPED_STILL lists them, and
-a test fails once one is clean so that it leaves the list."""
+Settings come from `results/facts.json` (scripts/facts.py reads them from the code), results from
+the notebooks' tables and the benchmark reports (issue 31, item 5)."""
 from __future__ import annotations
 
 import re
@@ -27,6 +27,9 @@ ALLOWED = [
     r"\bgenerations? \d\b",                               # numerics generations (analysis/generations.py)
     r"^\s*\d+\. ",                                         # an ordered list's item numbers
     r"\bH[12]00\b",                                        # GPU models (NVIDIA H100, H200)
+    r"\bsections? \d+\b",                                   # a notebook's section numbers
+    r"\blines? \d+(-\d+)?((, | and )\d+(-\d+)?)*",         # Algorithm 1's line numbers
+    r"\b(UTF-8|ISO 8601|SHA-1)\b",                         # standards' names
 ]
 
 
@@ -60,15 +63,9 @@ def test_scan_skips_generated_values_and_commits():
     assert scan("at 1234567, d = <!-- n:x:y -->50<!-- /n -->") == ["at 1234567, d ="]   # no letter: a number
 
 
-TYPED_STILL = {"design.md", "own_data.md", "results.md"}     # issue 31 item 5: not cleaned yet
-
-
 @pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "docs").glob("*.md")))
 def test_docs_have_no_number_typed_by_hand(page):
     bad = scan((ROOT / "docs" / page).read_text())
-    if page in TYPED_STILL:
-        assert bad, f"docs/{page} is clean now: take it out of TYPED_STILL"
-        return
     assert bad == [], f"docs/{page} lines with a number outside the generated parts (generate it, point to " \
                       "the record or report that has it, or say it without the number): " + " | ".join(bad[:10])
 

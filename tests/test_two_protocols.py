@@ -211,6 +211,11 @@ def test_top10_popularity_of_toy_lists():
     assert t.loc["test items", "share 1"] == 0.5
     assert t.attrs["overlap"] == pytest.approx(0.5)
     assert "less popular" not in tpr.top10_sentence(t) and "mean training frequency of 28.0" in tpr.top10_sentence(t)
+    from ufnlib.analysis.report import plain
+    t.attrs["seed"] = 1                                         # stored as numbers, the same sentence back
+    pair = toy()
+    stored = plain(tpr.answer_numbers(tp.overall_frame([pair.comparison], {"toy": pair}), "toy", {}, top10=t))
+    assert tpr.top10_sentence(t) in tpr.answer_lines(stored)
 
 
 def test_the_answer_is_filled_from_the_frames():
@@ -224,6 +229,10 @@ def test_the_answer_is_filled_from_the_frames():
     assert "from the more popular test items" in lines[3]            # group 3-4 gains, 1-2 loses under full
     assert "the band that adds most is 11-100" in lines[4]
     assert "not computed" in lines[5] and "roughly the top 100 of the 1,001 items" in lines[-1]
+    from ufnlib.analysis.report import plain
+    stored = plain(tpr.answer_numbers(ov, "toy", focus, n_items=1001, eval_neg=100))   # what notebook 10 stores
+    assert tpr.answer_lines(stored) == lines
+    assert not any(isinstance(v, str) and "Over the" in v for v in stored.values())
     line = tpr.readme_line(ov, "toy", focus)
     assert line.startswith("- **Two protocols (notebook 10).**") and "\n" not in line
     assert isinstance(tpr.overall_display(ov), pd.DataFrame) and len(tpr.split_display(focus["popularity"])) == 2

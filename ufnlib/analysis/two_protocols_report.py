@@ -287,6 +287,38 @@ def answer(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_
     return lines
 
 
+def answer_numbers(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_note: str = "",
+                   n_items: int = 0, eval_neg: int = 100, popularity=None) -> dict:
+    """What ``answer`` says, as numbers and words (notebook 10 stores it): ``answer``'s frames as
+    records (the top-10 table with its index and attrs), the note and the catalogue's sizes;
+    ``answer_lines`` makes the sentences of it."""
+    def rec(f):
+        return None if f is None or not len(f) else f.to_dict(orient="records")
+    top = None if top10 is None else {"index": top10.index.name or "index",
+                                      "rows": top10.reset_index().to_dict(orient="records"),
+                                      "attrs": dict(top10.attrs)}
+    return {"overall": rec(overall), "focus": focus_name,
+            "focus_splits": {k: rec(v) for k, v in focus.items()}, "mined": rec(mined), "top10": top,
+            "top10_note": top10_note, "n_items": int(n_items), "eval_neg": int(eval_neg),
+            "popularity": rec(popularity)}
+
+
+def answer_lines(numbers: dict) -> list[str]:
+    """``answer`` from ``answer_numbers`` (as stored): the notebook prints these lines and its JSON
+    keeps the numbers, never the sentences."""
+    import pandas as pd
+    top = numbers["top10"]
+    top10 = None
+    if top is not None:
+        top10 = pd.DataFrame(top["rows"]).set_index(top["index"])
+        top10.attrs.update(top["attrs"])
+    mined, popularity = _frame(numbers["mined"]), _frame(numbers["popularity"])
+    return answer(_frame(numbers["overall"]), numbers["focus"],
+                  {k: _frame(v) for k, v in numbers["focus_splits"].items() if v},
+                  mined if len(mined) else None, top10, numbers["top10_note"], numbers["n_items"],
+                  numbers["eval_neg"], popularity if len(popularity) else None)
+
+
 def readme_numbers(overall, focus_name: str, focus: dict, top10=None, popularity=None, mined=None) -> dict:
     """What the README's line says, as numbers and words (notebook 10 stores it): the comparisons'
     words and changes per protocol, the focus comparison's popularity and SASRec-rank splits, every

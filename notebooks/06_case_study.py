@@ -95,6 +95,13 @@ if case is not None:
 # share that is the user's later (valid or test) item; on synthetic data also the share that is a
 # true false negative of the generator. Then, per model, the share of the top-5 in the user's
 # dominant history category and the hit rate of the next two items.
+#
+# The claims are decided with a margin (`ufnlib.analysis.case_claims`): a 95% interval of each
+# difference over users (for mined against random negatives clustered by user, since a user's
+# pairs are not independent; for UFNRec against SASRec paired per user). A claim holds when the
+# interval lies on the claimed side of zero, is contradicted when it lies on the other, and is
+# not shown otherwise. There is one SASRec and one UFN run (one training seed), as in the paper's
+# case study: the intervals cover the sampling of users, not training randomness.
 
 # %%
 agg = study.aggregate()

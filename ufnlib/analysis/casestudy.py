@@ -29,9 +29,8 @@ from ..models.layers import Noise
 from ..negatives.strategies import make_strategy
 from ..training.algorithm1 import Run, train_step
 from ..training.weights import OwnWeights
-from . import case_artefacts
+from . import case_artefacts, case_claims
 from .case_artefacts import Mined
-from .stats import Claim, verdict
 from .tables import protocol
 
 REPLAY_SEED_OFFSET = 7   # the replay's generator: seed * 1_000_003 + 7 (negatives and masking of the replay)
@@ -119,23 +118,28 @@ def dominant_category(split, cats, u) -> str | None:
     return c.most_common(1)[0][0] if c else None
 
 
-def overlap_shares(split, cats, users, items, truth=None) -> dict:
-    """For (user, item) pairs: share whose item shares a category with the user's training
-    history; share that is the user's valid or test item (interacted with later); on synthetic
-    data, share that is a generator false negative."""
-    n = len(users)
-    if n == 0:
-        return dict(pairs=0, same_category=np.nan, later=np.nan, true_fn=np.nan)
+def pair_flags(split, cats, users, items, truth=None) -> tuple:
+    """Per (user, item) pair: does the item share a category with the user's training history;
+    is it the user's valid or test item (interacted with later); on synthetic data (``truth``), is
+    it a generator false negative. A tuple of boolean arrays, ``truth``'s last when given."""
     hist = {}
-    same = np.zeros(n, bool)
+    same = np.zeros(len(users), bool)
     for j, (u, it) in enumerate(zip(users.tolist(), items.tolist())):
         if u not in hist:
             hist[u] = _history_cats(split, cats, u)
         same[j] = bool(hist[u].intersection(cats.get(it, ())))
     later = (items == split.valid[users]) | (items == split.test[users])
-    out = dict(pairs=n, same_category=float(same.mean()) if cats else np.nan, later=float(later.mean()))
+    return (same, later) + ((np.asarray(truth(users, items), bool),) if truth is not None else ())
+
+
+def overlap_shares(split, cats, users, items, truth=None) -> dict:
+    """For (user, item) pairs: the shares of ``pair_flags``."""
+    if len(users) == 0:
+        return dict(pairs=0, same_category=np.nan, later=np.nan, true_fn=np.nan)
+    f = pair_flags(split, cats, users, items, truth)
+    out = dict(pairs=len(users), same_category=float(f[0].mean()) if cats else np.nan, later=float(f[1].mean()))
     if truth is not None:
-        out["true_fn"] = float(truth(users, items).mean())
+        out["true_fn"] = float(f[2].mean())
     return out
 
 
@@ -166,18 +170,25 @@ def training_diagnostics(rec: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------- one user
-def topk_shares(split, cats, users, top: np.ndarray, k: int = 5) -> dict:
-    """Over ``users`` (rows of ``top``, each user's top items after the training history, best
-    first): mean share of the top-k that carries the user's dominant history category, and HR@k
-    of the next two items (valid, test)."""
-    shares, hits = [], []
+def topk_per_user(split, cats, users, top: np.ndarray, k: int = 5) -> tuple:
+    """Per user of ``users`` (rows of ``top``, each user's top items after the training history,
+    best first): the share of the top-k that carries the user's dominant history category (NaN
+    without one), and whether the top-k holds one of the next two items (valid, test)."""
+    shares, hits = np.full(len(users), np.nan), np.zeros(len(users), bool)
     for j, u in enumerate(users):
         t = top[j, :k]
         dom = dominant_category(split, cats, u)
-        shares.append(np.mean([dom in cats.get(int(i), ()) for i in t]) if dom else np.nan)
-        hits.append(bool({split.valid[u], split.test[u]} & set(t.tolist())))
-    return dict(users=len(users), dominant_share=float(np.nanmean(shares)) if shares else np.nan,
-                next_hit=float(np.mean(hits)) if hits else np.nan)
+        if dom:
+            shares[j] = np.mean([dom in cats.get(int(i), ()) for i in t])
+        hits[j] = bool({split.valid[u], split.test[u]} & set(t.tolist()))
+    return shares, hits
+
+
+def topk_shares(split, cats, users, top: np.ndarray, k: int = 5) -> dict:
+    """``topk_per_user`` over all users: the mean dominant-category share and HR@k of the next items."""
+    shares, hits = topk_per_user(split, cats, users, top, k)
+    return dict(users=len(users), dominant_share=float(np.nanmean(shares)) if len(users) else np.nan,
+                next_hit=float(np.mean(hits)) if len(users) else np.nan)
 
 
 def pick_user(split, mined: Mined, seed: int = 0, lengths=(8, 20)) -> int:
@@ -316,45 +327,18 @@ class CaseStudy:
         return training_diagnostics(r) if r else {}
 
     def claims(self) -> list:
-        agg, tk, diag = self.aggregate(), self.topk(), self.training_diagnostics()
-        out = []
-
-        def share(col, row):
-            if agg is None or col not in agg:
-                return None
-            return float(agg[col].iloc[row])
-        sm, sr = share("same_category", 0), share("same_category", 1)
-        out.append(Claim("Figure 5", "The false negatives UFNRec discovers are mainly of the user's main interest "
-                         "(the history's category).",
-                         "mined false negatives share a category with the user's history more often than random "
-                         "negatives, and in more than half of the cases",
-                         verdict(None if sm is None or np.isnan(sm) else bool(sm > sr and sm > 0.5)),
-                         "" if sm is None else f"mined {sm:.1%}, random {sr:.1%}"))
-        lm, lr = share("later", 0), share("later", 1)
-        dm, dr = diag.get("mined_later_share"), diag.get("random_later_share")
-        out.append(Claim("Figure 5 (premise)", "Mined false negatives are items the user would interact with.",
-                         "replayed mined false negatives are the user's later (valid/test) item more often than "
-                         "random negatives", verdict(None if lm is None else bool(lm > lr)),
-                         "" if lm is None else f"replay: mined {lm:.2%}, random {lr:.3%}"
-                         + (f"; training, last mining epoch: mined {dm:.2%}, random {dr:.3%}"
-                            if dm is not None and dr is not None else "")))
-        tm, tr_ = share("true_fn", 0), share("true_fn", 1)
-        if tm is not None:
-            out.append(Claim("Figure 5 (synthetic ground truth)", "Mined false negatives are real false negatives.",
-                             "mined pairs are generator false negatives more often than random negatives",
-                             verdict(bool(tm > tr_)), f"mined {tm:.1%}, random {tr_:.1%}"))
-        ok = None if tk is None else bool(tk.loc["UFNRec", "dominant_share"] > tk.loc["SASRec", "dominant_share"])
-        out.append(Claim("Figure 5", "UFNRec recommends more items of the user's main interest than SASRec.",
-                         "share of the top-5 in the user's dominant history category, over all evaluated users: "
-                         "UFNRec above SASRec", verdict(ok), "" if tk is None else
-                         f"UFNRec {tk.loc['UFNRec', 'dominant_share']:.1%}, "
-                         f"SASRec {tk.loc['SASRec', 'dominant_share']:.1%}"))
-        ok = None if tk is None else bool(tk.loc["UFNRec", "next_hit"] > tk.loc["SASRec", "next_hit"])
-        out.append(Claim("Figure 5", "UFNRec's recommendations are more likely to be clicked next than SASRec's.",
-                         "hit rate of the valid or test item in the top-5 after the training history: "
-                         "UFNRec above SASRec",
-                         verdict(ok), "" if tk is None else
-                         f"UFNRec {tk.loc['UFNRec', 'next_hit']:.2%}, SASRec {tk.loc['SASRec', 'next_hit']:.2%}"))
+        """Figure 5's claims (``case_claims``: intervals over users, one training seed)."""
+        flags = per_user = None
+        if self.ready:
+            art, split = self.artefacts(), self.split
+            truth = None
+            if "false_negatives" in split.seqs.extra:
+                truth = lambda u, i: false_negative_mask(split.seqs, u, i)
+            m = art.mined
+            flags = {"mined": (m.users, *pair_flags(split, self.categories, m.users, m.items, truth)),
+                     "random": (m.rnd_users, *pair_flags(split, self.categories, m.rnd_users, m.rnd_items, truth))}
+            per_user = {k: topk_per_user(split, self.categories, art.users, top) for k, top in art.top.items()}
+        out = case_claims.claims(flags, per_user)
         for c in out:
             c.needs = "one SASRec and one UFN run of the seed, with their selected weights (results/models)"
         return out

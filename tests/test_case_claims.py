@@ -1,0 +1,75 @@
+"""Figure 5's claims with a margin (ufnlib.analysis.case_claims): the clustered interval reduces
+to the textbook one when every user has one pair, widens when a user's pairs move together, the
+paired interval is scipy's, and each claim's word follows where its interval lies."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ufnlib.analysis import case_claims as cc
+
+
+def test_clustered_difference_with_one_pair_per_user_is_the_two_sample_interval():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(4000) < 0.3, rng.random(3000) < 0.2
+    ua, ub = np.arange(4000), np.arange(4000, 7000)           # disjoint users, one pair each
+    c = cc.clustered_difference(ua, a, ub, b)
+    g = 7000
+    se = np.sqrt(g / (g - 1) * (a.mean() * (1 - a.mean()) / len(a) + b.mean() * (1 - b.mean()) / len(b)))
+    assert c["diff"] == pytest.approx(a.mean() - b.mean())
+    assert c["high"] - c["diff"] == pytest.approx(stats.norm.ppf(0.975) * se)
+    assert c["users"] == g
+
+
+def test_clustering_widens_the_interval_when_a_users_pairs_agree():
+    rng = np.random.default_rng(1)
+    per_user = rng.random(500) < 0.4
+    users = np.repeat(np.arange(500), 10)                   # ten identical pairs per user
+    flags = np.repeat(per_user, 10)
+    clustered = cc.clustered_difference(users, flags)
+    naive = cc.clustered_difference(np.arange(len(flags)), flags)     # as if every pair were its own user
+    width = lambda c: c["high"] - c["low"]
+    assert clustered["a"] == pytest.approx(per_user.mean())
+    assert width(clustered) / width(naive) == pytest.approx(np.sqrt(10), rel=0.01)
+
+
+def test_paired_difference_is_scipys_paired_t_interval_and_skips_undefined_users():
+    rng = np.random.default_rng(2)
+    x, y = rng.random(200), rng.random(200)
+    x[:5] = np.nan
+    c = cc.paired_difference(x, y)
+    ci = stats.ttest_rel(x[5:], y[5:]).confidence_interval()
+    assert (c["low"], c["high"]) == pytest.approx((ci.low, ci.high))
+    assert c["users"] == 195
+
+
+def _flags(n, p_mined, p_random, seed=0):
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(n), 3)
+    mined = (rng.random(len(users)) < p_mined, rng.random(len(users)) < 0.01)
+    rand = (rng.random(len(users)) < p_random, rng.random(len(users)) < 0.01)
+    return {"mined": (users, *mined), "random": (users, *rand)}
+
+
+def _per_user(n, share_ufn, share_sas, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"UFNRec": (rng.random(n) < share_ufn, rng.random(n) < 0.1),
+            "SASRec": (rng.random(n) < share_sas, rng.random(n) < 0.1)}
+
+
+def test_claims_words_follow_the_intervals():
+    words = [c.ours for c in cc.claims(_flags(3000, 0.8, 0.6), _per_user(3000, 0.6, 0.4))]
+    assert words[0] == "holds" and words[2] == "holds"                   # clear gaps, above one half
+    assert words[1] == "not shown" and words[3] == "not shown"           # equal rates: no side
+    words = [c.ours for c in cc.claims(_flags(3000, 0.45, 0.3), _per_user(3000, 0.4, 0.6))]
+    assert words[0] == "contradicted"      # above random, but the mined share lies below one half
+    assert words[2] == "contradicted"      # UFN's share decided below SASRec's
+    assert all(c.ours == "not computed" for c in cc.claims(None, None))
+    assert all("one training seed" in c.detail for c in cc.claims(_flags(300, 0.8, 0.6), _per_user(300, 0.6, 0.4)))
+
+
+def test_a_tiny_gap_is_not_shown_even_when_the_point_estimates_differ():
+    pu = _per_user(400, 0.50, 0.49, seed=3)
+    c = cc.claims(None, pu)[2]
+    assert c.ours == "not shown", c.detail

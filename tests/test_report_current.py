@@ -25,8 +25,10 @@ COMMITTED = ROOT / "results" / "paper" / "notebooks"
 CONTROL = "control_11_findings.ipynb"
 
 # What may differ between two executions of the same notebook on the same cache: where the
-# checkout and the results folder are, clock times, memory addresses.
-SANITIZE = {"root": re.escape(str(ROOT)), "iso_time": r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?",
+# checkout and the results folder are (also in a warning's path to a ufnlib module, written by
+# another checkout), clock times, memory addresses.
+SANITIZE = {"root": re.escape(str(ROOT)), "checkout": r"/[^\s'\"]*?/(?=ufnlib/)",
+            "iso_time": r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?",
             "address": r"0x[0-9a-f]{6,}"}
 
 

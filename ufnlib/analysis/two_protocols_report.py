@@ -121,7 +121,8 @@ def plot(focus: dict, mined=None, top10=None, top10_note: str = ""):
     else:
         d.text(0.5, 0.5, textwrap.fill(top10_note or "not computed", 60), ha="center", va="center", fontsize=8)
         d.set_axis_off()
-    a.legend(fontsize=7, frameon=False)
+    if a.get_legend_handles_labels()[0]:        # a panel without labelled series draws no legend
+        a.legend(fontsize=7, frameon=False)
     fig.suptitle("Where UFN's change in test NDCG@10 against SASRec comes from, under both protocols", fontsize=10)
     fig.tight_layout()
     return fig

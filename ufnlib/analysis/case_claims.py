@@ -117,14 +117,14 @@ def claims(flags: dict | None, per_user: dict | None) -> list[Claim]:
                          f"{_interval(cm[2])}; {ONE_SEED}"))
     pu = None if per_user is None else [paired_difference(per_user["UFNRec"][j], per_user["SASRec"][j])
                                          for j in (0, 1)]
-    out.append(Claim("Figure 5", "UFNRec recommends more items of the user's main interest than SASRec.",
-                     "share of the top-5 in the user's dominant history category, per user: UFNRec above SASRec "
-                     "(95% interval of the paired differences)", verdict(None if pu is None else side(pu[0])),
-                     "" if pu is None else f"UFNRec {pu[0]['a']:.1%}, SASRec {pu[0]['b']:.1%}; "
-                     f"{_interval(pu[0])}; {ONE_SEED}"))
-    out.append(Claim("Figure 5", "UFNRec's recommendations are more likely to be clicked next than SASRec's.",
-                     "hit of the valid or test item in the top-5 after the training history, per user: UFNRec "
-                     "above SASRec (95% interval of the paired differences)",
-                     verdict(None if pu is None else side(pu[1])), "" if pu is None else
-                     f"UFNRec {pu[1]['a']:.2%}, SASRec {pu[1]['b']:.2%}; {_interval(pu[1])}; {ONE_SEED}"))
+    for j, (text, test, fmt) in enumerate((
+            ("UFNRec recommends more items of the user's main interest than SASRec.",
+             "share of the top-5 in the user's dominant history category, per user: UFNRec above SASRec "
+             "(95% interval of the paired differences)", ".1%"),
+            ("UFNRec's recommendations are more likely to be clicked next than SASRec's.",
+             "hit of the valid or test item in the top-5 after the training history, per user: UFNRec "
+             "above SASRec (95% interval of the paired differences)", ".2%"))):
+        c = None if pu is None else pu[j]
+        out.append(Claim("Figure 5", text, test, verdict(None if c is None else side(c)), "" if c is None else
+                         f"UFNRec {c['a']:{fmt}}, SASRec {c['b']:{fmt}}; {_interval(c)}; {ONE_SEED}"))
     return out

@@ -132,29 +132,36 @@ def pair_flags(split, cats, users, items, truth=None) -> tuple:
     return (same, later) + ((np.asarray(truth(users, items), bool),) if truth is not None else ())
 
 
-def overlap_shares(split, cats, users, items, truth=None) -> dict:
-    """For (user, item) pairs: the shares of ``pair_flags``."""
+def truth_of(split):
+    """On synthetic data, the generator's test of whether (users, items) are false negatives; else None."""
+    if "false_negatives" in split.seqs.extra:
+        return lambda u, i: false_negative_mask(split.seqs, u, i)
+    return None
+
+
+def mined_flags(mined: Mined, split, cats: dict) -> dict:
+    """``pair_flags`` of the mined false negatives and of the random negatives, each led by its users:
+    ``{"mined": (users, same, later[, true_fn]), "random": (...)}``."""
+    truth = truth_of(split)
+    return {"mined": (mined.users, *pair_flags(split, cats, mined.users, mined.items, truth)),
+            "random": (mined.rnd_users, *pair_flags(split, cats, mined.rnd_users, mined.rnd_items, truth))}
+
+
+def _shares(users, same, later, *true_fn, cats=None) -> dict:
     if len(users) == 0:
         return dict(pairs=0, same_category=np.nan, later=np.nan, true_fn=np.nan)
-    f = pair_flags(split, cats, users, items, truth)
-    out = dict(pairs=len(users), same_category=float(f[0].mean()) if cats else np.nan, later=float(f[1].mean()))
-    if truth is not None:
-        out["true_fn"] = float(f[2].mean())
+    out = dict(pairs=len(users), same_category=float(same.mean()) if cats else np.nan, later=float(later.mean()))
+    if true_fn:
+        out["true_fn"] = float(true_fn[0].mean())
     return out
 
 
-def aggregate(mined: Mined, dataset: str, cats: dict) -> "object":
-    """Mined false negatives vs random negatives: shares of same-category, interacted-later and
-    (synthetic) true false negatives. A DataFrame with one row per set."""
+def aggregate(flags: dict, cats: dict) -> "object":
+    """Mined false negatives vs random negatives (``mined_flags``): shares of same-category,
+    interacted-later and (synthetic) true false negatives. A DataFrame with one row per set."""
     import pandas as pd
-    split = load_split(dataset)
-    truth = None
-    if "false_negatives" in split.seqs.extra:
-        truth = lambda u, i: false_negative_mask(split.seqs, u, i)
-    rows = [dict(set="mined false negatives (replayed N_false)",
-                 **overlap_shares(split, cats, mined.users, mined.items, truth)),
-            dict(set="random negatives (one per training position)",
-                 **overlap_shares(split, cats, mined.rnd_users, mined.rnd_items, truth))]
+    rows = [dict(set="mined false negatives (replayed N_false)", **_shares(*flags["mined"], cats=cats)),
+            dict(set="random negatives (one per training position)", **_shares(*flags["random"], cats=cats))]
     df = pd.DataFrame(rows).set_index("set")
     return df.dropna(axis=1, how="all")
 
@@ -184,11 +191,11 @@ def topk_per_user(split, cats, users, top: np.ndarray, k: int = 5) -> tuple:
     return shares, hits
 
 
-def topk_shares(split, cats, users, top: np.ndarray, k: int = 5) -> dict:
-    """``topk_per_user`` over all users: the mean dominant-category share and HR@k of the next items."""
-    shares, hits = topk_per_user(split, cats, users, top, k)
-    return dict(users=len(users), dominant_share=float(np.nanmean(shares)) if len(users) else np.nan,
-                next_hit=float(np.mean(hits)) if len(users) else np.nan)
+def topk_summary(shares, hits) -> dict:
+    """``topk_per_user``'s arrays over all users: the mean dominant-category share and HR@k of the next items."""
+    n = len(hits)
+    return dict(users=n, dominant_share=float(np.nanmean(shares)) if n else np.nan,
+                next_hit=float(np.mean(hits)) if n else np.nan)
 
 
 def pick_user(split, mined: Mined, seed: int = 0, lengths=(8, 20)) -> int:
@@ -249,7 +256,7 @@ class CaseStudy:
             self.status = ("ready: " + ", ".join(f"{s} run {r['key']}" for s, r in self.records.items())
                            + "; read from " + src)
         self.categories, self.category_source = item_categories(dataset)
-        self._topk = self._agg = None
+        self._topk = self._agg = self._flags = self._per_user = None
 
     @property
     def split(self):
@@ -298,12 +305,27 @@ class CaseStudy:
                 f"training history, history items excluded, over all items. "
                 + protocol([r for r in self.records.values() if r], "full", profile))
 
-    def aggregate(self):
+    def flags(self) -> dict | None:
+        """Per-pair flags of the mined and the random negatives (``mined_flags``), computed once."""
         m = self.mine()
-        if m is None:
+        if m is not None and self._flags is None:
+            self._flags = mined_flags(m, self.split, self.categories)
+        return self._flags
+
+    def per_user(self) -> dict | None:
+        """Per model, ``topk_per_user``'s arrays over the evaluated users, computed once."""
+        if self.ready and self._per_user is None:
+            art = self.artefacts()
+            self._per_user = {k: topk_per_user(self.split, self.categories, art.users, top)
+                              for k, top in art.top.items()}
+        return self._per_user
+
+    def aggregate(self):
+        f = self.flags()
+        if f is None:
             return None
         if self._agg is None:
-            self._agg = aggregate(m, self.dataset, self.categories)
+            self._agg = aggregate(f, self.categories)
         return self._agg
 
     def aggregate_caption(self, profile=None) -> str:
@@ -316,9 +338,7 @@ class CaseStudy:
         if not self.ready:
             return None
         if self._topk is None:
-            art = self.artefacts()
-            self._topk = pd.DataFrame({k: topk_shares(self.split, self.categories, art.users, top)
-                                       for k, top in art.top.items()}).T
+            self._topk = pd.DataFrame({k: topk_summary(*v) for k, v in self.per_user().items()}).T
             self._topk.index.name = "model"
         return self._topk
 
@@ -328,17 +348,7 @@ class CaseStudy:
 
     def claims(self) -> list:
         """Figure 5's claims (``case_claims``: intervals over users, one training seed)."""
-        flags = per_user = None
-        if self.ready:
-            art, split = self.artefacts(), self.split
-            truth = None
-            if "false_negatives" in split.seqs.extra:
-                truth = lambda u, i: false_negative_mask(split.seqs, u, i)
-            m = art.mined
-            flags = {"mined": (m.users, *pair_flags(split, self.categories, m.users, m.items, truth)),
-                     "random": (m.rnd_users, *pair_flags(split, self.categories, m.rnd_users, m.rnd_items, truth))}
-            per_user = {k: topk_per_user(split, self.categories, art.users, top) for k, top in art.top.items()}
-        out = case_claims.claims(flags, per_user)
+        out = case_claims.claims(self.flags(), self.per_user())
         for c in out:
             c.needs = "one SASRec and one UFN run of the seed, with their selected weights (results/models)"
         return out

@@ -66,16 +66,15 @@ def run_costs(recs) -> dict:
 
 def speedups() -> dict | None:
     """The packed code's epoch time over abed9db's, min and max over the side-by-side reports."""
+    from update_readme import sidebyside_medians  # the templater's reading of a side-by-side report
+
     from ufnlib.analysis.generations import of_commit
     ratios = []
     for bb in ("sasrec", "bert4rec", "ssept"):
         fs = sorted((ROOT / "results" / "benchmarks").glob(f"speed-beauty-{bb}-*-vs-abed9dbc.json"), reverse=True)
         d = json.loads(fs[0].read_text()) if fs else None
         if d and of_commit(d["git"]["commit"]) != "unknown" and of_commit(d["git"]["commit"]) >= 3:
-            for st in ("uniform", "ufn"):
-                med = {r["code"]: statistics.median(r["epochs"][-4:]) for r in d["runs"] if r["strategy"] == st}
-                if {"current", "baseline"} <= med.keys():
-                    ratios.append(med["current"] / med["baseline"])
+            ratios += [m["current"] / m["baseline"] for st in ("uniform", "ufn") if (m := sidebyside_medians(d, st))]
     return {"min": min(ratios), "max": max(ratios)} if ratios else None
 
 

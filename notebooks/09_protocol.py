@@ -225,7 +225,9 @@ shown_out
 sbs = heldout.side_by_side({False: table, True: table_out})
 report.save_table(sbs, "protocol_heldout_sides", "Change in test NDCG@10 (sampled-100) against SASRec under each "
                   "reading, held-out items in reach (the reference's sampler) and out of reach (exclude_heldout) of "
-                  "the training negatives; fixed-budget runs, the seeds both arms have; verdict, "
+                  "the training negatives; fixed-budget runs. ndcg@10: mean over the strategy's runs; vs SASRec and "
+                  "its verdict: over the seeds compared, those both arms have whose two runs share a code generation "
+                  "(seeds; pairing names the seeds left out); verdict, "
                   + comparison.RULE + " (seed component only: the logged epochs keep no per-user ranks). Profile: "
                   + profile + ".", formats={**{c: "{:+.2%}" for c in sbs.columns if c.startswith(("vs", "change"))},
                                             **{c: "{:.4f}" for c in sbs.columns if c.startswith("ndcg")}},

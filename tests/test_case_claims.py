@@ -73,3 +73,11 @@ def test_a_tiny_gap_is_not_shown_even_when_the_point_estimates_differ():
     pu = _per_user(400, 0.50, 0.49, seed=3)
     c = cc.claims(None, pu)[2]
     assert c.ours == "not shown", c.detail
+
+
+def test_the_premise_quotes_the_trainers_own_counters_when_given():
+    t = {"epoch": 200, "mined_later_share": 0.0009354, "random_later_share": 0.000166}
+    premise = cc.claims(_flags(300, 0.8, 0.6), _per_user(300, 0.6, 0.4), t)[1]
+    assert "during training (epoch 200, last mining epoch) mined 0.094%, random 0.017%" in premise.detail
+    bare = cc.claims(_flags(300, 0.8, 0.6), _per_user(300, 0.6, 0.4))[1]
+    assert "during training" not in bare.detail and bare.ours == premise.ours

@@ -80,3 +80,19 @@ def test_unset_field_draws_bitwise_today():
     want = {u * n1 + int(i) for u in range(split.n_users) for i in (split.valid[u], split.test[u])
             if i > 0 and i not in split.train_seq(u)}
     assert extra == want and len(want) > 0
+
+
+def test_side_by_side_counts_the_seeds_compared_and_names_those_left_out():
+    """A strategy's seeds are those compared with SASRec (same code generation), not its runs."""
+    import pandas as pd
+
+    from ufnlib.analysis import heldout, protocol_report
+    reading = next(iter(protocol_report.READINGS))
+    gen = {"uniform": {1: 3, 2: 3, 3: 0}, "ufn": {1: 3, 2: 0, 3: 0}}
+    rows = [dict(reading=reading, strategy=s, seed=k, metric="ndcg@10", value=0.35 + 0.01 * (s == "ufn") + 0.001 * k,
+                 epoch=100, generation=g, exclude_heldout=False) for s, d in gen.items() for k, g in d.items()]
+    table = protocol_report.readings_table(pd.DataFrame(rows))
+    sbs = heldout.side_by_side({False: table}).set_index("strategy")
+    assert sbs.loc["uniform", "seeds, in reach"] == 3                  # SASRec's own runs
+    assert sbs.loc["ufn", "seeds, in reach"] == 2                      # seed 2 pairs generations 3 and 0
+    assert "seed 2 (generations 3 vs 0)" in sbs.loc["ufn", "pairing, in reach"]

@@ -81,10 +81,20 @@ def _interval(c: dict) -> str:
             f"{100 * c['high']:+.{k}f}] over {c['users']:,} users")
 
 
-def claims(flags: dict | None, per_user: dict | None) -> list[Claim]:
+def _training(t: dict | None) -> str:
+    """The trainer's own counters of its last mining epoch, as a clause (empty without them)."""
+    if not t or t.get("mined_later_share") is None:
+        return ""
+    return (f"; during training (epoch {t['epoch']}, last mining epoch) mined {t['mined_later_share']:.3%}, "
+            f"random {t['random_later_share']:.3%}")
+
+
+def claims(flags: dict | None, per_user: dict | None, training: dict | None = None) -> list[Claim]:
     """The case study's claims. ``flags``: per (user, item) pair, ``{"mined": (users, same_category,
     later[, true_fn]), "random": (...)}``; ``per_user``: per model ("SASRec", "UFNRec"), the
-    per-user arrays ``(dominant_share, next_hit)`` over the same users. None: not computed."""
+    per-user arrays ``(dominant_share, next_hit)`` over the same users; ``training``: the UFN run's
+    counters of its last mining epoch (``casestudy.training_diagnostics``), quoted beside the
+    premise. None: not computed."""
     out = []
     cm = cr = None
     if flags is not None:
@@ -109,7 +119,8 @@ def claims(flags: dict | None, per_user: dict | None) -> list[Claim]:
                      "replayed mined false negatives are the user's later (valid/test) item more often than "
                      "random negatives (95% interval over users, clustered)",
                      verdict(None if cm is None else side(cm[1])), "" if cm is None else
-                     f"mined {cm[1]['a']:.3%}, random {cm[1]['b']:.3%}; {_interval(cm[1])}; {ONE_SEED}"))
+                     f"mined {cm[1]['a']:.3%}, random {cm[1]['b']:.3%}; {_interval(cm[1])}{_training(training)}; "
+                     f"{ONE_SEED}"))
     if cm is not None and len(cm) > 2:
         out.append(Claim("Figure 5 (synthetic ground truth)", "Mined false negatives are real false negatives.",
                          "mined pairs are generator false negatives more often than random negatives",

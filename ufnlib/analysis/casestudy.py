@@ -348,7 +348,7 @@ class CaseStudy:
 
     def claims(self) -> list:
         """Figure 5's claims (``case_claims``: intervals over users, one training seed)."""
-        out = case_claims.claims(self.flags(), self.per_user())
+        out = case_claims.claims(self.flags(), self.per_user(), self.training_diagnostics())
         for c in out:
             c.needs = "one SASRec and one UFN run of the seed, with their selected weights (results/models)"
         return out

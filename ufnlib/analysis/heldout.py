@@ -38,9 +38,10 @@ def part(res, out_of_reach: bool, fixed: bool = True) -> GridResult:
 def side_by_side(tables: dict, baseline: str = "uniform"):
     """One row per (reading, strategy): mean test NDCG@10 and the change against SASRec under that
     reading in each setting (``tables``: setting -> ``protocol_report.readings_table``), the
-    seeds behind each, and the difference the intervention makes (out of reach - in reach, in
-    points of relative change). SASRec's own row shows how the intervention moves the baseline:
-    its negatives lose the held-out items too."""
+    seeds behind each (a strategy's row: the seeds compared with SASRec, those whose two runs share
+    a code generation; SASRec's row: its runs) and which were left out, and the difference the
+    intervention makes (out of reach - in reach, in points of relative change). SASRec's own row
+    shows how the intervention moves the baseline: its negatives lose the held-out items too."""
     import pandas as pd
     rows = {}
     for setting, t in tables.items():
@@ -51,10 +52,11 @@ def side_by_side(tables: dict, baseline: str = "uniform"):
             row[f"ndcg@10, {SHORT[setting]}"] = r["_mean"]
             row[f"vs SASRec, {SHORT[setting]}"] = r["_rel"]
             row[f"verdict, {SHORT[setting]}"] = r.get("verdict", "")
-            row[f"seeds, {SHORT[setting]}"] = r["seeds"]
+            row[f"seeds, {SHORT[setting]}"] = r.get("_n", r["seeds"])
+            row[f"pairing, {SHORT[setting]}"] = r.get("pairing", "")
     df = pd.DataFrame(list(rows.values()))
     cols = ["reading", "strategy"] + [f"{k}, {SHORT[s]}" for s in (False, True)
-                                      for k in ("ndcg@10", "vs SASRec", "verdict", "seeds")]
+                                      for k in ("ndcg@10", "vs SASRec", "verdict", "seeds", "pairing")]
     for c in cols:
         if c not in df.columns:
             df[c] = float("nan")

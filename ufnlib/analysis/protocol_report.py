@@ -58,7 +58,8 @@ def readings_table(frame, baseline: str = "uniform", metric: str = "ndcg@10"):
                      "95% interval": c.fmt_interval() if c is not None else "",
                      "verdict": c.word if c is not None else "",
                      "p (seeds)": fmt_p(c.p_seeds if c is not None else float("nan")),
-                     "pairing": c.note() if c is not None else "", "_mean": v.mean(), "_rel": rel})
+                     "pairing": c.note() if c is not None else "", "_mean": v.mean(), "_rel": rel,
+                     "_n": c.n if c is not None else len(v)})
     df = pd.DataFrame(rows)
     if len(df):
         order = {k: i for i, k in enumerate(READINGS.values())}

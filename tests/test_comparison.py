@@ -177,6 +177,24 @@ def test_generation_of_the_boundary_commits():
     assert generations.of_record({}) == generations.UNKNOWN
 
 
+def test_census_counts_generations_and_groups_the_older_runs_by_config():
+    """The grid's dry-run listing: runs per generation, the older ones grouped with their seeds."""
+    if not all(_commit(c) for c in generations.BOUNDARIES):
+        pytest.skip("git history with the boundary commits is not available")
+    new, old = _commit(generations.BOUNDARIES[2]), _commit(generations.BOUNDARIES[0])
+
+    def rec(commit, seed, strategy="uniform"):
+        return {"git": {"commit": commit}, "config": {"dataset": "beauty", "backbone": "sasrec",
+                                                       "strategy": strategy, "seed": seed}}
+    lines = generations.census([rec(new, 1), rec(old, 2), rec(old, 3), rec(old, 1, "ufn"), rec(None, 1, "fmr")])
+    assert lines[0].endswith("generation 1 3, generation 3 1, generation unknown 1")
+    assert "recompute" in lines[1] and lines[1].endswith(": 4")
+    assert "  - beauty/sasrec/uniform (generation 1): seeds 2, 3" in lines
+    assert "  - beauty/sasrec/ufn (generation 1): seed 1" in lines
+    assert "  - beauty/sasrec/fmr (generation unknown): seed 1" in lines
+    assert generations.census([rec(new, 1)])[1:] == [] and generations.census([]) == []
+
+
 # ------------------------------------------------------------------------- many comparisons
 def test_holm_and_benjamini_hochberg_on_a_known_example():
     p = [0.01, 0.04, 0.03, 0.005]

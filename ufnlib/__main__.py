@@ -206,8 +206,10 @@ def _grid(args) -> int:
           + (f", datasets {', '.join(args.dataset)}" if args.dataset else "")
           + f": {len(configs)} runs, {len(todo)} not cached")
     if args.dry_run:
+        from .analysis import generations
         res = grid.run_grid(configs, root=args.results, compute=False)
         print(res.summary())
+        print("\n".join(generations.census(res.records)))
         return 0
     executor, cluster, client = None, None, None
     threads = args.threads

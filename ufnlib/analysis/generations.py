@@ -55,3 +55,36 @@ def of_record(rec) -> int | str:
 def label(gen) -> str:
     """'generation 3' / 'generation unknown'."""
     return f"generation {gen}"
+
+
+def _order(gen) -> tuple:
+    return (isinstance(gen, str), str(gen) if isinstance(gen, str) else gen)
+
+
+def census(records, listed: int = 40) -> list[str]:
+    """Lines for a grid listing: how many of ``records`` each code generation holds, and the
+    runs older than the newest generation grouped by config with their seeds (those to recompute
+    so that every comparison has both arms from one generation). Up to ``listed`` groups are
+    named; the rest are counted."""
+    from ..experiments.profiles import run_label
+    newest = len(BOUNDARIES)
+    by: dict = {}
+    for r in records:
+        by.setdefault(of_record(r), []).append(r)
+    if not by:
+        return []
+    lines = ["code generations of the cached runs (docs/speed.md): "
+             + ", ".join(f"{label(g)} {len(by[g])}" for g in sorted(by, key=_order))]
+    old = [r for g in sorted(by, key=_order) if g != newest for r in by[g]]
+    if old:
+        lines.append(f"older than generation {newest} (recompute at this code to compare within one "
+                     f"generation): {len(old)}")
+        groups: dict = {}
+        for r in old:
+            key = f"{run_label(r['config'], seed=False)} ({label(of_record(r))})"
+            groups.setdefault(key, []).append(r["config"]["seed"])
+        for name, seeds in list(groups.items())[:listed]:
+            lines.append(f"  - {name}: seed{'s' * (len(seeds) > 1)} {', '.join(map(str, sorted(seeds)))}")
+        if len(groups) > listed:
+            lines.append(f"  - ... and {len(groups) - listed} more configs")
+    return lines

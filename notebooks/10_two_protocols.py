@@ -168,9 +168,9 @@ tpr.split_display(tables["sasrec_rank"])
 
 # %%
 mined = tables["mined"]
+mined_note = tpr.mined_missing(comps, want)
 if not len(mined):
-    print("not computed: no fixed-budget UFN run with its SASRec run (and all the profile's seeds) in the cache; "
-          "the default-protocol runs do not record N_false")
+    print(mined_note)
 tpr.split_display(mined)
 
 # %% [markdown]
@@ -230,7 +230,8 @@ top10
 
 # %%
 mined_comp = next((n for n in split_names if "mined" in frames[n]), None)
-fig = tpr.plot(frames.get(focus, {}), frames[mined_comp]["mined"] if mined_comp else None, top10, top10_note)
+fig = tpr.plot(frames.get(focus, {}), frames[mined_comp]["mined"] if mined_comp else None, top10, top10_note,
+               mined_note)
 report.save_figure(fig, "10_two_protocols")
 
 # %% [markdown]
@@ -247,7 +248,7 @@ eval_neg = int(records[0].config["eval_neg"]) if records else 100
 n_items = load_split(first).n_items if records else 0
 answer = tpr.answer_numbers(overall, focus, frames.get(focus, {}),
                             frames[mined_comp]["mined"] if mined_comp else None, top10, top10_note, n_items,
-                            eval_neg, tables["popularity"])
+                            eval_neg, tables["popularity"], mined_note)
 print("\n\n".join(tpr.answer_lines(report.plain(answer))))
 
 # %% [markdown]

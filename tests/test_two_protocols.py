@@ -260,3 +260,18 @@ def test_readme_section_reads_notebook_10s_numbers(tmp_path, monkeypatch):
     assert mod.two_protocols() == line and line.startswith("- **Two protocols (notebook 10).** Over 1 UFN-vs-SASRec")
     text = "a\n<!-- results:two_protocols -->\nold\n<!-- /results:two_protocols -->\nb"
     assert f"\n{line}\n" in mod.render(text)
+
+
+def test_the_mined_split_says_why_it_is_not_computed():
+    """Notebook 10's mined split: the reason names the fixed-budget comparison and its seeds."""
+    from types import SimpleNamespace as NS
+
+    from ufnlib.analysis import two_protocols_report as tpr
+    fixed = NS(backbone="sasrec", name="SASRec + UFN, beauty, budget 200", seeds=[1],
+               config={"log_test_every": 4, "exclude_heldout": False})
+    out = NS(backbone="sasrec", name="out", seeds=[1, 2, 3], config={"log_test_every": 4, "exclude_heldout": True})
+    default = NS(backbone="sasrec", name="default", seeds=[1, 2, 3], config={"log_test_every": 0})
+    said = tpr.mined_missing([default, out, fixed], 3)
+    assert "(SASRec + UFN, beauty, budget 200) has seed(s) 1 with both runs of one code generation" in said
+    assert said.endswith("the split needs 3")
+    assert tpr.mined_missing([default, out], 3) == tpr.MINED_NONE

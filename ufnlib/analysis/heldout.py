@@ -17,7 +17,8 @@ from .stats import fmt_pct
 SETTINGS = {False: "held-out items in reach (reference sampler)",
             True: "held-out items out of reach (exclude_heldout)"}
 SHORT = {False: "in reach", True: "out of reach"}
-CURVE_NOTE = {False: "read on a lifted curve: training negatives may be the user's validation item, mined and reversed "
+CURVE_NOTE = {False: "read on a curve that may be lifted: training negatives may be the user's validation item, "
+                     "mined and reversed "
                      "(notebook 09 section 6 reads it with the held-out items out of reach)",
               True: "read on a curve no reversed validation item lifts (exclude_heldout)"}
 
@@ -125,14 +126,15 @@ def verdict_lines(numbers: dict) -> list[str]:
     ufn = sbs[(sbs["strategy"] == "ufn") & sbs[f"vs SASRec, {out}"].notna()] if len(sbs) else sbs
     if not len(ufn):
         return ["Not computed: no fixed-budget run with the held-out items out of reach is in the cache yet."]
-    seeds = int(ufn[f"seeds, {out}"].min())
-    lines = [f"With the held-out items out of reach ({seeds} seed(s) per strategy), UFN against SASRec in test "
-             f"NDCG@10 (sampled-100) under each reading, and in brackets the same reading with the items in reach "
-             f"(verdicts: {comparison.RULE}):"]
+    lines = [f"With the held-out items out of reach, UFN against SASRec in test NDCG@10 (sampled-100) under each "
+             f"reading, and in brackets the same reading with the items in reach; each over the seeds whose two runs "
+             f"share a code generation (verdicts: {comparison.RULE}):"]
 
     def said(r, setting):
         ch, word = r[f"vs SASRec, {SHORT[setting]}"], r[f"verdict, {SHORT[setting]}"]
-        return f"{fmt_pct(ch)}, {word}" if isinstance(word, str) and word else fmt_pct(ch)
+        n = r.get(f"seeds, {SHORT[setting]}")
+        seeds = f", {int(n)} seed{'s' * (int(n) != 1)}" if n is not None and pd.notna(n) else ""
+        return (f"{fmt_pct(ch)}, {word}" if isinstance(word, str) and word else fmt_pct(ch)) + seeds
     for _, r in ufn.iterrows():
         was = f" ({said(r, False)})" if pd.notna(r[f"vs SASRec, {inn}"]) else ""
         lines.append(f"{r['reading']}: {said(r, True)}{was}.")

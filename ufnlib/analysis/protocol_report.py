@@ -3,6 +3,8 @@ paper's Table 3 statements under each reading, the warm-up comparison, the held-
 the curves and the verdict in words. The runs and their logs: ``ufnlib.training.protocol``."""
 from __future__ import annotations
 
+import math
+
 from ..experiments.store import load_ranks, load_record
 from ..training.evaluate import per_user_metric
 from ..training.protocol import OPTIMISTIC, READINGS, readings
@@ -59,7 +61,7 @@ def readings_table(frame, baseline: str = "uniform", metric: str = "ndcg@10"):
                      "verdict": c.word if c is not None else "",
                      "p (seeds)": fmt_p(c.p_seeds if c is not None else float("nan")),
                      "pairing": c.note() if c is not None else "", "_mean": v.mean(), "_rel": rel,
-                     "_n": c.n if c is not None else len(v)})
+                     "_n": c.n if c is not None else len(v), "_mixed": bool(c.mixed) if c is not None else False})
     df = pd.DataFrame(rows)
     if len(df):
         order = {k: i for i, k in enumerate(READINGS.values())}
@@ -240,6 +242,16 @@ def warmup_comparison(warm, seeds_wanted: int, base: str = SASREC_LABEL,
     return out[[c for c in out.columns if c != "status"] + ["status"]] if len(out) else out
 
 
+def _cited(r) -> str:
+    """A readings-table row's comparison with SASRec as claims cite it: change, interval, word and
+    the seeds compared (rows stored before those columns existed: the change alone)."""
+    n = r.get("_n")
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return f"{r['_rel']:+.1%}"
+    return comparison.cite(f"{r['_rel']:+.1%}", r.get("95% interval") or "", r.get("verdict") or "", int(n),
+                           bool(r.get("_mixed")))
+
+
 def size_text(table, baseline: str = "uniform", metric: str = "ndcg@10") -> list[str]:
     """Does any reading reach the size of the paper's Table 3 gain (+UFN, +FMR over SASRec)? One
     sentence per strategy, with the largest gain over the readings computed."""
@@ -251,9 +263,9 @@ def size_text(table, baseline: str = "uniform", metric: str = "ndcg@10") -> list
         if not len(t):
             continue
         top = t.loc[t["_rel"].idxmax()]
-        reach = [r for r, v in zip(t["reading"], t["_rel"]) if v >= paper]
+        reach = [f"{r['reading']} ({_cited(r)})" for _, r in t.iterrows() if r["_rel"] >= paper]
         out.append(f"Size: the paper's {label} gain in test NDCG@10 is {paper:+.1%}; "
-                   + (f"reached under {'; '.join(reach)}" if reach else "no reading reaches it")
+                   + (f"the mean change reaches it under {'; '.join(reach)}" if reach else "no reading reaches it")
                    + f" (largest here: {top['_rel']:+.1%}, {top['reading']}).")
     return out
 
@@ -263,7 +275,8 @@ def verdict_numbers(table, warm=None, seeds_wanted: int = 3, default: str = "pla
     against SASRec per strategy (``readings_table``'s ``_rel``) and the warm-up rules against
     SASRec (``warmup_comparison`` on ``warm``)."""
     comp = warmup_comparison(warm, seeds_wanted, default=default) if warm is not None and len(warm) else None
-    cols = ["reading", "strategy", "seeds", "_rel"]
+    cols = [c for c in ("reading", "strategy", "seeds", "_rel", "_n", "_mixed", "95% interval", "verdict")
+            if table is not None and c in table]
     return {"readings": table[cols].to_dict(orient="records") if table is not None and len(table) else [],
             "warmup": comp.to_dict(orient="records") if comp is not None and len(comp) else [],
             "default": default}
@@ -281,9 +294,8 @@ def verdict_lines(numbers: dict, baseline: str = "uniform") -> list[str]:
         t = table[table["reading"] == reading].set_index("strategy")
         if baseline not in t.index or len(t) < 2:
             continue
-        parts = [f"{s} {t.loc[s, '_rel']:+.1%}" for s in ("ufn", "fmr", "ema_eval") if s in t.index]
-        seeds = int(t["seeds"].min())
-        out.append(f"{reading}: against SASRec, NDCG@10 " + ", ".join(parts) + f" ({seeds}+ seed(s)).")
+        parts = [f"{s} {_cited(t.loc[s])}" for s in ("ufn", "fmr", "ema_eval") if s in t.index]
+        out.append(f"{reading}: against SASRec, NDCG@10 " + "; ".join(parts) + ".")
     out += size_text(table, baseline)
     if len(comp):
         parts = []

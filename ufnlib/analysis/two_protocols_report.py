@@ -11,6 +11,9 @@ import numpy as np
 from . import comparison
 from .two_protocols import PROTOCOLS
 
+MINED_NONE = ("not computed: no fixed-budget UFN run with its SASRec run in the cache (the default-protocol runs "
+              "do not record N_false)")
+
 SAMPLED, FULL = PROTOCOLS["sampled"], PROTOCOLS["full"]
 SPLIT_TITLES = {"popularity": "test item's training frequency (deciles of the users' test items)",
                 "sasrec_rank": "SASRec's full-ranking rank of the test item (median over seeds)",
@@ -86,7 +89,7 @@ def _bars(ax, frame, title, xlabel=""):
     ax.grid(axis="y", alpha=0.3)
 
 
-def plot(focus: dict, mined=None, top10=None, top10_note: str = ""):
+def plot(focus: dict, mined=None, top10=None, top10_note: str = "", mined_note: str = MINED_NONE):
     """Four panels: the focus comparison's contributions by popularity decile and by SASRec's
     rank band (bars: sampled-100 and full ranking, with intervals), the same by mined flag for
     the fixed-budget comparison (``mined``: its split frame), and the share of top-10 slots in
@@ -105,7 +108,7 @@ def plot(focus: dict, mined=None, top10=None, top10_note: str = ""):
     if mined is not None and len(mined):
         _bars(c, mined, f"{mined['comparison'].iloc[0]}\nby {SPLIT_TITLES['mined']}")
     else:
-        c.text(0.5, 0.5, "not computed: no fixed-budget UFN run\nwith held-out flags in the cache", ha="center",
+        c.text(0.5, 0.5, textwrap.fill(mined_note, 48), ha="center",
                va="center", fontsize=8)
         c.set_axis_off()
     if top10 is not None:
@@ -250,8 +253,22 @@ def takeaway(n_items: int, eval_neg: int) -> str:
             f"and read a sampled-100 gain as a statement about the bulk of the ranking, not its top.")
 
 
+def mined_missing(comps, want: int) -> str:
+    """Why the mined split is not computed: the fixed-budget SASRec comparison with the held-out
+    items in reach (the only runs that record the flag) and the seeds it has of one code
+    generation, against the ``want`` the split needs; ``MINED_NONE`` without such a comparison."""
+    fixed = [c for c in comps if c.backbone == "sasrec" and c.config.get("log_test_every")
+             and not c.config.get("exclude_heldout")]
+    if not fixed:
+        return MINED_NONE
+    c = fixed[0]
+    have = ", ".join(map(str, c.seeds)) or "none"
+    return (f"not computed: the fixed-budget comparison ({c.name}) has seed(s) {have} with both runs of one code "
+            f"generation; the split needs {want}")
+
+
 def answer(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_note: str = "",
-           n_items: int = 0, eval_neg: int = 100, popularity=None) -> list[str]:
+           n_items: int = 0, eval_neg: int = 100, popularity=None, mined_note: str = MINED_NONE) -> list[str]:
     """The notebook's answer in sentences (every number from the frames). ``focus``: the focus
     comparison's splits; ``mined``: the fixed-budget comparison's mined split; ``popularity``:
     every comparison's popularity split."""
@@ -280,8 +297,7 @@ def answer(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_
     else:
         lines.append(f"{focus_name}: not computed (no seed with both runs in the cache).")
     lines.append(mined_sentence(mined) if mined is not None and len(mined) else
-                 "Mined held-out items: not computed (no fixed-budget UFN run with its SASRec run in the cache; the "
-                 "default-protocol runs do not record N_false).")
+                 f"Mined held-out items: {mined_note}.")
     lines.append(top10_sentence(top10) if top10 is not None else f"Top-10 lists: {top10_note}")
     if n_items:
         lines.append(takeaway(n_items, eval_neg))
@@ -289,7 +305,7 @@ def answer(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_
 
 
 def answer_numbers(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_note: str = "",
-                   n_items: int = 0, eval_neg: int = 100, popularity=None) -> dict:
+                   n_items: int = 0, eval_neg: int = 100, popularity=None, mined_note: str = MINED_NONE) -> dict:
     """What ``answer`` says, as numbers and words (notebook 10 stores it): ``answer``'s frames as
     records (the top-10 table with its index and attrs), the note and the catalogue's sizes;
     ``answer_lines`` makes the sentences of it."""
@@ -301,7 +317,7 @@ def answer_numbers(overall, focus_name: str, focus: dict, mined=None, top10=None
     return {"overall": rec(overall), "focus": focus_name,
             "focus_splits": {k: rec(v) for k, v in focus.items()}, "mined": rec(mined), "top10": top,
             "top10_note": top10_note, "n_items": int(n_items), "eval_neg": int(eval_neg),
-            "popularity": rec(popularity)}
+            "popularity": rec(popularity), "mined_note": mined_note}
 
 
 def answer_lines(numbers: dict) -> list[str]:
@@ -317,7 +333,8 @@ def answer_lines(numbers: dict) -> list[str]:
     return answer(_frame(numbers["overall"]), numbers["focus"],
                   {k: _frame(v) for k, v in numbers["focus_splits"].items() if v},
                   mined if len(mined) else None, top10, numbers["top10_note"], numbers["n_items"],
-                  numbers["eval_neg"], popularity if len(popularity) else None)
+                  numbers["eval_neg"], popularity if len(popularity) else None,
+                  numbers.get("mined_note", MINED_NONE))
 
 
 def readme_numbers(overall, focus_name: str, focus: dict, top10=None, popularity=None, mined=None) -> dict:

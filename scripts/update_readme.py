@@ -295,6 +295,15 @@ def protocol_intervention() -> str:
     return lines[0] + "\n\n" + "\n".join(f"- {v}" for v in lines[1:])
 
 
+def why_heldout() -> str:
+    """Issue 29's answer for the README (``heldout.answer_lines`` on notebook 09's stored numbers)."""
+    from ufnlib.analysis.heldout import answer_lines
+    nums = numbers("09_protocol")
+    if nums is None:
+        return NOT_YET.format("09")
+    return " ".join(answer_lines(nums["heldout_verdict"]))
+
+
 def two_protocols() -> str:
     """Notebook 10's line on the two protocols (``two_protocols_report.readme_line_of``)."""
     from ufnlib.analysis.two_protocols_report import readme_line_of
@@ -627,7 +636,7 @@ def gpu_probe() -> str:
 
 SECTIONS = {
     # README.md
-    "in_short": in_short, "claims": claims, "profiles": profiles_table,
+    "in_short": in_short, "claims": claims, "profiles": profiles_table, "why_heldout": why_heldout,
     # docs/results.md
     "glance": verdicts_at_a_glance, "protocol_glance": protocol_glance,
     "protocol_intervention": protocol_intervention, "two_protocols": two_protocols,

@@ -96,3 +96,25 @@ def test_side_by_side_counts_the_seeds_compared_and_names_those_left_out():
     assert sbs.loc["uniform", "seeds, in reach"] == 3                  # SASRec's own runs
     assert sbs.loc["ufn", "seeds, in reach"] == 2                      # seed 2 pairs generations 3 and 0
     assert "seed 2 (generations 3 vs 0)" in sbs.loc["ufn", "pairing, in reach"]
+
+
+def test_the_answer_follows_the_out_of_reach_verdicts():
+    """The README's answer to 'is the gain made of the held-out items?' reads the words, not the means."""
+    from ufnlib.analysis import comparison, heldout
+    last, ours = heldout.ANSWER_READINGS
+
+    def nums(word_last, word_valid):
+        sides = [{"reading": last, "strategy": "ufn", "vs SASRec, out of reach": 0.03, "interval, out of reach":
+                  "[+1.00%, +5.00%]", "verdict, out of reach": word_last, "seeds, out of reach": 3},
+                 {"reading": ours, "strategy": "ufn", "vs SASRec, out of reach": -0.01, "interval, out of reach": "",
+                  "verdict, out of reach": comparison.UNCLEAR, "seeds, out of reach": 3},
+                 {"reading": ours, "strategy": "uniform", "vs SASRec, out of reach": None}]
+        valid = {"out of reach": dict(change="+0.30%", interval="[-0.70%, +1.20%]", word=word_valid, n=3, mixed=False)}
+        return {"sides": sides, "valid": valid}
+    said = " ".join(heldout.answer_lines(nums(comparison.HELPS, comparison.UNCLEAR)))
+    assert f"{last} +3.00% [+1.00%, +5.00%] helps (3 seeds)" in said
+    assert f"where it helps ({last}) is not made of reversed held-out items" in said
+    assert "validation advantage at the selected epoch (what early stopping and Figure 4 read) is not shown" in said
+    said = " ".join(heldout.answer_lines(nums(comparison.UNCLEAR, comparison.HELPS)))
+    assert "No reading shows a gain" in said and "validation advantage" in said and " survives " in said
+    assert heldout.answer_lines({"sides": [], "valid": {}})[0].startswith("Not computed yet")

@@ -24,6 +24,10 @@
 # parameters *are* the scores), so every number can be checked by hand, and the plain-Python
 # oracle `PlainFMR` runs beside the vectorised `FMRMemory` on the same inputs.
 #
+# Do this notebook before notebook 07: it shows the mechanism on a toy, 07 then measures on data
+# whether the mechanism finds real false negatives. Notebook 07's opening spells out the acronyms
+# (FMR, FCR, UFN, EMA, SASRec, N_rec, N_false, HR@10, NDCG@10).
+#
 # Writes `results/<profile>/tables/08_*.{csv,md}`, `results/<profile>/figures/08_toy_logits.{png,pdf}` and
 # `results/<profile>/tables/08_walkthrough.json` (under `$UFN_RESULTS_DIR` when set). Trains nothing real;
 # runs in seconds under every profile.
@@ -34,6 +38,7 @@ import torch
 
 import ufnlib
 from ufnlib.analysis import report, walkthrough
+from ufnlib.negatives.detectors import FMRDetector
 from ufnlib.negatives.fmr import FMRMemory
 from ufnlib.negatives.oracle import PlainFMR
 from ufnlib.negatives.strategies import Targets
@@ -126,7 +131,16 @@ print(f"Eq. 4 per position: A {eq4[0]:.4f}, B {eq4[1]:.4f}; basic_loss = 2 x mea
 # Negatives that scored above the positive at a position's last visit (N_rec) are fed again in
 # its first negative slots, random ones (N_ran) fill the rest, and every re-feed increments the
 # entry's counter; an entry re-fed more than m times is a false negative (N_false) and gets label
-# 1 (Eq. 4 with $v^+ \in \mathcal{N}_{false}$). The plain oracle says it in a few loops:
+# 1 (Eq. 4 with $v^+ \in \mathcal{N}_{false}$). Reversal happens only in the slot where the entry
+# is re-fed from N_rec with a counter above m: the same item drawn at random (N_ran) is an
+# ordinary negative with label 0, even when its counter already puts it in N_false (step 4 below
+# shows one). `FMRDetector.flag` is that rule, as in the reference code:
+
+# %%
+print(walkthrough.source(FMRDetector.flag))
+
+# %% [markdown]
+# The plain oracle says the whole of it in a few loops:
 
 # %%
 print(walkthrough.source(PlainFMR.inject))
@@ -161,7 +175,7 @@ print(walkthrough.source(walkthrough.ToyUFN.step))
 
 # %%
 s1 = toy.step(random_negatives[0])
-display(s1["candidates"])
+display(s1["candidates"].round(3))
 display(s1["memory"])
 
 # %% [markdown]
@@ -172,7 +186,7 @@ display(s1["memory"])
 
 # %%
 s2 = toy.step(random_negatives[1])
-display(s2["candidates"])
+display(s2["candidates"].round(3))
 display(s2["memory"])
 
 # %% [markdown]
@@ -182,11 +196,18 @@ display(s2["memory"])
 #
 # The teacher is an exponential moving average of the student's weights, created at the end of
 # the warm-up as a copy of the student and updated after every optimiser step; as in the
-# reference (the `torch-ema` package), the smoothing rate starts low and grows to d.
+# reference (the `torch-ema` package), the smoothing rate starts low and grows to d: the rate of
+# update k is min(d, (1 + k) / (10 + k)). It reaches d only after many updates (the count is
+# printed below), far more than the toy's few steps, so in the toy the teacher follows the
+# warm-start rate and changing d has no effect, unless d is set below the largest rate the toy
+# reaches (also printed).
 
 # %%
 print(walkthrough.source(ema_decay))
 print(walkthrough.source(make_teacher))
+toy_updates = len(random_negatives)       # one teacher update per toy step, after the initial copy
+print(f"the rate reaches d = {d} at update {walkthrough.ema_reaches(d)}; the toy makes {toy_updates} updates, "
+      f"whose largest rate is {ema_decay(1.0, toy_updates):.3f}: any d at or above it gives the same toy")
 walkthrough.ema_schedule(d, 6).T.round(3)
 
 # %% [markdown]
@@ -209,7 +230,7 @@ print(walkthrough.source(consistency_loss))
 
 # %%
 s3 = toy.step(random_negatives[2])
-display(s3["candidates"])
+display(s3["candidates"].round(3))
 display(s3["memory"])
 
 # %%
@@ -237,13 +258,27 @@ print(walkthrough.source(algorithm1.train_step))
 
 # %% [markdown]
 # **Steps 4 and 5.** Item 3 is not in A's N_rec any more, but it is drawn at random for A in step
-# 4 and still scores above the positive, so it is recorded again; its counter kept its value 2,
-# so at step 5 its first re-feed makes it 3 > m and it is reversed at once.
+# 4. It is in N_false (its counter is above m), yet it keeps label 0 there: only a re-feed from
+# N_rec is reversed. It still scores above the positive, so it is recorded again. (The `count`
+# column is 0 for a random draw: it shows the counter after this visit's re-feed, and a random
+# draw is no re-feed; the memory table holds the counter.)
 
 # %%
 s4 = toy.step(random_negatives[3])
+display(s4["candidates"].loc["A"].round(3))
+r4 = s4["candidates"].loc["A"].query("item == 3").iloc[0]
+c4 = s4["memory"].loc["A", "counters"].get(3)
+print(f"step 4, user A, item 3: source {r4['source']}, counter {c4} > m = {m} "
+      f"(in N_false: {3 in s4['memory'].loc['A', 'N_false']}), label {r4['label']:g}: drawn at random, it is an "
+      f"ordinary negative; recorded for the next visit: {r4['recorded']}")
+
+# %% [markdown]
+# Its counter kept its value, so at step 5 its first re-feed takes it above m again and it is
+# reversed at once.
+
+# %%
 s5 = toy.step(random_negatives[4])
-display(s5["candidates"].loc["A"])
+display(s5["candidates"].loc["A"].round(3))
 display(s5["memory"])
 
 # %% [markdown]
@@ -281,10 +316,11 @@ walkthrough.warmup_table([100, 60, 40, 30, 25, 20, 19, 18.9], ufnlib.Config())
 # the warm-up rule (lines 3-8), the teacher (lines 9 and 15), the losses (lines 14, 16, 17) and
 # `train_step` (lines 10-18), which calls the strategy for lines 11-13 (`Strategy.negatives`,
 # `labels`, `after_step`: `FMRMemory.inject`, `FMRDetector.flag`, `FMRMemory.record`). Its
-# docstring maps each line of Algorithm 1 to its code. The whole module:
+# docstring maps each line of Algorithm 1 to its code (the code itself is in
+# `ufnlib/training/algorithm1.py`; `walkthrough.source(algorithm1)` prints all of it):
 
 # %%
-print(walkthrough.source(algorithm1))
+print(algorithm1.__doc__)
 
 # %% [markdown]
 # ## Key numbers

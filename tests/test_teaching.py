@@ -10,6 +10,7 @@ import ufnlib
 from ufnlib.analysis import teaching, walkthrough
 from ufnlib.data import synthetic
 from ufnlib.data.batches import NegativeSampler, membership_keys
+from ufnlib.training.algorithm1 import ema_decay
 
 SPEC = "synthetic:users=300,items=120,clusters=6"
 
@@ -82,6 +83,22 @@ def test_mining_history_and_summary(tmp_path):
     assert h.loc[4, "random_precision"] is not None
     row = teaching.summary_row(rec)
     assert row["strategy"] == "fmr" and 0 <= row["random_precision"] <= 1
+    assert "mined_per_position" not in row                   # opt-in: notebook 03's tables keep their columns
+    f = teaching.summary_frame([rec, rec], per_position=True)
+    assert len(f) == 2 and f["mined_per_position"].dtype == float
+    tail = h[h["phase"] == "mining"].tail(3)
+    rate = teaching.summary_row(rec, per_position=True)["mined_per_position"]
+    assert rate == pytest.approx((tail["mined"] / tail["positions"]).mean())
+    learnt = teaching.learnt_at(rec)
+    assert learnt is None or 1 <= learnt <= 4
+    assert teaching.learnt_at(rec, lift=0.0) == 1            # any score beats zero
+    # the notebook's runs: from the cache whatever compute says; a missing one trains only when asked
+    assert teaching.cached_run(cfg, compute=False, root=tmp_path).key == rec.key
+    with pytest.raises(teaching.MissingRun, match="report-only"):
+        teaching.cached_run(cfg.replace(seed=cfg.seed + 1), compute=False, root=tmp_path)
+    t = teaching.runaway_table({"sasrec": rec})
+    want = "yes" if rec.best_epoch > rec.warmup_end else "no"
+    assert t.loc["sasrec", "best_after_mining"] == want
 
 
 # --------------------------------------------------------------------------- walkthrough toy
@@ -107,6 +124,8 @@ def test_toy_story():
     assert [x["in_N_false"] for x in a] == [False, False, True, False]
     assert a[2]["label"] == 1.0 and 0.5 < a[2]["soft_label"] < 1 and not a[2]["recorded"]
     assert steps[2]["memory"].loc["A", "N_false"] == [3]
+    # step 4: item 3 is in N_false but drawn at random, so it is an ordinary negative (no reversal)
+    assert steps[3]["memory"].loc["A", "N_false"] == [3] and a[3]["label"] == 0.0
     assert steps[1]["memory"].loc["B", "N_rec"] == [] and steps[3]["memory"].loc["B", "counters"] == {2: 1}
     L = toy.losses_table()
     assert L.loc[3, "L_con"] > 0 and L.loc[3, "L_basic"] < L.loc[3, "L_basic_without_reversal"]
@@ -146,6 +165,10 @@ def test_source_and_tables():
     n = len(whole.splitlines()) - 1
     assert whole.startswith(f"# ufnlib/training/algorithm1.py, lines 1-{n}\n") and "def train_step" in whole
     assert n <= 300                                  # Algorithm 1 in one sitting
+    for d in (0.1, 0.5, 0.9, 0.99):                  # the first update whose rate is d
+        k = walkthrough.ema_reaches(d)
+        assert ema_decay(d, k) == d and (k == 1 or ema_decay(d, k - 1) < d)
+    assert walkthrough.ema_reaches(0.9) == 80
     e = walkthrough.ema_schedule(0.999, 3)
     assert e["decay"].tolist() == pytest.approx([2 / 11, 3 / 12, 4 / 13])
     w = walkthrough.warmup_table([100, 60, 40, 30, 25, 20, 19, 18.9], ufnlib.Config())

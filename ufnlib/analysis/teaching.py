@@ -10,6 +10,7 @@ from ..data.datasets import leave_one_out
 from ..data.synthetic import SyntheticSpec, generate, spec_string, uniform_false_negative_rate
 
 SUMMARY_FORMATS = {"best_epoch": "{:.0f}", "epochs": "{:.0f}", "train_seconds": "{:.0f}", "mined": "{:,.0f}",
+                   "mined_per_position": "{:.2f}",
                    **{k: "{:.3f}" for k in ("test_hr10", "test_ndcg10", "test_full_hr10", "mined_precision",
                                             "random_precision", "nfalse_precision", "nfalse_recall")}}
 MINING_COLUMNS = ("mined", "mined_precision", "random_precision", "nfalse_pairs", "nfalse_precision",
@@ -52,11 +53,32 @@ def plot_false_negative_share(grid: pd.DataFrame):
     return fig
 
 
+# ------------------------------------------------------------------ the notebook's runs
+class MissingRun(RuntimeError):
+    """A run the notebook needs is not in the cache and ``compute`` is False (report only)."""
+
+
+def cached_run(cfg, compute: bool, threads: int | None = None, root=None):
+    """The record of ``cfg``: from the cache (``store.lookup``) or, only when ``compute``, trained
+    now (``experiments.run``). Report only (``compute=False``) with the run missing raises
+    ``MissingRun``, naming the command that computes it."""
+    from ..experiments.run import run
+    from ..experiments.store import lookup, results_dir
+    rec = lookup(cfg, root)
+    if rec is not None:
+        return rec
+    if not compute:
+        raise MissingRun(f"run {cfg.strategy}/{cfg.dataset}/seed {cfg.seed} is not in {results_dir(root)}/runs "
+                         f"and this notebook is in report-only mode (compute = False). Compute it with "
+                         f"`bash run_all.sh --only 07 --compute` (or set compute = True in the parameters cell).")
+    return run(cfg, root=root, progress=False, threads=threads)
+
+
 # ------------------------------------------------------------------ mining diagnostics of runs
 def mining_history(rec: dict) -> pd.DataFrame:
     """Per epoch of a run record: loss, validation HR@10 / NDCG@10 and the mining diagnostics
     (``diagnostics.MiningDiagnostics``; empty before the warm-up ends and for non-mining
-    strategies). ``phase`` says warm-up or mining."""
+    strategies), with the epoch's training positions. ``phase`` says warm-up or mining."""
     w = rec.warmup_end
     rows = []
     for h in rec.history:
@@ -64,6 +86,7 @@ def mining_history(rec: dict) -> pd.DataFrame:
                    loss=h["loss_mean"], valid_hr10=h.get("valid", {}).get("hr@10"),
                    valid_ndcg10=h.get("valid", {}).get("ndcg@10"))
         row.update({k: h.get(k) for k in MINING_COLUMNS})
+        row["positions"] = h.get("positions")
         rows.append(row)
     return pd.DataFrame(rows).set_index("epoch")
 
@@ -108,9 +131,10 @@ def plot_mining(histories: dict, title: str = ""):
     return fig
 
 
-def summary_row(rec: dict, last: int = 3) -> dict:
+def summary_row(rec: dict, last: int = 3, per_position: bool = False) -> dict:
     """Test metrics at the validation-selected epoch and mining diagnostics averaged over the
-    last ``last`` epochs of a run."""
+    last ``last`` epochs of a run; with ``per_position`` also ``mined_per_position``, the mined
+    entries per training position (mined / positions, averaged over the same epochs)."""
     h = mining_history(rec)
     tail = h[h["phase"] == "mining"].tail(last)
     t = rec["metrics"]["test"]
@@ -122,16 +146,49 @@ def summary_row(rec: dict, last: int = 3) -> dict:
     for k in ("mined", "mined_precision", "random_precision", "nfalse_precision", "nfalse_recall"):
         vals = tail[k].dropna() if len(tail) else tail.get(k, pd.Series(dtype=float))
         row[k] = float(vals.mean()) if len(vals) else None
+    if per_position:
+        rate = (tail["mined"] / tail["positions"]).dropna() if len(tail) else pd.Series(dtype=float)
+        row["mined_per_position"] = float(rate.mean()) if len(rate) else None
     return row
+
+
+def summary_frame(records, last: int = 3, per_position: bool = False) -> pd.DataFrame:
+    """``summary_row`` of each record, one row each; the mining columns stay numeric (NaN) even
+    where no run has a value (a strategy that does not mine, or a run too short to mine)."""
+    df = pd.DataFrame([summary_row(r, last, per_position) for r in records])
+    for k in ("mined", "mined_per_position", "mined_precision", "random_precision", "nfalse_precision",
+              "nfalse_recall"):
+        if k in df:
+            df[k] = pd.to_numeric(df[k]).astype(float)
+    return df
+
+
+def learnt_at(rec, lift: float | None = None) -> int | None:
+    """The first epoch whose validation score (the run's selection metric, sampled) exceeds
+    ``lift`` x its chance level (default: ``WARMUP_MIN_LIFT``, the level the validation warm-up
+    asks for): where the backbone leaves the flat start of its learning curve. None if never."""
+    from ..experiments.health import valid_chance
+    from ..experiments.store import as_record
+    from ..training.train import WARMUP_MIN_LIFT
+    r = as_record(rec)
+    level = (WARMUP_MIN_LIFT if lift is None else lift) * valid_chance(r)
+    metric = r.field("select_metric")
+    return next((h["epoch"] for h in r.history if h.get("valid", {}).get(metric, 0.0) > level), None)
 
 
 # ------------------------------------------------------------- when mining starts too early
 def plot_runaway(records: dict):
     """Two panels over epochs, one line per run (``records``: label -> run record): validation
-    NDCG@10, and the entries mined per training position; a dotted line at each run's warm-up end
-    and a cross where ``diagnostics.runaway`` flagged it."""
+    NDCG@10 with its chance level (grey, dashed: a random ranking), and the entries mined per
+    training position; a dotted line at each run's warm-up end and a cross where
+    ``diagnostics.runaway`` flagged it."""
     import matplotlib.pyplot as plt
+
+    from ..negatives.diagnostics import chance_level
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    chance = {chance_level("ndcg@10", r.field("eval_neg")) for r in records.values()}
+    for i, c in enumerate(sorted(chance)):
+        axes[0].axhline(c, color="0.5", ls="--", lw=1, label="chance (random ranking)" if i == 0 else None)
     for i, (label, r) in enumerate(records.items()):
         c, h = f"C{i}", [e for e in r.history if "valid" in e]
         ep = [e["epoch"] for e in h]
@@ -151,10 +208,16 @@ def plot_runaway(records: dict):
 
 
 def runaway_table(records: dict) -> pd.DataFrame:
-    """One row per run: warm-up end, the epoch runaway mining was flagged, selected epoch, best
-    validation and test NDCG@10 (sampled), and the run's warning marks (``experiments.health``)."""
+    """One row per run: warm-up end, the epoch runaway mining was flagged, selected epoch, whether
+    that epoch comes after mining started (``best_after_mining``: yes / no; empty for a run that
+    never mines, i.e. has no warm-up end: a "no" means the reported checkpoint is the plain
+    backbone), best validation and test NDCG@10 (sampled), and the run's warning marks
+    (``experiments.health``)."""
     from ..experiments.health import marks_text
+
+    def after(r):
+        return "" if r.warmup_end is None else ("yes" if r.best_epoch > r.warmup_end else "no")
     return pd.DataFrame([dict(run=label, warmup_end=r.warmup_end, runaway_at=r.runaway,
-                              best_epoch=r.best_epoch, best_valid=r.best_score,
+                              best_epoch=r.best_epoch, best_after_mining=after(r), best_valid=r.best_score,
                               test_ndcg10=r.value("ndcg@10", "sampled", "test"), marks=marks_text(r))
                          for label, r in records.items()]).set_index("run")

@@ -157,6 +157,7 @@ class ToyUFN:
     # ------------------------------------------------------------------------------ tables
     def _candidates(self, cands, logits, t_logits, labels, refed, counts, o_refed, o_counts,
                     mined, recorded) -> pd.DataFrame:
+        """One row per (user, slot), logits at full precision (round them when displaying)."""
         rows = []
         for p, u in enumerate(self.users.tolist()):
             for s in range(cands.shape[1]):
@@ -168,8 +169,8 @@ class ToyUFN:
                     count=int(counts[p, s - 1]) if neg else None,
                     count_oracle=int(o_counts[p][s - 1]) if neg else None,
                     in_N_false=bool(mined[p, s]), label=float(labels[p, s]),
-                    logit=round(float(logits[p, s]), 3), teacher_logit=round(float(t_logits[p, s]), 3),
-                    soft_label=round(float(torch.sigmoid(t_logits[p, s])), 3) if mined[p, s] else None,
+                    logit=float(logits[p, s]), teacher_logit=float(t_logits[p, s]),
+                    soft_label=float(torch.sigmoid(t_logits[p, s])) if mined[p, s] else None,
                     above_positive=bool(neg and logits[p, s] > logits[p, 0]),
                     recorded=bool(neg and recorded[p, s - 1]),
                     true_false_negative=bool(neg and item in self.truth.get(u, ()))))
@@ -229,6 +230,20 @@ def plot_trajectories(toy: ToyUFN, pairs):
     ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
+
+
+def ema_reaches(d: float) -> int:
+    """The first update k at which ``ema_decay(d, k)`` equals d (the warm start is over):
+    ``(1 + k) / (10 + k) >= d``, i.e. k >= (10 d - 1) / (1 - d). Before it, the rate does not
+    depend on d."""
+    if d <= 2 / 11:
+        return 1
+    if d >= 1:
+        raise ValueError("d must be below 1: the warm-start rate never reaches 1")
+    k = max(1, int(np.ceil((10 * d - 1) / (1 - d) - 1e-9)))
+    while ema_decay(d, k) < d:          # guard against float rounding of the bound
+        k += 1
+    return k
 
 
 def ema_schedule(d: float, updates: int = 8) -> pd.DataFrame:

@@ -59,8 +59,8 @@ from ufnlib.training.algorithm1 import WARMUP_MIN_LIFT
 
 # %% tags=["parameters"]
 profile = "paper"                          # smoke | quick | paper
-compute = True                             # False: report only, a missing run stops the notebook with the
-                                           # command that computes it (run_all.sh passes its mode)
+compute = False                            # True: train the runs the cache lacks (the exercises need it);
+                                           # False: a missing run stops the notebook with the command
 seeds = [1]                                # training seeds (tables average over them)
 dataset = "synthetic"                      # the generator's defaults (see ufnlib/data/synthetic.py)
 exposures = [0.2, 0.35, 0.5, 0.8]          # grid: chance that a liked item is shown
@@ -375,7 +375,8 @@ runaway
 # %% [markdown]
 # ## 8. Exercises
 #
-# Change the `parameters` cell and rerun (cached runs come back at once; new settings train):
+# Set `compute = True` in the `parameters` cell, change it as below and rerun (cached runs come back at
+# once; new settings train, a few minutes each on a laptop's CPU):
 #
 # 1. **Exposure.** Set `dataset = "synthetic:exposure=0.8"` (fewer false negatives) and
 #    `"synthetic:exposure=0.2"` (many). Does mined precision follow random precision, or does the

@@ -171,7 +171,9 @@ wt
 wc = protocol_report.warmup_comparison(warm, len(seeds), default=default_rule)
 report.save_table(wc, "protocol_warmup_vs", "UFN's warm-up rules against SASRec, the default rule and the EMA control: "
                   "relative difference of the mean test NDCG@10 (sampled-100, epoch chosen on validation) on the "
-                  "seeds both have, its 95% interval over seeds and users and the p the interval inverts; status: "
+                  "seeds both have whose two runs share a code generation ('seeds compared'; 'pairing vs SASRec' "
+                  "names the seeds left out), its 95% interval over seeds and users and the p the interval "
+                  "inverts; status: "
                   "the verdict on HR@10 and NDCG@10 against SASRec (" + comparison.RULE + "). Profile: "
                   + profile + ".",
                   formats={"ndcg@10": "{:.4f}", "vs SASRec": "{:+.2%}", "vs default rule": "{:+.2%}",

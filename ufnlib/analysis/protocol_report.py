@@ -210,7 +210,8 @@ def warmup_comparison(warm, seeds_wanted: int, base: str = SASREC_LABEL,
                       default: str = "plateau (reference)"):
     """Each warm-up rule of ``warmup_frame`` against SASRec, against the default rule and against
     the EMA control, by the comparison model on test NDCG@10 (sampled): the relative change, its
-    interval and the p the interval inverts; and a status: "k of N seeds" while a rule has fewer
+    interval and the p the interval inverts (over the seeds compared: those whose two runs share a
+    code generation; the pairing column names the others); and a status: "k of N seeds" while a rule has fewer
     than ``seeds_wanted``, else the verdict on HR@10 and NDCG@10 against SASRec (above: helps on
     both; below: hurts on one; else no clear difference)."""
     import pandas as pd
@@ -224,7 +225,8 @@ def warmup_comparison(warm, seeds_wanted: int, base: str = SASREC_LABEL,
         if rule == base:
             continue
         c = _compare(b, g, "ndcg@10")
-        row = {"rule": rule, "seeds": len(g), "ndcg@10": g["ndcg@10"].mean(), "vs SASRec": c.change,
+        row = {"rule": rule, "seeds": len(g), "seeds compared": c.n, "ndcg@10": g["ndcg@10"].mean(),
+               "vs SASRec": c.change,
                "interval vs SASRec": c.fmt_interval(), "p vs SASRec": c.p}
         if rule != default and default in groups:
             d = _compare(groups[default], g, "ndcg@10")
@@ -233,7 +235,7 @@ def warmup_comparison(warm, seeds_wanted: int, base: str = SASREC_LABEL,
             e = _compare(groups[EMA_LABEL], g, "ndcg@10")
             row["vs EMA control"], row["p vs EMA control"] = e.change, e.p
         words = [c.word, _compare(b, g, "hr@10").word]
-        row["pairing"] = c.note()
+        row["pairing vs SASRec"] = c.note()
         row["status"] = (f"{len(g)} of {seeds_wanted} seeds: not decided" if len(g) < seeds_wanted
                          else "above SASRec" if words == [HELPS, HELPS] else "below SASRec" if HURTS in words
                          else "no clear difference from SASRec")

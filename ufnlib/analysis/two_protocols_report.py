@@ -286,7 +286,10 @@ def answer(overall, focus_name: str, focus: dict, mined=None, top10=None, top10_
                      f"{SAMPLED}, {_cell(row.loc[FULL], pct)} under {FULL}.")
         if focus.get("popularity") is not None and len(focus["popularity"]):
             text, lf = popularity_sentence(focus["popularity"], total)
-            lines.append(text + f" Under full ranking the change comes {lf}."
+            decided = row.loc[FULL, "word"] in (comparison.HELPS, comparison.HURTS)
+            lines.append(text + (f" Under full ranking the change comes {lf}." if decided else
+                                 f" Under full ranking the change itself is not decided ({row.loc[FULL, 'word']}); "
+                                 f"if it is real, it comes {lf}.")
                          + (" " + lean_counts(popularity) if popularity is not None and len(popularity) else ""))
         if focus.get("sasrec_rank") is not None and len(focus["sasrec_rank"]):
             text, top = rank_sentence(focus["sasrec_rank"])

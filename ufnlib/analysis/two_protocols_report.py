@@ -118,7 +118,8 @@ def plot(focus: dict, mined=None, top10=None, top10_note: str = "", mined_note: 
             d.bar(x + (j - 1) * 0.27, 100 * shares.loc[name].to_numpy(), 0.27, color=col, label=name)
         d.set_xticks(x, [k.removeprefix("share ") for k in shares.columns], rotation=45, ha="right", fontsize=7)
         d.set_ylabel("share of slots (%)", fontsize=7)
-        d.set_title("What the top-10 lists hold, by the test items' popularity deciles", fontsize=8)
+        d.set_title("What the top-10 lists hold, by the test items' popularity deciles\n(one training seed: the "
+                    "case study's pair of runs)", fontsize=8)
         d.legend(fontsize=7, frameon=False)
         d.grid(axis="y", alpha=0.3)
     else:
@@ -126,6 +127,9 @@ def plot(focus: dict, mined=None, top10=None, top10_note: str = "", mined_note: 
         d.set_axis_off()
     if a.get_legend_handles_labels()[0]:        # a panel without labelled series draws no legend
         a.legend(fontsize=7, frameon=False)
+    for ax, letter in zip((a, b, c, d), "abcd"):  # the panels as the notebook's prose names them
+        ax.text(-0.02, 1.02, f"({letter})", transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
+                fontweight="bold")
     fig.suptitle("Where UFN's change in test NDCG@10 against SASRec comes from, under both protocols", fontsize=10)
     fig.tight_layout()
     return fig

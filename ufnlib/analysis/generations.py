@@ -66,6 +66,7 @@ def census(records, listed: int = 40) -> list[str]:
     runs older than the newest generation grouped by config with their seeds (those to recompute
     so that every comparison has both arms from one generation). Up to ``listed`` groups are
     named; the rest are counted."""
+    from ..experiments.grid import seed_lines
     from ..experiments.profiles import run_label
     newest = len(BOUNDARIES)
     by: dict = {}
@@ -79,12 +80,9 @@ def census(records, listed: int = 40) -> list[str]:
     if old:
         lines.append(f"older than generation {newest} (recompute at this code to compare within one "
                      f"generation): {len(old)}")
-        groups: dict = {}
-        for r in old:
-            key = f"{run_label(r['config'], seed=False)} ({label(of_record(r))})"
-            groups.setdefault(key, []).append(r["config"]["seed"])
-        for name, seeds in list(groups.items())[:listed]:
-            lines.append(f"  - {name}: seed{'s' * (len(seeds) > 1)} {', '.join(map(str, sorted(seeds)))}")
+        groups = seed_lines((f"{run_label(r['config'], seed=False)} ({label(of_record(r))})", r["config"]["seed"])
+                            for r in old)
+        lines += groups[:listed]
         if len(groups) > listed:
             lines.append(f"  - ... and {len(groups) - listed} more configs")
     return lines

@@ -56,13 +56,14 @@ def side_by_side(tables: dict, baseline: str = "uniform"):
             row[f"seeds, {SHORT[setting]}"] = r.get("_n", r["seeds"])
             row[f"pairing, {SHORT[setting]}"] = r.get("pairing", "")
             row[f"interval, {SHORT[setting]}"] = r.get("95% interval", "")
+            row[f"mixed, {SHORT[setting]}"] = bool(r.get("_mixed", False))
     df = pd.DataFrame(list(rows.values()))
     cols = ["reading", "strategy"] + [f"{k}, {SHORT[s]}" for s in (False, True)
                                       for k in ("ndcg@10", "vs SASRec", "verdict", "seeds", "pairing")]
     for c in cols:
         if c not in df.columns:
             df[c] = float("nan")
-    df = df[cols + [c for c in df.columns if c.startswith("interval, ")]]
+    df = df[cols + [c for c in df.columns if c.startswith(("interval, ", "mixed, "))]]
     df["change made by the intervention"] = df[f"vs SASRec, {SHORT[True]}"] - df[f"vs SASRec, {SHORT[False]}"]
     return df
 
@@ -177,7 +178,7 @@ def answer_lines(numbers: dict) -> list[str]:
     def cited(r) -> str:
         n = r.get(f"seeds, {out}")
         return comparison.cite(fmt_pct(r[col]), r.get(f"interval, {out}") or "", r.get(f"verdict, {out}") or "",
-                               int(n) if n is not None and pd.notna(n) else 0)
+                               int(n) if n is not None and pd.notna(n) else 0, bool(r.get(f"mixed, {out}") or False))
     rows = {r["reading"]: r for _, r in ufn.iterrows()}
     said = [f"{k} {cited(rows[k])}" for k in ANSWER_READINGS if k in rows]
     lines = ["With a user's validation and test items kept out of that user's training negatives (so never mined "

@@ -13,6 +13,7 @@ SUMMARY_FORMATS = {"best_epoch": "{:.0f}", "epochs": "{:.0f}", "train_seconds": 
                    "mined_per_position": "{:.2f}",
                    **{k: "{:.3f}" for k in ("test_hr10", "test_ndcg10", "test_full_hr10", "mined_precision",
                                             "random_precision", "nfalse_precision", "nfalse_recall")}}
+SUMMARY_MINING = ("mined", "mined_precision", "random_precision", "nfalse_precision", "nfalse_recall")
 MINING_COLUMNS = ("mined", "mined_precision", "random_precision", "nfalse_pairs", "nfalse_precision",
                   "nfalse_recall", "nrec_mean")
 
@@ -143,7 +144,7 @@ def summary_row(rec: dict, last: int = 3, per_position: bool = False) -> dict:
                reported=rec.get("reported_model", "student"),
                test_hr10=t["sampled"]["hr@10"], test_ndcg10=t["sampled"]["ndcg@10"],
                test_full_hr10=t["full"]["hr@10"], train_seconds=rec["train_seconds"])
-    for k in ("mined", "mined_precision", "random_precision", "nfalse_precision", "nfalse_recall"):
+    for k in SUMMARY_MINING:
         vals = tail[k].dropna() if len(tail) else tail.get(k, pd.Series(dtype=float))
         row[k] = float(vals.mean()) if len(vals) else None
     if per_position:
@@ -156,8 +157,7 @@ def summary_frame(records, last: int = 3, per_position: bool = False) -> pd.Data
     """``summary_row`` of each record, one row each; the mining columns stay numeric (NaN) even
     where no run has a value (a strategy that does not mine, or a run too short to mine)."""
     df = pd.DataFrame([summary_row(r, last, per_position) for r in records])
-    for k in ("mined", "mined_per_position", "mined_precision", "random_precision", "nfalse_precision",
-              "nfalse_recall"):
+    for k in SUMMARY_MINING + ("mined_per_position",):
         if k in df:
             df[k] = pd.to_numeric(df[k]).astype(float)
     return df

@@ -236,8 +236,6 @@ def ema_reaches(d: float) -> int:
     """The first update k at which ``ema_decay(d, k)`` equals d (the warm start is over):
     ``(1 + k) / (10 + k) >= d``, i.e. k >= (10 d - 1) / (1 - d). Before it, the rate does not
     depend on d."""
-    if d <= 2 / 11:
-        return 1
     if d >= 1:
         raise ValueError("d must be below 1: the warm-start rate never reaches 1")
     k = max(1, int(np.ceil((10 * d - 1) / (1 - d) - 1e-9)))

@@ -34,6 +34,15 @@ from .run import run
 from .store import checkpoint_path, id_maps_path, is_cached, lookup, model_path, ranks_path, record_path, results_dir
 
 
+def seed_lines(labelled) -> list[str]:
+    """``(label, seed)`` pairs grouped by label, first-seen order: one listing line per label,
+    ``  - label: seeds 1, 3``."""
+    seeds: dict = {}
+    for label, seed in labelled:
+        seeds.setdefault(label, []).append(seed)
+    return [f"  - {label}: seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(s)))}" for label, s in seeds.items()]
+
+
 @dataclass
 class GridResult:
     """What a grid holds now. ``records`` follow the order of the asked configs (each once)."""
@@ -66,11 +75,7 @@ class GridResult:
             if len(rest) <= listed:
                 lines += [f"  - {run_label(c)}" for c in rest]
             else:
-                seeds = {}
-                for c in rest:
-                    seeds.setdefault(run_label(c, seed=False), []).append(c.seed)
-                lines += [f"  - {label}: seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(s)))}"
-                          for label, s in seeds.items()]
+                lines += seed_lines((run_label(c, seed=False), c.seed) for c in rest)
         return "\n".join(lines)
 
     def to_dict(self) -> dict:

@@ -128,8 +128,11 @@ spread
 # %% [markdown]
 # ## 3. Validation and test over the budget
 #
-# One seed's runs: sampled validation NDCG@10 every epoch, logged test every few epochs, and the
-# epoch each reading picks (the dotted line: warm-up end).
+# Top row, one seed's runs: sampled validation NDCG@10 every epoch, logged test every few epochs,
+# and the epoch each reading picks (the dotted line: warm-up end). The readings differ by less
+# than the top row's scale shows, so the bottom row zooms in after the warm-up: every strategy's
+# validation and test curves overlaid, the mean over all its seeds with their range shaded (the
+# legend says where a strategy's seeds come from several code generations).
 
 # %%
 fig = protocol_report.plot_curves(fixed, seed=seeds[0])
@@ -245,7 +248,9 @@ report.save_table(sbs, "protocol_heldout_sides", "Change in test NDCG@10 (sample
 sbs
 
 # %% [markdown]
-# Validation and logged test of SASRec and UFN in both settings (one seed).
+# Validation and logged test of SASRec and UFN in both settings: one seed's curves on top, and
+# below, zoomed after the warm-up, the logged test curves as the mean over each arm's seeds (shaded:
+# their range), so that a gap between the settings can be told from the spread between seeds.
 
 # %%
 fig = heldout.plot_settings(parts, seed=seeds[0])

@@ -328,3 +328,26 @@ def test_reading_claims_are_decided_by_the_comparison_model_and_wait_only_for_th
     assert c.ours == "holds" and "helps (3 seeds)" in c.detail
     own = GridResult(missing=[Config(strategy="ufn", seed=4, log_test_every=4)])
     assert ufn_claim(own).ours == "partly computed"
+
+
+class _CurveRun(dict):
+    """The parts of a run record that ``mean_curves`` reads."""
+
+    def __init__(self, seed, valid, test):
+        super().__init__(protocol={"log": [{"epoch": e, "test": {"sampled": {"ndcg@10": v}}} for e, v in test]})
+        self.seed = seed
+        self.history = [{"epoch": e, "valid": {"ndcg@10": v}} for e, v in valid]
+
+
+def test_mean_curves_average_seeds_on_the_epochs_all_have_from_the_start():
+    """The zoomed curves: per-epoch mean/min/max over seeds, only where every seed has a value and
+    from ``start`` on; test reads the logged epochs, validation the history."""
+    from ufnlib.analysis.protocol_report import mean_curves
+    a = _CurveRun(1, [(1, 0.1), (2, 0.2), (3, 0.3)], [(2, 0.5), (4, 0.7)])
+    b = _CurveRun(2, [(1, 0.3), (2, 0.4)], [(2, 0.1), (4, 0.3)])
+    v = mean_curves([a, b], "valid", start=2)
+    assert list(v.index) == [2]                       # epoch 1 is before start, epoch 3 only seed 1 has
+    assert v.loc[2, "mean"] == pytest.approx(0.3) and v.loc[2, "min"] == 0.2 and v.loc[2, "max"] == 0.4
+    t = mean_curves([a, b], "test")
+    assert list(t.index) == [2, 4] and t.loc[4, "mean"] == pytest.approx(0.5) and (t["n"] == 2).all()
+    assert mean_curves([], "test") is None and mean_curves([a], "valid", start=9) is None

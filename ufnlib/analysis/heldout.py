@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..experiments.grid import GridResult
 from . import comparison
+from .protocol_report import mean_curves
 from .stats import fmt_pct
 
 SETTINGS = {False: "held-out items in reach (reference sampler)",
@@ -77,13 +78,21 @@ def validation_comparison(records, metric: str = "ndcg@10"):
     return comparison.compare_runs(base, treat, metric, which="valid") if base and treat else None
 
 
-def plot_settings(parts: dict, seed: int, strategies=("uniform", "ufn")):
+def plot_settings(parts: dict, seed: int, strategies=("uniform", "ufn"), zoom_from: int = 20):
     """Validation (every epoch) and logged test NDCG@10 of one seed's fixed-budget runs, one
     panel per strategy (``parts``: setting -> ``part``); solid: held-out items in reach, dashed:
-    out of reach."""
+    out of reach. Below, zoomed from epoch ``zoom_from`` on: each strategy's logged test curve in
+    both settings, mean over the seeds each has (shaded: their range)."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(strategies), figsize=(5.2 * len(strategies), 3.4), sharey=True, squeeze=False)
-    for ax, s in zip(axes[0], strategies):
+
+    n = len(strategies)
+    fig = plt.figure(figsize=(5.2 * n, 6.6))
+    grid = fig.add_gridspec(2, n)
+    axes = [fig.add_subplot(grid[0, i]) for i in range(n)]
+    for ax in axes[1:]:
+        ax.sharey(axes[0])
+        ax.tick_params(labelleft=False)
+    for ax, s in zip(axes, strategies):
         for setting, ls in ((False, "-"), (True, "--")):
             runs = parts[setting].records if setting in parts else []
             r = next((r for r in runs if r.strategy == s and r.seed == seed), None)
@@ -100,8 +109,23 @@ def plot_settings(parts: dict, seed: int, strategies=("uniform", "ufn")):
         ax.set_title(f"{s} (seed {seed})", fontsize=9)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("NDCG@10 (sampled-100)")
-    axes[0][-1].legend(fontsize=7, frameon=False, loc="lower right")
+    axes[0].set_ylabel("NDCG@10 (sampled-100)")
+    axes[-1].legend(fontsize=7, frameon=False, loc="lower right")
+    zoom = fig.add_subplot(grid[1, :])
+    for i, s in enumerate(strategies):
+        for setting, ls in ((False, "-"), (True, "--")):
+            runs = [r for r in (parts[setting].records if setting in parts else []) if r.strategy == s]
+            c = mean_curves(runs, "test", zoom_from)
+            if c is None:
+                continue
+            zoom.plot(c.index, c["mean"], color=f"C{i}", ls=ls, lw=1.2,
+                      label=f"{s}, {SHORT[setting]} ({int(c['n'].min())} seeds)")
+            zoom.fill_between(c.index, c["min"], c["max"], color=f"C{i}", alpha=0.12, lw=0)
+    zoom.set_title(f"zoom: test (logged) from epoch {zoom_from}, mean over seeds (shaded: their range)", fontsize=9)
+    zoom.set_xlabel("epoch")
+    zoom.set_ylabel("NDCG@10 (sampled-100)")
+    zoom.grid(alpha=0.3)
+    zoom.legend(fontsize=7, frameon=False, loc="lower right", ncol=2)
     fig.suptitle("Held-out items in reach (solid) and out of reach (dashed) of the training negatives", fontsize=10)
     fig.tight_layout()
     return fig

@@ -154,15 +154,24 @@ def heldout_split(records, root=None):
     return pd.DataFrame(rows, columns=["seed", "split", "group", "users", "share", "gain", "gain_all"])
 
 
-def plot_curves(records, seed: int | None = None):
+def plot_curves(records, seed: int | None = None, zoom_from: int = 20):
     """Validation and logged test NDCG@10 (sampled) over epochs, one panel per strategy of one
-    seed's fixed-budget runs, with the epoch each reading chooses marked."""
+    seed's fixed-budget runs, with the epoch each reading chooses marked; below, two zoomed panels
+    overlay the strategies' validation and test curves from epoch ``zoom_from`` on, as the mean
+    over every seed they have with the seeds' range shaded (``mean_curves``)."""
     import matplotlib.pyplot as plt
-    by = {s: [r for r in rs if seed is None or r.seed == seed][:1] for s, rs in _by_strategy(records).items()}
+    every = _by_strategy(records)
+    by = {s: [r for r in rs if seed is None or r.seed == seed][:1] for s, rs in every.items()}
     by = {s: rs[0] for s, rs in by.items() if rs}
-    fig, axes = plt.subplots(1, max(len(by), 1), figsize=(3.6 * max(len(by), 1), 3.2), sharey=True, squeeze=False)
+    n = max(len(by), 1)
+    fig = plt.figure(figsize=(3.6 * n, 6.4))
+    grid = fig.add_gridspec(2, 2 * n)
+    axes = [fig.add_subplot(grid[0, 2 * i:2 * i + 2]) for i in range(n)]
+    for ax in axes[1:]:
+        ax.sharey(axes[0])
+        ax.tick_params(labelleft=False)
     marks = {"validation": ("o", "C0"), "last": ("s", "0.3"), "full_validation": ("^", "C2"), "test_best": ("*", "C3")}
-    for ax, (s, r) in zip(axes[0], by.items()):
+    for ax, (s, r) in zip(axes, by.items()):
         h = [e for e in r.history if "valid" in e]
         ax.plot([e["epoch"] for e in h], [e["valid"]["ndcg@10"] for e in h], color="C0", lw=1, label="validation")
         log = r["protocol"]["log"]
@@ -176,11 +185,54 @@ def plot_curves(records, seed: int | None = None):
             ax.axvline(r["warmup_end_epoch"], color="0.6", ls=":", lw=1)
         ax.set_title(f"{s} (seed {r['seed']})", fontsize=9)
         ax.set_xlabel("epoch")
-    axes[0][0].set_ylabel("NDCG@10 (sampled-100)")
+    axes[0].set_ylabel("NDCG@10 (sampled-100)")
     if by:
-        axes[0][-1].legend(fontsize=6, frameon=False, loc="lower right")
+        axes[-1].legend(fontsize=6, frameon=False, loc="lower right")
+    half = max(n, 1)
+    for j, (kind, title) in enumerate((("valid", "validation"), ("test", "test (logged)"))):
+        ax = fig.add_subplot(grid[1, j * half:(j + 1) * half])
+        for i, (s, rs) in enumerate(every.items()):
+            c = mean_curves(rs, kind, zoom_from)
+            if c is None:
+                continue
+            ax.plot(c.index, c["mean"], color=f"C{i}", lw=1.2, label=f"{s} ({_seeds_label(rs, int(c['n'].min()))})")
+            ax.fill_between(c.index, c["min"], c["max"], color=f"C{i}", alpha=0.15, lw=0)
+        ax.set_title(f"zoom: {title} from epoch {zoom_from}, mean over seeds (shaded: their range)", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if j == 0:
+            ax.set_ylabel("NDCG@10 (sampled-100)")
+            ax.legend(fontsize=7, frameon=False, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def _seeds_label(records, n: int) -> str:
+    """'3 seeds' and, where the runs come from several code generations, which ones."""
+    gens = sorted({str(of_record(r)) for r in records})
+    return f"{n} seed{'s' if n != 1 else ''}" + (f", generations {'/'.join(gens)}" if len(gens) > 1 else "")
+
+
+def mean_curves(records, kind: str, start: int = 0):
+    """Per-epoch mean, min, max and count over ``records`` of validation (``kind="valid"``, every
+    epoch it was evaluated) or logged test NDCG@10 (``kind="test"``), from epoch ``start`` on;
+    epochs where some run has no value are left out. None when no run has a curve."""
+    import pandas as pd
+    cols = {}
+    for r in records:
+        if kind == "valid":
+            pts = {e["epoch"]: e["valid"]["ndcg@10"] for e in r.history if "valid" in e}
+        else:
+            pts = {e["epoch"]: e["test"]["sampled"]["ndcg@10"] for e in r["protocol"]["log"]}
+        cols[r.seed] = pd.Series(pts, dtype=float)
+    if not cols:
+        return None
+    frame = pd.DataFrame(cols).dropna()
+    frame = frame[frame.index >= start]
+    if not len(frame):
+        return None
+    return pd.DataFrame({"mean": frame.mean(axis=1), "min": frame.min(axis=1), "max": frame.max(axis=1),
+                         "n": frame.count(axis=1)})
 
 
 def summary_table(frame, cols=("hr@10", "ndcg@10"), by="rule"):

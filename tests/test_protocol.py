@@ -351,3 +351,20 @@ def test_mean_curves_average_seeds_on_the_epochs_all_have_from_the_start():
     t = mean_curves([a, b], "test")
     assert list(t.index) == [2, 4] and t.loc[4, "mean"] == pytest.approx(0.5) and (t["n"] == 2).all()
     assert mean_curves([], "test") is None and mean_curves([a], "valid", start=9) is None
+
+
+def test_estimate_spread_lines_read_the_draw_noise_against_the_gap():
+    """The reference's estimate: its draw std against the seed spread, and the chance that one draw
+    per run reverses two strategies' order (half for equal means, near zero for a wide gap)."""
+    import pandas as pd
+
+    from ufnlib.analysis.protocol_report import estimate_spread_lines
+    rows = [dict(strategy=s, seed=k, at=at, all_users=v + 0.001 * k, estimate_mean=v + 0.001 * k + 0.0005,
+                 estimate_std=0.003, estimate_min=0.0, estimate_max=1.0)
+            for s, gaps in (("uniform", {"last": 0.30, "selected": 0.35}), ("ufn", {"last": 0.35, "selected": 0.35}))
+            for at, v in gaps.items() for k in (1, 2, 3)]
+    lines = estimate_spread_lines(pd.DataFrame(rows))
+    assert "std of 0.0030" in lines[0] and "3.0 times" in lines[0] and "+0.0005" in lines[0]
+    assert lines[1].startswith("At the last epoch") and "+0.0500" in lines[1] and "probability 0.0%" in lines[1]
+    assert lines[2].startswith("At the validation-selected epoch") and "probability 50.0%" in lines[2]
+    assert estimate_spread_lines(pd.DataFrame(rows).iloc[:0])[0].startswith("Not computed")

@@ -207,6 +207,52 @@ def plot_curves(records, seed: int | None = None, zoom_from: int = 20):
     return fig
 
 
+def estimate_spread(records, metric: str = "ndcg@10"):
+    """One row per fixed-budget run and epoch (``at``: the last and the validation-selected one):
+    the test value over all users beside the reference's estimate (10,000 random users, fresh
+    negatives) over its independent draws: mean, std, min and max."""
+    import pandas as pd
+    rows = []
+    for r in records:
+        p = r["protocol"]
+        last = max(p["log"], key=lambda e: e["epoch"])
+        for at, spread, allv in (("last", p["reference_spread_last"], last["test"]["sampled"]),
+                                 ("selected", p["reference_spread_selected"], r["metrics"]["test"]["sampled"])):
+            s = spread[metric]
+            rows.append(dict(strategy=r.strategy, seed=r.seed, at=at, all_users=allv[metric], estimate_mean=s["mean"],
+                             estimate_std=s["std"], estimate_min=s["min"], estimate_max=s["max"]))
+    return pd.DataFrame(rows, columns=["strategy", "seed", "at", "all_users", "estimate_mean", "estimate_std",
+                                       "estimate_min", "estimate_max"])
+
+
+def estimate_spread_lines(spread, a: str = "ufn", b: str = "uniform") -> list[str]:
+    """What ``estimate_spread`` says in words: how far one draw of the reference's estimate
+    strays (its std, against the spread over training seeds of the all-user value, and the draws'
+    mean shift from it), and, at each epoch, how likely one draw per run, as the reference reports,
+    reverses the order of ``a``'s and ``b``'s all-user means (a normal approximation: the
+    difference of two independent draws has std sqrt(2) x the draw's)."""
+    from scipy.stats import norm
+    if not len(spread):
+        return ["Not computed: no fixed-budget run is in the cache."]
+    draw = float(spread["estimate_std"].median())
+    seed_sd = spread.groupby(["strategy", "at"])["all_users"].std(ddof=1).dropna()
+    shift = float((spread["estimate_mean"] - spread["all_users"]).mean())
+    out = [f"One draw of the estimate strays from the draws' mean with a std of {draw:.4f} (median over runs and "
+           "epochs)" + (f", {draw / seed_sd.median():.1f} times the all-user value's std over training seeds "
+                        f"({seed_sd.median():.4f}, median over strategy and epoch)" if len(seed_sd) else "")
+           + f"; the draws' mean differs from the all-user value by {shift:+.4f} on average (fresh negatives)."]
+    for at, g in spread.groupby("at", sort=False):
+        m = g.groupby("strategy")["all_users"].mean()
+        if a not in m or b not in m or not draw > 0:
+            continue
+        gap = float(m[a] - m[b])
+        z = abs(gap) / (math.sqrt(2) * draw)
+        out.append(f"At the {'last' if at == 'last' else 'validation-selected'} epoch, {a} and {b} differ by "
+                   f"{gap:+.4f} over all users; one draw per run reverses that order with probability "
+                   f"{norm.cdf(-z):.1%}.")
+    return out
+
+
 def _seeds_label(records, n: int) -> str:
     """'3 seeds' and, where the runs come from several code generations, which ones."""
     gens = sorted({str(of_record(r)) for r in records})

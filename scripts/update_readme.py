@@ -205,7 +205,16 @@ def protocol() -> str:
     warm = TABLES / "protocol_warmup_vs.md"
     warm_txt = "\n\n" + warm.read_text().rstrip() if warm.is_file() else ""
     verdict = "\n".join(f"- {v}" for v in verdict_lines(nums["verdict"]))
-    return head + t.read_text().rstrip() + warm_txt + "\n\n" + verdict
+    spread = TABLES / "protocol_estimate_spread.csv"
+    spread_txt = ""
+    if spread.is_file():
+        import pandas as pd
+
+        from ufnlib.analysis.protocol_report import estimate_spread_lines
+        spread_txt = ("\n\nThe reference's estimate (one draw of 10,000 users and fresh negatives per logged epoch; "
+                      "`results/paper/tables/protocol_estimate_spread.md`):\n\n"
+                      + "\n".join(f"- {v}" for v in estimate_spread_lines(pd.read_csv(spread))))
+    return head + t.read_text().rstrip() + warm_txt + "\n\n" + verdict + spread_txt
 
 
 def protocol_glance() -> str:

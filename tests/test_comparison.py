@@ -232,3 +232,13 @@ def test_alignment_object_reports_its_seeds():
     al = Alignment([(Unit(2, 0.1, 0), Unit(2, 0.2, 0))], {1: "baseline arm only"})
     assert al.seeds == [2] and al.generations == "0"
     assert comparison.shared_seeds([1, 2, 3], pd.Series([2, 3, 4]), {3, 2}) == [2, 3]
+
+
+def test_cite_row_reads_named_columns_and_cites_a_row_without_seeds_by_its_change():
+    from ufnlib.analysis import comparison
+    row = {"rel": -0.0083, "iv": "[-1.84%, +0.18%]", "v": "no clear difference", "n": 3.0, "mx": True}
+    assert (comparison.cite_row(row, "rel", "iv", "v", "n", "mx")
+            == "-0.8% [-1.84%, +0.18%] no clear difference (3 seeds; mixed generations)")
+    assert comparison.cite_row({**row, "n": float("nan")}, "rel", "iv", "v", "n", "mx") == "-0.8%"
+    assert comparison.cite_row({**row, "n": 1, "mx": None}, "rel", "iv", "v", "n", "mx",
+                               fmt=lambda x: f"{x:+.2%}") == "-0.83% [-1.84%, +0.18%] no clear difference (1 seed)"

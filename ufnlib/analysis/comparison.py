@@ -181,6 +181,18 @@ def cite(change: str, interval: str, word: str, n: int, mixed: bool = False) -> 
     return f"{head} ({n} seed{'s' * (n != 1)}" + ("; mixed generations" if mixed else "") + ")"
 
 
+def cite_row(row, change: str, interval: str, verdict: str, seeds: str, mixed: str, fmt=None) -> str:
+    """``cite`` over a table row (a dict or a pandas row) whose columns are named by the other
+    arguments; ``fmt`` formats the change (default ``+x.x%``). A row without a seed count (stored
+    before tables kept it) cites its change alone."""
+    fmt = fmt or (lambda x: f"{x:+.1%}")
+    n = row.get(seeds)
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return fmt(row[change])
+    return cite(fmt(row[change]), row.get(interval) or "", row.get(verdict) or "", int(n),
+                bool(row.get(mixed) or False))
+
+
 @dataclass
 class Comparison:
     """Treatment (``treat``) against baseline (``base``) on one metric, over the aligned seeds."""

@@ -200,9 +200,8 @@ def answer_lines(numbers: dict) -> list[str]:
         return ["Not computed yet: no fixed-budget UFN run with the held-out items out of reach is in the cache."]
 
     def cited(r) -> str:
-        n = r.get(f"seeds, {out}")
-        return comparison.cite(fmt_pct(r[col]), r.get(f"interval, {out}") or "", r.get(f"verdict, {out}") or "",
-                               int(n) if n is not None and pd.notna(n) else 0, bool(r.get(f"mixed, {out}") or False))
+        return comparison.cite_row(r, col, f"interval, {out}", f"verdict, {out}", f"seeds, {out}", f"mixed, {out}",
+                                   fmt=fmt_pct)
     rows = {r["reading"]: r for _, r in ufn.iterrows()}
     said = [f"{k} {cited(rows[k])}" for k in ANSWER_READINGS if k in rows]
     lines = ["With a user's validation and test items kept out of that user's training negatives (so never mined "

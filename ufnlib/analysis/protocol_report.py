@@ -343,13 +343,8 @@ def warmup_comparison(warm, seeds_wanted: int, base: str = SASREC_LABEL,
 
 
 def _cited(r) -> str:
-    """A readings-table row's comparison with SASRec as claims cite it: change, interval, word and
-    the seeds compared (rows stored before those columns existed: the change alone)."""
-    n = r.get("_n")
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return f"{r['_rel']:+.1%}"
-    return comparison.cite(f"{r['_rel']:+.1%}", r.get("95% interval") or "", r.get("verdict") or "", int(n),
-                           bool(r.get("_mixed")))
+    """A readings-table row's comparison with SASRec as claims cite it."""
+    return comparison.cite_row(r, "_rel", "95% interval", "verdict", "_n", "_mixed")
 
 
 def size_text(table, baseline: str = "uniform", metric: str = "ndcg@10") -> list[str]:

@@ -489,8 +489,8 @@ if ex2.table is not None:
     small, big = ex2_sizes[0], ex2_sizes[-1]
     m_small, m_big = (t.xs(n, level="items").drop(index="uniform") for n in (small, big))
     best = m_big["ndcg10_vs_uniform"].idxmax()
-    ratio = {n: ", ".join(f"{s} {r.mined_precision / r.random_precision:.1f}" for s, r in m.iterrows())
-             for n, m in ((small, m_small), (big, m_big))}
+    ratio = {n: ", ".join(f"{s} {r.mined_precision / r.random_precision:.1f}" for s, r in part.iterrows())
+             for n, part in ((small, m_small), (big, m_big))}
     gain = m_big["ndcg10_vs_uniform"].max()
     print(f"Exercise 2 ({seeds_note(ex2)}): with {big} items random precision is {m_big.random_precision.mean():.3f} "
           f"(with {small}: {m_small.random_precision.mean():.3f}); mined precision over random precision: "

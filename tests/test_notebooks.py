@@ -114,6 +114,12 @@ def check_07_teaching_false_negatives(res: Path, nb) -> None:
         _figure_ok(res, stem)
     if nums["srns"] is not None:
         _figure_ok(res, "07_srns_vs_fmr")
+    # the exercises' solutions (cells tagged solution): compute=True, so each prints its computed reading
+    sol = "".join(o.get("text", "") for c in nb.cells if "solution" in c.metadata.get("tags", [])
+                  for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    for k in range(1, 6):
+        assert f"Exercise {k} (means over seeds [1]," in sol, sol[-2000:]
+    assert "not computed" not in sol
 
 
 def check_08_walkthrough(res: Path, nb) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -99,6 +100,31 @@ def test_mining_history_and_summary(tmp_path):
     t = teaching.runaway_table({"sasrec": rec})
     want = "yes" if rec.best_epoch > rec.warmup_end else "no"
     assert t.loc["sasrec", "best_after_mining"] == want
+    # an exercise's solution: the seeds with every run, the missing runs named with their settings
+    sol = teaching.solution({("a", 1): cfg}, [cfg.seed, cfg.seed + 1], compute=False, root=tmp_path,
+                            names=["x", "y"])
+    assert sol.seeds == [cfg.seed] and [(lab, s) for lab, s, _ in sol.missing] == [(("a", 1), cfg.seed + 1)]
+    assert sol.table.loc[("a", 1), "test_ndcg10"] == pytest.approx(row["test_ndcg10"])
+    text = teaching.missing_text("exercise 9", sol, cfg.replace(strategy="uniform"))
+    assert text.startswith(f"exercise 9: read from seeds [{cfg.seed}] only: 1 run is not in the cache")
+    assert f"strategy='fmr' (seeds [{cfg.seed + 1}])" in text and "compute = True" in text
+    none = teaching.solution({"b": cfg.replace(m=3)}, [cfg.seed], compute=False, root=tmp_path)
+    assert none.table is None and none.seeds == []
+    assert teaching.missing_text("exercise 9", none, cfg).startswith("exercise 9: not computed: 1 run is")
+    assert "m=3" in teaching.missing_text("exercise 9", none, cfg)
+
+
+def test_variant_and_settles_at():
+    assert teaching.variant("synthetic", exposure=0.8) == "synthetic:exposure=0.8"
+    assert teaching.variant("synthetic:users=300", items=1000) == "synthetic:users=300,items=1000"
+    assert teaching.variant("synthetic:exposure=0.8", exposure=synthetic.SyntheticSpec().exposure) == "synthetic"
+    assert teaching.synthetic_spec("synthetic:users=300").users == 300
+    with pytest.raises(ValueError):
+        teaching.variant("beauty", exposure=0.8)
+    s = pd.Series([0.1, 0.3, 0.5, 0.55, 0.555, 0.556], index=range(10, 16))
+    assert teaching.settles_at(s) == 13 and teaching.settles_at(s, tol=0.5) == 10
+    assert teaching.settles_at(pd.Series([0.1, 0.2, 0.3])) == 2           # still moving: the last one
+    assert teaching.settles_at(pd.Series([], dtype=float)) is None
 
 
 # --------------------------------------------------------------------------- walkthrough toy

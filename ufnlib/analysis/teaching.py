@@ -1,8 +1,11 @@
 """Helpers for the teaching notebook on false negatives (notebook 07): exact false-negative
 shares of uniform sampling on the synthetic generator, per-epoch mining diagnostics of cached
-runs as tables, and their plots. Nothing here trains: runs come from ``experiments.run``.
+runs as tables, and their plots, and the runs the exercises' solutions read. Nothing here
+trains unless asked (``compute``): runs come from ``experiments.run``.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -221,3 +224,102 @@ def runaway_table(records: dict) -> pd.DataFrame:
                               best_epoch=r.best_epoch, best_after_mining=after(r), best_valid=r.best_score,
                               test_ndcg10=r.value("ndcg@10", "sampled", "test"), marks=marks_text(r))
                          for label, r in records.items()]).set_index("run")
+
+
+# ------------------------------------------------------------------ the exercises' solutions
+def synthetic_spec(dataset: str) -> SyntheticSpec:
+    """The generator settings of a synthetic dataset name (``synthetic[:k=v,...]``)."""
+    head, _, rest = dataset.partition(":")
+    fields = SyntheticSpec.__dataclass_fields__
+    if head != "synthetic":
+        raise ValueError(f"{dataset!r} is not a synthetic dataset name")
+    kw = {}
+    for part in filter(None, rest.split(",")):
+        k, _, v = part.partition("=")
+        if k not in fields:
+            raise ValueError(f"{dataset!r}: unknown synthetic option {k!r}")
+        kw[k] = type(fields[k].default)(v)
+    return SyntheticSpec(**kw)
+
+
+def variant(dataset: str, **changes) -> str:
+    """The synthetic dataset ``dataset`` with the generator settings ``changes`` changed, as a
+    dataset name: ``variant("synthetic:users=300", exposure=0.8)`` ->
+    ``"synthetic:users=300,exposure=0.8"``."""
+    from dataclasses import asdict
+    return spec_string(**{**asdict(synthetic_spec(dataset)), **changes})
+
+
+def config_changes(cfg, base) -> dict:
+    """The fields of ``cfg`` that differ from ``base`` (seed included), as ``{field: value}``."""
+    a, b = cfg.to_dict(), base.to_dict()
+    return {k: v for k, v in a.items() if b.get(k) != v}
+
+
+class Solution(NamedTuple):
+    """The runs one exercise's solution reads. ``records``: (label, seed) -> run record;
+    ``seeds``: the seeds with every label's run; ``missing``: (label, seed, config) of the runs
+    not in the cache; ``table``: per label, ``summary_row`` averaged over ``seeds`` (None when no
+    seed is complete)."""
+    records: dict
+    seeds: list
+    missing: list
+    table: pd.DataFrame | None
+
+
+def solution(configs: dict, seeds, compute: bool, threads: int | None = None, root=None,
+             names=None) -> Solution:
+    """Collect an exercise's runs: ``configs`` maps a label (a tuple for a MultiIndex named
+    ``names``) to a config whose seed is replaced by each of ``seeds``. Runs come from the cache,
+    or are trained when ``compute``; a run missing in report-only mode is listed, not trained. The
+    table averages over the seeds whose runs are all there."""
+    records, missing = {}, []
+    for label, cfg in configs.items():
+        for seed in seeds:
+            c = cfg.replace(seed=seed)
+            try:
+                records[(label, seed)] = cached_run(c, compute, threads, root)
+            except MissingRun:
+                missing.append((label, seed, c))
+    done = [s for s in seeds if all((label, s) in records for label in configs)]
+    table = None
+    if done:
+        rows = []
+        for label in configs:
+            for s in done:
+                rows.append({"_label": label, **summary_row(records[(label, s)], per_position=True)})
+        df = pd.DataFrame(rows)
+        for k in SUMMARY_MINING + ("mined_per_position",):
+            df[k] = pd.to_numeric(df[k]).astype(float)
+        table = df.groupby("_label", sort=False).mean(numeric_only=True)
+        if names is not None:
+            table.index = pd.MultiIndex.from_tuples(table.index, names=names) if len(names) > 1 else \
+                table.index.rename(names[0])
+    return Solution(records, done, missing, table)
+
+
+def missing_text(exercise: str, sol: Solution, base) -> str:
+    """What an exercise's solution lacks: 'not computed' (or the seeds it reads, when some are
+    complete), the missing runs with their settings against ``base``, and how to compute them."""
+    head = (f"{exercise}: not computed" if not sol.seeds else
+            f"{exercise}: read from seeds {sol.seeds} only")
+    by_label = {}
+    for label, seed, cfg in sol.missing:
+        by_label.setdefault(label, ([], cfg))[0].append(seed)
+    runs = "; ".join(", ".join(f"{k}={v!r}" for k, v in {"strategy": cfg.strategy, **config_changes(cfg, base)}.items()
+                               if k != "seed") + f" (seeds {seeds})" for seeds, cfg in by_label.values())
+    n = len(sol.missing)
+    return (f"{head}: {n} {'run is' if n == 1 else 'runs are'} not in the cache ({runs}). Compute "
+            f"{'it' if n == 1 else 'them'}: set compute = True in the parameters cell and rerun, or "
+            "`bash run_all.sh --only 07 --compute`.")
+
+
+def settles_at(values: pd.Series, tol: float = 0.01):
+    """The first index from which every later value of ``values`` (NaN dropped) is within ``tol``
+    of the last one: where a curve stops moving. None for an empty series."""
+    v = values.dropna()
+    if not len(v):
+        return None
+    far = (v - v.iloc[-1]).abs() > tol
+    later = far[::-1].cummax()[::-1]          # True where this or a later value is still far
+    return v.index[~later.to_numpy()][0]

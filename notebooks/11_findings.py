@@ -68,6 +68,7 @@ counts = findings.counts(rows)
 claimed = int(rows["paper"].notna().sum())
 above = int(((rows["paper"].notna()) & (rows["high"] < rows["paper"])).sum())
 report.save_numbers("11_findings", {"profile": profile, "rows": len(rows), "counts": counts,
+                                    "groups": findings.group_counts(rows),
                                     "with_paper_claim": claimed, "interval_below_claim": above,
                                     "sources": sorted(set(rows["source"]))})
 counts

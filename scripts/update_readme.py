@@ -63,14 +63,22 @@ def in_short() -> str:
     if nums is None:
         return NOT_YET.format(11)
     said = ", ".join(f"{w} in {n}" for w, n in nums["counts"].items())
-    lines = [f"- **UFN against its baseline** (test NDCG@10, sampled-100, the paper's protocol), over the "
-             f"{nums['rows']} comparisons in the figure: {said}. In {nums['interval_below_claim']} of the "
+    if nums.get("groups"):
+        said = "; ".join(f"{name} ({g['rows']}): " + ", ".join(f"{w} {n}" for w, n in g["counts"].items())
+                         for name, g in nums["groups"].items())
+        said += " (Tables 3-4's +UFN rows repeat Table 2's Beauty SASRec cell)"
+    lines = [f"- **UFN and its variants against their baseline** (test NDCG@10, sampled-100, the paper's protocol), "
+             f"over the {nums['rows']} comparisons in the figure: {said}. In {nums['interval_below_claim']} of the "
              f"{nums['with_paper_claim']} with a claimed change, the whole 95% interval lies below the paper's change."]
     df = paper_claims()
     if len(df):
-        vc = df["verdict"].value_counts()
-        lines.append(f"- **The paper's {len(df)} claims tested:** "
-                     + ", ".join(f"{k} {v}" for k, v in vc.items()) + " (the table below).")
+        ours = df["source"].str.contains(r"\(ours|\(premise", regex=True)
+
+        def tally(d):
+            return ", ".join(f"{k} {v}" for k, v in d["verdict"].value_counts().items())
+        lines.append(f"- **The paper's {int((~ours).sum())} claims tested:** {tally(df[~ours])}"
+                     + (f"; and {int(ours.sum())} checks of ours: {tally(df[ours])}" if ours.any() else "")
+                     + " (the table below).")
     rows = findings.forest_rows(TABLES)
     r09 = rows[rows["source"].str.startswith("09")]
 
@@ -86,8 +94,23 @@ def in_short() -> str:
             for _, r in r09.iterrows() if r["label"].startswith(("epoch chosen on sampled validation", "last epoch"))]
     if read:
         lines.append(f"- **Why, in part (notebook 09):** how a run is read moves UFN's change: {'; '.join(read)} "
-                     f"(the paper: {pct(r09['paper'].iloc[0])}).")
+                     f"(the paper: {pct(r09['paper'].iloc[0])}). " + reading_moves())
     return "\n".join(lines)
+
+
+def reading_moves(a: str = "epoch chosen on sampled validation (ours)", b: str = "last epoch (fixed budget)") -> str:
+    """Which arm the reading moves: SASRec's and UFN's mean test NDCG@10 (sampled-100) under
+    reading ``a`` and ``b``, with the held-out items in reach (notebook 09's side-by-side)."""
+    data = numbers("09_protocol")
+    sides = (data or {}).get("heldout_verdict", {}).get("sides", [])
+    v = {(r["reading"], r["strategy"]): r.get("ndcg@10, in reach") for r in sides}
+    pairs = {s: (v.get((a, s)), v.get((b, s))) for s in ("uniform", "ufn")}
+    if any(x is None for p in pairs.values() for x in p):
+        return ""
+    (sa, sb), (ua, ub) = pairs["uniform"], pairs["ufn"]
+    return (f"What moves is mostly {'SASRec' if abs(sb / sa - 1) > abs(ub / ua - 1) else 'UFN'} (items in reach; "
+            f"mean NDCG@10 at the epoch chosen on validation, then at the last epoch): SASRec {sa:.4f}, {sb:.4f} "
+            f"({sb / sa - 1:+.1%}); UFN {ua:.4f}, {ub:.4f} ({ub / ua - 1:+.1%}).")
 
 
 def paper_claims():

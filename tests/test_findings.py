@@ -51,6 +51,10 @@ def test_forest_rows_read_the_saved_tables(tmp_path):
     assert r09["paper"] == 0.05                      # Table 2's claim for notebook 09's dataset and SASRec
     assert findings.counts(rows) == {comparison.HELPS: 0, comparison.HURTS: 1, comparison.UNCLEAR: 2,
                                      comparison.ONE_SEED: 1}
+    assert findings.group_counts(rows) == {
+        "Table 2's cells": {"rows": 2, "counts": {comparison.UNCLEAR: 1, comparison.ONE_SEED: 1}},
+        "Tables 3-4's variants": {"rows": 1, "counts": {comparison.HURTS: 1}},
+        "notebook 09's readings of its fixed-budget runs": {"rows": 1, "counts": {comparison.UNCLEAR: 1}}}
     fig = findings.forest(rows)
     assert len(fig.axes[0].get_yticklabels()) == len(rows)
 

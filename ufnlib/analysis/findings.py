@@ -102,6 +102,27 @@ def counts(rows: pd.DataFrame) -> dict:
     return {w: int((rows["word"] == w).sum()) for w in comparison.WORDS}
 
 
+GROUPS = (("Table 2", "Table 2's cells"), ("Table 3", "Tables 3-4's variants"), ("Table 4", "Tables 3-4's variants"),
+          ("09", "notebook 09's readings of its fixed-budget runs"))
+
+
+def group_counts(rows: pd.DataFrame) -> dict:
+    """``counts`` per group of rows (Table 2's cells, Tables 3-4's variants, notebook 09's
+    readings), each with its row count; only the words that occur. A reader needs the split: the
+    groups answer different questions, and notebook 09's rows are several readings of the same runs."""
+    out: dict = {}
+    for prefix, name in GROUPS:
+        part = rows[rows["source"].str.startswith(prefix)]
+        if not len(part):
+            continue
+        g = out.setdefault(name, {"rows": 0, "counts": {}})
+        g["rows"] += len(part)
+        for w, n in counts(part).items():
+            if n:
+                g["counts"][w] = g["counts"].get(w, 0) + n
+    return out
+
+
 def forest(rows: pd.DataFrame, title: str = ""):
     """The forest plot: one row per comparison, a dot at the change coloured by its verdict,
     its interval as a bar, the paper's claim as a diamond, groups separated by a rule."""

@@ -88,6 +88,9 @@ def section(root, claims, profile: str = "paper") -> str:
     if not nums or not (root / forest).is_file():
         return ""
     counts = ", ".join(f"{_e(w)} in {n}" for w, n in nums.get("counts", {}).items())
+    if nums.get("groups"):
+        counts = "; ".join(f"{_e(name)} ({g['rows']}): " + ", ".join(f"{_e(w)} {n}" for w, n in g["counts"].items())
+                           for name, g in nums["groups"].items())
     return (f"<style>{STYLE}</style>\n<h2>The findings (profile <code>{_e(profile)}</code>)</h2>\n"
             f"<p>UFN (or a variant) against its baseline in test NDCG@10, sampled-100, over the {nums.get('rows')} "
             f"comparisons of the figure: {counts}. In {nums.get('interval_below_claim')} of the "

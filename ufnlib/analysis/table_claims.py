@@ -38,7 +38,17 @@ def _pair(cmp, a, b, rule: str):
     if any(c is None for c in comps.values()):
         return None, "", []
     dirs = [c.direction for c in comps.values()]
-    return outcome(dirs, rule), f"{label(a)} against {label(b)}: " + words_detail(comps), dirs
+    return outcome(dirs, rule), f"{label(a)} against {label(b)} ({pairing(comps)}): " + words_detail(comps), dirs
+
+
+def pairing(comps: dict) -> str:
+    """The seeds a pair of arms is compared on and what a reader must know about them (seeds left
+    out, code generations mixed: ``Comparison.note``), from one metric's comparison (the metrics
+    share the runs)."""
+    c = next(c for c in comps.values() if c is not None)
+    seeds = c.alignment.seeds
+    head = f"seed{'s' * (len(seeds) != 1)} {', '.join(map(str, seeds))}"
+    return head + (f"; {c.note()}" if c.note() else "")
 
 
 def tally(dirs) -> str:
@@ -112,8 +122,10 @@ def table2_claims(long, mode: str, res=None, backbones=None) -> list[Claim]:
     claims.append(decided("Table 2, observation 2", "UFNRec improves every backbone on every dataset and metric.",
                           "every cell and metric: helps", ok,
                           cov + (f"; hurts: {_cells_text(against)}" if len(against) else ""), HOLDS, every, miss_all))
+    low_p = ufn[ufn["p_users"] < 0.05]
     sig = f"interval excludes 0 in {int((ufn['p_both'] < 0.05).sum())}, per-user p < 0.05 in " \
-          f"{int((ufn['p_users'] < 0.05).sum())} of {len(ufn)}"
+          f"{len(low_p)} of {len(ufn)} ({int((low_p['rel_improv'] > 0).sum())} with UFN higher, " \
+          f"{int((low_p['rel_improv'] < 0).sum())} lower)"
     claims.append(decided("Table 2, caption", "The improvements are statistically significant (p < 0.05).",
                           "every cell and metric: helps (its interval excludes 0 and every seed agrees)", ok,
                           cov + "; " + sig, "not testable (the paper gives no per-user data)", every, miss_all))
@@ -127,7 +139,7 @@ def table2_claims(long, mode: str, res=None, backbones=None) -> list[Claim]:
                     continue
                 ds = [c.direction for c in cs]
                 cells.append(None if None in ds else -1 if -1 in ds else 1 if ds == [1, 1] else 0)
-                shown.append(f"{d} {m}: " + ", ".join(f"{c.fmt_change()} {c.word}" for c in cs))
+                shown.append(f"{d} {m}: " + ", ".join(f"{c.fmt_change()} {c.word} ({pairing({m: c})})" for c in cs))
     pw = sum(TABLE_SSEPT_WINS)
     got = outcome(cells, "most")
     claims.append(decided("Table 2, observation 1", "SSE-PT performs better than SASRec and BERT4Rec on most metrics.",

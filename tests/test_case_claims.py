@@ -44,11 +44,14 @@ def test_paired_difference_is_scipys_paired_t_interval_and_skips_undefined_users
     assert c["users"] == 195
 
 
-def _flags(n, p_mined, p_random, seed=0):
+def _flags(n, p_mined, p_random, seed=0, p_any=(0.9, 0.9)):
+    """(users, dominant, any_attribute, later) per set: ``p_mined`` and ``p_random`` are the
+    dominant-category shares, ``p_any`` the any-attribute shares (mined, random)."""
     rng = np.random.default_rng(seed)
     users = np.repeat(np.arange(n), 3)
-    mined = (rng.random(len(users)) < p_mined, rng.random(len(users)) < 0.01)
-    rand = (rng.random(len(users)) < p_random, rng.random(len(users)) < 0.01)
+    flag = lambda p: rng.random(len(users)) < p
+    mined = (flag(p_mined).astype(float), flag(p_any[0]), flag(0.01))
+    rand = (flag(p_random).astype(float), flag(p_any[1]), flag(0.01))
     return {"mined": (users, *mined), "random": (users, *rand)}
 
 
@@ -81,3 +84,53 @@ def test_the_premise_quotes_the_trainers_own_counters_when_given():
     assert "during training (epoch 200, last mining epoch) mined 0.094%, random 0.017%" in premise.detail
     bare = cc.claims(_flags(300, 0.8, 0.6), _per_user(300, 0.6, 0.4))[1]
     assert "during training" not in bare.detail and bare.ours == premise.ours
+
+
+def test_main_interest_needs_a_dominant_share_above_random_and_one_half():
+    words = [cc.claims(_flags(3000, pm, pr), None)[0].ours for pm, pr in ((0.8, 0.6), (0.45, 0.3), (0.7, 0.7))]
+    assert words == ["holds", "contradicted", "not shown"]
+    assert cc.claims(_flags(3000, 0.7, 0.8), None)[0].ours == "contradicted"     # above half, below random
+
+
+def test_pairs_of_users_without_a_dominant_category_are_left_out():
+    f = _flags(3000, 0.8, 0.6)
+    users, dom, *rest = f["mined"]
+    dom = dom.copy()
+    dom[users < 100] = np.nan
+    assert cc.claims({"mined": (users, dom, *rest), "random": f["random"]}, None)[0].ours == "holds"
+    none = {k: (v[0], np.full(len(v[0]), np.nan), *v[2:]) for k, v in f.items()}
+    assert cc.claims(none, None)[0].ours == "not computed"
+
+
+def test_any_attribute_yes_but_dominant_category_below_half_does_not_hold():
+    """The reviewer's case, from categories to the word: every mined item shares an attribute (a
+    brand) with the history, far more often than random negatives, but only 30% carry the user's
+    dominant category: the any-attribute rule would say 'holds', the claim must not."""
+    from types import SimpleNamespace
+
+    from ufnlib.analysis.casestudy import dominant_category, pair_flags
+
+    n = 400
+    cats = {1: ["Skin Care", "BrandX"], 2: ["Skin Care", "BrandY"], 3: ["Makeup", "BrandX"],   # history
+            4: ["Skin Care", "BrandZ"],      # dominant category, no shared brand
+            5: ["Hair Care", "BrandX"],      # only the brand in common
+            6: ["Fragrance", "BrandW"]}      # nothing in common
+    split = SimpleNamespace(train_seq=lambda u: np.array([1, 2, 3]),
+                            valid=np.full(n, 7), test=np.full(n, 8))
+    assert dominant_category(split, cats, 0) == "Skin Care"
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(n), 10)
+    mined_items = np.where(rng.random(len(users)) < 0.3, 4, 5)
+    random_items = np.where(rng.random(len(users)) < 0.1, 4, 6)
+    mined = pair_flags(split, cats, users, mined_items)
+    rand = pair_flags(split, cats, users, random_items)
+    flags = {"mined": (users, *mined), "random": (users, *rand)}
+    dom, any_attr = mined[0], mined[1]
+    # item 4 shares 'Skin Care' with the history too, so the any-attribute rule is yes for every mined pair
+    assert any_attr.all() and any_attr.mean() > 0.5 + 0.3 and rand[1].mean() < 0.2
+    old = [cc.clustered_difference(users, any_attr, users, rand[1]), cc.clustered_difference(users, any_attr)]
+    assert cc.side(old[0]) == "holds" and cc.side(old[1], 0.5) == "holds"       # the old rule: holds
+    assert 0.25 < np.mean(dom) < 0.35
+    c = cc.claims(flags, None)[0]
+    assert c.ours != "holds" and c.ours == "contradicted", c.detail
+    assert "dominant history category" in c.test and "secondary, not deciding" in c.detail

@@ -108,9 +108,7 @@ agg = study.aggregate()
 if agg is not None:
     cap = study.aggregate_caption(profile)
     report.save_table(agg, "figure5_aggregate", cap)
-    report.save_table(study.topk(), "figure5_topk", "Top-5 after the training history (history excluded), "
-                      "over every evaluated user: share in the user's dominant history category; hit rate of "
-                      "the valid or test item. " + cap)
+    report.save_table(study.topk(), "figure5_topk", study.topk_caption(profile))
     print("training-time counters of the last mining epoch:", study.training_diagnostics())
     display(agg)
 claims = study.claims()

@@ -60,7 +60,8 @@ runs = grid.notebook_runs(profiles.training_curves(profile, seeds, dataset), pro
 frame = plots.curves_frame(runs.records)
 caption = ("Figure 4 data: validation HR@10 / NDCG@10 (sampled-100 protocol on the validation split, not test) "
            "per epoch; model = reported (UFNRec: the EMA teacher after warm-up) or student. "
-           + tables.protocol(runs.records, "sampled", profile))
+           + tables.protocol(runs.records, "sampled", profile, split="valid",
+                             numbers="one value per run and validated epoch, no aggregation over seeds"))
 report.save_table(frame, "figure4_data", caption, index=False)
 fig = plots.plot_curves(frame)
 report.save_figure(fig, "figure4_training_curves")

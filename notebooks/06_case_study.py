@@ -119,9 +119,7 @@ if agg is not None:
                       "users without one left out), the measure the main-interest claim is decided on; "
                       "any_history_attribute (secondary, looser): the item shares any attribute, brand included, "
                       "with any history item; later: the user's valid or test item. " + cap)
-    report.save_table(study.topk(), "figure5_topk", "Top-5 after the training history (history excluded), "
-                      "over every evaluated user: share in the user's dominant history category; hit rate of "
-                      "the valid or test item. " + cap)
+    report.save_table(study.topk(), "figure5_topk", study.topk_caption(profile))
     print("training-time counters of the last mining epoch:", study.training_diagnostics())
     display(agg)
 claims = study.claims()

@@ -351,6 +351,31 @@ def test_protocol_caption_states_the_data_version(tmp_path):
     assert "S3-Rec version (22,363 users, 12,101 items), NOT the paper's 52,024-user" in cap
     assert "sampled-100" in cap and "seeds [1]" in cap and "chosen on validation" in cap and "quick" in cap
     assert "full ranking" in tables.protocol([r], "full")
+    assert "test split of leave-one-out" in cap and "mean ± sample standard deviation" in cap
+
+
+def test_protocol_caption_names_the_split_and_what_a_number_is(tmp_path):
+    """A table of validation curves says validation, not test, and what its numbers are."""
+    r = fake_run(tmp_path, "b", "uniform", 1, [0, 1])
+    cap = tables.protocol([r], "sampled", split="valid", numbers="one value per run and validated epoch")
+    assert "the validation item ranked against 100 items" in cap and "validation split of leave-one-out" in cap
+    assert "test item" not in cap and "test split" not in cap and "mean ±" not in cap
+    assert "Numbers: one value per run and validated epoch (seeds [1], 1 seed)" in cap
+    cap = tables.protocol([r], "full", evaluation="the top-5 of a full ranking")
+    assert "Evaluation: the top-5 of a full ranking." in cap and "test item" not in cap
+
+
+def test_markdown_table_writes_whole_number_columns_as_integers():
+    """A transpose upcasts counts to floats: they are written as integers, other floats as before."""
+    import pandas as pd
+
+    from ufnlib.analysis.report import markdown_table
+    df = pd.DataFrame({"a": dict(users=22363, share=0.4598), "b": dict(users=22360, share=0.462)}).T
+    text = markdown_table(df)
+    assert "| a | 22,363 | 0.4598 |" in text and "e+04" not in text
+    mixed = pd.DataFrame({"n": [3, 2], "x": [0.5, 1.25], "w": [8.0, float("nan")]})
+    text = markdown_table(mixed, index=False)
+    assert "| 3 | 0.5 | 8 |" in text and "| 2 | 1.25 |  |" in text
 
 
 def test_detector_table_pools_mining_epochs_up_to_the_selected_one():

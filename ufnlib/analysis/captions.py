@@ -28,10 +28,26 @@ def dataset_note(name: str, rec: dict | None = None) -> str:
     return f"{name.capitalize()}: {info.note if info else 'unregistered'}" + (f" ({size})" if size else "")
 
 
-def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
-    """The caption's protocol sentence(s), read from the records themselves."""
+SPLIT = {"test": "test", "valid": "validation"}
+
+
+def _mode_text(mode: str, split: str) -> str:
+    return MODE_TEXT[mode].replace("the test item", f"the {SPLIT[split]} item")
+
+
+def protocol(records: list[dict], mode: str, profile: str | None = None, split: str = "test",
+             numbers: str | None = None, evaluation: str | None = None) -> str:
+    """The caption's protocol sentence(s), read from the records themselves. ``split``: the
+    leave-one-out item the table's numbers rank ("test", the default, or "valid"); ``numbers``:
+    what one number of the table is, when not the default "mean ± sample standard deviation
+    over seeds" (e.g. one value per run and epoch, or a count over users); ``evaluation``: the
+    evaluation sentence, when the table is not a ranking metric of ``split``'s item (it then
+    replaces both ``mode``'s and ``split``'s text)."""
+    if split not in SPLIT:
+        raise ValueError(f"split must be one of {sorted(SPLIT)}, got {split!r}")
     if not records:
-        return (f"No runs available yet (see the list of missing runs). Evaluation: {MODE_TEXT[mode]}."
+        return (f"No runs available yet (see the list of missing runs). Evaluation: "
+                f"{evaluation or _mode_text(mode, split)}."
                 + (f" Profile {profile}." if profile else ""))
     cfgs = [r.config for r in records]
     seeds = sorted({c["seed"] for c in cfgs})
@@ -43,10 +59,12 @@ def protocol(records: list[dict], mode: str, profile: str | None = None) -> str:
                         for _, me, pa in sel)
     teacher = sorted({c["strategy"] for c in cfgs if any(r.reports_teacher for r in records
                                                             if r.strategy == c["strategy"])})
+    n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
+    numbers = (f"{numbers} (seeds {seeds}, {n_seeds})" if numbers else
+               f"mean ± sample standard deviation over seeds {seeds} ({n_seeds})")
     txt = ("Data: " + "; ".join(dataset_note(d, r) for d, r in by_ds.items()) + ". "
-           f"Evaluation: {MODE_TEXT[mode]}, test split of leave-one-out. "
-           f"Numbers: mean ± sample standard deviation over seeds {seeds} "
-           f"({len(seeds)} seed{'s' if len(seeds) != 1 else ''}); the epoch of each run is chosen on "
+           f"Evaluation: {evaluation or _mode_text(mode, split) + f', {SPLIT[split]} split of leave-one-out'}. "
+           f"Numbers: {numbers}; the epoch of each run is chosen on "
            f"validation (sampled {sel[0][0].upper()}; {sel_txt}); test is never used for selection.")
     if teacher:
         txt += (f" Runs with an EMA teacher ({', '.join(teacher)}) report the teacher's weights, as the "

@@ -351,6 +351,17 @@ class CaseStudy:
                 f"pairs) vs one random negative per training position; categories: {self.category_source}. "
                 + protocol([r for r in self.records.values() if r], "full", profile))
 
+    def topk_caption(self, profile=None) -> str:
+        runs = [r for r in self.records.values() if r]
+        return ("Top-5 of each model's full ranking (every item scored, the user's training history excluded) "
+                "after the training history, over every evaluated user: users = how many users; dominant_share = "
+                "the mean share of the top-5 that carries the user's dominant history category; next_hit = the "
+                "share of users whose top-5 holds their validation item or their test item (the next two items). "
+                f"Categories: {self.category_source}. "
+                + protocol(runs, "full", profile, evaluation="the top-5 of a full ranking over every item, the "
+                           "validation and test items of leave-one-out both counted as next items",
+                           numbers="one run per model, shares over its users, no spread over seeds"))
+
     def topk(self):
         import pandas as pd
         if not self.ready:

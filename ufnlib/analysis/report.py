@@ -35,11 +35,27 @@ _profile: str | None = None   # the profile whose report folder save_* write int
 
 def use_profile(profile: str) -> str:
     """Check ``profile`` and make ``<results>/<profile>/`` the folder that ``save_table``,
-    ``save_figure`` and ``save_numbers`` write into. Every notebook calls it once, after its
-    parameters cell. Returns ``profile``."""
+    ``save_figure`` and ``save_numbers`` write into, and show tables whole in the notebook
+    (``show_whole_tables``). Every notebook calls it once, after its parameters cell. Returns
+    ``profile``."""
     global _profile
     _profile = check_profile(profile)
+    show_whole_tables()
     return profile
+
+
+MAX_ROWS = 500
+
+
+def show_whole_tables(max_rows: int = MAX_ROWS) -> None:
+    """Make pandas display a result table whole in a notebook: every row up to ``max_rows`` (a
+    longer frame, e.g. a per-epoch data frame, shows its first and last 10), every column, and each cell's
+    full text (pandas' defaults show 10 of 60+ rows and cut cells at 50 characters)."""
+    import pandas as pd
+    pd.set_option("display.max_rows", max_rows)
+    pd.set_option("display.min_rows", 20)
+    pd.set_option("display.max_columns", None)
+    pd.set_option("display.max_colwidth", None)
 
 
 def profile_dir(profile: str | None = None, root=None) -> Path:
@@ -89,19 +105,32 @@ def _fmt_cell(v, fmt: str | None) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
+def _column_cells(col, fmt: str | None) -> list[str]:
+    """One column's cells, read from the column itself (a row would upcast its integers to the
+    floats beside them); a float column whose values are all whole numbers (counts stored as
+    floats, e.g. after a transpose) is written as integers."""
+    vals = col.tolist()
+    if fmt is None and col.dtype.kind == "f":
+        finite = [v for v in vals if v is not None and not math.isnan(v)]
+        if finite and all(math.isfinite(v) and float(v).is_integer() for v in finite):
+            vals = [None if v is None or math.isnan(v) else int(v) for v in vals]
+    return [_fmt_cell(v, fmt) for v in vals]
+
+
 def markdown_table(df, formats: dict | None = None, index: bool = True) -> str:
     """A pipe table of ``df`` (no extra packages). ``formats`` maps a column to a format string,
     e.g. ``{"density": "{:.3%}"}``; integers get thousands separators, floats 4 significant
-    digits, missing values stay empty."""
+    digits (a float column of whole numbers as integers), missing values stay empty."""
     formats = formats or {}
     cols = list(df.columns)
     multi = getattr(df.index, "nlevels", 1) > 1
     names = [n or "" for n in df.index.names] if multi else [df.index.name or ""]
     head = (names if index else []) + [str(c) for c in cols]
+    columns = [_column_cells(df.iloc[:, j], formats.get(c)) for j, c in enumerate(cols)]
     rows = []
-    for idx, r in df.iterrows():
-        cells = ([_fmt_cell(i, None) for i in idx] if multi else [_fmt_cell(idx, None)]) if index else []
-        cells += [_fmt_cell(r[c], formats.get(c)) for c in cols]
+    for i, idx in enumerate(df.index):
+        cells = ([_fmt_cell(x, None) for x in idx] if multi else [_fmt_cell(idx, None)]) if index else []
+        cells += [col[i] for col in columns]
         rows.append(cells)
     numeric = [False] * len(head)
     for j in range(len(head)):

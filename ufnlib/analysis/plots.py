@@ -120,16 +120,16 @@ def _curve_claims(frame, early: int, res) -> list[Claim]:
                                  per_seed(u, lambda g: g.loc[g["epoch"] <= e, "ndcg@10"].mean()), "value")
     out.append(decided("Figure 4", "In the early epochs (about 30) SASRec is slightly better than UFNRec.",
                        f"mean validation NDCG@10 over epochs 1-{e}, per seed: SASRec decided higher than UFNRec",
-                       outcome([c.direction]), f"SASRec against UFNRec: {c.text()}", "", needs, miss))
+                       outcome([c.direction]), _worded(c, "SASRec against UFNRec", LEVEL_WORDS), "", needs, miss))
     runs = [r for r in getattr(res, "records", [])]
     arm = lambda s: [r for r in runs if r.strategy == s]              # noqa: E731
     cs = {m: comparison.compare_runs(arm("uniform"), arm("ufn"), m, "valid") if arm("uniform") and arm("ufn")
           else None for m in ("hr@10", "ndcg@10")}
     ok = None if None in cs.values() else outcome([x.direction for x in cs.values()])
     out.append(decided("Figure 4", "After warm-up UFNRec surpasses the well-trained SASRec.",
-                       "validation HR@10 and NDCG@10 at each run's selected epoch (its best): UFNRec helps against "
-                       "SASRec on both", ok,
-                       "; ".join(f"{m}: {x.text()}" for m, x in cs.items() if x is not None), "", needs, miss))
+                       "validation HR@10 and NDCG@10 at each run's selected epoch (its best): UFNRec decided higher "
+                       "than SASRec on both", ok,
+                       "; ".join(_worded(x, m, LEVEL_WORDS) for m, x in cs.items() if x is not None), "", needs, miss))
 
     out.append(_decline_claim(u, f, needs, miss))
     return out
@@ -137,12 +137,14 @@ def _curve_claims(frame, early: int, res) -> list[Claim]:
 
 DECLINE = "SASRec declines with more epochs while UFNRec stays high."
 WORDS = {comparison.HELPS: "larger", comparison.HURTS: "smaller"}
+LEVEL_WORDS = {comparison.HELPS: "higher", comparison.HURTS: "lower"}
 
 
-def _worded(c, label: str) -> str:
-    """``c.text()`` with the comparison's word for a difference of drops ('larger' / 'smaller' /
-    'no clear difference'), not 'helps' / 'hurts'."""
-    return f"{label}: " + comparison.cite(c.fmt_change(), c.fmt_interval(), WORDS.get(c.word, c.word), c.n,
+def _worded(c, label: str, words: dict = WORDS) -> str:
+    """``c.text()`` with a word for what is compared (a difference of drops: 'larger' / 'smaller';
+    of levels, ``LEVEL_WORDS``: 'higher' / 'lower'; else 'no clear difference'), not 'helps' /
+    'hurts', which say a method does good."""
+    return f"{label}: " + comparison.cite(c.fmt_change(), c.fmt_interval(), words.get(c.word, c.word), c.n,
                                           c.mixed)
 
 

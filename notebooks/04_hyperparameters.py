@@ -58,7 +58,7 @@ print("swept values (the base value is added to each panel):", profiles.sweeps(p
 runs = grid.notebook_runs(profiles.hyperparameters(profile, seeds, dataset), profile, compute, workers)
 
 # %% [markdown]
-# ## 2. Figure 3
+# ## 2. Figure 3: the data (the figure is drawn in section 3, beside each point's comparison with SASRec)
 
 # %%
 frame = hyperparams.hyper_frame(runs.records, profile)
@@ -66,8 +66,6 @@ caption = ("Figure 3 data: test HR@10 / NDCG@10 by swept hyper-parameter (one ch
            "at the profile's base), mean / std / count over seeds. "
            + tables.protocol(runs.records, "sampled", profile))
 report.save_table(hyperparams.hyper_summary(frame), "figure3_data", caption, index=False)
-fig = hyperparams.plot_hyperparameters(frame, profile)
-report.save_figure(fig, "figure3_hyperparameters")
 print(caption)
 
 # %% [markdown]
@@ -81,8 +79,9 @@ print(caption)
 # twenty chances for one to look good, so the verdict is also given after Holm's correction over
 # the figure's swept values, per metric (`p (Holm)`, `verdict (Holm)`; a value with one seed counts
 # in the family). Each point also shows its change on each seed, the per-user and per-seed tests,
-# and the code generations of its runs: the swept points were trained by newer code than SASRec's
-# base runs (docs/speed.md), which the table flags. `UFNRec runs cut by the cap` counts the
+# and the code generations of its runs: a point whose two arms were trained by code of different
+# generations (docs/speed.md) is flagged in `mixed generations` (the cell below prints which, if
+# any). `UFNRec runs cut by the cap` counts the
 # point's UFNRec runs that the epoch cap ended while they were still improving (best epoch within
 # the last `patience` epochs): their value may be an underestimate of the setting.
 
@@ -104,6 +103,20 @@ print(f"{len(nd)} swept point(s) computed; NDCG@10, raw:",
 print("after Holm's correction over the swept values:",
       {k: [f"{r.panel}={r.value:g}" for r in g.itertuples()] for k, g in nd.groupby("effect_holm")} or "none")
 print("still improving at the epoch cap:", [f"{r.panel}={r.value:g}" for r in nd.itertuples() if r.cut] or "none")
+print("arms of different code generations:",
+      [f"{r.panel}={r.value:g}" for r in nd.itertuples() if tables.is_true(r.mixed)] or "none")
+
+# %% [markdown]
+# The figure, drawn now that each point has its comparison: the top rows show the test values
+# (UFNRec's mean over its n seeds, n under each value, bars ±1 sd over seeds; SASRec's band ±1 sd
+# over its seeds); the bottom rows show each point's relative change against SASRec at the same
+# batch size with its 95% interval (the table above), on a range kept near zero so that the
+# points close to SASRec stay readable (a point beyond it sits at the edge with its value).
+
+# %%
+fig = hyperparams.plot_hyperparameters(frame, profile, versus=versus)
+report.save_figure(fig, "figure3_hyperparameters")
+print(hyperparams.BARS_NOTE + hyperparams.CHANGE_NOTE)
 
 # %% [markdown]
 # Along each swept field: does UFNRec's change against SASRec rise or fall with the value? The base

@@ -175,11 +175,41 @@ def schedule_lines() -> list[str]:
     """Notebook 01's table of when mining started, in words (``tables.schedules_text``)."""
     from ufnlib.analysis.tables import schedules_text
     t = table("table2_schedules")
-    return [] if t is None else schedules_text(t)
+    f = ROOT / "results" / "facts.json"         # the patience, for a table saved before the backbone's flag
+    return [] if t is None else schedules_text(t, facts()["config"]["patience"] if f.is_file() else None)
 
 
 def schedules() -> str:
     return "\n".join(f"- {x}" for x in schedule_lines()) or NOT_YET.format("01")
+
+
+def table2_protocols() -> str:
+    """Which Table 2 cells each protocol decides (``protocol_verdicts.cells_text`` on notebook 01's
+    sampled and full-ranking effects)."""
+    import pandas as pd
+
+    from ufnlib.analysis.protocol_verdicts import cells_text
+    from ufnlib.analysis.tables import table2_effects
+    if not all((TABLES / f"table2{x}_data.csv").is_file() for x in ("", "_full")):
+        return NOT_YET.format("01")
+    return cells_text(*(table2_effects(pd.read_csv(TABLES / f"table2{x}_data.csv"))[0] for x in ("", "_full")))
+
+
+def columns_protocols(name: str, nb: str) -> str:
+    """Which columns of Table 3 or 4 each protocol decides, on which metrics
+    (``protocol_verdicts.columns_text`` on the notebook's ``<name>`` and ``<name>_full`` tables)."""
+    from ufnlib.analysis.protocol_verdicts import columns_text
+    s, f = table(name, dtype=str), table(f"{name}_full", dtype=str)
+    if s is None or f is None:
+        return NOT_YET.format(nb)
+    return "\n".join(f"- {x}" for x in columns_text(s, f))
+
+
+def table2_vs_paper() -> str:
+    """Each Table 2 arm's NDCG@10 against the paper's, per backbone (``run_tables.versus_paper_text``)."""
+    from ufnlib.analysis.run_tables import versus_paper_text
+    t = table("table2_runs", dtype=str)
+    return NOT_YET.format("01") if t is None else "\n".join(f"- {x}" for x in versus_paper_text(t))
 
 
 def runs_table(name: str, nb: str) -> str:
@@ -676,6 +706,9 @@ SECTIONS = {
     "sasrec": lambda: runs_table("table2_sasrec_runs", "01"), "ablation": lambda: runs_table("table3_runs", "02"),
     "table3_claims": lambda: claims_list("table3", "02"), "table4": lambda: runs_table("table4_runs", "03"),
     "table4_claims": lambda: claims_list("table4", "03"), "detectors": detectors,
+    "table2_protocols": table2_protocols, "table2_vs_paper": table2_vs_paper,
+    "table3_protocols": lambda: columns_protocols("table3", "02"),
+    "table4_protocols": lambda: columns_protocols("table4", "03"),
     "figure3": figure3, "protocol": protocol, "protocol_heldout": protocol_heldout,
     # docs/computing.md
     "run_costs": run_costs, "gpu_probe": gpu_probe, "bundle": bundle_bench,

@@ -510,6 +510,14 @@ def test_table2_schedules_put_mining_start_beside_the_backbone_peak():
     assert text[0].startswith("BERT4Rec (1 UFN run): mining started at epoch 8 (median), while the backbone "
                               "alone peaked at epoch 190") and "cut 1 of 1" in text[0]
     assert "mining started at epoch 11 (median)" in text[1] and "cut 0 of 2" in text[1]
+    # the backbone arm's own runs: BERT4Rec's (best 190 of 200) still improving at the cap, SASRec's not
+    assert list(s["backbone cut by the cap"].iloc[:2]) == [True, False] and pd.isna(s.loc[2, "backbone cut by the cap"])
+    assert text[0].endswith("while still improving, and 1 of the 1 backbone run(s) beside them.")
+    assert text[1].endswith("and 0 of the 1 backbone run(s) beside them.")
+    # a table saved before the column: the count from best / epochs run with the patience given, or left out
+    old = s.drop(columns="backbone cut by the cap")
+    assert tables.schedules_text(old, patience=20) == text
+    assert tables.schedules_text(old)[0].endswith("cut 1 of 1 UFN run(s) while still improving.")
 
 
 def test_figure3_draws_sasrec_on_the_seeds_of_the_swept_points():
@@ -546,6 +554,39 @@ def test_figure3_draws_sasrec_on_the_seeds_of_the_swept_points():
     assert not empty.legends and len(empty.axes) == 4
 
 
+def test_figure3_plot_adds_a_row_of_changes_against_sasrec_with_intervals():
+    """With the comparisons, a second row per metric: each point's change (%) with its 95% interval,
+    a zero line for SASRec, the range kept near zero (a point beyond it at the edge, with its value),
+    a one-seed point without a bar; the seed counts sit under the ticks and the note says what the
+    bars and the band are."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from ufnlib.analysis import hyperparams
+
+    def row(panel, strategy, value, seed, ndcg, base=False):
+        return dict(panel=panel, strategy=strategy, value=value, seed=seed, base=base, cut=False,
+                    **{"ndcg@10": ndcg, "hr@10": ndcg})
+    rows = [row(p, s, v, seed, 0.35, True) for seed in (1, 2, 3)
+            for p, v in (("alpha", 0.3), ("m", 5), ("decay", 0.999), ("batch_size", 128)) for s in ("uniform", "ufn")]
+    rows += [row("m", "ufn", 1, 1, 0.25), row("m", "ufn", 10, 1, 0.36), row("m", "ufn", 10, 2, 0.36)]
+    nan = float("nan")
+    versus = pd.DataFrame([dict(panel="default", value=nan, metric="ndcg@10", n=3, rel_improv=-0.008, ci_low=-0.017,
+                                ci_high=0.001),
+                           dict(panel="m", value=1.0, metric="ndcg@10", n=1, rel_improv=-0.31, ci_low=nan, ci_high=nan),
+                           dict(panel="m", value=10.0, metric="ndcg@10", n=2, rel_improv=0.014, ci_low=0.002,
+                                ci_high=0.026)])
+    fig = hyperparams.plot_hyperparameters(pd.DataFrame(rows), "paper", metrics=("ndcg@10",), versus=versus)
+    assert len(fig.axes) == 8
+    m = fig.axes[5]                                                      # bottom row, m panel
+    assert m.get_ylim() == (-6.0, 6.0)
+    assert any(ln.get_ydata()[0] == 0 and ln.get_label() == "SASRec (change 0)" for ln in m.get_lines())
+    assert "-31.0%" in [t.get_text() for t in m.texts]                   # off the axis: at its edge, labelled
+    assert [t.get_text() for t in m.get_xticklabels()] == ["1\nn=1", "5\nn=3", "10\nn=2"]
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()][0] == "1\nn=1"
+    note = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
+    assert "±1 sample sd" in note and "95% interval" in note and "band ±1 sd" in note
+
+
 def test_figure3_trends_include_the_base_point_and_need_three_points():
     """alpha: three swept points plus the base (n=3) fall with alpha, rho -1; m: a swept point and the
     base are too few; d: rho below the threshold is no trend; the best point and its word are kept."""
@@ -568,6 +609,19 @@ def test_figure3_trends_include_the_base_point_and_need_three_points():
     text = hyperparams.trends_text(t.reset_index())
     assert text[0].startswith("alpha: UFN's change falls as alpha grows (4 points, Spearman rho -1.00: 0.01 +0.7%")
     assert "1 point" not in text[1] and "(2 points: " in text[1]
+    # the best point's verdict before and after Holm's correction; the base point is outside the correction
+    holm = versus.assign(effect_holm=["", "no clear difference", "", "", "", "", "", "", ""],
+                         effect=["hurts", "helps", "ties", "hurts", "hurts", "ties", "ties", "ties", "ties"])
+    t = hyperparams.hyper_trends(holm, "paper")
+    lines = hyperparams.trends_text(t)
+    assert lines[0].endswith("best at 0.01 (+0.7%; against SASRec: helps, no clear difference after Holm's "
+                             "correction).")
+    assert "against SASRec: hurts (the default, outside Holm's correction))" in lines[1]     # m: the base is best
+    assert hyperparams.verdict_words("no clear difference", "no clear difference") == \
+        "no clear difference, also after Holm's correction"
+    assert hyperparams.verdict_words("one seed, not decided", "one seed, not decided") == "one seed, not decided"
+    # a trends table saved before the corrected column: the raw verdict alone
+    assert hyperparams.trends_text(t.drop(columns="best_effect_holm"))[0].endswith("against SASRec: helps).")
 
 
 def test_figure3_mining_pools_each_points_mining_epochs_and_puts_the_base_in_every_panel():

@@ -409,10 +409,12 @@ def test_readme_glance_counts_table2_cells_and_figure3_points(tmp_path, monkeypa
            "helps)." in mod.verdicts_at_a_glance()
     pd.DataFrame([{"dataset": "beauty", "backbone": "SASRec", "seed": s, "backbone best": 40, "backbone epochs": 60,
                    "UFN mining from": 11, "UFN best": 150, "UFN epochs": 200, "max epochs": 200,
-                   "UFN cut by the cap": s == 1} for s in (1, 2, 3)]).to_csv(t / "table2_schedules.csv", index=False)
+                   "UFN cut by the cap": s == 1, "backbone cut by the cap": False}
+                  for s in (1, 2, 3)]).to_csv(t / "table2_schedules.csv", index=False)
     assert "- When mining started (Table 2's UFN runs; warm-up by the reference's plateau rule): SASRec (3 UFN " \
            "runs): mining started at epoch 11 (median), while the backbone alone peaked at epoch 40; UFN's best " \
-           "epoch 150; the 200-epoch cap cut 1 of 3 UFN run(s) while still improving. Notebook 09" \
+           "epoch 150; the 200-epoch cap cut 1 of 3 UFN run(s) while still improving, and 0 of the 3 backbone run(s) " \
+           "beside them. Notebook 09" \
            in mod.verdicts_at_a_glance()
     rows[2].update(rel_improv=0.03, effect="helps", effect_holm="no clear difference", n=3,
                    per_seed="s1 +3.5%, s2 +2.5%, s3 +3.0%", ci_low=0.01, ci_high=0.05)
@@ -480,6 +482,10 @@ def test_results_doc_table2_change_uses_the_seeds_both_arms_have(tmp_path, monke
     row = next(x for x in text.split("\n") if x.startswith("| beauty | SSE-PT | +UFN |"))
     assert "| -5.00% (1) |  | one seed, not decided |" in row    # 0.38 against seed 1's 0.40, not the mean 0.35
     assert "| beauty | SSE-PT | backbone | 1,2 |" in text
+    t = run_tables.backbones(recs, tmp_path / "results")
+    from ufnlib.paper import TABLE2
+    ufn = t[(t["backbone"] == "SSE-PT") & (t["arm"] == "+UFN") & (t["dataset"] == "beauty")].iloc[0]
+    assert ufn["ours / paper NDCG@10"] == f"{0.38 / TABLE2['beauty']['ssept']['ndcg@10'][1] - 1:+.1%}"
 
 
 def test_update_readme_reads_no_run_record_and_asks_no_git(monkeypatch):

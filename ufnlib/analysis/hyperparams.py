@@ -10,7 +10,7 @@ import math
 from ..experiments.profiles import base_value
 from ..experiments.store import as_record
 from . import detector_tables
-from .comparison import compare_runs, holm, shared_seeds
+from .comparison import ONE_SEED, compare_runs, holm, shared_seeds
 from .plots import LABEL
 from .stats import fmt_p, fmt_pct
 from .tables import fmt_interval, is_true
@@ -153,7 +153,9 @@ def hyper_trends(versus, profile: str, metric: str = "ndcg@10", strong: float = 
     """How UFNRec's change against SASRec (``hyper_versus``'s ``rel_improv``) moves along each
     swept field, the base point included (on its own seeds): Spearman's rho between the value and
     the change, words for it (|rho| >= ``strong``: rises / falls as the value grows; else no clear
-    trend; fewer than 3 points: too few to tell), the point closest to or above SASRec, and the points
+    trend; fewer than 3 points: too few to tell), the point closest to or above SASRec with its
+    verdict before and after ``CORRECTION`` (empty after it for the base point, which is outside
+    the correction's family), and the points
     themselves ("value change", with the seed count where it differs from the panel's)."""
     import pandas as pd
     from scipy import stats as ss
@@ -173,20 +175,36 @@ def hyper_trends(versus, profile: str, metric: str = "ndcg@10", strong: float = 
         word = ("has too few points to tell" if len(pts) < 3 else "shows no clear trend" if not abs(rho) >= strong
                 else f"{'rises' if rho > 0 else 'falls'} as {CLAIM_PANEL[panel]} grows")
         top = pts.loc[pts["rel_improv"].idxmax()]
+        holm_word = top.get("effect_holm", "")
         rows.append(dict(panel=panel, points=len(pts), rho=rho, trend=word, best=float(top["value"]),
-                         best_change=float(top["rel_improv"]), best_effect=top["effect"], changes=listed))
-    cols = ["panel", "points", "rho", "trend", "best", "best_change", "best_effect", "changes"]
+                         best_change=float(top["rel_improv"]), best_effect=top["effect"],
+                         best_effect_holm=holm_word if isinstance(holm_word, str) else "", changes=listed))
+    cols = ["panel", "points", "rho", "trend", "best", "best_change", "best_effect", "best_effect_holm", "changes"]
     return pd.DataFrame(rows, columns=cols)
 
 
+def verdict_words(raw: str, holm) -> str:
+    """A Figure 3 point's verdict before and after ``CORRECTION``: "helps, no clear difference after
+    Holm's correction", "no clear difference, also after Holm's correction"; the raw verdict alone
+    where there is no corrected one (the base point) or the point has one seed (nothing to test)."""
+    holm = holm if isinstance(holm, str) else ""
+    if not holm or raw == ONE_SEED:
+        return raw + (" (the default, outside Holm's correction)" if not holm and raw != ONE_SEED else "")
+    return f"{raw}, {'also ' if holm == raw else holm + ' '}after Holm's correction"
+
+
 def trends_text(trends) -> list[str]:
-    """One sentence per panel of ``hyper_trends``."""
+    """One sentence per panel of ``hyper_trends``, the best point's verdict before and after Holm's
+    correction (``verdict_words``; a table saved before the corrected column existed gives the raw
+    verdict only)."""
     out = []
     for t in trends.itertuples():
         rho = f", Spearman rho {t.rho:+.2f}" if t.rho == t.rho else ""
+        holm = getattr(t, "best_effect_holm", None)
+        word = verdict_words(t.best_effect, holm) if "best_effect_holm" in trends else t.best_effect
         out.append(f"{CLAIM_PANEL[t.panel]}: UFN's change {t.trend} ({t.points} point{'s' * (t.points > 1)}{rho}: "
                    f"{t.changes}); "
-                   f"best at {t.best:g} ({t.best_change:+.1%}; against SASRec: {t.best_effect}).")
+                   f"best at {t.best:g} ({t.best_change:+.1%}; against SASRec: {word}).")
     return out
 
 
@@ -256,30 +274,83 @@ def _cut_points(frame, panel: str, strategy: str) -> set:
     return set(at["value"])
 
 
-def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
-    """2 x 4 panels (metric x hyper-parameter): UFNRec at each value (mean ± std over seeds, the
-    seed count n beside each point); SASRec as a band (alpha, m, d do not touch it) or a line
-    (batch size). Where the swept points have fewer seeds than the band, a dashed line gives
-    SASRec on their seeds (``seed_matched_reference``). An open marker: at least one of the
-    point's runs was still improving when the epoch cap ended it. Dotted: the base value."""
+BARS_NOTE = ("Top rows: UFNRec mean over its n seeds (n under each value), bars ±1 sample sd over those seeds "
+             "(none with one seed); "
+             "SASRec: line at its mean, shaded band ±1 sd over its seeds (alpha, m, d do not change it), "
+             "points over batch sizes. ")
+CHANGE_NOTE = ("Bottom rows: UFNRec's relative change against SASRec at the same batch size on the seeds both have, "
+               "bars the 95% interval over training seeds and test users (none with one seed, grey marker); "
+               "0 = SASRec; a point beyond the axis is drawn at its edge with its value.")
+
+
+def _change_panel(ax, versus, panel: str, metric: str, profile: str, pos: dict, clip: float):
+    """One bottom-row panel: each point's relative change against SASRec (``hyper_versus``; the
+    base point at the base value) with its 95% interval, a zero line, and the y range kept to
+    ``clip`` around zero so the points near SASRec stay readable (points beyond it at the edge,
+    labelled with their value)."""
+    v = versus[versus["metric"] == metric]
+    pts = v[v["panel"] == panel].assign(value=lambda d: d["value"].astype(float))
+    base = v[v["panel"] == "default"].assign(value=float(base_value(profile, panel)))
+    import pandas as pd
+    parts = [p[p["rel_improv"].notna()] for p in (pts, base)]
+    pts = pd.concat([p for p in parts if len(p)]) if any(len(p) for p in parts) else parts[0]
+    ax.axhline(0, color="C0", lw=1.2, label="SASRec (change 0)")
+    for r in pts.itertuples():
+        if r.value not in pos:
+            continue
+        x, y = pos[r.value], 100 * r.rel_improv
+        lo, hi = 100 * r.ci_low, 100 * r.ci_high
+        one = not (lo == lo and hi == hi)
+        color = "0.55" if one else "C3"
+        yc = min(max(y, -clip), clip)
+        if y != yc:                                              # off the axis: at its edge, with its value
+            ax.plot([x], [yc], marker="v" if y < 0 else "^", color=color, ms=6, ls="none")
+            ax.annotate(f"{y:+.1f}%", (x, yc), textcoords="offset points", xytext=(0, 7 if y < 0 else -11),
+                        ha="center", fontsize=6, color=color)
+            continue
+        if one:
+            ax.plot([x], [y], marker="o", ms=4, color=color, ls="none", label="one seed (no interval)")
+        else:
+            ax.errorbar([x], [y], yerr=[[y - max(lo, -clip)], [min(hi, clip) - y]], color=color, marker="o", ms=4,
+                        capsize=3, lw=1.3, ls="none", label="UFNRec − SASRec, 95% interval")
+    ax.set_ylim(-clip, clip)
+    return {r.value: int(r.n) for r in pts.itertuples()}
+
+
+def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10"), versus=None, clip: float = 6.0):
+    """Panels (metric x hyper-parameter): UFNRec at each value (mean ± std over seeds, the
+    seed count n of each point under its tick); SASRec as a band (alpha, m, d do
+    not touch it) or a line (batch size). Where the swept points have fewer seeds than the band, a
+    dashed line gives SASRec on their seeds (``seed_matched_reference``). An open marker: at least
+    one of the point's runs was still improving when the epoch cap ended it. Dotted: the base
+    value. With ``versus`` (``hyper_versus``), a second block of rows gives each point's relative
+    change against SASRec (%) with its 95% interval (``_change_panel``; y range ±``clip``), so
+    differences near SASRec stay visible whatever the range of the top rows; the figure's note
+    says what the bars and the band are (``BARS_NOTE``, ``CHANGE_NOTE``)."""
     import matplotlib.pyplot as plt
     summ = hyper_summary(frame, metrics)
-    fig, axes = plt.subplots(len(metrics), len(PANELS), figsize=(3.4 * len(PANELS), 2.7 * len(metrics)),
+    counts = {}
+    rows = list(metrics) + (list(metrics) if versus is not None and len(versus) else [])
+    fig, axes = plt.subplots(len(rows), len(PANELS), figsize=(3.4 * len(PANELS), 2.7 * len(rows)),
                              squeeze=False)
     for j, (panel, title) in enumerate(PANELS.items()):
         sp = summ[summ["panel"] == panel] if len(summ) else summ
         values = sorted(set(sp["value"])) if len(sp) else [base_value(profile, panel)]
         pos = {v: k for k, v in enumerate(values)}
-        for i, m in enumerate(metrics):
+        for i, m in enumerate(rows):
             ax = axes[i][j]
+            if i >= len(metrics):
+                counts[(i, j)] = _change_panel(ax, versus, panel, m, profile, pos, clip)   # n = seeds compared
             for s, color in (("uniform", "C0"), ("ufn", "C3")):
+                if i >= len(metrics):
+                    break
                 d = sp[sp["strategy"] == s].sort_values("value") if len(sp) else sp
                 if not len(d):
                     continue
                 mu, sd = d[f"{m}_mean"].to_numpy(), d[f"{m}_std"].fillna(0).to_numpy()
                 if s == "uniform" and panel != "batch_size":
                     ax.axhline(mu[0], color=color, lw=1.2,
-                               label=f"{LABEL[s]} (not affected, n={d[f'{m}_count'].iloc[0]})")
+                               label=f"{LABEL[s]} (not affected, n={d[f'{m}_count'].iloc[0]}), band ±1 sd")
                     if sd[0] > 0:
                         ax.axhspan(mu[0] - sd[0], mu[0] + sd[0], color=color, alpha=0.12)
                     ref = seed_matched_reference(frame, panel, m)
@@ -289,23 +360,25 @@ def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
                                          f"{', '.join(map(str, ref[1]))}")
                     continue
                 x = [pos[v] for v in d["value"]]
-                ax.errorbar(x, mu, yerr=sd, color=color, marker="o", ms=4, capsize=3, lw=1.3, label=LABEL[s])
+                ax.errorbar(x, mu, yerr=sd, color=color, marker="o", ms=4, capsize=3, lw=1.3,
+                            label=f"{LABEL[s]}, ±1 sd over seeds" + ("" if s == "ufn" else " (n = "
+                            + ", ".join(f"{v:g}: {n}" for v, n in zip(d["value"], d[f"{m}_count"])) + ")"))
                 cut = _cut_points(frame, panel, s)
                 if any(v in cut for v in d["value"]):                # open marker: a run cut by the epoch cap
                     xc = [k for k, v in zip(x, d["value"]) if v in cut]
                     ax.plot(xc, [y for y, v in zip(mu, d["value"]) if v in cut], ls="none", marker="o", ms=6,
                             mfc="white", mec=color, mew=1.3, zorder=3, label="still improving at the epoch cap")
-                for xi, yi, n in zip(x, mu, d[f"{m}_count"]):        # the seed count of each point
-                    ax.annotate(f"n={n}", (xi, yi), textcoords="offset points", ha="left", va="center",
-                                fontsize=6, xytext=(5, 0), color=color)
+                if s == "ufn":                             # the seed count of each point, under its tick
+                    counts[(i, j)] = dict(zip(d["value"], d[f"{m}_count"]))
             ax.axvline(pos.get(base_value(profile, panel), -1), color="0.6", ls=":", lw=1)
             ax.set_xticks(range(len(values)))
-            ax.set_xticklabels([f"{v:g}" for v in values], fontsize=8)
+            n_at = counts.get((i, j), {})
+            ax.set_xticklabels([f"{v:g}" + (f"\nn={n_at[v]}" if v in n_at else "") for v in values], fontsize=8)
             ax.set_xlim(-0.5, len(values) - 0.5)
-            if i == len(metrics) - 1:
+            if i == len(rows) - 1 or i == len(metrics) - 1:
                 ax.set_xlabel(title)
             if j == 0:
-                ax.set_ylabel(m.upper().replace("NDCG", "NDCG"))
+                ax.set_ylabel(m.upper() if i < len(metrics) else f"{m.upper()}: change vs SASRec (%)")
             ax.grid(alpha=0.3)
     legend = {}                                # one entry per label, from whichever panel drew it
     for ax in fig.axes:
@@ -314,5 +387,9 @@ def plot_hyperparameters(frame, profile: str, metrics=("hr@10", "ndcg@10")):
     fig.tight_layout()
     if legend:                                                           # below the panels, off the data
         fig.legend(legend.values(), legend.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
-                   ncol=len(legend), fontsize=8, frameon=False)
+                   ncol=min(len(legend), 4), fontsize=8, frameon=False)
+        import textwrap
+        note = BARS_NOTE + (CHANGE_NOTE if len(rows) > len(metrics) else "")
+        fig.text(0.5, -0.075 if len(legend) > 4 else -0.045, "\n".join(textwrap.wrap(note, 190)), ha="center",
+                 va="top", fontsize=7)
     return fig

@@ -100,7 +100,8 @@ def table4(recs):
 
 
 def backbones(recs, root=None):
-    """Table 2: each backbone with and without UFN on each dataset, beside the paper's columns, with
+    """Table 2: each backbone with and without UFN on each dataset, beside the paper's columns (and
+    each arm's NDCG@10 against the paper's, ``ours / paper NDCG@10``, the relative difference), with
     UFN's change by the comparison model, epochs, device, runs, commits and their generation."""
     import pandas as pd
     rows = []
@@ -120,6 +121,9 @@ def backbones(recs, root=None):
                        c.word + ("; mixed code generations" if c.mixed else "")]
             row.update(zip(("Improv. NDCG@10 (seeds compared)", "95% interval", "verdict"), cmp))
             row["paper NDCG@10"] = f"{paper[0] if st == 'uniform' else paper[1]:.4f}"
+            ours = np.mean([r.value("ndcg@10", "sampled", "test") for r in rs]) if rs else np.nan
+            row["ours / paper NDCG@10"] = (f"{ours / (paper[0] if st == 'uniform' else paper[1]) - 1:+.1%}"
+                                           if rs else "")
             row["paper Improv."] = "" if st == "uniform" else f"{paper[2]:+.2f}%"
             row["NDCG@10 full"] = f"{np.mean([r.value('ndcg@10', 'full', 'test') for r in rs]):.4f}" if rs else ""
             row["best / run epochs"] = ", ".join(f"{r['selection']['best_epoch']} / {r['selection']['epochs_run']}"
@@ -129,6 +133,32 @@ def backbones(recs, root=None):
             row["commit (generation)"] = ", ".join(sorted({f"{r['git']['commit'][:8]} ({of_record(r)})" for r in rs}))
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _ratio(row) -> float:
+    """An arm's test NDCG@10 mean (the ``NDCG@10`` cell, "mean ± std") over the paper's, minus 1."""
+    return float(str(row["NDCG@10"]).split()[0]) / float(row["paper NDCG@10"]) - 1
+
+
+def versus_paper_text(runs, near: float = 0.05) -> list[str]:
+    """Each backbone's two arms against the paper's NDCG@10 (``backbones``' table, as saved): one
+    line per backbone with ours / paper - 1 for each arm on each dataset, and how many cells of each
+    arm are above the paper's value, within ``near`` of it, or below by more. Says where the gap to
+    the paper's gain sits: in the backbone arm, the UFN arm, or both. Beauty is another version of
+    the data than the paper's (directions only)."""
+    out = []
+    t = runs[~runs["NDCG@10"].astype(str).str.startswith("not")]
+    for bb, g in t.groupby("backbone", sort=False):
+        parts = []
+        for arm, a in g.groupby("arm", sort=False):
+            r = [_ratio(x) for _, x in a.iterrows()]
+            above = sum(x > near for x in r)
+            below = sum(x < -near for x in r)
+            parts.append(f"{arm} " + ", ".join(f"{d} {x:+.1%}" for d, x in zip(a["dataset"], r))
+                         + f" (more than {near:.0%} above the paper's in {above}, within {near:.0%} in "
+                           f"{len(r) - above - below}, more than {near:.0%} below in {below} of {len(r)})")
+        out.append(f"{bb}: " + "; ".join(parts) + ".")
+    return out
 
 
 def caption(what: str) -> str:

@@ -170,24 +170,39 @@ def table2_schedules(res):
                          "backbone epochs": b.epochs_run if b else None,
                          "UFN mining from": r.warmup_end, "UFN best": r.best_epoch, "UFN epochs": r.epochs_run,
                          "max epochs": r.field("max_epochs"),
-                         "UFN cut by the cap": r.cut_by_cap})
+                         "UFN cut by the cap": r.cut_by_cap,
+                         "backbone cut by the cap": b.cut_by_cap if b else None})
     cols = ["dataset", "backbone", "seed", "backbone best", "backbone epochs", "UFN mining from", "UFN best",
-            "UFN epochs", "max epochs", "UFN cut by the cap"]
+            "UFN epochs", "max epochs", "UFN cut by the cap", "backbone cut by the cap"]
     return pd.DataFrame(rows, columns=cols)
 
 
-def schedules_text(sched) -> list[str]:
+def schedules_text(sched, patience: int | None = None) -> list[str]:
     """One sentence per backbone: medians of the mining start, the backbone's best epoch and
-    UFN's, and how many UFN runs the epoch cap cut while still improving."""
+    UFN's, and how many UFN runs, and how many of the backbone runs beside them, the epoch cap cut
+    while still improving. A table saved before it had the ``backbone cut by the cap`` column gives
+    the backbone's count from its best epoch and epochs run when ``patience`` is given
+    (``Record.cut_by_cap``'s rule), else leaves it out."""
+    import pandas as pd
     out = []
     for bb, g in sched.groupby("backbone", sort=False):
         capped = int(g["UFN cut by the cap"].sum())
         base = g["backbone best"].dropna()
+        if "backbone cut by the cap" in g:
+            flags = g["backbone cut by the cap"].dropna().map(is_true)
+        elif patience is not None:
+            ok = g["backbone best"].notna()
+            flags = ((g.loc[ok, "backbone epochs"] >= g.loc[ok, "max epochs"])
+                     & (g.loc[ok, "backbone best"] > g.loc[ok, "max epochs"] - patience))
+        else:
+            flags = pd.Series(dtype=bool)
         out.append(f"{bb} ({len(g)} UFN run{'s' if len(g) > 1 else ''}): mining started at epoch "
                    f"{g['UFN mining from'].median():g} (median), "
                    + (f"while the backbone alone peaked at epoch {base.median():g}; " if len(base) else "")
                    + f"UFN's best epoch {g['UFN best'].median():g}; the {int(g['max epochs'].max())}-epoch cap "
-                     f"cut {capped} of {len(g)} UFN run(s) while still improving.")
+                     f"cut {capped} of {len(g)} UFN run(s) while still improving"
+                   + (f", and {int(flags.sum())} of the {len(flags)} backbone run(s) beside them" if len(flags) else "")
+                   + ".")
     return out
 
 

@@ -52,6 +52,7 @@ import pandas as pd
 
 import ufnlib
 from ufnlib.analysis import report, teaching
+from ufnlib.analysis.teaching import moves, signed
 from ufnlib.data.synthetic import SyntheticSpec, uniform_false_negative_rate
 from ufnlib.experiments.health import valid_chance
 from ufnlib.negatives.diagnostics import chance_level
@@ -205,12 +206,6 @@ mining["fmr"].loc[warmup_epochs:, ["mined", "mined_precision", "random_precision
                                    "nfalse_precision", "nfalse_recall", "valid_hr10"]].round(3)
 
 # %%
-def signed(x):
-    """A difference with its sign, three decimals (a difference that rounds to zero reads 0.000)."""
-    t = f"{x:+.3f}"
-    return "0.000" if t in ("+0.000", "-0.000") else t
-
-
 u = table.loc["uniform"]
 for s in [s for s in strategies if s != "uniform"]:
     r = table.loc[s]
@@ -247,12 +242,6 @@ report.save_table(sweep, "07_m_sweep", caption, formats=teaching.SUMMARY_FORMATS
 fig = teaching.plot_mining({f"m = {mv}": teaching.mining_history(rs[0]) for mv, rs in sweep_runs.items()},
                            title=f"strategy fmr, seed {seeds[0]}")
 report.save_figure(fig, "07_m_sweep")
-
-
-def moves(a, b, tol=0.01):
-    """How a value changes from a to b, in words (changes under tol count as level)."""
-    return "rises" if b - a > tol else "falls" if a - b > tol else "stays level"
-
 
 if len(sweep) < 2:
     print(f"one value of m ({', '.join(str(x) for x in sweep.index)}): nothing to compare")
@@ -423,17 +412,7 @@ print(f"exercise 4: chance level of validation HR@10 with {base.eval_neg} negati
 # under each table reads the table; a difference under 0.01 counts as level.
 
 # %% tags=["solution"]
-def seeds_note(sol):
-    """How many runs a solution's table averages."""
-    return f"means over seeds {sol.seeds}, one run per seed and setting, no interval"
-
-
-def ran_away(sol, name=str):
-    """The settings of a solution whose runs `diagnostics.runaway` flagged (section 7), in words."""
-    hits = [(label, sum(sol.records[(label, sd)].runaway is not None for sd in sol.seeds)) for label in sol.table.index]
-    hits = [f"{name(label)} ({k} of {len(sol.seeds)} seeds)" for label, k in hits if k]
-    return "runaway mining flagged for " + (", ".join(hits) if hits else "no run")
-
+from ufnlib.analysis import exercises
 
 default_spec = teaching.synthetic_spec(dataset)
 
@@ -446,32 +425,9 @@ ex1 = teaching.solution({(e, s): base.replace(dataset=teaching.variant(dataset, 
 if ex1.missing:
     print(teaching.missing_text("exercise 1", ex1, base))
 if ex1.table is not None:
-    t = ex1.table[["mined_precision", "random_precision", "test_hr10", "test_ndcg10"]].copy()
-    t["mined_over_random"] = t["mined_precision"] / t["random_precision"]
-    t["hr10_vs_uniform"] = t["test_hr10"] - t.xs("uniform", level="strategy")["test_hr10"].reindex(
-        t.index.get_level_values("exposure")).to_numpy()
+    t, reading = exercises.exercise1(ex1)
     display(t.round(3))
-    miners = t.drop(index="uniform", level="strategy")
-    by_e = miners.groupby(level="exposure").mean()
-    lo, hi = by_e.index.min(), by_e.index.max()
-    gap = by_e["mined_precision"] - by_e["random_precision"]
-    above = int((miners["mined_precision"] > miners["random_precision"]).sum())
-    print(f"Exercise 1 ({seeds_note(ex1)}): mined precision is above random precision in {above} of {len(miners)} "
-          f"(exposure, mining strategy) cells. From exposure {lo:g} to {hi:g} random precision "
-          f"{moves(by_e.random_precision[lo], by_e.random_precision[hi])} ({by_e.random_precision[lo]:.3f} -> "
-          f"{by_e.random_precision[hi]:.3f}) and mined precision "
-          f"{moves(by_e.mined_precision[lo], by_e.mined_precision[hi])} ({by_e.mined_precision[lo]:.3f} -> "
-          f"{by_e.mined_precision[hi]:.3f}; means of the mining strategies): "
-          f"the gap between them {moves(gap[lo], gap[hi])} ({', '.join(f'{g:.3f}' for g in gap)} at exposure "
-          f"{', '.join(f'{e:g}' for e in gap.index)}), mined precision being "
-          f"{', '.join(f'{r:.1f}' for r in by_e.mined_over_random)} x random.")
-    move = miners["hr10_vs_uniform"]
-    s_big, e_big = move.abs().idxmax()[::-1]
-    spread = t["test_hr10"].groupby(level="strategy", sort=False).agg(lambda x: x.max() - x.min())
-    print(f"Largest change of test HR@10 against uniform: {s_big} at exposure {e_big:g} "
-          f"({signed(move[(e_big, s_big)])}). Across the exposures test HR@10 moves most for {spread.idxmax()} "
-          f"(range {spread.max():.3f}; " + ", ".join(f"{s} {v:.3f}" for s, v in spread.items()) + "); "
-          + ran_away(ex1, lambda lab: f"{lab[1]} at exposure {lab[0]:g}") + ".")
+    print("\n".join(reading))
 
 # %% tags=["solution"]
 # Exercise 2: catalogue size. The four strategies with the default catalogue and with 1000 items.
@@ -482,25 +438,9 @@ ex2 = teaching.solution({(n, s): base.replace(dataset=teaching.variant(dataset, 
 if ex2.missing:
     print(teaching.missing_text("exercise 2", ex2, base))
 if ex2.table is not None:
-    t = ex2.table[["mined_precision", "random_precision", "mined_per_position", "test_hr10", "test_ndcg10"]].copy()
-    t["ndcg10_vs_uniform"] = t["test_ndcg10"] - t.xs("uniform", level="strategy")["test_ndcg10"].reindex(
-        t.index.get_level_values("items")).to_numpy()
+    t, reading = exercises.exercise2(ex2)
     display(t.round(3))
-    small, big = ex2_sizes[0], ex2_sizes[-1]
-    m_small, m_big = (t.xs(n, level="items").drop(index="uniform") for n in (small, big))
-    best = m_big["ndcg10_vs_uniform"].idxmax()
-    ratio = {n: ", ".join(f"{s} {r.mined_precision / r.random_precision:.1f}" for s, r in part.iterrows())
-             for n, part in ((small, m_small), (big, m_big))}
-    gain = m_big["ndcg10_vs_uniform"].max()
-    print(f"Exercise 2 ({seeds_note(ex2)}): with {big} items random precision is {m_big.random_precision.mean():.3f} "
-          f"(with {small}: {m_small.random_precision.mean():.3f}); mined precision over random precision: "
-          f"{ratio[big]} (with {small}: {ratio[small]}). Test NDCG@10 against uniform with {big} items: "
-          + ", ".join(f"{s} {signed(v)}" for s, v in m_big["ndcg10_vs_uniform"].items())
-          + f" (with {small}: " + ", ".join(f"{s} {signed(v)}" for s, v in m_small["ndcg10_vs_uniform"].items())
-          + "); " + ran_away(ex2, lambda lab: f"{lab[1]} with {lab[0]} items") + ". "
-          + (f"With {big} items no mining strategy gains 0.01 or more over uniform on test NDCG@10 in these runs "
-             f"(best: {best}, {signed(gain)}): mining is not worth it here." if gain < 0.01 else
-             f"With {big} items {best} gains most over uniform on test NDCG@10 ({signed(gain)})."))
+    print("\n".join(reading))
 
 # %% tags=["solution"]
 # Exercise 3: m. Strategy fmr with m extended to 8, trained ten epochs longer.
@@ -510,29 +450,9 @@ ex3 = teaching.solution({mv: base.replace(strategy="fmr", m=mv, max_epochs=ex3_e
 if ex3.missing:
     print(teaching.missing_text("exercise 3", ex3, base))
 if ex3.table is not None:
-    rows = []
-    for mv in ex3_m:
-        for sd in ex3.seeds:
-            h = teaching.mining_history(ex3.records[(mv, sd)])
-            h = h[h["phase"] == "mining"]
-            rows.append(dict(m=mv, seed=sd, recall_settles_at=teaching.settles_at(h["nfalse_recall"]),
-                             last_recall=h["nfalse_recall"].dropna().iloc[-1] if h["nfalse_recall"].notna().any()
-                             else float("nan"), mined_in_all=h["mined"].sum()))
-    per_m = pd.DataFrame(rows).groupby("m").mean(numeric_only=True).drop(columns=["seed"])
-    t = ex3.table[["mined", "mined_precision", "nfalse_precision", "test_ndcg10"]].join(per_m)
+    t, reading = exercises.exercise3(ex3, ex3_epochs, warmup_epochs)
     display(t.round(3))
-    lo, hi = t.loc[t.index.min()], t.loc[t.index.max()]
-    print(f"Exercise 3 ({seeds_note(ex3)}; {ex3_epochs} epochs, mining from epoch {warmup_epochs + 1}): N_false "
-          f"recall stops growing (within 0.01 of its last value) at epoch "
-          + ", ".join(f"{v:.0f}" for v in t["recall_settles_at"]) + " for m = " + ", ".join(map(str, t.index))
-          + f" (the last epoch is {ex3_epochs}: an epoch at or next to it means recall still grows when the run "
-          "ends), its last value " + ", ".join(f"{v:.3f}" for v in t["last_recall"])
-          + f". With m = {t.index.max()} the memory mines {hi.mined_in_all:,.0f} entries over the mining epochs "
-          f"against {lo.mined_in_all:,.0f} with m = {t.index.min()} ({hi.mined_in_all / lo.mined_in_all:.2f} x), "
-          f"with mined precision {hi.mined_precision:.3f} against {lo.mined_precision:.3f} and N_false recall "
-          f"{hi.last_recall:.3f} against {lo.last_recall:.3f}; test NDCG@10 {moves(lo.test_ndcg10, hi.test_ndcg10)} "
-          f"from m = {t.index.min()} to m = {t.index.max()} (" + ", ".join(f"{v:.3f}" for v in t["test_ndcg10"])
-          + ").")
+    print("\n".join(reading))
 
 # %% tags=["solution"]
 # Exercise 4: warm-up. Strategy fmr mining from epoch 4, against the same with this notebook's warm-up.
@@ -542,33 +462,9 @@ ex4 = teaching.solution({w: base.replace(strategy="fmr", warmup_epochs=w) for w 
 if ex4.missing:
     print(teaching.missing_text("exercise 4", ex4, base))
 if ex4.table is not None:
-    rows = []
-    for w in ex4_warmups:
-        for sd in ex4.seeds:
-            r = ex4.records[(w, sd)]
-            h = teaching.mining_history(r)
-            first = h[h["phase"] == "mining"].head(3)
-            rows.append(dict(warmup_epochs=w, valid_hr10_at_start=h["valid_hr10"].get(w),
-                             first_nrec_per_position=first["nrec_mean"].mean(),
-                             first_mined_per_position=(first["mined"] / first["positions"]).mean(),
-                             first_mined_precision=first["mined_precision"].astype(float).mean(),
-                             first_random_precision=first["random_precision"].astype(float).mean()))
-    first = pd.DataFrame(rows).groupby("warmup_epochs").mean(numeric_only=True)
-    t = first.join(ex4.table[["mined_per_position", "mined_precision", "random_precision", "test_ndcg10"]])
+    t, reading = exercises.exercise4(ex4, base.eval_neg)
     display(t.round(3))
-    early, late = t.loc[min(ex4_warmups)], t.loc[max(ex4_warmups)]
-    w0, w1 = min(ex4_warmups), max(ex4_warmups)
-    print(f"Exercise 4 ({seeds_note(ex4)}): mining after epoch {w0}, when validation HR@10 is "
-          f"{early.valid_hr10_at_start:.3f} (chance {chance_level('hr@10', base.eval_neg):.3f}; after epoch {w1}: "
-          f"{late.valid_hr10_at_start:.3f}), the memory records {early.first_nrec_per_position:.1f} negatives per "
-          f"position in its first three mining epochs (warm-up {w1}: {late.first_nrec_per_position:.1f}) and mines "
-          f"{early.first_mined_per_position:.2f} per position with precision {early.first_mined_precision:.3f} "
-          f"against random {early.first_random_precision:.3f} (warm-up {w1}: {late.first_mined_per_position:.2f} "
-          f"per position, precision {late.first_mined_precision:.3f}). Over the last three epochs it mines "
-          f"{early.mined_per_position:.2f} per position with precision {early.mined_precision:.3f} (warm-up {w1}: "
-          f"{late.mined_per_position:.2f}, {late.mined_precision:.3f}); "
-          + ran_away(ex4, lambda w: f"warm-up {w}") + f"; test NDCG@10 {early.test_ndcg10:.3f} against "
-          f"{late.test_ndcg10:.3f}.")
+    print("\n".join(reading))
 
 # %% tags=["solution"]
 # Exercise 5: stickiness. uniform and fmr with a weak and the default sequential signal.
@@ -579,25 +475,9 @@ ex5 = teaching.solution({(k, s): base.replace(dataset=teaching.variant(dataset, 
 if ex5.missing:
     print(teaching.missing_text("exercise 5", ex5, base))
 if ex5.table is not None:
-    t = ex5.table[["mined_precision", "random_precision", "test_hr10", "test_ndcg10"]].copy()
-    t["mined_over_random"] = t["mined_precision"] / t["random_precision"]
+    t, reading = exercises.exercise5(ex5)
     display(t.round(3))
-    weak, strong = min(ex5_levels), max(ex5_levels)
-    u_w, u_s, f_w, f_s = (t.loc[(k, s)] for s in ("uniform", "fmr") for k in (weak, strong))
-    ratio_move = moves(f_s.mined_over_random, f_w.mined_over_random, tol=0.1)
-    backbone = moves(u_s.test_ndcg10, u_w.test_ndcg10)
-    d_w, d_s = f_w.test_ndcg10 - u_w.test_ndcg10, f_s.test_ndcg10 - u_s.test_ndcg10
-    worse = backbone == "falls" and ratio_move == "falls" and d_s - d_w > 0.01
-    print(f"Exercise 5 ({seeds_note(ex5)}): from stickiness {strong:g} to {weak:g} uniform's test NDCG@10 {backbone} "
-          f"({u_s.test_ndcg10:.3f} -> {u_w.test_ndcg10:.3f}; HR@10 {u_s.test_hr10:.3f} -> {u_w.test_hr10:.3f}). "
-          f"FMR's mined precision is {f_s.mined_precision:.3f} = {f_s.mined_over_random:.1f} x random with "
-          f"{strong:g} and {f_w.mined_precision:.3f} = {f_w.mined_over_random:.1f} x with {weak:g}: the ratio "
-          f"{ratio_move} (changes under 0.1 count as level); fmr's change of test NDCG@10 against uniform goes from "
-          f"{signed(d_s)} to {signed(d_w)}; " + ran_away(ex5, lambda lab: f"{lab[1]} at stickiness {lab[0]:g}") + ". "
-          + ("So in these runs mining does worse where the backbone models the sequences less well: it finds false "
-             "negatives less precisely and costs more against uniform." if worse else
-             "These runs do not show all three moving together (backbone, precision ratio, change against "
-             "uniform), so they do not settle the question."))
+    print("\n".join(reading))
 
 # %% [markdown]
 # ## 9. Key numbers

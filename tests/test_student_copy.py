@@ -58,7 +58,8 @@ def test_every_exercise_has_a_solution_after_the_exercises(teacher):
         cells = [c for _, c in sol if c.cell_type == "code" and c.source.startswith(f"# Exercise {k}:")]
         assert len(cells) == 1, k
         assert f'print(teaching.missing_text("exercise {k}"' in cells[0].source     # says what is missing
-        assert f'f"Exercise {k} (' in cells[0].source                               # the computed reading
+        assert f"exercises.exercise{k}(" in cells[0].source                         # the computed reading
+        assert 'print("\\n".join(reading))' in cells[0].source
 
 
 def test_student_copy_has_every_exercise_and_no_solution(teacher, tmp_path):

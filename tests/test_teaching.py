@@ -2,13 +2,15 @@
 (notebook 07) and the two-user walkthrough toy (notebook 08)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 import ufnlib
-from ufnlib.analysis import teaching, walkthrough
+from ufnlib.analysis import exercises, teaching, walkthrough
 from ufnlib.data import synthetic
 from ufnlib.data.batches import NegativeSampler, membership_keys
 from ufnlib.training.algorithm1 import ema_decay
@@ -125,6 +127,49 @@ def test_variant_and_settles_at():
     assert teaching.settles_at(s) == 13 and teaching.settles_at(s, tol=0.5) == 10
     assert teaching.settles_at(pd.Series([0.1, 0.2, 0.3])) == 2           # still moving: the last one
     assert teaching.settles_at(pd.Series([], dtype=float)) is None
+
+
+def test_exercise_helpers():
+    """The shared pieces of notebook 07's solutions (``analysis.exercises``)."""
+    assert (teaching.signed(0.0004), teaching.signed(-0.0004), teaching.signed(0.0123)) == ("0.000", "0.000", "+0.012")
+    assert [teaching.moves(0.1, 0.2), teaching.moves(0.2, 0.1), teaching.moves(0.1, 0.105)] == \
+        ["rises", "falls", "stays level"]
+    assert teaching.moves(1.0, 1.05, tol=0.1) == "stays level"
+    # uniform's row is matched by level, not by position: rows in any order
+    idx = pd.MultiIndex.from_tuples([(0.2, "fmr"), (0.2, "uniform"), (0.8, "uniform"), (0.8, "fmr")],
+                                    names=["exposure", "strategy"])
+    t = pd.DataFrame({"test_hr10": [0.7, 0.5, 0.6, 0.55], "mined_precision": [0.2, np.nan, np.nan, 0.1],
+                      "random_precision": [0.05, np.nan, np.nan, 0.04]}, index=idx)
+    d = exercises.vs_uniform(t, "test_hr10", "exposure")
+    assert list(d.index) == list(idx) and np.allclose(d.to_numpy(), [0.2, 0.0, 0.0, -0.05])
+    assert np.allclose(exercises.mined_over_random(t).dropna().to_numpy(), [4.0, 2.5])
+    # per-run rows averaged over seeds, and the runs flagged as runaway, per label
+    rec = lambda v, runaway=None: SimpleNamespace(v=v, runaway=runaway)
+    sol = teaching.Solution({(3, 1): rec(1.0, 5), (3, 2): rec(3.0), (15, 1): rec(5.0), (15, 2): rec(7.0)}, [1, 2], [],
+                            pd.DataFrame(index=pd.Index([3, 15], name="warmup_epochs")))
+    means = exercises.seed_means(sol, lambda r, w: {"v": r.v, "w2": 2 * w})
+    assert means.index.name == "warmup_epochs" and list(means.index) == [3, 15]
+    assert means["v"].tolist() == [2.0, 6.0] and means["w2"].tolist() == [6, 30]
+    assert exercises.ran_away(sol, lambda w: f"warm-up {w}") == "runaway mining flagged for warm-up 3 (1 of 2 seeds)"
+    assert exercises.ran_away(sol._replace(seeds=[2])) == "runaway mining flagged for no run"
+
+
+def test_exercise5_reading():
+    """Exercise 5's reading follows its table: a weaker signal that lowers the backbone, the
+    precision ratio and fmr's change against uniform reads as mining doing worse."""
+    idx = pd.MultiIndex.from_product([[0.3, 0.9], ["uniform", "fmr"]], names=["stickiness", "strategy"])
+    table = pd.DataFrame({"mined_precision": [np.nan, 0.1, np.nan, 0.2],
+                          "random_precision": [np.nan, 0.05, np.nan, 0.05],
+                          "test_hr10": [0.9, 0.85, 0.95, 0.94], "test_ndcg10": [0.70, 0.60, 0.80, 0.78]}, index=idx)
+    sol = teaching.Solution({(lab, 1): SimpleNamespace(runaway=None) for lab in idx}, [1], [], table)
+    r = exercises.exercise5(sol)
+    assert r.table["mined_over_random"].dropna().tolist() == [2.0, 4.0]
+    (line,) = r.lines
+    assert line.startswith("Exercise 5 (means over seeds [1],")
+    assert "uniform's test NDCG@10 falls (0.800 -> 0.700" in line and "the ratio falls" in line
+    assert "goes from -0.020 to -0.100" in line and "mining does worse" in line
+    better = exercises.exercise5(sol._replace(table=table.assign(test_ndcg10=[0.70, 0.72, 0.80, 0.78])))
+    assert "do not settle the question" in better.lines[0]
 
 
 # --------------------------------------------------------------------------- walkthrough toy

@@ -226,6 +226,18 @@ def runaway_table(records: dict) -> pd.DataFrame:
                          for label, r in records.items()]).set_index("run")
 
 
+# ------------------------------------------------------------------ readings in words
+def signed(x) -> str:
+    """A difference with its sign, three decimals; one that rounds to zero reads 0.000."""
+    t = f"{x:+.3f}"
+    return "0.000" if t in ("+0.000", "-0.000") else t
+
+
+def moves(a, b, tol: float = 0.01) -> str:
+    """How a value changes from a to b, in words; changes under ``tol`` count as level."""
+    return "rises" if b - a > tol else "falls" if a - b > tol else "stays level"
+
+
 # ------------------------------------------------------------------ the exercises' solutions
 def synthetic_spec(dataset: str) -> SyntheticSpec:
     """The generator settings of a synthetic dataset name (``synthetic[:k=v,...]``)."""

@@ -247,8 +247,8 @@ def detectors() -> str:
 
 
 def protocol() -> str:
-    """Notebook 09's table of readings, its warm-up table and its verdict (``protocol_report.verdict_lines``)."""
-    from ufnlib.analysis.protocol_report import verdict_lines
+    """Notebook 09's table of readings and its warm-up table (their verdict in words is the glance's,
+    ``protocol_glance``), and the reference estimate's spread."""
     t, nums = TABLES / "protocol_readings.md", numbers("09_protocol")
     if not t.is_file() or nums is None:
         return NOT_YET.format("09")
@@ -257,7 +257,8 @@ def protocol() -> str:
             f"(`python -m ufnlib grid --profile paper --notebook 09 --workers 2`).\n\n" if missing else "")
     warm = TABLES / "protocol_warmup_vs.md"
     warm_txt = "\n\n" + warm.read_text().rstrip() if warm.is_file() else ""
-    verdict = "\n".join(f"- {v}" for v in verdict_lines(nums["verdict"]))
+    verdict = ("The readings in words, with their intervals and the warm-up verdict: "
+               "[at the top of this page](#why-our-numbers-differ-from-the-papers-notebook-09).")
     spread = TABLES / "protocol_estimate_spread.csv"
     spread_txt = ""
     if spread.is_file():

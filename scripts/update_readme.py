@@ -231,6 +231,16 @@ def claims_list(name: str, nb: str) -> str:
     return "\n".join(out) + f"\n\nSeeds per column: {seeds}."
 
 
+def figure_claims(name: str, nb: str) -> str:
+    """A figure's claims as its notebook decided them (``<name>_claims``): the statement, the test
+    it was given, our verdict and its evidence."""
+    t = table(f"{name}_claims", dtype=str, keep_default_na=False)
+    if t is None:
+        return NOT_YET.format(nb)
+    return "\n".join(f"- **{c.source}**: \"{c.text}\" Test: {c.test}. Ours: **{c.ours}** ({c.detail})."
+                     for c in t.itertuples())
+
+
 def detectors() -> str:
     """Notebook 03's detector tables (Beauty, synthetic) with their runs, and the comparison of FMR's
     rule with SRNS's in words (``detector_tables.detector_findings``)."""
@@ -711,6 +721,7 @@ SECTIONS = {
     "table3_protocols": lambda: columns_protocols("table3", "02"),
     "table4_protocols": lambda: columns_protocols("table4", "03"),
     "figure3": figure3, "protocol": protocol, "protocol_heldout": protocol_heldout,
+    "figure4_claims": lambda: figure_claims("figure4", "05"), "figure5_claims": lambda: figure_claims("figure5", "06"),
     # docs/computing.md
     "run_costs": run_costs, "gpu_probe": gpu_probe, "bundle": bundle_bench,
     # docs/speed.md

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from ..data.datasets import leave_one_out
-from ..data.synthetic import SyntheticSpec, generate, spec_string, uniform_false_negative_rate
+from ..data.synthetic import SyntheticSpec, _parse_spec, generate, spec_string, uniform_false_negative_rate
 
 SUMMARY_FORMATS = {"best_epoch": "{:.0f}", "epochs": "{:.0f}", "train_seconds": "{:.0f}", "mined": "{:,.0f}",
                    "mined_per_position": "{:.2f}",
@@ -240,18 +240,11 @@ def moves(a, b, tol: float = 0.01) -> str:
 
 # ------------------------------------------------------------------ the exercises' solutions
 def synthetic_spec(dataset: str) -> SyntheticSpec:
-    """The generator settings of a synthetic dataset name (``synthetic[:k=v,...]``)."""
-    head, _, rest = dataset.partition(":")
-    fields = SyntheticSpec.__dataclass_fields__
-    if head != "synthetic":
+    """The generator settings of a synthetic dataset name (``synthetic[:k=v,...]``), parsed as the
+    data loader parses it (``data.synthetic._parse_spec``)."""
+    if dataset.partition(":")[0] != "synthetic":
         raise ValueError(f"{dataset!r} is not a synthetic dataset name")
-    kw = {}
-    for part in filter(None, rest.split(",")):
-        k, _, v = part.partition("=")
-        if k not in fields:
-            raise ValueError(f"{dataset!r}: unknown synthetic option {k!r}")
-        kw[k] = type(fields[k].default)(v)
-    return SyntheticSpec(**kw)
+    return _parse_spec(dataset)
 
 
 def variant(dataset: str, **changes) -> str:
@@ -296,13 +289,9 @@ def solution(configs: dict, seeds, compute: bool, threads: int | None = None, ro
     done = [s for s in seeds if all((label, s) in records for label in configs)]
     table = None
     if done:
-        rows = []
-        for label in configs:
-            for s in done:
-                rows.append({"_label": label, **summary_row(records[(label, s)], per_position=True)})
-        df = pd.DataFrame(rows)
-        for k in SUMMARY_MINING + ("mined_per_position",):
-            df[k] = pd.to_numeric(df[k]).astype(float)
+        keys = [(label, s) for label in configs for s in done]
+        df = summary_frame([records[k] for k in keys], per_position=True)
+        df.insert(0, "_label", [label for label, _ in keys])
         table = df.groupby("_label", sort=False).mean(numeric_only=True)
         if names is not None:
             table.index = pd.MultiIndex.from_tuples(table.index, names=names) if len(names) > 1 else \

@@ -64,8 +64,7 @@ def in_short() -> str:
         return NOT_YET.format(11)
     said = ", ".join(f"{w} in {n}" for w, n in nums["counts"].items())
     if nums.get("groups"):
-        said = "; ".join(f"{name} ({g['rows']}): " + ", ".join(f"{w} {n}" for w, n in g["counts"].items())
-                         for name, g in nums["groups"].items())
+        said = findings.groups_text(nums["groups"])
         said += " (Tables 3-4's +UFN rows repeat Table 2's Beauty SASRec cell)"
     lines = [f"- **UFN and its variants against their baseline** (test NDCG@10, sampled-100, the paper's protocol), "
              f"over the {nums['rows']} comparisons in the figure: {said}. In {nums['interval_below_claim']} of the "

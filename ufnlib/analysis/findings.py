@@ -123,6 +123,13 @@ def group_counts(rows: pd.DataFrame) -> dict:
     return out
 
 
+def groups_text(groups: dict, esc=str) -> str:
+    """``group_counts`` in words: "Table 2's cells (9): hurts 3, ...; ..." (``esc`` escapes the
+    names and words, e.g. for HTML)."""
+    return "; ".join(f"{esc(name)} ({g['rows']}): " + ", ".join(f"{esc(w)} {n}" for w, n in g["counts"].items())
+                     for name, g in groups.items())
+
+
 def forest(rows: pd.DataFrame, title: str = ""):
     """The forest plot: one row per comparison, a dot at the change coloured by its verdict,
     its interval as a bar, the paper's claim as a diamond, groups separated by a rule."""

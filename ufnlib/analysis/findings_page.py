@@ -10,6 +10,8 @@ import html
 import json
 from pathlib import Path
 
+from .findings import groups_text
+
 # each notebook's key figure (figures/<stem>.png), where it has one
 KEY_FIGURES = {"00_data_prep": "00_item_popularity", "03_srns_comparison": "table4_detectors",
                "04_hyperparameters": "figure3_hyperparameters", "05_training_curves": "figure4_training_curves",
@@ -89,8 +91,7 @@ def section(root, claims, profile: str = "paper") -> str:
         return ""
     counts = ", ".join(f"{_e(w)} in {n}" for w, n in nums.get("counts", {}).items())
     if nums.get("groups"):
-        counts = "; ".join(f"{_e(name)} ({g['rows']}): " + ", ".join(f"{_e(w)} {n}" for w, n in g["counts"].items())
-                           for name, g in nums["groups"].items())
+        counts = groups_text(nums["groups"], _e)
     return (f"<style>{STYLE}</style>\n<h2>The findings (profile <code>{_e(profile)}</code>)</h2>\n"
             f"<p>UFN (or a variant) against its baseline in test NDCG@10, sampled-100, over the {nums.get('rows')} "
             f"comparisons of the figure: {counts}. In {nums.get('interval_below_claim')} of the "
